@@ -1,0 +1,1 @@
+"""Agent graphs, one module per agent; each builds an uncompiled StateGraph."""

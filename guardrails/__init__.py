@@ -1,0 +1,1 @@
+"""Policies, signals, input and output checks, and routing."""

@@ -1,0 +1,192 @@
+"""Declarative review policies, one YAML file per agent, validated on load.
+
+A policy says which actions need a human and when, who may decide them up to which amount, where
+escalations go, how long a review may wait and what happens when nobody answers. Code computes
+signals and facts; the policy turns them into a route.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hitl_runtime.errors import BadInput
+from hitl_runtime.users import ROLES
+
+POLICY_DIR = Path(__file__).parent / "policies"
+
+Outcome = Literal["review", "escalate", "needs_info", "block"]
+Fallback = Literal["reject", "escalate", "approve"]
+Operator = Literal["==", "!=", ">=", ">", "<=", "<", "in", "not_in", "contains", "true", "false"]
+Route = Literal["auto", "review", "needs_info", "escalate", "block"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tier(_Strict):
+    """Who may decide: the roles, how many distinct approvers, and up to which amount."""
+
+    name: str
+    roles: list[str] = Field(min_length=1)
+    approvals: int = Field(default=1, ge=1, le=5)
+    max_amount: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> Tier:
+        for role in self.roles:
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+        return self
+
+
+class ActionPolicy(_Strict):
+    """How one action is governed."""
+
+    review: Literal["always", "on_exception", "never"]
+    reversible: bool
+    base_risk: float = Field(ge=0, le=1)
+    amount_arg: str | None = None
+    tiers: list[Tier] = Field(min_length=1)
+    deadline_minutes: int | None = Field(default=None, ge=1)
+    expiry_fallback: Fallback | None = None
+
+    @model_validator(mode="after")
+    def _ordered_tiers(self) -> ActionPolicy:
+        limits = [t.max_amount for t in self.tiers]
+        bounded = [x for x in limits if x is not None]
+        if bounded != sorted(bounded) or (None in limits and limits.index(None) != len(limits) - 1):
+            raise ValueError("tiers must be ordered by max_amount, an unbounded tier last")
+        return self
+
+
+class Rule(_Strict):
+    """A named check on one fact; when it holds, the outcome applies and `rule` says why."""
+
+    id: str
+    fact: str
+    op: Operator
+    value: Any = None
+    outcome: Outcome
+    rule: str
+    actions: list[str] | None = None
+
+
+class Thresholds(_Strict):
+    """Confidence bands and risk limits (the seed's "Confidence Thresholds")."""
+
+    auto_min_confidence: float = Field(ge=0, le=1)
+    auto_max_risk: float = Field(ge=0, le=1)
+    review_min_confidence: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _bands(self) -> Thresholds:
+        if self.review_min_confidence > self.auto_min_confidence:
+            raise ValueError("review_min_confidence must not exceed auto_min_confidence")
+        return self
+
+
+class Policy(_Strict):
+    """One agent's policy file."""
+
+    agent: str
+    version: int = Field(ge=1)
+    thresholds: Thresholds
+    review_deadline_minutes: int = Field(ge=1)
+    expiry_fallback: Literal["reject", "escalate"]
+    max_revisions: int = Field(ge=0, le=10)
+    confidence_weights: dict[str, float]
+    escalation_path: list[Tier] = Field(min_length=1)
+    actions: dict[str, ActionPolicy] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list)
+    guardrail_outcomes: dict[str, Outcome] = Field(default_factory=dict)
+    """Per-check override of what a failed guardrail check means (by check id)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        for name, action in self.actions.items():
+            if action.expiry_fallback == "approve" and (not action.reversible or action.base_risk > 0.3):
+                raise ValueError(
+                    f"actions.{name}.expiry_fallback: approve-on-expiry is allowed only for a "
+                    "reversible action with base_risk <= 0.3"
+                )
+            if not action.reversible and any(t.approvals < 2 for t in action.tiers):
+                raise ValueError(f"actions.{name}.tiers: an irreversible action needs approvals >= 2")
+        for rule in self.rules:
+            for action_name in rule.actions or []:
+                if action_name not in self.actions:
+                    raise ValueError(f"rules.{rule.id}.actions: unknown action {action_name!r}")
+        if any(w < 0 for w in self.confidence_weights.values()) or not sum(self.confidence_weights.values()):
+            raise ValueError("confidence_weights: weights must be >= 0 and not all zero")
+        return self
+
+    def action(self, name: str) -> ActionPolicy:
+        """The action's policy, or BadInput for an action the policy does not know."""
+        try:
+            return self.actions[name]
+        except KeyError:
+            raise BadInput(f"policy {self.agent!r} has no action {name!r}") from None
+
+    def deadline_minutes(self, action: str) -> int:
+        """Review deadline for an action (its own, else the policy's)."""
+        return self.actions[action].deadline_minutes or self.review_deadline_minutes
+
+    def fallback(self, action: str) -> Fallback:
+        """What happens at a review's deadline."""
+        return self.actions[action].expiry_fallback or self.expiry_fallback
+
+
+def _one_line(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {where}: {message}"
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    """Parse YAML text into a Policy, or BadInput naming the field that is wrong."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise BadInput(f"{source}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{source}: expected a mapping at the top level")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise BadInput(_one_line(exc, source)) from None
+
+
+def load_policy_file(path: Path) -> Policy:
+    """Load and validate one policy file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot read policy file {path}: {exc.strerror}") from None
+    return parse_policy(text, str(path.name))
+
+
+@lru_cache(maxsize=16)
+def _cached(path: str, mtime: float) -> Policy:
+    return load_policy_file(Path(path))
+
+
+def load_policy(agent: str, directory: Path | None = None) -> Policy:
+    """The agent's policy from `HITL_POLICY_DIR` or the shipped folder, reloaded when it changes."""
+    import os
+
+    folder = directory or Path(os.environ.get("HITL_POLICY_DIR", POLICY_DIR))
+    path = folder / f"{agent}.yaml"
+    if not path.exists():
+        raise BadInput(f"no policy file for agent {agent!r} at {path}")
+    policy = _cached(str(path), path.stat().st_mtime)
+    if policy.agent != agent:
+        raise BadInput(f"{path.name}: agent: says {policy.agent!r}, expected {agent!r}")
+    return policy

@@ -1,0 +1,248 @@
+"""The validator: signals, checks and policy in, one route out (auto, review, needs info, escalate, block).
+
+Every agent routes through `assess`, so the same thresholds, tiers and escalation rules apply to
+support, ops and compliance alike. The result keeps each signal and check separately: reviewers
+see why, not only a total.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from guardrails.policy import Policy, Rule, Tier
+
+ROUTE_ORDER = ("auto", "review", "needs_info", "escalate", "block")
+
+
+@dataclass
+class Signal:
+    """One named input to confidence or risk, in [0, 1], with what it is based on."""
+
+    name: str
+    value: float
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for graph state and the review payload."""
+        return {"name": self.name, "value": round(self.value, 4), "detail": self.detail}
+
+
+@dataclass
+class Check:
+    """A guardrail or policy check: whether it passed, what failing it means, the rule behind it."""
+
+    id: str
+    passed: bool
+    outcome: str
+    rule: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for graph state and the review payload."""
+        return {
+            "id": self.id,
+            "passed": self.passed,
+            "outcome": self.outcome,
+            "rule": self.rule,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class Proposal:
+    """What the validator needs to know about a proposed action."""
+
+    action: str | None
+    args: dict[str, Any] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    """Information the agent still needs from the requester before it can act."""
+    previously_rejected: bool = False
+
+
+def fact_value(facts: dict[str, Any], path: str) -> Any:
+    """Look up `a.b.c` in nested dicts; None when absent."""
+    node: Any = facts
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def rule_holds(rule: Rule, facts: dict[str, Any]) -> bool:
+    """Evaluate one declarative rule against the facts; an absent fact never holds."""
+    actual = fact_value(facts, rule.fact)
+    if rule.op == "true":
+        return bool(actual)
+    if rule.op == "false":
+        return actual is not None and not actual
+    if actual is None:
+        return False
+    expected = rule.value
+    try:
+        match rule.op:
+            case "==":
+                return bool(actual == expected)
+            case "!=":
+                return bool(actual != expected)
+            case ">=":
+                return bool(actual >= expected)
+            case ">":
+                return bool(actual > expected)
+            case "<=":
+                return bool(actual <= expected)
+            case "<":
+                return bool(actual < expected)
+            case "in":
+                return actual in expected
+            case "not_in":
+                return actual not in expected
+            case "contains":
+                return expected in actual
+    except TypeError:
+        return False
+    return False
+
+
+def combine_confidence(signals: list[Signal], weights: dict[str, float]) -> float:
+    """Weighted mean of the signals the policy weighs; unweighted signals are shown, not counted."""
+    total = sum(weights.get(s.name, 0.0) for s in signals)
+    if total <= 0:
+        return 0.0
+    return sum(weights.get(s.name, 0.0) * s.value for s in signals) / total
+
+
+def combine_risk(signals: list[Signal]) -> float:
+    """Noisy-OR: independent risks compound, and no single low signal can hide a high one."""
+    return 1.0 - math.prod(1.0 - min(max(s.value, 0.0), 1.0) for s in signals)
+
+
+def _tier_for_amount(tiers: list[Tier], amount: float | None) -> int | None:
+    """Index of the first tier whose limit covers the amount; None when it exceeds them all."""
+    for index, tier in enumerate(tiers):
+        if tier.max_amount is None or amount is None or amount <= tier.max_amount:
+            return index
+    return None
+
+
+def amount_of(policy: Policy, action: str, args: dict[str, Any]) -> float | None:
+    """The money (or size) an action moves, per the policy's `amount_arg`."""
+    arg = policy.actions[action].amount_arg if action in policy.actions else None
+    value = args.get(arg) if arg else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def ladder_for(policy: Policy, action: str, amount: float | None, escalated: bool) -> list[Tier]:
+    """Reviewer tiers in order: the amount's tier, then the escalation path above it."""
+    action_policy = policy.actions[action]
+    index = _tier_for_amount(action_policy.tiers, amount)
+    path = list(policy.escalation_path)
+    if escalated or index is None:
+        return _with_min_approvals(path, action_policy.reversible)
+    first = action_policy.tiers[index]
+    rest = [t for t in path if set(t.roles) != set(first.roles)]
+    return _with_min_approvals([first, *rest], action_policy.reversible)
+
+
+def _with_min_approvals(tiers: list[Tier], reversible: bool) -> list[Tier]:
+    if reversible:
+        return tiers
+    return [t if t.approvals >= 2 else t.model_copy(update={"approvals": 2}) for t in tiers]
+
+
+def assess(
+    policy: Policy,
+    proposal: Proposal,
+    facts: dict[str, Any],
+    confidence_signals: list[Signal],
+    risk_signals: list[Signal],
+    checks: list[Check],
+) -> dict[str, Any]:
+    """Route one proposal. Order of precedence: block, needs info, escalate, review, auto."""
+    checks = [Check(c.id, c.passed, policy.guardrail_outcomes.get(c.id, c.outcome), c.rule, c.detail) for c in checks]
+    action = proposal.action
+    for rule in policy.rules:
+        if rule.actions is not None and action not in rule.actions:
+            continue
+        holds = rule_holds(rule, facts)
+        checks.append(Check(rule.id, not holds, rule.outcome, rule.rule, _rule_detail(rule, facts)))
+    failed = [c for c in checks if not c.passed]
+    confidence = combine_confidence(confidence_signals, policy.confidence_weights)
+    action_policy = policy.actions.get(action) if action else None
+    if action_policy is not None:
+        risk_signals = [Signal("action_base_risk", action_policy.base_risk, f"{action} per policy"), *risk_signals]
+    risk = combine_risk(risk_signals)
+    th = policy.thresholds
+    reasons: list[str] = []
+
+    def outcome(kind: str) -> list[Check]:
+        return [c for c in failed if c.outcome == kind]
+
+    amount = amount_of(policy, action, proposal.args) if action else None
+    route: str
+    if outcome("block") or (action is not None and action_policy is None):
+        route = "block"
+        reasons += [f"{c.id}: {c.rule}" for c in outcome("block")]
+        if action is not None and action_policy is None:
+            reasons.append(f"action {action!r} is not permitted by the {policy.agent} policy")
+    elif proposal.missing or outcome("needs_info") or action is None:
+        route = "needs_info"
+        reasons += [f"missing: {m}" for m in proposal.missing]
+        reasons += [f"{c.id}: {c.rule}" for c in outcome("needs_info")]
+        if action is None and not reasons:
+            reasons.append("the request does not say what is needed")
+    else:
+        assert action_policy is not None
+        exceeds = _tier_for_amount(action_policy.tiers, amount) is None
+        low_conf = confidence < th.review_min_confidence
+        if outcome("escalate") or exceeds or low_conf:
+            route = "escalate"
+            reasons += [f"{c.id}: {c.rule}" for c in outcome("escalate")]
+            if exceeds:
+                reasons.append(f"amount {amount:g} exceeds the highest approval tier for {action}")
+            if low_conf:
+                reasons.append(f"confidence {confidence:.2f} below {th.review_min_confidence:.2f}")
+        else:
+            needs_review = []
+            if action_policy.review == "always":
+                needs_review.append(f"{action} always needs review per policy")
+            needs_review += [f"{c.id}: {c.rule}" for c in outcome("review")]
+            if proposal.previously_rejected:
+                needs_review.append("the same action was rejected earlier on this thread")
+            if action_policy.review != "never":
+                if risk > th.auto_max_risk:
+                    needs_review.append(f"risk {risk:.2f} above {th.auto_max_risk:.2f}")
+                if confidence < th.auto_min_confidence:
+                    needs_review.append(f"confidence {confidence:.2f} below {th.auto_min_confidence:.2f}")
+            if proposal.previously_rejected and action_policy.review == "never":
+                needs_review.append("a rejected action cannot run automatically")
+            route = "review" if needs_review else "auto"
+            reasons += needs_review
+    result: dict[str, Any] = {
+        "route": route,
+        "risk": round(risk, 4),
+        "confidence": round(confidence, 4),
+        "risk_signals": [s.as_dict() for s in risk_signals],
+        "confidence_signals": [s.as_dict() for s in confidence_signals],
+        "checks": [c.as_dict() for c in checks],
+        "reasons": reasons,
+        "amount": amount,
+        "ladder": [],
+        "tier": 0,
+        "reversible": action_policy.reversible if action_policy else None,
+        "deadline_minutes": policy.deadline_minutes(action) if action and action_policy else None,
+        "fallback": policy.fallback(action) if action_policy and action else None,
+    }
+    if route in ("review", "escalate") and action is not None:
+        ladder = ladder_for(policy, action, amount, escalated=route == "escalate")
+        result["ladder"] = [t.model_dump() for t in ladder]
+    return result
+
+
+def _rule_detail(rule: Rule, facts: dict[str, Any]) -> str:
+    actual = fact_value(facts, rule.fact)
+    if rule.op in ("true", "false"):
+        return f"{rule.fact} = {actual!r}"
+    return f"{rule.fact} = {actual!r} ({rule.op} {rule.value!r})"

@@ -1,0 +1,89 @@
+"""Signals read from a request's text: anger, legal threats, exception requests, sensitive topics.
+
+They are deliberately lexical and explainable: each returns what it matched, which is what the
+reviewer sees next to the score.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ANGER = re.compile(
+    r"\b(angry|furious|ridiculous|unacceptable|outrageous|worst|terrible|awful|scam|fed up|"
+    r"disgust(ed|ing)|useless|incompetent|third time|fourth time|again and again|nobody (has )?(answered|replied)|"
+    r"still (waiting|no)|last chance|or else|today or)\b|!{2,}",
+    re.IGNORECASE,
+)
+_LEGAL_THREAT = re.compile(
+    r"\b(lawyer|attorney|solicitor|sue|suing|lawsuit|court|legal action|small claims|"
+    r"consumer protection|report you to)\b",
+    re.IGNORECASE,
+)
+_EXCEPTION = re.compile(
+    r"\b(make an exception|exception|even though|past the (return )?window|outside (the|your) "
+    r"(return )?(window|policy)|just this once|bend the rules|after \d+ (days|weeks|months))\b",
+    re.IGNORECASE,
+)
+_TOPICS: dict[str, re.Pattern[str]] = {
+    "billing": re.compile(
+        r"\b(charged?|charges|charging|billing|billed|invoice|double|twice|subscription fee|payment|"
+        r"chargeback|dispute|overcharged|statement|card was)\b",
+        re.IGNORECASE,
+    ),
+    "legal": re.compile(
+        r"\b(legal|law|contract|terms of service|liabilit|warranty claim|lawyer|court)\w*", re.IGNORECASE
+    ),
+    "privacy": re.compile(r"\b(gdpr|ccpa|privacy|personal data|delete my data|my data|data request)\b", re.IGNORECASE),
+    "security": re.compile(r"\b(hacked|phishing|fraud|unauthori[sz]ed|stolen|compromised|scam email)\b", re.IGNORECASE),
+}
+SENSITIVE_TOPICS = ("billing", "legal", "privacy", "security")
+_MONEY = re.compile(
+    r"(?:[$€£]\s?(\d[\d,]*(?:\.\d{1,2})?))|(?:\b(\d[\d,]*(?:\.\d{1,2})?)\s?(?:dollars|usd|eur|euros)\b)", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class TextSignals:
+    """What a request's wording says about risk."""
+
+    anger: float
+    anger_terms: list[str]
+    legal_threat: bool
+    exception_request: bool
+    topics: list[str]
+    amounts: list[float]
+
+    @property
+    def sensitive_topic(self) -> bool:
+        """Billing, legal, privacy or security: topics where a wrong answer costs."""
+        return any(t in SENSITIVE_TOPICS for t in self.topics)
+
+
+def money_amounts(text: str) -> list[float]:
+    """Amounts of money mentioned, in order ($45, 2,300 dollars, €19.99)."""
+    out = []
+    for match in _MONEY.finditer(text):
+        raw = (match.group(1) or match.group(2) or "").replace(",", "")
+        try:
+            out.append(float(raw))
+        except ValueError:
+            continue
+    return out
+
+
+def read_text(text: str) -> TextSignals:
+    """All text signals for one request."""
+    anger_terms = [m.group(0).lower() for m in _ANGER.finditer(text)]
+    shouting = sum(
+        1 for w in re.findall(r"\b[A-Z]{4,}\b", text) if w not in {"NORTHWIND", "USD", "EUR", "GDPR", "CCPA"}
+    )
+    anger = min(1.0, 0.35 * len(anger_terms) + 0.2 * shouting)
+    return TextSignals(
+        anger=anger,
+        anger_terms=anger_terms,
+        legal_threat=bool(_LEGAL_THREAT.search(text)),
+        exception_request=bool(_EXCEPTION.search(text)),
+        topics=[name for name, pattern in _TOPICS.items() if pattern.search(text)],
+        amounts=money_amounts(text),
+    )

@@ -1,0 +1,29 @@
+"""Errors the runtime raises on purpose; the CLI maps them to exit codes 2 and 1."""
+
+
+class HitlError(Exception):
+    """Base class: the message is one line meant for a person."""
+
+    exit_code = 1
+
+
+class BadInput(HitlError):
+    """The caller asked for something invalid; nothing was changed."""
+
+    exit_code = 2
+
+
+class NotFound(BadInput):
+    """An id that does not exist (a review, a thread, an action, a user)."""
+
+
+class Conflict(BadInput):
+    """The request was valid once but the world moved on (already decided, changed payload)."""
+
+
+class Forbidden(BadInput):
+    """The actor may not do this (role, self-approval, authority)."""
+
+
+class Unavailable(HitlError):
+    """A dependency (database, model) could not be reached; nothing was changed."""

@@ -1,0 +1,174 @@
+"""The offline model's support behaviour: read the request and context, answer with one tool call.
+
+It plays a careful support agent: it answers questions from the best help article, proposes
+refunds for the order in question (never more than is left on it), handles ticket and account
+requests, and asks for the order when it cannot tell which one is meant.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+
+from guardrails.signals import money_amounts
+from hitl_runtime.canonical import value_hash
+from hitl_runtime.prompt_context import read_context
+from hitl_runtime.retrieval import tokens
+
+_REFUND = re.compile(
+    r"\b(refund|money back|reimburse|my \$?\d+ back|return (it|this|my|the|an?|something|some)|send (it|this) back|"
+    r"want to return|cracked|broken|damaged|arrived (broken|damaged)|defective|charged twice.*back)\b",
+    re.IGNORECASE,
+)
+_CLOSE_ACCOUNT = re.compile(r"\b(close|delete|cancel|terminate) (my|our) (account|profile)\b", re.IGNORECASE)
+_REACTIVATE = re.compile(r"\b(reactivate|unlock|unsuspend|restore) (my|our) (account|profile)\b", re.IGNORECASE)
+_CLOSE_TICKET = re.compile(
+    r"\b(close (the|my|this) (ticket|case)|you can close|all sorted|issue is resolved)\b", re.IGNORECASE
+)
+_REOPEN = re.compile(
+    r"\b(reopen|re-open|still (not|isn't|is not) (fixed|working|resolved)|problem (is|came) back)\b", re.IGNORECASE
+)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessage:
+    """One deterministic support answer for the given prompt."""
+    context = read_context(messages)
+    text = str(context.get("request") or "")
+    customer = context.get("customer") or {}
+    name = str(customer.get("name") or "there").split()[0]
+    evidence = [e for e in context.get("evidence", []) if e.get("source") == "help_article"]
+    top = evidence[0] if evidence else None
+    top_score = float(top["score"]) if top else 0.0
+
+    if _CLOSE_ACCOUNT.search(text):
+        return _call(
+            "change_account_status",
+            {
+                "customer_id": customer.get("id", ""),
+                "status": "closed",
+                "reason": "Customer asked to close the account",
+            },
+            f"Hi {name}, I've asked for your account to be closed. Your data is deleted within 30 days, "
+            "except records we must keep by law.",
+            0.8,
+        )
+    if _REACTIVATE.search(text):
+        return _call(
+            "change_account_status",
+            {
+                "customer_id": customer.get("id", ""),
+                "status": "active",
+                "reason": "Customer asked to reactivate the account",
+            },
+            f"Hi {name}, I've asked our team to reactivate your account; you'll get an email once it's done.",
+            0.7,
+        )
+    ticket = context.get("ticket") or {}
+    if ticket.get("id") and _REOPEN.search(text):
+        return _call(
+            "reopen_ticket",
+            {"ticket_id": ticket["id"], "note": text[:200]},
+            f"Hi {name}, I've reopened your ticket {ticket['id']} and we'll pick it up again.",
+            0.8,
+        )
+    if ticket.get("id") and _CLOSE_TICKET.search(text):
+        return _call(
+            "close_ticket",
+            {"ticket_id": ticket["id"], "note": "Customer confirmed the issue is resolved"},
+            f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
+            0.85,
+        )
+    if _REFUND.search(text):
+        return _refund(text, context, name)
+    if len(tokens(text)) < 2 or (top_score < 0.2 and len(tokens(text)) < 4):
+        return _ask(
+            ["what you need help with (an order number helps)"],
+            "Happy to help! Could you tell me a bit more about what you need, and the order number if it's about an order?",
+        )
+    return _call(
+        "reply",
+        {"customer_id": customer.get("id", ""), "message": _answer(name, text, top)},
+        "",
+        round(0.45 + 0.5 * top_score, 2),
+    )
+
+
+def _refund(text: str, context: dict[str, Any], name: str) -> AIMessage:
+    order = context.get("order")
+    unknown = [
+        o for o in context.get("orders_mentioned", []) if o not in {x["id"].lower() for x in context.get("orders", [])}
+    ]
+    if not order and unknown:
+        return _ask(
+            ["a valid order number"],
+            f"I couldn't find order {unknown[0]} on your account. Could you check the number (it looks like o-1234)?",
+        )
+    if not order:
+        return _ask(
+            ["your order number", "what is wrong with the item"],
+            "I can help with a return. Which order is it (the order number looks like o-1234), and what's wrong with the item?",
+        )
+    remaining = round(float(order["amount"]) - float(order.get("refunded") or 0), 2)
+    asked = [a for a in money_amounts(text) if 0 < a <= remaining]
+    amount = asked[0] if asked else remaining
+    if amount <= 0:
+        return _call(
+            "reply",
+            {
+                "customer_id": (context.get("customer") or {}).get("id", ""),
+                "message": f"Hi {name}, order {order['id']} has already been refunded in full.",
+            },
+            "",
+            0.8,
+        )
+    item = order.get("item") or "your order"
+    reason = re.sub(r"\s+", " ", text)[:200]
+    confidence = 0.8 if asked or not money_amounts(text) else 0.55
+    return _call(
+        "refund",
+        {"order_id": order["id"], "amount": amount, "currency": order.get("currency") or "USD", "reason": reason},
+        f"Hi {name}, I'm sorry about {item}. I've arranged a refund of {amount:.2f} {order.get('currency') or 'USD'} "
+        "to your original payment method; it appears within 5-7 business days.",
+        confidence,
+    )
+
+
+def _answer(name: str, text: str, article: dict[str, Any] | None) -> str:
+    if article is None:
+        return (
+            f"Hi {name}, thanks for reaching out. I want to make sure you get the right answer, "
+            "so I'm checking this with a colleague and will get back to you shortly."
+        )
+    wanted = set(tokens(text))
+    sentences = [s for s in _SENTENCE.split(str(article.get("text") or "")) if s]
+    ranked = sorted(sentences, key=lambda s: len(wanted & set(tokens(s))), reverse=True)[:2]
+    ordered = [s for s in sentences if s in ranked]
+    body = " ".join(ordered) or str(article.get("title"))
+    return f'Hi {name}, thanks for reaching out. {body} (From our help article "{article.get("title")}".)'
+
+
+def _ask(missing: list[str], question: str) -> AIMessage:
+    return AIMessage(
+        "CONFIDENCE: 0.3",
+        tool_calls=[
+            {
+                "name": "ask_requester",
+                "args": {"question": question, "missing": missing},
+                "id": _call_id("ask_requester", missing),
+            }
+        ],
+    )
+
+
+def _call(name: str, args: dict[str, Any], message: str, confidence: float) -> AIMessage:
+    return AIMessage(
+        f"{message}\nCONFIDENCE: {confidence:.2f}".strip(),
+        tool_calls=[{"name": name, "args": args, "id": _call_id(name, args)}],
+    )
+
+
+def _call_id(name: str, args: Any) -> str:
+    return "call_" + value_hash([name, args])[:12]

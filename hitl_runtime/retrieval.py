@@ -1,0 +1,228 @@
+"""Lexical retrieval over the shipped knowledge files, with scores that mean something.
+
+Ranking is BM25. The score reported with each hit is the IDF-weighted share of the query's
+informative words that the document contains: 1.0 means every such word is covered, so the score
+can serve as a retrieval-quality signal without a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "i'd",
+        "i'm",
+        "i've",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "it's",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "us",
+        "can't",
+        "don't",
+        "just",
+        "get",
+        "got",
+        "any",
+        "some",
+        "am",
+        "want",
+        "like",
+        "need",
+        "also",
+        "too",
+        "very",
+        "again",
+        "about",
+        "after",
+        "before",
+        "up",
+        "out",
+        "over",
+    ]
+)
+
+
+def tokens(text: str) -> list[str]:
+    """Lowercased, lightly stemmed content words."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+def _stem(word: str) -> str:
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: len(word) - len(suffix)] + keep
+    return word
+
+
+@dataclass(frozen=True)
+class Document:
+    """One retrievable item: its id, title, text and the original record."""
+
+    id: str
+    title: str
+    text: str
+    record: dict[str, Any]
+
+
+class Index:
+    """BM25 over a fixed document set."""
+
+    def __init__(self, documents: list[Document], k1: float = 1.4, b: float = 0.6) -> None:
+        self.documents = documents
+        self.k1, self.b = k1, b
+        self._terms = [Counter(tokens(d.title + " " + d.title + " " + d.text)) for d in documents]
+        self._lengths = [sum(t.values()) for t in self._terms]
+        self._avg = sum(self._lengths) / max(len(documents), 1)
+        df: Counter[str] = Counter()
+        for terms in self._terms:
+            df.update(terms.keys())
+        n = len(documents)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+
+    def search(self, query: str, k: int = 4) -> list[tuple[Document, float, float]]:
+        """Top k as (document, coverage score in [0, 1], raw BM25), best first."""
+        q = list(dict.fromkeys(tokens(query)))
+        if not q:
+            return []
+        weights = {t: self.idf.get(t, self._unknown_idf) for t in q}
+        total_weight = sum(weights.values())
+        scored = []
+        for i, terms in enumerate(self._terms):
+            bm25 = 0.0
+            covered = 0.0
+            for t in q:
+                f = terms.get(t, 0)
+                if not f:
+                    continue
+                covered += weights[t]
+                norm = f + self.k1 * (1 - self.b + self.b * self._lengths[i] / self._avg)
+                bm25 += self.idf.get(t, 0.0) * f * (self.k1 + 1) / norm
+            if bm25 > 0:
+                scored.append((self.documents[i], covered / total_weight, bm25))
+        scored.sort(key=lambda item: (item[2], item[1]), reverse=True)
+        return scored[:k]
+
+
+def read_jsonl(package_path: str) -> list[dict[str, Any]]:
+    """Records of a JSONL file shipped under `hitl_runtime/knowledge/`."""
+    base = resources.files("hitl_runtime").joinpath("knowledge")
+    text = base.joinpath(package_path).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@lru_cache(maxsize=32)
+def index_for(package_path: str, title_field: str, text_fields: tuple[str, ...]) -> Index:
+    """A cached index over one knowledge file."""
+    records = read_jsonl(package_path)
+    documents = [
+        Document(
+            id=str(r["id"]),
+            title=str(r.get(title_field, "")),
+            text=" ".join(_flatten(r.get(f, "")) for f in text_fields),
+            record=r,
+        )
+        for r in records
+    ]
+    return Index(documents)
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(_flatten(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(_flatten(v) for v in value.values())
+    return str(value)
+
+
+def evidence(
+    package_path: str,
+    query: str,
+    *,
+    source: str,
+    title_field: str,
+    text_fields: tuple[str, ...],
+    snippet_field: str,
+    k: int = 3,
+) -> list[dict[str, Any]]:
+    """Scored evidence items for the review screen and the confidence signals."""
+    index = index_for(package_path, title_field, text_fields)
+    return [
+        {
+            "source": source,
+            "id": doc.id,
+            "title": doc.title,
+            "snippet": _flatten(doc.record.get(snippet_field, ""))[:400],
+            "score": round(coverage, 3),
+            "bm25": round(bm25, 3),
+            "record": doc.record,
+        }
+        for doc, coverage, bm25 in index.search(query, k)
+    ]

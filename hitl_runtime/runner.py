@@ -1,0 +1,589 @@
+"""Start, resume and decide threads: the one place where the promises are enforced.
+
+The CLI, the Streamlit app, the notebooks and the tests all go through a `Runner`. It owns the
+thread lease while a graph runs, writes a review row for every pending interrupt, checks identity,
+role, authority and payload hash before a decision is recorded (compare-and-set), and only then
+resumes the thread with `Command(resume={interrupt_id: decision})`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.types import Command, StateSnapshot
+
+from guardrails.input_checks import screen
+from guardrails.output_checks import check_draft
+from guardrails.policy import load_policy
+from guardrails.routing import amount_of
+from hitl_runtime import audit, feedback, leases, ledger, reviews, schema
+from hitl_runtime.actions import get_action
+from hitl_runtime.agents import agent_module
+from hitl_runtime.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
+from hitl_runtime.checkpointing import LEASE_KEY, make_checkpointer
+from hitl_runtime.db import Database, Row
+from hitl_runtime.errors import BadInput, Conflict, Forbidden, HitlError, NotFound
+from hitl_runtime.faults import crash_point
+from hitl_runtime.models import make_model
+from hitl_runtime.settings import Settings
+from hitl_runtime.sim import support as helpdesk
+from hitl_runtime.users import ANONYMOUS, User, get_user, validate_name
+from nodes.state import AgentContext
+
+_THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+MAX_MESSAGE = 8000
+DECISIONS = ("approve", "edit", "reject", "request_info", "escalate")
+
+
+@dataclass
+class RunResult:
+    """What `hitl run` prints (DESIGN's JSON contract)."""
+
+    thread_id: str
+    status: str
+    route: str | None
+    risk: float | None
+    confidence: float | None
+    reasons: list[str]
+    action: dict[str, Any] | None
+    reviews: list[str]
+    reply: str | None
+    question: str | None = None
+    executed: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The contract's keys first, then extras."""
+        return {
+            "thread_id": self.thread_id,
+            "status": self.status,
+            "route": self.route,
+            "risk": self.risk,
+            "confidence": self.confidence,
+            "reasons": self.reasons,
+            "action": self.action,
+            "reviews": self.reviews,
+            "reply": self.reply,
+            "question": self.question,
+            "executed": self.executed,
+        }
+
+
+def normalize_decision(text: str) -> str:
+    """`request-info` and `request_info` are the same decision."""
+    kind = text.strip().lower().replace("-", "_")
+    if kind not in DECISIONS:
+        raise BadInput(f"unknown decision {text!r} (approve, edit, reject, request-info, escalate)")
+    return kind
+
+
+class Runner:
+    """The runtime over one database; safe to share across threads of one process."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        db: Database | None = None,
+        model_factory: Callable[[str], BaseChatModel] | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.db = db or Database(self.settings.database_url)
+        self.checkpointer = make_checkpointer(self.db, self.settings.lease_seconds)
+        schema.upgrade(self.db, self.checkpointer)
+        self._model_factory = model_factory or (lambda agent: make_model(agent, self.settings))
+        self._compiled: dict[str, Any] = {}
+        self._models: dict[str, BaseChatModel] = {}
+
+    def close(self) -> None:
+        """Release connections."""
+        self.db.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def graph(self, agent: str) -> Any:
+        """The agent's graph compiled with this database's checkpointer (cached)."""
+        if agent not in self._compiled:
+            self._compiled[agent] = agent_module(agent).build_graph().compile(checkpointer=self.checkpointer)
+        return self._compiled[agent]
+
+    def context(self, agent: str, thread_id: str) -> AgentContext:
+        """Run-scoped services for the agent's nodes."""
+        if agent not in self._models:
+            self._models[agent] = self._model_factory(agent)
+        return AgentContext(
+            db=self.db, policy=load_policy(agent), model=self._models[agent], agent=agent, thread_id=thread_id
+        )
+
+    @staticmethod
+    def config(thread_id: str, token: int | None = None) -> dict[str, Any]:
+        """LangGraph config for a thread; the lease token fences checkpoint writes."""
+        configurable: dict[str, Any] = {"thread_id": thread_id}
+        if token is not None:
+            configurable[LEASE_KEY] = token
+        return {"configurable": configurable}
+
+    def snapshot(self, agent: str, thread_id: str) -> StateSnapshot:
+        """The thread's current checkpointed state."""
+        return self.graph(agent).get_state(self.config(thread_id))
+
+    def thread(self, thread_id: str) -> Row:
+        """The thread row, or NotFound."""
+        rows = self.db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
+        if not rows:
+            raise NotFound(f"unknown thread {thread_id!r}")
+        return rows[0]
+
+    # -- starting and continuing ---------------------------------------------------------------
+    def run(
+        self,
+        agent: str,
+        message: str,
+        *,
+        thread_id: str | None = None,
+        user: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> RunResult:
+        """Start a turn on a new or finished thread; run until it completes or pauses."""
+        module = agent_module(agent)
+        load_policy(agent)  # a broken policy fails here, before anything is written
+        if not isinstance(message, str) or not message.strip():
+            raise BadInput("the message is empty")
+        if len(message) > MAX_MESSAGE:
+            raise BadInput(f"the message is longer than {MAX_MESSAGE} characters")
+        if context is not None and not isinstance(context, dict):
+            raise BadInput("--context must be a JSON object")
+        requester = validate_name(user) if user else ANONYMOUS
+        if thread_id is not None and not _THREAD_ID.match(thread_id):
+            raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
+        thread_id = thread_id or new_id("th")
+        existing = self.db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
+        if existing:
+            row = existing[0]
+            if row["agent"] != agent:
+                raise BadInput(f"thread {thread_id} belongs to the {row['agent']} agent")
+            if row["status"] in ("pending_review", "needs_info"):
+                hint = "answer it with: hitl reply" if row["status"] == "needs_info" else "it is waiting for a review"
+                raise Conflict(f"thread {thread_id} is not finished: {hint}")
+        with leases.held(self.db, thread_id, self.settings.lease_seconds) as token:
+            turn = int(self.snapshot(agent, thread_id).values.get("turn", 0)) + 1
+            now = now_iso()
+            with self.db.transaction() as tx:
+                module.load_context(tx, context or {}, requester)
+                tx.execute(
+                    """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
+                       VALUES (:t, :a, :r, 'running', :m, :now, :now)
+                       ON CONFLICT (thread_id) DO UPDATE SET status = 'running', last_request = :m, updated_at = :now""",
+                    {"t": thread_id, "a": agent, "r": requester, "m": screen(message).redacted[:500], "now": now},
+                )
+                audit.append(
+                    tx,
+                    "request_received",
+                    requester,
+                    {
+                        "agent": agent,
+                        "turn": turn,
+                        "message": screen(message).redacted,
+                        "context": sorted((context or {}).keys()),
+                    },
+                    thread_id=thread_id,
+                )
+            graph_input = {"request": message, "requester": requester, "context": context or {}, "turn": turn}
+            return self._advance(agent, thread_id, token, graph_input)
+
+    def reply(self, thread_id: str, message: str, *, user: str | None = None) -> RunResult:
+        """The requester answers the agent's question; the agent then revises its proposal."""
+        if not isinstance(message, str) or not message.strip():
+            raise BadInput("the answer is empty")
+        if len(message) > MAX_MESSAGE:
+            raise BadInput(f"the answer is longer than {MAX_MESSAGE} characters")
+        thread = self.thread(thread_id)
+        question = reviews.pending_question(self.db, thread_id)
+        if question is None:
+            raise Conflict(f"thread {thread_id} is not waiting for an answer from the requester")
+        if user is not None and user != question["requester"]:
+            raise Forbidden(f"only the requester ({question['requester']}) can answer this question")
+        decision = {"answer": message, "user": question["requester"], "at": now_iso()}
+        with self.db.transaction() as tx:
+            if not reviews.compare_and_set(tx, question["id"], "answered", question["requester"], decision):
+                raise reviews.already_decided(reviews.row_for_update(tx, question["id"]))
+            audit.append(
+                tx,
+                "question_answered",
+                question["requester"],
+                {"answer": screen(message).redacted},
+                thread_id=thread_id,
+                review_id=question["id"],
+                payload_hash=question["payload_hash"],
+            )
+        return self._resume(thread["agent"], question, decision)
+
+    # -- deciding ------------------------------------------------------------------------------
+    def decide(
+        self,
+        review_id: str,
+        decision: str,
+        reviewer: str,
+        *,
+        args: dict[str, Any] | None = None,
+        comment: str | None = None,
+        category: str | None = None,
+        seen_hash: str | None = None,
+    ) -> dict[str, Any]:
+        """Check and record one reviewer's decision, then resume the thread with it."""
+        kind = normalize_decision(decision)
+        category = feedback.validate_category(category)
+        if comment is not None and len(comment) > 2000:
+            raise BadInput("--comment is longer than 2000 characters")
+        row = reviews.get(self.db, review_id)
+        if row["kind"] != "review":
+            raise BadInput(
+                f"{review_id} is a question for the requester; answer it with: hitl reply {row['thread_id']}"
+            )
+        user = get_user(self.db, reviewer)
+        if row["status"] != "pending":
+            raise reviews.already_decided(row)
+        self._authorize(user, row)
+        if seen_hash is not None and seen_hash != row["payload_hash"]:
+            raise Conflict(f"review {review_id} changed since it was shown to you; reload it and review again")
+        payload = self._pending_payload(row)
+        policy = load_policy(row["agent"])
+        decision_value: dict[str, Any] = {
+            "type": kind,
+            "review_id": review_id,
+            "reviewer": user.name,
+            "comment": comment,
+            "category": category,
+            "at": now_iso(),
+        }
+        diff: dict[str, Any] = {}
+        if kind == "edit":
+            edited = self._check_edit(user, row, payload, args)
+            diff = feedback.args_diff(row["args"] or {}, edited)
+            if not diff:
+                raise BadInput("the edit changes nothing; use approve")
+            decision_value["edited_action"] = {"name": row["action"], "args": edited}
+        elif args is not None:
+            raise BadInput("--args is only for edit")
+        if kind == "reject":
+            decision_value["message"] = comment or "rejected by the reviewer"
+        if kind == "request_info":
+            if not comment or not comment.strip():
+                raise BadInput("request-info needs --comment with the question for the requester")
+            decision_value["message"] = comment
+        if kind == "escalate":
+            decision_value["next_deadline"] = iso_in(60 * policy.deadline_minutes(row["action"]))
+        approvers = [user.name]
+        with self.db.transaction() as tx:
+            if kind in ("approve", "edit") and row["approvals_required"] > 1:
+                count = reviews.add_approval(tx, review_id, user.name)
+                if count < row["approvals_required"]:
+                    audit.append(
+                        tx,
+                        "approval_recorded",
+                        user.name,
+                        {
+                            "action": row["action"],
+                            "approvals": count,
+                            "required": row["approvals_required"],
+                            "comment": comment,
+                        },
+                        thread_id=row["thread_id"],
+                        review_id=review_id,
+                        payload_hash=row["payload_hash"],
+                    )
+                    return {
+                        "review_id": review_id,
+                        "status": "pending",
+                        "approvals": count,
+                        "approvals_required": row["approvals_required"],
+                        "message": f"approval {count} of {row['approvals_required']} recorded; another approver is needed",
+                    }
+                approvers = [
+                    a["reviewer"]
+                    for a in tx.execute(
+                        "SELECT reviewer FROM review_approvals WHERE review_id = :i ORDER BY at", {"i": review_id}
+                    )
+                ]
+            decision_value["approvers"] = approvers
+            status = reviews.DECISION_STATUS[kind]
+            if not reviews.compare_and_set(tx, review_id, status, user.name, decision_value):
+                raise reviews.already_decided(reviews.row_for_update(tx, review_id))
+            audit.append(
+                tx,
+                "review_decided",
+                user.name,
+                {
+                    "decision": kind,
+                    "status": status,
+                    "action": row["action"],
+                    "comment": comment,
+                    "category": category,
+                    "diff": diff,
+                    "approvers": approvers,
+                    "tier": row["tier_name"],
+                },
+                thread_id=row["thread_id"],
+                review_id=review_id,
+                payload_hash=row["payload_hash"],
+            )
+            if kind in ("edit", "reject", "escalate", "request_info"):
+                feedback.record(
+                    tx, review=row, kind=kind, reviewer=user.name, diff=diff, comment=comment, category=category
+                )
+        crash_point("after_decision")
+        result = self._resume(
+            row["agent"],
+            reviews.get(self.db, review_id) | {"interrupt_id": self._interrupt_id(review_id)},
+            decision_value,
+        )
+        return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
+
+    def _authorize(self, user: User, row: dict[str, Any]) -> None:
+        if user.name == row["requester"]:
+            raise Forbidden(f"{user.name} made this request and cannot decide it")
+        if not user.has_any(row["required_roles"]):
+            raise Forbidden(
+                f"{user.name} (roles: {', '.join(user.roles)}) may not decide review {row['id']}: "
+                f"it needs one of {', '.join(row['required_roles'])} ({row['tier_name']})"
+            )
+
+    def _check_edit(
+        self, user: User, row: dict[str, Any], payload: dict[str, Any], args: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Edited args: valid for the action's schema, within the editor's authority, and passing the guardrails."""
+        if args is None:
+            raise BadInput("edit needs --args with the edited arguments as a JSON object")
+        spec = get_action(row["action"])
+        merged = spec.validate_args({**(row["args"] or {}), **args} if isinstance(args, dict) else args)
+        policy = load_policy(row["agent"])
+        amount = amount_of(policy, row["action"], merged)
+        original = amount_of(policy, row["action"], row["args"] or {})
+        if amount is not None and original is not None and amount > original:
+            tiers = policy.action(row["action"]).tiers
+            covering = [t for t in tiers if t.max_amount is None or amount <= t.max_amount]
+            if not covering:
+                raise Forbidden(f"an amount of {amount:g} exceeds the highest approval tier; escalate instead")
+            if row["route"] != "escalate" and not user.has_any(covering[0].roles):
+                raise Forbidden(f"an amount of {amount:g} needs one of {', '.join(covering[0].roles)}")
+        text = merged.get("message")
+        if isinstance(text, str):
+            blocking = [c for c in check_draft(text) if not c.passed and c.outcome == "block"]
+            if blocking:
+                raise BadInput(f"the edited message fails {blocking[0].id}: {blocking[0].rule}")
+        return merged
+
+    def _interrupt_id(self, review_id: str) -> str:
+        rows = self.db.read("SELECT interrupt_id FROM reviews WHERE id = :i", {"i": review_id})
+        return str(rows[0]["interrupt_id"])
+
+    def _pending_payload(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The interrupt value still waiting in the checkpoint, which must hash as recorded."""
+        interrupt_id = self._interrupt_id(row["id"])
+        snapshot = self.snapshot(row["agent"], row["thread_id"])
+        for pending in snapshot.interrupts:
+            if pending.id == interrupt_id:
+                if value_hash(pending.value) != row["payload_hash"]:
+                    raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
+                value: dict[str, Any] = pending.value
+                return value
+        raise Conflict(f"review {row['id']} is no longer waiting: its thread has moved on")
+
+    # -- resuming --------------------------------------------------------------------------------
+    def _resume(self, agent: str, row: dict[str, Any], decision: dict[str, Any]) -> RunResult:
+        """Hand a recorded decision to its thread, exactly once (safe to repeat after a crash)."""
+        interrupt_id = row.get("interrupt_id") or self._interrupt_id(row["id"])
+        with leases.held(self.db, row["thread_id"], self.settings.lease_seconds) as token:
+            snapshot = self.snapshot(agent, row["thread_id"])
+            if not any(p.id == interrupt_id for p in snapshot.interrupts):
+                with self.db.transaction() as tx:
+                    reviews.mark_applied(tx, row["id"])
+                return self._result(row["thread_id"], snapshot)
+            value = decision if row["kind"] == "question" else {"decisions": [decision]}
+            return self._advance(
+                agent, row["thread_id"], token, Command(resume={interrupt_id: value}), applied=row["id"]
+            )
+
+    def _advance(
+        self, agent: str, thread_id: str, token: int, graph_input: Any, applied: str | None = None
+    ) -> RunResult:
+        graph = self.graph(agent)
+        config = self.config(thread_id, token)
+        try:
+            graph.invoke(graph_input, config, context=self.context(agent, thread_id))
+        except leases.LeaseLost:
+            raise
+        except HitlError as exc:
+            return self._failed(agent, thread_id, str(exc), exc)
+        except Exception as exc:
+            return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc)
+        snapshot = graph.get_state(self.config(thread_id))
+        result = self._result(thread_id, snapshot)
+        with self.db.transaction() as tx:
+            requester = snapshot.values.get("requester", ANONYMOUS)
+            for pending in snapshot.interrupts:
+                reviews.register(
+                    tx,
+                    interrupt_id=pending.id,
+                    value=pending.value,
+                    agent=agent,
+                    thread_id=thread_id,
+                    requester=requester,
+                )
+            if applied:
+                reviews.mark_applied(tx, applied)
+            tx.execute(
+                "UPDATE threads SET status = :s, route = :r, reply = :p, updated_at = :u WHERE thread_id = :t",
+                {"s": result.status, "r": result.route, "p": result.reply, "u": now_iso(), "t": thread_id},
+            )
+            if not snapshot.interrupts:
+                audit.append(
+                    tx,
+                    "turn_finished",
+                    f"agent:{agent}",
+                    {"status": result.status, "outcome": snapshot.values.get("outcome"), "reply": result.reply},
+                    thread_id=thread_id,
+                )
+        return result
+
+    def _failed(self, agent: str, thread_id: str, reason: str, exc: BaseException) -> RunResult:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE threads SET status = 'failed', updated_at = :u WHERE thread_id = :t",
+                {"u": now_iso(), "t": thread_id},
+            )
+            audit.append(tx, "run_failed", f"agent:{agent}", {"error": reason[:500]}, thread_id=thread_id)
+        if isinstance(exc, HitlError) and not isinstance(exc, BadInput):
+            raise exc
+        return RunResult(thread_id, "failed", None, None, None, [reason], None, [], None)
+
+    def _result(self, thread_id: str, snapshot: StateSnapshot) -> RunResult:
+        values = snapshot.values
+        assessment = values.get("assessment") or {}
+        proposal = values.get("proposal") or {}
+        pending = [p.value for p in snapshot.interrupts]
+        questions = [p for p in pending if p.get("kind") == "question"]
+        if questions:
+            status = "needs_info"
+        elif pending:
+            status = "pending_review"
+        else:
+            status = values.get("status") or "completed"
+        return RunResult(
+            thread_id=thread_id,
+            status=status,
+            route=assessment.get("route"),
+            risk=assessment.get("risk"),
+            confidence=assessment.get("confidence"),
+            reasons=list(assessment.get("reasons") or []),
+            action={"name": proposal["name"], "args": proposal.get("args", {})} if proposal.get("name") else None,
+            reviews=[p["review_id"] for p in pending],
+            reply=questions[0]["question"] if questions else (None if pending else values.get("reply")),
+            question=questions[0]["question"] if questions else None,
+            executed=[e for e in values.get("executed", []) if e],
+        )
+
+    def state(self, thread_id: str) -> RunResult:
+        """Where a thread stands now (for `hitl run` callers polling, and the chat page)."""
+        thread = self.thread(thread_id)
+        return self._result(thread_id, self.snapshot(thread["agent"], thread_id))
+
+    # -- deadlines and crash recovery --------------------------------------------------------------
+    def sweep(self, *, now: str | None = None) -> dict[str, Any]:
+        """Expire overdue reviews (policy fallback), finish unapplied decisions, send due replies."""
+        moment = now or now_iso()
+        expired, resumed, errors = [], [], []
+        for row in reviews.overdue(self.db, moment):
+            try:
+                expired.append(self._expire(row))
+            except HitlError as exc:
+                errors.append({"review_id": row["id"], "error": str(exc)})
+        grace = iso(utc_now() - timedelta(seconds=self.settings.resume_grace_seconds))
+        for row in reviews.unapplied(self.db, grace):
+            try:
+                decision = loads(row["decision"], {})
+                self._resume(row["agent"], reviews.public(row) | {"interrupt_id": row["interrupt_id"]}, decision)
+                resumed.append(row["id"])
+            except HitlError as exc:
+                errors.append({"review_id": row["id"], "error": str(exc)})
+        with self.db.transaction() as tx:
+            sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
+        return {"expired": expired, "resumed": resumed, "sent": sent, "errors": errors}
+
+    def _expire(self, row: Row) -> dict[str, Any]:
+        policy = load_policy(row["agent"])
+        if row["kind"] == "question":
+            decision: dict[str, Any] = {"expired": True, "at": now_iso()}
+            fallback = "close"
+        else:
+            fallback = policy.fallback(row["action"])
+            decision = {
+                "type": "expire",
+                "fallback": fallback,
+                "review_id": row["id"],
+                "reviewer": None,
+                "at": now_iso(),
+                "next_deadline": iso_in(60 * policy.deadline_minutes(row["action"])),
+            }
+        with self.db.transaction() as tx:
+            if not reviews.compare_and_set(tx, row["id"], "expired", "deadline", decision):
+                raise reviews.already_decided(reviews.row_for_update(tx, row["id"]))
+            audit.append(
+                tx,
+                "review_expired",
+                "deadline",
+                {"fallback": fallback, "action": row["action"], "deadline": row["deadline"]},
+                thread_id=row["thread_id"],
+                review_id=row["id"],
+                payload_hash=row["payload_hash"],
+            )
+        self._resume(row["agent"], reviews.public(row) | {"interrupt_id": row["interrupt_id"]}, decision)
+        return {"review_id": row["id"], "fallback": fallback}
+
+    # -- undo ----------------------------------------------------------------------------------
+    def rollback(self, action_id: str, actor: str) -> dict[str, Any]:
+        """Undo an executed action, if the actor's role may decide that action under its policy."""
+        entry = ledger.get_entry(self.db, action_id)
+        user = get_user(self.db, actor)
+        policy = load_policy(entry["agent"])
+        action_policy = policy.action(entry["name"])
+        roles = {r for t in [*action_policy.tiers, *policy.escalation_path] for r in t.roles}
+        if not user.has_any(sorted(roles)):
+            raise Forbidden(
+                f"{actor} (roles: {', '.join(user.roles)}) may not roll back {entry['name']}: needs one of {', '.join(sorted(roles))}"
+            )
+        return ledger.rollback(self.db, action_id, user.name)
+
+    # -- reading -------------------------------------------------------------------------------
+    def show(self, review_id: str) -> dict[str, Any]:
+        """Everything the reviewer sees, with the exact interrupt value under `interrupt`."""
+        review = reviews.get(self.db, review_id)
+        rows = self.db.read("SELECT payload FROM reviews WHERE id = :i", {"i": review_id})
+        review["interrupt"] = loads(rows[0]["payload"])
+        review["approvals"] = reviews.approvals(self.db, review_id)
+        review["thread_reviews"] = [
+            {k: r[k] for k in ("id", "kind", "status", "action", "decided_by", "decided_at", "tier_name")}
+            for r in reviews.for_thread(self.db, review["thread_id"])
+            if r["id"] != review_id
+        ]
+        return review
+
+    def seen_hash(self, review_id: str) -> str:
+        """The payload hash a reviewer is shown with a review (to send back with the decision)."""
+        return str(reviews.get(self.db, review_id)["payload_hash"])
+
+
+def parse_json_object(text: str, what: str) -> dict[str, Any]:
+    """A JSON object from a command-line argument, or BadInput in one line."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{what} must be a JSON object")
+    return value

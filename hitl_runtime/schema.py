@@ -1,0 +1,225 @@
+"""The project's own tables, versioned; `upgrade()` creates or migrates them idempotently.
+
+Several processes may start at once against a fresh database, so the whole upgrade (ours and the
+checkpointer's) runs under one lock: an advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hitl_runtime.db import Database, Tx
+
+_PG_UPGRADE_LOCK = 0x4849544C  # "HITL"
+
+# Timestamps are ISO-8601 UTC strings with a fixed width, so they sort the same in both dialects.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE IF NOT EXISTS users (
+            name TEXT PRIMARY KEY,
+            roles TEXT NOT NULL,
+            password_hash TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS threads (
+            thread_id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            status TEXT NOT NULL,
+            route TEXT,
+            last_request TEXT,
+            reply TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS threads_requester ON threads (requester, updated_at)",
+        """CREATE TABLE IF NOT EXISTS reviews (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            interrupt_id TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            action TEXT,
+            args TEXT,
+            amount DOUBLE PRECISION,
+            route TEXT,
+            risk DOUBLE PRECISION,
+            confidence DOUBLE PRECISION,
+            reasons TEXT NOT NULL,
+            required_roles TEXT NOT NULL,
+            tier INTEGER NOT NULL,
+            tier_name TEXT,
+            approvals_required INTEGER NOT NULL,
+            deadline TEXT,
+            payload TEXT NOT NULL,
+            payload_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at TEXT,
+            decision TEXT,
+            applied_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (thread_id, interrupt_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS reviews_inbox ON reviews (status, kind, deadline)",
+        "CREATE INDEX IF NOT EXISTS reviews_agent ON reviews (agent, status, deadline)",
+        "CREATE INDEX IF NOT EXISTS reviews_thread ON reviews (thread_id, created_at)",
+        "CREATE INDEX IF NOT EXISTS reviews_unapplied ON reviews (applied_at, status)",
+        """CREATE TABLE IF NOT EXISTS review_roles (
+            role TEXT NOT NULL,
+            review_id TEXT NOT NULL,
+            PRIMARY KEY (role, review_id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS review_approvals (
+            review_id TEXT NOT NULL,
+            reviewer TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (review_id, reviewer)
+        )""",
+        """CREATE TABLE IF NOT EXISTS audit_events (
+            id TEXT PRIMARY KEY,
+            stream TEXT NOT NULL,
+            stream_seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            thread_id TEXT,
+            review_id TEXT,
+            action_id TEXT,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            payload_hash TEXT,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            UNIQUE (stream, stream_seq)
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_thread ON audit_events (thread_id, at)",
+        "CREATE INDEX IF NOT EXISTS audit_actor ON audit_events (actor, at)",
+        "CREATE INDEX IF NOT EXISTS audit_at ON audit_events (at)",
+        """CREATE TABLE IF NOT EXISTS audit_heads (
+            stream TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS action_ledger (
+            id TEXT PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            thread_id TEXT NOT NULL,
+            review_id TEXT,
+            agent TEXT NOT NULL,
+            action TEXT NOT NULL,
+            args TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reversible INTEGER NOT NULL,
+            effect TEXT NOT NULL,
+            undo TEXT,
+            executed_by TEXT NOT NULL,
+            executed_at TEXT NOT NULL,
+            rolled_back_by TEXT,
+            rolled_back_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS ledger_thread ON action_ledger (thread_id, executed_at)",
+        """CREATE TABLE IF NOT EXISTS feedback (
+            id TEXT PRIMARY KEY,
+            review_id TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            action TEXT,
+            kind TEXT NOT NULL,
+            category TEXT,
+            diff TEXT NOT NULL,
+            comment TEXT,
+            reviewer TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS feedback_agent ON feedback (agent, at)",
+        """CREATE TABLE IF NOT EXISTS incidents (
+            id TEXT PRIMARY KEY,
+            action_id TEXT NOT NULL,
+            reported_by TEXT NOT NULL,
+            description TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS incidents_action ON incidents (action_id)",
+        """CREATE TABLE IF NOT EXISTS thread_leases (
+            thread_id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            token INTEGER NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        # Simulated helpdesk and billing systems the support agent acts on.
+        """CREATE TABLE IF NOT EXISTS sim_customers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            lifetime_value DOUBLE PRECISION NOT NULL,
+            status TEXT NOT NULL,
+            email TEXT
+        )""",
+        """CREATE TABLE IF NOT EXISTS sim_orders (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            item TEXT,
+            amount DOUBLE PRECISION NOT NULL,
+            currency TEXT NOT NULL,
+            days_since_delivery INTEGER,
+            refunded DOUBLE PRECISION NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS sim_tickets (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            prior_contacts INTEGER NOT NULL,
+            status TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS sim_refunds (
+            id TEXT PRIMARY KEY,
+            order_id TEXT,
+            customer_id TEXT NOT NULL,
+            amount DOUBLE PRECISION NOT NULL,
+            currency TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sim_refunds_customer ON sim_refunds (customer_id, created_at)",
+        """CREATE TABLE IF NOT EXISTS sim_outbox (
+            id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            customer_id TEXT,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(tx: Tx) -> int:
+    """The schema version recorded in the database (0 when empty)."""
+    tx.execute("CREATE TABLE IF NOT EXISTS hitl_schema (version INTEGER NOT NULL)")
+    version = tx.scalar("SELECT MAX(version) AS v FROM hitl_schema")
+    return int(version or 0)
+
+
+def upgrade(db: Database, checkpointer: Any | None = None) -> int:
+    """Bring the database to SCHEMA_VERSION; safe to call from many processes at once."""
+    with db.transaction(write=False) as tx:
+        if current_version(tx) == SCHEMA_VERSION:
+            return SCHEMA_VERSION
+    with db.transaction() as tx:
+        if tx.dialect == "postgresql":
+            tx.execute("SELECT pg_advisory_xact_lock(:k)", {"k": _PG_UPGRADE_LOCK})
+        version = current_version(tx)
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number]:
+                tx.execute(statement)
+            tx.execute("INSERT INTO hitl_schema (version) VALUES (:v)", {"v": number + 1})
+        if checkpointer is not None and tx.dialect == "postgresql":
+            # PostgresSaver.setup() is not safe to race; it runs while we hold the lock.
+            checkpointer.setup()
+    if checkpointer is not None and db.dialect == "sqlite":
+        checkpointer.setup()
+    return SCHEMA_VERSION

@@ -1,0 +1,33 @@
+"""Settings read from the environment once, at the edge (CLI, app, tests)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///.hitl/hitl.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration; every field has an environment variable."""
+
+    database_url: str = field(default_factory=lambda: os.environ.get("HITL_DATABASE_URL", DEFAULT_DATABASE_URL))
+    """`HITL_DATABASE_URL`: SQLAlchemy-style URL, `sqlite:///file.db` or `postgresql://...`."""
+
+    openai_api_key: str | None = field(default_factory=lambda: os.environ.get("OPENAI_API_KEY"))
+    """`OPENAI_API_KEY`: when set, agents use ChatOpenAI instead of the offline model."""
+
+    openai_base_url: str | None = field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL"))
+    """`OPENAI_BASE_URL`: any OpenAI-compatible server (vLLM, Ollama, llama.cpp)."""
+
+    model_name: str = field(default_factory=lambda: os.environ.get("HITL_MODEL", "gpt-4o-mini"))
+    """`HITL_MODEL`: the chat model's name on that server."""
+
+    lease_seconds: float = field(default_factory=lambda: float(os.environ.get("HITL_LEASE_SECONDS", "60")))
+    """`HITL_LEASE_SECONDS`: how long a process owns a thread before another may take it over."""
+
+    resume_grace_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("HITL_RESUME_GRACE_SECONDS", "30"))
+    )
+    """`HITL_RESUME_GRACE_SECONDS`: a decision not applied after this long is finished by sweep."""

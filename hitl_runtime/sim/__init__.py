@@ -1,0 +1,1 @@
+"""Simulated business systems the agents act on."""

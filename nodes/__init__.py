@@ -1,0 +1,1 @@
+"""Reusable nodes: screen, validator, approval gate, ask-the-requester, executor, finish."""

@@ -1,0 +1,63 @@
+"""The standard shape of every agent graph: one screen, one validator, one gate, one executor.
+
+An agent supplies only what is its own: how it investigates (read-only lookups and retrieval),
+how it proposes (the model call), and the signals its validator weighs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from nodes.approval_gate import approval_gate, route_after_gate
+from nodes.ask_requester import ask_requester, route_after_answer
+from nodes.assess import SignalFn, make_assess_node, route_after_assess
+from nodes.execute import execute
+from nodes.finish import finish, refuse
+from nodes.screen_input import blocked_before_model, screen_input
+from nodes.state import AgentContext, AgentState, InputState, Node
+
+
+@dataclass(frozen=True)
+class AgentNodes:
+    """The agent-specific parts of a graph."""
+
+    investigate: Node
+    """Read-only: look up records, retrieve evidence, record the tool calls made."""
+    propose: Node
+    """Call the model and turn its answer into a proposal (or a question)."""
+    signals: SignalFn
+    """Facts, confidence and risk signals, and agent-specific checks for the validator."""
+
+
+def _after_screen(state: AgentState, runtime: Runtime[AgentContext]) -> str:
+    return "assess" if blocked_before_model(state, runtime) else "investigate"
+
+
+def build_agent_graph(parts: AgentNodes) -> StateGraph[AgentState, AgentContext, InputState, AgentState]:
+    """Wire an agent's parts into the shared flow; returns the uncompiled graph."""
+    graph = StateGraph(AgentState, context_schema=AgentContext, input_schema=InputState)
+    graph.add_node("screen_input", screen_input)
+    graph.add_node("investigate", parts.investigate)
+    graph.add_node("propose", parts.propose)
+    graph.add_node("assess", make_assess_node(parts.signals))
+    graph.add_node("approval_gate", approval_gate)
+    graph.add_node("ask_requester", ask_requester)
+    graph.add_node("execute", execute)
+    graph.add_node("finish", finish)
+    graph.add_node("refuse", refuse)
+    graph.add_edge(START, "screen_input")
+    graph.add_conditional_edges("screen_input", _after_screen, ["investigate", "assess"])
+    graph.add_edge("investigate", "propose")
+    graph.add_edge("propose", "assess")
+    graph.add_conditional_edges("assess", route_after_assess, ["execute", "approval_gate", "ask_requester", "refuse"])
+    graph.add_conditional_edges(
+        "approval_gate", route_after_gate, ["execute", "ask_requester", "approval_gate", "finish", "refuse"]
+    )
+    graph.add_conditional_edges("ask_requester", route_after_answer, ["investigate", "finish", "refuse"])
+    graph.add_edge("execute", "finish")
+    graph.add_edge("finish", END)
+    graph.add_edge("refuse", END)
+    return graph
