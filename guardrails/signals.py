@@ -21,21 +21,27 @@ _LEGAL_THREAT = re.compile(
     re.IGNORECASE,
 )
 _EXCEPTION = re.compile(
-    r"\b(make an exception|exception|even though|past the (return )?window|outside (the|your) "
+    r"\b(make an exception|an exception|past the (return )?window|outside (the|your) "
     r"(return )?(window|policy)|just this once|bend the rules|after \d+ (days|weeks|months))\b",
     re.IGNORECASE,
 )
 _TOPICS: dict[str, re.Pattern[str]] = {
     "billing": re.compile(
         r"\b(charged?|charges|charging|billing|billed|invoice|double|twice|subscription fee|payment|"
-        r"chargeback|dispute|overcharged|statement|card was)\b",
+        r"chargeback|dispute|overcharged|statement|card was|declined|refused payment)\b",
         re.IGNORECASE,
     ),
     "legal": re.compile(
         r"\b(legal|law|contract|terms of service|liabilit|warranty claim|lawyer|court)\w*", re.IGNORECASE
     ),
     "privacy": re.compile(r"\b(gdpr|ccpa|privacy|personal data|delete my data|my data|data request)\b", re.IGNORECASE),
-    "security": re.compile(r"\b(hacked|phishing|fraud|unauthori[sz]ed|stolen|compromised|scam email)\b", re.IGNORECASE),
+    "security": re.compile(
+        r"\b(hacked|phishing|fraud|unauthori[sz]ed|stolen|compromised|scam email|suspicious|"
+        r"(got|get|broke) into my account|did(n'?t| not) (place|make|order)|not me|someone (else )?"
+        r"(used|accessed|logged|ordered|changed)|through a link|click(ed)? (a|the|this) link|pay a fee|"
+        r"(really|actually) from (you|northwind)|is (this|that|it) (email |message )?(real|legit\w*|genuine))\b",
+        re.IGNORECASE,
+    ),
 }
 SENSITIVE_TOPICS = ("billing", "legal", "privacy", "security")
 _MONEY = re.compile(

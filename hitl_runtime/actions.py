@@ -35,6 +35,9 @@ class ActionSpec:
     undo: Callable[[Tx, Effect], Effect] | None = None
     preview: Callable[[Tx, dict[str, Any]], dict[str, Any]] | None = None
     undo_plan: str = "No undo: the action changes nothing."
+    identity: tuple[str, ...] = ()
+    """Arguments that say what the action is about (a refund's order): a rejected action with the
+    same identity may come back only through a new review. Empty means all arguments."""
     confirm: Callable[[dict[str, Any]], str] | None = None
     """What the requester is told once the action ran with these (possibly edited) arguments."""
 
@@ -42,6 +45,13 @@ class ActionSpec:
     def has_effect(self) -> bool:
         """Whether the action changes anything (and so goes through the ledger)."""
         return self.execute is not None
+
+    def signature(self, args: dict[str, Any]) -> str:
+        """Identity of a proposal of this action, for the no-bypass rule."""
+        from hitl_runtime.canonical import value_hash
+
+        keys = self.identity or tuple(sorted(args))
+        return value_hash({"name": self.name, "args": {k: args.get(k) for k in keys}})
 
     def args_schema(self) -> dict[str, Any]:
         """JSON Schema of the arguments, as shown to reviewers and edit forms."""

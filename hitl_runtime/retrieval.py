@@ -1,8 +1,9 @@
 """Lexical retrieval over the shipped knowledge files, with scores that mean something.
 
 Ranking is BM25. The score reported with each hit is the IDF-weighted share of the query's
-informative words that the document contains: 1.0 means every such word is covered, so the score
-can serve as a retrieval-quality signal without a model.
+informative words that the document contains (discounted for queries of fewer than four such
+words): 1.0 means a substantial query is fully covered, so the score can serve as a
+retrieval-quality signal without a model.
 """
 
 from __future__ import annotations
@@ -109,16 +110,44 @@ STOPWORDS = frozenset(
 )
 
 
+SYNONYMS = {
+    "colour": "color",
+    "parcel": "package",
+    "delivery": "shipping",
+    "deliver": "shipping",
+    "ship": "shipping",
+    "cancellation": "cancel",
+    "login": "password",
+    "signin": "password",
+    "germany": "international",
+    "france": "international",
+    "spain": "international",
+    "italy": "international",
+    "netherlands": "international",
+    "europe": "international",
+    "eu": "international",
+    "uk": "international",
+    "abroad": "international",
+    "overseas": "international",
+}
+"""Query and document words mapped to the word the help center uses (applied before stemming)."""
+
+
 def tokens(text: str) -> list[str]:
     """Lowercased, lightly stemmed content words."""
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return [_stem(SYNONYMS.get(w, w)) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
 def _stem(word: str) -> str:
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for suffix, keep in (("ies", "y"), ("ves", "f"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if suffix == "s" and word.endswith("ss"):
+            break
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: len(word) - len(suffix)] + keep
-    return word
+            word = word[: len(word) - len(suffix)] + keep
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 @dataclass(frozen=True)
@@ -152,8 +181,13 @@ class Index:
         q = list(dict.fromkeys(tokens(query)))
         if not q:
             return []
-        weights = {t: self.idf.get(t, self._unknown_idf) for t in q}
+        known = [self.idf[t] for t in q if t in self.idf]
+        # A word the corpus never uses is usually incidental (a name, a typo): half an average weight.
+        unknown_weight = 0.5 * (sum(known) / len(known)) if known else self._unknown_idf
+        weights = {t: self.idf.get(t, unknown_weight) for t in q}
         total_weight = sum(weights.values())
+        # Two words matched say less than six: short queries cannot earn a full score.
+        brevity = min(1.0, len(q) / 4)
         scored = []
         for i, terms in enumerate(self._terms):
             bm25 = 0.0
@@ -166,7 +200,7 @@ class Index:
                 norm = f + self.k1 * (1 - self.b + self.b * self._lengths[i] / self._avg)
                 bm25 += self.idf.get(t, 0.0) * f * (self.k1 + 1) / norm
             if bm25 > 0:
-                scored.append((self.documents[i], covered / total_weight, bm25))
+                scored.append((self.documents[i], brevity * covered / total_weight, bm25))
         scored.sort(key=lambda item: (item[2], item[1]), reverse=True)
         return scored[:k]
 

@@ -191,7 +191,9 @@ class Runner:
                     },
                     thread_id=thread_id,
                 )
-            graph_input = {"request": message, "requester": requester, "context": context or {}, "turn": turn}
+            graph_input: dict[str, Any] = {"request": message, "requester": requester, "turn": turn}
+            if context is not None or not existing:
+                graph_input["context"] = context or {}  # a follow-up turn keeps the thread's facts
             return self._advance(agent, thread_id, token, graph_input)
 
     def reply(self, thread_id: str, message: str, *, user: str | None = None) -> RunResult:

@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from guardrails.output_checks import check_draft
 from guardrails.routing import Check, Proposal, Signal, assess
 from hitl_runtime.actions import get_action
-from hitl_runtime.canonical import iso_in, value_hash
+from hitl_runtime.canonical import iso_in
 from hitl_runtime.errors import BadInput
 from nodes.history import approval_rate
 from nodes.state import AgentContext, AgentState, Node
@@ -20,8 +20,8 @@ SignalFn = Callable[[AgentState, AgentContext], tuple[dict[str, Any], list[Signa
 
 
 def proposal_signature(proposal: dict[str, Any]) -> str:
-    """Identity of a proposed action for the no-bypass rule (name and arguments)."""
-    return value_hash({"name": proposal.get("name"), "args": proposal.get("args")})
+    """Identity of a proposed action for the no-bypass rule (see `ActionSpec.identity`)."""
+    return get_action(proposal["name"]).signature(dict(proposal.get("args") or {}))
 
 
 def make_assess_node(agent_signals: SignalFn) -> Node:
@@ -57,7 +57,7 @@ def make_assess_node(agent_signals: SignalFn) -> Node:
                 action=name,
                 args=args,
                 missing=missing,
-                previously_rejected=bool(proposal)
+                previously_rejected=bool(name)
                 and (proposal_signature({"name": name, "args": args}) in state.get("rejected", []) or bool(reviewed)),
             ),
             facts,

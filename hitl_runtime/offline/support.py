@@ -12,17 +12,22 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from guardrails.signals import money_amounts
+from guardrails.signals import money_amounts, read_text
 from hitl_runtime.canonical import value_hash
 from hitl_runtime.prompt_context import read_context
 from hitl_runtime.retrieval import tokens
 
 _REFUND = re.compile(
-    r"\b(refund|money back|reimburse|my \$?\d+ back|return (it|this|my|the|an?|something|some)|send (it|this) back|"
-    r"want to return|cracked|broken|damaged|arrived (broken|damaged)|defective|charged twice.*back)\b",
+    r"(?:\b(refund\w*|money back|reimburs\w*|return (it|this|them|my|the|an?|something|some|what)|"
+    r"send (it|this|them|\w+) back|send back|want to return|crack(ed|s)?|broken|broke|snapped|leak(s|ing|ed)?|"
+    r"damaged|defective|faulty|(doesn'?t|does not|stopped|won'?t) work\w*)\b)|(?:[$€£][\d,.]+ back\b)",
     re.IGNORECASE,
 )
-_CLOSE_ACCOUNT = re.compile(r"\b(close|delete|cancel|terminate) (my|our) (account|profile)\b", re.IGNORECASE)
+_VAGUE_PROBLEM = re.compile(r"\b(something'?s?( is)? wrong|not right|problem|issue|trouble)\b", re.IGNORECASE)
+_CLOSE_ACCOUNT = re.compile(
+    r"\b(close|delete|cancel|terminate|shut down|deactivate|remove) (my|our)(\s+\w+){0,2}\s+(account|profile)\b",
+    re.IGNORECASE,
+)
 _REACTIVATE = re.compile(r"\b(reactivate|unlock|unsuspend|restore) (my|our) (account|profile)\b", re.IGNORECASE)
 _CLOSE_TICKET = re.compile(
     r"\b(close (the|my|this) (ticket|case)|you can close|all sorted|issue is resolved)\b", re.IGNORECASE
@@ -81,9 +86,14 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
             0.85,
         )
-    if _REFUND.search(text):
+    if _REFUND.search(text) or (read_text(text).exception_request and context.get("order")):
         return _refund(text, context, name)
-    if len(tokens(text)) < 2 or (top_score < 0.2 and len(tokens(text)) < 4):
+    if _VAGUE_PROBLEM.search(text) and not context.get("order") and len(tokens(text)) < 6:
+        return _ask(
+            ["what went wrong", "the order number"],
+            "I'm sorry to hear that. What went wrong, and which order is it (the number looks like o-1234)?",
+        )
+    if len(tokens(text)) < 3 or (top_score < 0.35 and len(tokens(text)) < 5):
         return _ask(
             ["what you need help with (an order number helps)"],
             "Happy to help! Could you tell me a bit more about what you need, and the order number if it's about an order?",

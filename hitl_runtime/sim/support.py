@@ -314,6 +314,7 @@ REPLY = register(
         _cancel_reply,
         _preview_reply,
         undo_plan="Cancel the message while it waits in the outbox (10 minutes); after that, send a correction.",
+        identity=("customer_id",),
     )
 )
 REFUND = register(
@@ -325,6 +326,7 @@ REFUND = register(
         _reverse_refund,
         _preview_refund,
         undo_plan="Post a compensating reversal of the same amount in the refunds ledger.",
+        identity=("order_id",),
         confirm=lambda a: (
             f"A refund of {a['amount']:.2f} {a.get('currency', 'USD')} for order {a['order_id']} is on its way "
             "to your original payment method; it appears within 5-7 business days."
@@ -340,6 +342,7 @@ CLOSE_TICKET = register(
         _restore_ticket,
         _preview_ticket("closed"),
         undo_plan="Restore the ticket's previous status.",
+        identity=("ticket_id",),
         confirm=lambda a: f"Ticket {a['ticket_id']} is now closed.",
     )
 )
@@ -352,6 +355,7 @@ REOPEN_TICKET = register(
         _restore_ticket,
         _preview_ticket("open"),
         undo_plan="Restore the ticket's previous status.",
+        identity=("ticket_id",),
         confirm=lambda a: f"Ticket {a['ticket_id']} is open again; we'll pick it up shortly.",
     )
 )
@@ -364,6 +368,7 @@ CHANGE_ACCOUNT_STATUS = register(
         _restore_account,
         _preview_account,
         undo_plan="Restore the account's previous status.",
+        identity=("customer_id", "status"),
         confirm=lambda a: f"Your account status is now: {a['status']}.",
     )
 )

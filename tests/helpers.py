@@ -1,0 +1,37 @@
+"""Small builders for test requests; each call uses fresh ids so tests can share a database."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+
+def unique(prefix: str = "t") -> str:
+    """A short unique id."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def refund_request(
+    runner: Any,
+    amount: float,
+    *,
+    order_amount: float | None = None,
+    user: str = "eve",
+    tier: str = "standard",
+    days: int = 3,
+    message: str | None = None,
+) -> Any:
+    """A customer asks for a refund of `amount` on a fresh order; returns the RunResult."""
+    customer, order = unique("c"), "o-" + str(uuid.uuid4().int % 900000 + 100000)
+    text = message or f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?"
+    context = {
+        "customer": {"id": customer, "name": "Eve Example", "tier": tier, "lifetime_value": 150},
+        "order": {"id": order, "amount": order_amount or amount, "currency": "USD", "days_since_delivery": days},
+    }
+    return runner.run("support", text, user=user, context=context, thread_id=unique("th"))
+
+
+def question(runner: Any, text: str = "What are your customer support hours?", user: str = "eve") -> Any:
+    """A plain question from a standard customer."""
+    context = {"customer": {"id": unique("c"), "name": "Eve Example", "tier": "standard", "lifetime_value": 100}}
+    return runner.run("support", text, user=user, context=context, thread_id=unique("th"))
