@@ -63,7 +63,7 @@ def test_edit_validates_and_records_diff(runner):
         runner.decide(review["id"], "edit", "sam", args={"amount": "eighty"})
     with pytest.raises(BadInput, match="amount"):
         runner.decide(review["id"], "edit", "sam", args={"amount": -5})
-    with pytest.raises(BadInput, match="exceeds|unknown|Extra"):
+    with pytest.raises(BadInput, match=r"Extra inputs"):
         runner.decide(review["id"], "edit", "sam", args={"bogus": 1})
     assert reviews.get(runner.db, review["id"])["status"] == "pending"
 
@@ -74,7 +74,7 @@ def test_edit_validates_and_records_diff(runner):
     (refund,) = _refunds(runner, result.thread_id)
     assert refund["args"]["amount"] == 60
     assert "60.00" in out["thread"]["reply"]
-    decided = [e for e in audit.thread_history(runner.db, result.thread_id) if e["kind"] == "review_decided"][0]
+    decided = next(e for e in audit.thread_history(runner.db, result.thread_id) if e["kind"] == "review_decided")
     assert decided["data"]["diff"] == {"amount": [80.0, 60.0]}
     (fb,) = [f for f in feedback.list_feedback(runner.db) if f["review_id"] == review["id"]]
     assert (fb["kind"], fb["category"], fb["diff"]) == ("edit", "wrong_amount", {"amount": [80.0, 60.0]})
