@@ -133,6 +133,14 @@ MIGRATIONS: list[list[str]] = [
             at TEXT NOT NULL
         )""",
         "CREATE INDEX IF NOT EXISTS feedback_agent ON feedback (agent, at)",
+        """CREATE TABLE IF NOT EXISTS sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name)",
         """CREATE TABLE IF NOT EXISTS incidents (
             id TEXT PRIMARY KEY,
             action_id TEXT NOT NULL,
