@@ -108,6 +108,14 @@ STOPWORDS = frozenset(
         "over",
     ]
 )
+FILLER = frozenset(
+    """hi hello hey thanks thank thx pls please guys folks someone somebody anyone rather really actually
+    maybe quick question wondering know think today yesterday tomorrow ago min mins
+    still already ok okay lol btw myself yourself itself thing things stuff bit lot one two three
+    i'll you're it'll that's there's what's""".split()  # noqa: SIM905
+)
+"""Conversational filler: it carries no topic, so it neither matches nor dilutes a query."""
+STOPWORDS = STOPWORDS | FILLER
 
 
 SYNONYMS = {

@@ -93,7 +93,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             ["what went wrong", "the order number"],
             "I'm sorry to hear that. What went wrong, and which order is it (the number looks like o-1234)?",
         )
-    if len(tokens(text)) < 3 or (top_score < 0.35 and len(tokens(text)) < 5):
+    if len(tokens(text)) < 2 or (top_score < 0.35 and len(tokens(text)) < 5):
         return _ask(
             ["what you need help with (an order number helps)"],
             "Happy to help! Could you tell me a bit more about what you need, and the order number if it's about an order?",

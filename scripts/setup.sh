@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for hitl-agents: a virtualenv with the pinned packages, and (with
+# --browser) Debian's chromium for the real-browser tests. Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+python=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$python" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+if (( want_browser )) && [[ ! -x /usr/bin/chromium ]]; then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null && sudo="sudo"
+  if [[ $(id -u) -eq 0 || -n $sudo ]]; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup.sh: cannot install chromium (not root, no sudo); browser tests will skip" >&2
+  fi
+fi

@@ -1,0 +1,77 @@
+"""Policy files: the shipped ones load; a broken one fails with one line naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardrails.policy import POLICY_DIR, load_policy, parse_policy
+from hitl_runtime.errors import BadInput
+
+SUPPORT = (POLICY_DIR / "support.yaml").read_text()
+
+
+@pytest.mark.parametrize("path", sorted(POLICY_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_policies_load(path: Path) -> None:
+    policy = load_policy(path.stem)
+    assert policy.agent == path.stem
+    assert policy.escalation_path
+
+
+def _error(text: str) -> str:
+    with pytest.raises(BadInput) as info:
+        parse_policy(text, "support.yaml")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_invalid_yaml_names_the_line() -> None:
+    assert _error("agent: support\nthresholds: [1, 2\n").startswith("support.yaml: line")
+
+
+def test_missing_field_is_named() -> None:
+    assert "thresholds: Field required" in _error(SUPPORT.replace("thresholds:", "thresholdz:", 1))
+
+
+def test_unknown_role_is_named() -> None:
+    message = _error(SUPPORT.replace("roles: [support_lead]}", "roles: [support_boss]}", 1))
+    assert "escalation_path.0" in message and "support_boss" in message
+
+
+def test_silence_never_approves_by_default() -> None:
+    assert "expiry_fallback" in _error(SUPPORT.replace("expiry_fallback: reject", "expiry_fallback: approve"))
+
+
+def test_approve_on_expiry_only_for_low_risk_reversible() -> None:
+    risky = SUPPORT.replace("    base_risk: 0.40\n", "    base_risk: 0.40\n    expiry_fallback: approve\n")
+    assert "approve-on-expiry" in _error(risky)
+    safe = SUPPORT.replace(
+        "  reopen_ticket:\n    review: on_exception\n",
+        "  reopen_ticket:\n    review: on_exception\n    expiry_fallback: approve\n",
+    )
+    assert parse_policy(safe).fallback("reopen_ticket") == "approve"
+
+
+def test_irreversible_action_requires_two_approvers() -> None:
+    text = SUPPORT.replace(
+        "  refund:\n    review: always\n    reversible: true", "  refund:\n    review: always\n    reversible: false"
+    )
+    assert "approvals >= 2" in _error(text)
+
+
+def test_tiers_must_be_ordered() -> None:
+    text = SUPPORT.replace("max_amount: 200}", "max_amount: 5000}")
+    assert "ordered by max_amount" in _error(text)
+
+
+def test_rules_must_name_known_actions() -> None:
+    text = SUPPORT.replace("    actions: [reply]\n", "    actions: [teleport]\n", 1)
+    assert "unknown action 'teleport'" in _error(text)
+
+
+def test_broken_policy_file_on_disk(policy_dir: Path) -> None:
+    (policy_dir / "support.yaml").write_text("agent: support\nversion: zero\n")
+    with pytest.raises(BadInput, match="version: Input should be a valid integer"):
+        load_policy("support")
