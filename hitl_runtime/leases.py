@@ -84,3 +84,18 @@ def held(db: Database, thread_id: str, ttl: float, retries: int = 50) -> Iterato
     finally:
         with suppress(HitlError):
             release(db, thread_id, token)
+
+
+@contextmanager
+def try_held(db: Database, thread_id: str, ttl: float) -> Iterator[int | None]:
+    """Hold the lease if it is free right now; yields None (and holds nothing) if it is not."""
+    try:
+        token = acquire(db, thread_id, ttl)
+    except Conflict:
+        yield None
+        return
+    try:
+        yield token
+    finally:
+        with suppress(HitlError):
+            release(db, thread_id, token)

@@ -276,7 +276,7 @@ class Runner:
             if not comment or not comment.strip():
                 raise BadInput("request-info needs --comment with the question for the requester")
             decision_value["message"] = comment
-        if kind == "escalate":
+        if kind in ("escalate", "request_info"):
             decision_value["next_deadline"] = iso_in(60 * policy.deadline_minutes(row["action"]))
         approvers = [user.name]
         with self.db.transaction() as tx:
@@ -401,6 +401,9 @@ class Runner:
         with leases.held(self.db, row["thread_id"], self.settings.lease_seconds) as token:
             snapshot = self.snapshot(agent, row["thread_id"])
             if not any(p.id == interrupt_id for p in snapshot.interrupts):
+                if snapshot.next and not snapshot.interrupts:
+                    # The decision was consumed but the run died before finishing: carry it on.
+                    return self._advance(agent, row["thread_id"], token, None, applied=row["id"])
                 with self.db.transaction() as tx:
                     reviews.mark_applied(tx, row["id"])
                 return self._result(row["thread_id"], snapshot)
@@ -415,14 +418,20 @@ class Runner:
         graph = self.graph(agent)
         config = self.config(thread_id, token)
         try:
-            graph.invoke(graph_input, config, context=self.context(agent, thread_id))
+            # Durability "sync": each step is on disk before the next one starts, so a crash loses nothing.
+            graph.invoke(graph_input, config, context=self.context(agent, thread_id), durability="sync")
         except leases.LeaseLost:
             raise
         except HitlError as exc:
             return self._failed(agent, thread_id, str(exc), exc)
         except Exception as exc:
             return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc)
-        snapshot = graph.get_state(self.config(thread_id))
+        return self._advance_bookkeeping(agent, thread_id, graph.get_state(self.config(thread_id)), applied)
+
+    def _advance_bookkeeping(
+        self, agent: str, thread_id: str, snapshot: StateSnapshot, applied: str | None = None
+    ) -> RunResult:
+        """After a run: a review row per pending interrupt, the thread row, the turn's end in the audit."""
         result = self._result(thread_id, snapshot)
         with self.db.transaction() as tx:
             requester = snapshot.values.get("requester", ANONYMOUS)
@@ -511,9 +520,29 @@ class Runner:
                 resumed.append(row["id"])
             except HitlError as exc:
                 errors.append({"review_id": row["id"], "error": str(exc)})
+        for thread in self.db.read(
+            "SELECT thread_id, agent FROM threads WHERE status = 'running' AND updated_at < :b", {"b": grace}
+        ):
+            try:
+                if self._continue_stalled(thread["agent"], thread["thread_id"]):
+                    resumed.append(thread["thread_id"])
+            except HitlError as exc:
+                errors.append({"thread_id": thread["thread_id"], "error": str(exc)})
         with self.db.transaction() as tx:
             sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
         return {"expired": expired, "resumed": resumed, "sent": sent, "errors": errors}
+
+    def _continue_stalled(self, agent: str, thread_id: str) -> bool:
+        """Finish a run whose process died mid-graph (its lease has lapsed); False if not stalled."""
+        with leases.try_held(self.db, thread_id, self.settings.lease_seconds) as token:
+            if token is None:
+                return False  # another process is still advancing it
+            snapshot = self.snapshot(agent, thread_id)
+            if not snapshot.next or snapshot.interrupts:
+                self._advance_bookkeeping(agent, thread_id, snapshot)
+                return False
+            self._advance(agent, thread_id, token, None)
+            return True
 
     def _expire(self, row: Row) -> dict[str, Any]:
         policy = load_policy(row["agent"])

@@ -130,6 +130,8 @@ def approval_gate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     elif kind == "escalate":
         update["tier"] = tier + 1
         update["review_deadline"] = decision.get("next_deadline")
+    elif kind == "request_info":
+        update["review_deadline"] = decision.get("next_deadline")
     return update
 
 

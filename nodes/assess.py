@@ -65,7 +65,8 @@ def make_assess_node(agent_signals: SignalFn) -> Node:
             risk,
             checks,
         )
-        verdict["deadline"] = iso_in(60 * verdict["deadline_minutes"]) if verdict["deadline_minutes"] else None
+        # Questions to the requester get the policy's deadline too: nothing waits forever.
+        verdict["deadline"] = iso_in(60 * (verdict["deadline_minutes"] or ctx.policy.review_deadline_minutes))
         update: dict[str, Any] = {"assessment": verdict, "tier": 0, "review_deadline": verdict["deadline"]}
         if name and not missing:
             update["proposal"] = {**proposal, "args": args}

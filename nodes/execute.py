@@ -24,8 +24,13 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         d for d in state.get("decisions", []) if d.get("turn") == turn and d["effective"] in ("approve", "edit")
     ]
     review_id = approving[-1]["review_id"] if approving else None
-    approvers = (approving[-1].get("approvers") or [approving[-1].get("reviewer")]) if approving else []
-    actor = ",".join(a for a in approvers if a) if approving else f"agent:{ctx.agent}"
+    approvers = (
+        [a for a in (approving[-1].get("approvers") or [approving[-1].get("reviewer")]) if a] if approving else []
+    )
+    if approving and approving[-1]["type"] == "expire":
+        actor = "deadline"  # approve-on-expiry, only where the policy allows it
+    else:
+        actor = ",".join(approvers) if approvers else f"agent:{ctx.agent}"
     key = ledger.idempotency_key(ctx.thread_id, review_id or f"auto-{turn}", spec.name)
     assessment = state.get("assessment") or {}
     try:
@@ -39,7 +44,7 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             actor=actor,
             review_id=review_id,
             reversible=bool(assessment.get("reversible", True)),
-            approvals=[a for a in approvers if a],
+            approvals=approvers,
         )
     except HitlError as exc:
         with ctx.db.transaction() as tx:
