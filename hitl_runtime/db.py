@@ -117,8 +117,14 @@ class Database:
         """The shared psycopg pool (PostgreSQL only), opened on first use."""
         with self._lock:
             if self._pool is None:
+                import psycopg
                 from psycopg.rows import dict_row
                 from psycopg_pool import ConnectionPool
+
+                try:  # fail fast, with one clear line, before a pool starts retrying in the background
+                    psycopg.connect(self.target, connect_timeout=5).close()
+                except psycopg.Error as exc:
+                    raise Unavailable(f"cannot reach PostgreSQL at {_redact(self.target)}: {_first_line(exc)}") from exc
 
                 pool = ConnectionPool(
                     self.target,
