@@ -63,7 +63,7 @@ def test_run_show_decide_actions_audit(hitl):
             "--json",
         )
     )
-    assert RUN_KEYS <= set(run)
+    assert set(run) >= RUN_KEYS
     assert (run["status"], run["route"], run["action"]["name"]) == ("pending_review", "review", "refund")
     assert 0 <= run["risk"] <= 1 and 0 <= run["confidence"] <= 1
     review_id = run["reviews"][0]

@@ -39,7 +39,7 @@ def test_two_processes_deciding_at_once_one_wins(runner, settings):
     time.sleep(2.5)
     open(gate, "w").close()
     try:
-        outcomes = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+        outcomes = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     finally:
         os.remove(gate)
     codes = sorted(code for _, _, code in outcomes)

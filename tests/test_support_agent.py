@@ -109,8 +109,8 @@ def test_scenario_file_errors_are_one_line(tmp_path):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "agent": "support", "message": "hi", "expected": {"route": "auto"}}\n{"id": "b"\n')
-    with pytest.raises(BadInput, match="bad.jsonl line 2: not valid JSON"):
+    with pytest.raises(BadInput, match=r"bad\.jsonl line 2: not valid JSON"):
         load_scenarios(bad)
     bad.write_text('{"id": "a", "agent": "support", "message": "hi", "expected": {"route": "sometimes"}}\n')
-    with pytest.raises(BadInput, match="line 1: expected.route"):
+    with pytest.raises(BadInput, match=r"line 1: expected\.route"):
         load_scenarios(bad)
