@@ -19,7 +19,7 @@ from langgraph.types import Command, StateSnapshot
 
 from guardrails.input_checks import screen
 from guardrails.output_checks import check_draft
-from guardrails.policy import load_policy
+from guardrails.policy import Policy, load_policy
 from guardrails.routing import amount_of
 from hitl_runtime import audit, feedback, leases, ledger, reviews, schema
 from hitl_runtime.actions import get_action
@@ -115,8 +115,14 @@ class Runner:
         if agent not in self._models:
             self._models[agent] = self._model_factory(agent)
         return AgentContext(
-            db=self.db, policy=load_policy(agent), model=self._models[agent], agent=agent, thread_id=thread_id
+            db=self.db, policy=self.policy(agent), model=self._models[agent], agent=agent, thread_id=thread_id
         )
+
+    @staticmethod
+    def policy(agent: str) -> Policy:
+        """The agent's policy: its module's own `POLICY` if it has one, else its policy file."""
+        own = getattr(agent_module(agent), "POLICY", None)
+        return own if isinstance(own, Policy) else load_policy(agent)
 
     @staticmethod
     def config(thread_id: str, token: int | None = None) -> dict[str, Any]:
@@ -149,7 +155,7 @@ class Runner:
     ) -> RunResult:
         """Start a turn on a new or finished thread; run until it completes or pauses."""
         module = agent_module(agent)
-        load_policy(agent)  # a broken policy fails here, before anything is written
+        self.policy(agent)  # a broken policy fails here, before anything is written
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the message is empty")
         if len(message) > MAX_MESSAGE:
@@ -252,7 +258,7 @@ class Runner:
         if seen_hash is not None and seen_hash != row["payload_hash"]:
             raise Conflict(f"review {review_id} changed since it was shown to you; reload it and review again")
         payload = self._pending_payload(row)
-        policy = load_policy(row["agent"])
+        policy = self.policy(row["agent"])
         decision_value: dict[str, Any] = {
             "type": kind,
             "review_id": review_id,
@@ -361,7 +367,7 @@ class Runner:
             raise BadInput("edit needs --args with the edited arguments as a JSON object")
         spec = get_action(row["action"])
         merged = spec.validate_args({**(row["args"] or {}), **args} if isinstance(args, dict) else args)
-        policy = load_policy(row["agent"])
+        policy = self.policy(row["agent"])
         amount = amount_of(policy, row["action"], merged)
         original = amount_of(policy, row["action"], row["args"] or {})
         if amount is not None and original is not None and amount > original:
@@ -545,7 +551,7 @@ class Runner:
             return True
 
     def _expire(self, row: Row) -> dict[str, Any]:
-        policy = load_policy(row["agent"])
+        policy = self.policy(row["agent"])
         if row["kind"] == "question":
             decision: dict[str, Any] = {"expired": True, "at": now_iso()}
             fallback = "close"
@@ -579,7 +585,7 @@ class Runner:
         """Undo an executed action, if the actor's role may decide that action under its policy."""
         entry = ledger.get_entry(self.db, action_id)
         user = get_user(self.db, actor)
-        policy = load_policy(entry["agent"])
+        policy = self.policy(entry["agent"])
         action_policy = policy.action(entry["name"])
         roles = {r for t in [*action_policy.tiers, *policy.escalation_path] for r in t.roles}
         if not user.has_any(sorted(roles)):
