@@ -271,6 +271,30 @@ def cmd_eval(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_soak(args: argparse.Namespace) -> None:
+    from hitl_runtime.settings import Settings
+    from hitl_runtime.soak import run_soak
+
+    report = run_soak(
+        Settings().database_url,
+        threads=args.threads,
+        seconds=args.seconds,
+        starters=args.workers,
+        deciders=args.deciders,
+        restart_db=not args.no_restart,
+    )
+    _print(
+        args,
+        report.as_dict(),
+        lambda r: (
+            "  ".join(f"{k}={v}" for k, v in r.items() if k != "violation_details")
+            + "".join(f"\n  violation: {v}" for v in r["violation_details"])
+        ),
+    )
+    if report.violations:
+        raise SystemExit(1)
+
+
 def cmd_users_add(args: argparse.Namespace) -> None:
     from hitl_runtime.users import add_user
 
@@ -401,6 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("agent")
     p.add_argument("--dataset", required=True)
 
+    p = command(
+        "soak", cmd_soak, "Fault and load harness: kills, pauses, a database restart; then checks the promises."
+    )
+    p.add_argument("--threads", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=300.0, help="time budget (chaos for the first 60%%)")
+    p.add_argument("--workers", type=int, default=3, help="processes starting threads")
+    p.add_argument("--deciders", type=int, default=3, help="processes racing to decide")
+    p.add_argument("--no-restart", action="store_true", help="do not restart the local PostgreSQL")
+
     users = sub.add_parser("users", help="Manage accounts.")
     users_sub = users.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
     p = users_sub.add_parser("add", help="Create or update an account.")
@@ -429,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    import logging
+
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # failures reach the user as one line instead
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)

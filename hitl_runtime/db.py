@@ -133,6 +133,7 @@ class Database:
                     kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
                     open=False,
                     timeout=10,
+                    check=ConnectionPool.check_connection,  # survive a server restart: no stale connections
                 )
                 try:
                     pool.open(wait=True, timeout=10)
@@ -212,3 +213,15 @@ def _first_line(exc: BaseException) -> str:
 
 def _redact(conninfo: str) -> str:
     return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", conninfo)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether an exception means the database was unreachable or went away (retry later)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout))

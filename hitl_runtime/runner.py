@@ -26,8 +26,8 @@ from hitl_runtime.actions import get_action
 from hitl_runtime.agents import agent_module
 from hitl_runtime.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
 from hitl_runtime.checkpointing import LEASE_KEY, make_checkpointer
-from hitl_runtime.db import Database, Row
-from hitl_runtime.errors import BadInput, Conflict, Forbidden, HitlError, NotFound
+from hitl_runtime.db import Database, Row, is_connection_error
+from hitl_runtime.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
 from hitl_runtime.faults import crash_point
 from hitl_runtime.models import make_model
 from hitl_runtime.settings import Settings
@@ -426,11 +426,13 @@ class Runner:
         try:
             # Durability "sync": each step is on disk before the next one starts, so a crash loses nothing.
             graph.invoke(graph_input, config, context=self.context(agent, thread_id), durability="sync")
-        except leases.LeaseLost:
-            raise
-        except HitlError as exc:
-            return self._failed(agent, thread_id, str(exc), exc)
+        except (leases.LeaseLost, Unavailable):
+            raise  # the thread stays where its last checkpoint left it; `hitl sweep` carries it on
         except Exception as exc:
+            if is_connection_error(exc):
+                raise Unavailable(f"database failed while advancing {thread_id}: {str(exc).splitlines()[0]}") from exc
+            if isinstance(exc, HitlError):
+                return self._failed(agent, thread_id, str(exc), exc)
             return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc)
         return self._advance_bookkeeping(agent, thread_id, graph.get_state(self.config(thread_id)), applied)
 
