@@ -465,7 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # failures reach the user as one line instead
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, exit 2) and --help (exit 0)
+        return int(exc.code or 0)
     try:
         args.handler(args)
     except SystemExit as exc:
