@@ -89,3 +89,17 @@ def proposal_from(answer: AIMessage, actions: list[ActionSpec]) -> dict[str, Any
         "missing": [],
         "model_confidence": model_confidence,
     }
+
+
+def preview_for(ctx: AgentContext, spec: ActionSpec, args: dict[str, Any]) -> dict[str, Any]:
+    """What the action would do with these arguments (read-only); bad arguments are reported, not raised.
+
+    The validator reports invalid arguments in its own right; the preview only says it could not be made.
+    """
+    if spec.preview is None:
+        return {}
+    try:
+        with ctx.db.transaction(write=False) as tx:
+            return spec.preview(tx, spec.validate_args(args))
+    except Exception as exc:
+        return {"error": str(exc)}

@@ -17,6 +17,8 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from hitl_runtime.canonical import value_hash
+
 Responder = Callable[[list[BaseMessage], list[dict[str, Any]]], AIMessage]
 """Given the messages and the bound tools (OpenAI format), produce the model's reply."""
 
@@ -49,3 +51,16 @@ class OfflineChatModel(BaseChatModel):
         message = self.responder(messages, list(kwargs.get("tools") or []))
         message.response_metadata = {**message.response_metadata, "model_name": self.model_name}
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def tool_call_message(name: str, args: dict[str, Any], message: str = "", confidence: float = 0.5) -> AIMessage:
+    """A responder's answer: one tool call, a message and the `CONFIDENCE:` line real models are asked for."""
+    return AIMessage(
+        f"{message}\nCONFIDENCE: {confidence:.2f}".strip(),
+        tool_calls=[{"name": name, "args": args, "id": "call_" + value_hash([name, args])[:12]}],
+    )
+
+
+def question_message(missing: list[str], question: str) -> AIMessage:
+    """A responder's answer when it cannot act yet: ask the requester (the `ask_requester` tool)."""
+    return tool_call_message("ask_requester", {"question": question, "missing": missing}, confidence=0.3)

@@ -1,0 +1,312 @@
+"""The ops agent: graph shape, routing on the scenario sets, and the full suggest-then-execute cycle.
+
+Every integration test runs on SQLite and on PostgreSQL (the `runner` fixture): run, the interrupt
+payload, the decision, the final state, the change in the simulated fleet, the audit trail and the undo.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphs import ops
+from hitl_runtime import audit, ledger, reviews
+from hitl_runtime.errors import BadInput, Forbidden
+from hitl_runtime.evaluation import evaluate, load_scenarios
+from hitl_runtime.sim import ops as fleet
+from hitl_runtime.users import add_user
+from tests.conftest import SHARED_SCENARIOS
+from tests.helpers import unique
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SCENARIOS = Path(__file__).parent / "scenarios"
+ENGINEERS = {"sid": ["sre"], "sia": ["sre"], "ola": ["ops_lead"]}
+
+
+def test_mermaid_snapshot():
+    drawing = ops.build_graph().compile().get_graph().draw_mermaid()
+    path = SNAPSHOTS / "ops.mmd"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.write_text(drawing)
+    assert path.exists(), (
+        "no snapshot yet: run UPDATE_SNAPSHOTS=1 pytest tests/test_ops_agent.py and review the drawing"
+    )
+    assert drawing == path.read_text(), (
+        "the ops graph changed: review the new drawing, then UPDATE_SNAPSHOTS=1 pytest tests/test_ops_agent.py"
+    )
+
+
+@pytest.mark.parametrize("dataset", ["own", "shared"])
+def test_routing_on_scenario_sets(dataset):
+    path = SHARED_SCENARIOS / "ops.jsonl" if dataset == "shared" else SCENARIOS / "ops.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    cases = load_scenarios(path, "ops")
+    assert dataset == "shared" or len(cases) >= 40
+    result = evaluate("ops", cases)
+    assert result["false_auto"] == 0, result["false_auto_cases"]
+    assert result["automation_rate"] >= 0.9, result["mistakes"]
+    assert result["route_accuracy"] >= 0.9, result["mistakes"]
+
+
+def test_destructive_requests_are_recognised():
+    for text in (
+        "Drop the orders table in prod",
+        "truncate the audit_events table",
+        "delete all customer records older than 2019",
+        "Turn off audit logging on payments-api for an hour",
+        "wipe the old backups of payments-db",
+    ):
+        assert ops.destructive_terms(text), text
+    for text in ("Restart checkout-api in prod", "Show me the logs", "Drop me a note when it is done"):
+        assert not ops.destructive_terms(text), text
+
+
+# -- integration: both backends ------------------------------------------------------------------
+@pytest.fixture
+def ops_runner(runner):
+    for name, roles in ENGINEERS.items():
+        add_user(runner.db, name, roles, actor="test")
+    return runner
+
+
+def _service(name: str, env: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "env": env, **extra}
+
+
+def _run(runner: Any, message: str, context: dict[str, Any], user: str = "eve") -> Any:
+    return runner.run("ops", message, user=user, context=context, thread_id=unique("th"))
+
+
+def _fleet(runner: Any, name: str, env: str) -> dict[str, Any]:
+    with runner.db.transaction(write=False) as tx:
+        row = fleet.get_service(tx, name, env)
+    assert row is not None
+    return row
+
+
+def _kinds(runner: Any, thread_id: str) -> list[str]:
+    return [e["kind"] for e in audit.thread_history(runner.db, thread_id)]
+
+
+def test_prod_rollback_full_cycle(ops_runner):
+    runner = ops_runner
+    name = unique("svc")
+    context = {
+        "service": _service(name, "prod", replicas=6, version="3.1.0", previous_version="3.0.4"),
+        "incident": {
+            "id": unique("inc"),
+            "severity": "sev2",
+            "error_rate": 0.22,
+            "logs": [
+                "ERROR NullPointerException in CartHandler (v3.1.0) after deploy",
+                "ERROR unhandled exception after deploy: status=500 (v3.1.0)",
+            ],
+        },
+    }
+    result = _run(runner, f"{name} in prod returns 500s since this morning's deploy.", context)
+    assert result.status == "pending_review" and result.route == "review"
+    assert result.action["name"] == "rollback_deploy"
+    review = runner.show(result.reviews[0])
+    payload = review["interrupt"]
+    # A LangChain HITLRequest, plus what the reviewer needs for a production change.
+    assert payload["action_requests"][0]["args"]["to_version"] == "3.0.4"
+    assert payload["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
+    assert "to_version" in payload["review_configs"][0]["args_schema"]["properties"]
+    preview = payload["preview"]
+    for key in ("change", "affected_services", "expected_impact", "rollback_plan", "evidence"):
+        assert key in preview, key
+    assert preview["change"] == {"version": ["3.1.0", "3.0.4"]}
+    assert any(e["source"] == "incident_log" for e in payload["evidence"])
+    assert any(e["source"] == "runbook" and e["score"] > 0 for e in payload["evidence"])
+    assert {s["name"] for s in payload["risk_signals"]} >= {"environment", "incident_severity", "blast_radius"}
+    assert any(c["id"] == "production_change" and not c["passed"] for c in payload["checks"])
+    assert payload["undo_plan"].startswith("Roll forward")
+    assert review["required_roles"] == ["sre", "ops_lead"]
+    assert _fleet(runner, name, "prod")["version"] == "3.1.0"  # nothing happens before the decision
+
+    with pytest.raises(Forbidden):
+        runner.decide(review["id"], "approve", "eve")  # the requester cannot approve
+    with pytest.raises(Forbidden):
+        runner.decide(review["id"], "approve", "sam")  # a support agent may not touch production
+    out = runner.decide(review["id"], "approve", "sid", seen_hash=review["payload_hash"])
+    assert out["status"] == "approved" and out["thread"]["status"] == "completed"
+    assert _fleet(runner, name, "prod")["version"] == "3.0.4"
+    (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
+    assert (entry["name"], entry["executed_by"], entry["reversible"]) == ("rollback_deploy", "sid", True)
+    assert entry["idempotency_key"] == f"{result.thread_id}:{review['id']}:rollback_deploy"
+    assert _kinds(runner, result.thread_id) == [
+        "request_received",
+        "review_requested",
+        "review_decided",
+        "action_executed",
+        "turn_finished",
+    ]
+    with runner.db.transaction(write=False) as tx:
+        kinds = [d["kind"] for d in fleet.recent_deploys(tx, name, "prod")]
+    assert kinds[0] == "rollback"
+
+    with pytest.raises(Forbidden):
+        runner.rollback(entry["id"], "eve")
+    undone = runner.rollback(entry["id"], "ola")  # roll forward
+    assert undone["status"] == "rolled_back"
+    assert _fleet(runner, name, "prod")["version"] == "3.1.0"
+    assert _kinds(runner, result.thread_id)[-1] == "action_rolled_back"
+    assert audit.verify(runner.db).ok
+
+
+def test_read_only_investigation_completes_on_its_own(ops_runner):
+    runner = ops_runner
+    result = _run(
+        runner,
+        "Show me the recent logs and health of search-api in prod.",
+        {"service": _service("search-api", "prod", replicas=4, version="1.14.2", previous_version="1.14.1")},
+    )
+    assert (result.status, result.route, result.action["name"]) == ("completed", "auto", "inspect_logs")
+    assert "Nothing was changed" in result.reply
+    assert ledger.list_entries(runner.db, thread_id=result.thread_id) == []
+    assert reviews.for_thread(runner.db, result.thread_id) == []
+
+
+def test_non_production_scale_runs_automatically_and_scales_back(ops_runner):
+    runner = ops_runner
+    name = unique("svc")
+    result = _run(
+        runner,
+        f"Scale {name} in staging to 5 replicas for the load test.",
+        {"service": _service(name, "staging", replicas=2, version="1.0.0", previous_version="0.9.0")},
+    )
+    assert (result.status, result.route) == ("completed", "auto")
+    assert _fleet(runner, name, "staging")["replicas"] == 5
+    (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
+    assert entry["executed_by"] == "agent:ops" and entry["review_id"] is None
+    runner.rollback(entry["id"], "sid")
+    assert _fleet(runner, name, "staging")["replicas"] == 2
+
+
+def test_production_access_escalates_to_the_owning_team(ops_runner):
+    runner = ops_runner
+    result = _run(
+        runner,
+        "Give j.okafor read access to payments-db in prod for 2 hours to check a failed capture.",
+        {"service": _service("payments-db", "prod")},
+    )
+    assert (result.status, result.route) == ("pending_review", "escalate")
+    review = runner.show(result.reviews[0])
+    assert review["required_roles"] == ["ops_lead"]
+    args = review["args"]
+    assert (args["principal"], args["level"], args["duration_hours"]) == ("j.okafor", "read", 2)
+    with pytest.raises(Forbidden, match="needs one of ops_lead"):
+        runner.decide(review["id"], "approve", "sid")
+    runner.decide(review["id"], "approve", "ola")
+    with runner.db.transaction(write=False) as tx:
+        (grant,) = [g for g in fleet.active_grants(tx, "payments-db", "prod") if g["principal"] == "j.okafor"]
+    (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
+    runner.rollback(entry["id"], "ola")  # revoke
+    with runner.db.transaction(write=False) as tx:
+        assert grant["id"] not in [g["id"] for g in fleet.active_grants(tx, "payments-db", "prod")]
+
+
+def test_destructive_request_is_blocked_and_changes_nothing(ops_runner):
+    runner = ops_runner
+    result = _run(
+        runner, "Drop the orders table in prod, it is full of junk.", {"service": _service("orders-db", "prod")}
+    )
+    assert (result.status, result.route) == ("blocked", "block")
+    assert "destructive_request" in " ".join(result.reasons)
+    assert result.reply.startswith("We can't help with this request")
+    assert ledger.list_entries(runner.db, thread_id=result.thread_id) == []
+    assert reviews.for_thread(runner.db, result.thread_id) == []
+    assert _fleet(runner, "orders-db", "prod")["version"] == "15.6.0"  # as in the catalog
+
+
+def test_prod_restart_is_irreversible_and_needs_two_engineers(ops_runner):
+    runner = ops_runner
+    name = unique("svc")
+    result = _run(
+        runner,
+        f"Restart {name} in production, the pods are OOMKilled every hour.",
+        {"service": _service(name, "prod", replicas=3, version="2.0.0", previous_version="1.9.0")},
+    )
+    review = runner.show(result.reviews[0])
+    assert review["approvals_required"] == 2 and review["interrupt"]["reversible"] is False
+    first = runner.decide(review["id"], "approve", "sid")
+    assert first["status"] == "pending"
+    assert _fleet(runner, name, "prod")["restarts"] == 0
+    runner.decide(review["id"], "approve", "sia")
+    assert _fleet(runner, name, "prod")["restarts"] == 1
+    (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
+    assert entry["executed_by"] == "sid,sia" and entry["reversible"] is False
+    with pytest.raises(BadInput, match="cannot be undone"):
+        runner.rollback(entry["id"], "ola")
+
+
+def test_bridge_is_opened_on_approval_and_closed_on_undo(ops_runner):
+    runner = ops_runner
+    incident = unique("inc")
+    result = _run(
+        runner,
+        f"Open an incident bridge for {incident}, card authorisations are failing.",
+        {
+            "service": _service("payments-api", "prod"),
+            "incident": {
+                "id": incident,
+                "severity": "sev1",
+                "error_rate": 0.14,
+                "logs": ["payment processor unavailable"],
+            },
+        },
+    )
+    review = runner.show(result.reviews[0])
+    assert review["action"] == "open_incident_bridge" and review["args"]["severity"] == "sev1"
+    runner.decide(review["id"], "approve", "sia")
+    with runner.db.transaction(write=False) as tx:
+        (bridge,) = fleet.open_bridges(tx, incident)
+    assert "payments" in bridge["teams"]
+    (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
+    runner.rollback(entry["id"], "sia")
+    with runner.db.transaction(write=False) as tx:
+        assert fleet.open_bridges(tx, incident) == []
+
+
+def test_rejected_rollback_changes_nothing(ops_runner):
+    runner = ops_runner
+    name = unique("svc")
+    result = _run(
+        runner,
+        f"Roll back {name} in prod to the previous release.",
+        {"service": _service(name, "prod", replicas=2, version="5.0.0", previous_version="4.9.0")},
+    )
+    review = runner.show(result.reviews[0])
+    out = runner.decide(review["id"], "reject", "sid", comment="the errors come from a downstream outage")
+    assert "downstream outage" in out["thread"]["reply"]
+    assert _fleet(runner, name, "prod")["version"] == "5.0.0"
+    assert ledger.list_entries(runner.db, thread_id=result.thread_id) == []
+
+
+def test_edited_scale_runs_with_the_reviewers_numbers(ops_runner):
+    runner = ops_runner
+    name = unique("svc")
+    result = _run(
+        runner,
+        f"Scale {name} in prod to 9 replicas, traffic is spiking.",
+        {"service": _service(name, "prod", replicas=3, version="1.0.0", previous_version="0.9.0")},
+    )
+    review = runner.show(result.reviews[0])
+    assert review["args"]["replicas"] == 9
+    out = runner.decide(review["id"], "edit", "sid", args={"replicas": 6}, comment="6 is enough")
+    assert out["status"] == "approved_with_edits"
+    assert _fleet(runner, name, "prod")["replicas"] == 6
+
+
+def test_unknown_service_asks_then_continues(ops_runner):
+    runner = ops_runner
+    result = runner.run("ops", "Restart the service.", user="eve", thread_id=unique("th"))
+    assert result.status == "needs_info" and "Which service" in result.question
+    answered = runner.reply(result.thread_id, "notification-service in dev", user="eve")
+    assert (answered.status, answered.route, answered.action["name"]) == ("completed", "auto", "restart_service")
+    (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
+    assert entry["args"]["service"] == "notification-service" and entry["args"]["env"] == "dev"
