@@ -1,0 +1,181 @@
+"""Real-browser fixtures: the app served by `streamlit run` on a free port, driven by Debian's Chromium.
+
+The app runs in its own process against a temporary SQLite database seeded with the demo data;
+the tests read the same database to check the ledger and the audit log. Without
+`/usr/bin/chromium` the tests skip, except under `CI=true`, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO / "artifacts" / "screenshots"
+DOCS = REPO / "docs" / "screenshots"
+PASSWORD = "hitl-demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """The system Chromium, or a skip (a failure under CI=true)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: install Debian's chromium package (scripts/setup.sh --browser)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def app_server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`streamlit run ui/app.py` on a free port over a freshly seeded database."""
+    from hitl_runtime.demo import seed
+    from hitl_runtime.runner import Runner
+    from hitl_runtime.settings import Settings
+
+    folder = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{folder}/app.db"
+    runner = Runner(Settings(database_url=url))
+    assert seed(runner)["problems"] == []
+    port = _free_port()
+    env = {**os.environ, "HITL_DATABASE_URL": url, "HITL_UI_REFRESH_SECONDS": "1"}
+    env.pop("OPENAI_API_KEY", None)
+    log = (folder / "streamlit.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "ui" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield {"base": base, "runner": runner, "log": folder / "streamlit.log"}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        runner.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    """One Chromium for the module's tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Remember each phase's outcome on the test item (for screenshots of failures)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def login(browser: Any, app_server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """`login(name, landing, path)`: a fresh browser context (its own cookies) logged in as `name` at `path`.
+
+    When the test fails, every page it opened is saved as artifacts/screenshots/failed-*.png.
+    """
+    contexts: list[Any] = []
+
+    def open_as(name: str, landing: str | None = None, path: str = "") -> Any:
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        context.set_default_timeout(45_000)  # generous: CI machines are often busy
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(app_server["base"] + path)
+        page.get_by_role("textbox", name="User name").fill(name)
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        if landing:
+            page.get_by_role("heading", name=landing).wait_for()
+        return page
+
+    yield open_as
+    report = getattr(request.node, "report_call", None)
+    for index, context in enumerate(contexts):
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            for number, page in enumerate(context.pages):
+                page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}-{index}-{number}.png"))
+        context.close()
+
+
+def screenshot(page: Any, name: str, height: int | None = None) -> Path:
+    """Save `name.png` under artifacts/screenshots/ (and a copy in docs/screenshots/ for the README)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    DOCS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    if height:
+        page.set_viewport_size({"width": size["width"], "height": height})
+    page.wait_for_timeout(700)
+    page.locator("[data-testid=stSkeleton]").first.wait_for(state="detached")
+    target = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(target))
+    if height:
+        page.set_viewport_size(size)
+    shutil.copyfile(target, DOCS / target.name)
+    return target

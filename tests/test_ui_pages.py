@@ -1,0 +1,519 @@
+"""The Streamlit app's pages, headless (AppTest), on a seeded temporary SQLite database.
+
+Each test logs in by putting a real server-side session token into the tab's session state (the
+login page itself is tested too), opens a page through the app's navigation, and drives it by
+widget keys and labels. Decisions go through the runtime, so the ledger and the audit log are
+checked as well as what the page shows.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+from streamlit.testing.v1 import AppTest
+
+from hitl_runtime import audit, ledger, reviews, sessions
+from hitl_runtime.canonical import iso_in
+from hitl_runtime.demo import seed
+from hitl_runtime.offline.model import OfflineChatModel
+from hitl_runtime.runner import Runner
+from hitl_runtime.settings import Settings
+from hitl_runtime.users import add_user, get_user
+from ui import services
+
+APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+DECISION_BUTTONS = ("Approve", "Approve with edits", "Reject", "Request more information", "Escalate")
+
+
+def plain(text: Any) -> str:
+    """Undo `services.md_escape` (the app escapes text it renders through Markdown)."""
+    return re.sub(r"\\(.)", r"\1", str(text))
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
+    """A database seeded with the demo data; the app under test uses the same URL."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('ui')}/ui.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HITL_DATABASE_URL", url)
+        instance = Runner(Settings(database_url=url))
+        summary = seed(instance)
+        assert summary["problems"] == []
+        yield instance
+        instance.close()
+
+
+def app(runner: Runner, user: str | None, page: str | None = None, **query: str) -> AppTest:
+    """The app as `user` (None: logged out), switched to `page` with `query` parameters."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    if user is not None:
+        at.session_state[services.TOKEN_KEY] = sessions.create(runner.db, get_user(runner.db, user))
+    at.run()
+    if page is not None:
+        at.query_params.update(query)
+        at.switch_page(f"{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> list[str]:
+    """Everything shown as text, Markdown, captions, alerts and tables, unescaped."""
+    out = [t.value for t in at.text] + [c.value for c in at.code]
+    out += [plain(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.warning, *at.error, *at.success]]
+    out += [plain(v) for t in at.table for v in t.value.to_numpy().ravel()]
+    return out
+
+
+def shown(at: AppTest, fragment: str) -> bool:
+    return any(fragment in t for t in texts(at))
+
+
+def pending_review(runner: Runner, thread_id: str) -> dict[str, Any]:
+    (row,) = [r for r in reviews.for_thread(runner.db, thread_id) if r["status"] == "pending"]
+    return row
+
+
+def refund(runner: Runner, amount: float, user: str = "eve") -> str:
+    """A fresh refund request; returns its pending review id."""
+    order = f"o-{uuid.uuid4().int % 900000 + 100000}"
+    result = runner.run(
+        "support",
+        f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?",
+        user=user,
+        context={
+            "customer": {"id": f"c-{uuid.uuid4().hex[:8]}", "name": "Test", "tier": "standard", "lifetime_value": 100},
+            "order": {"id": order, "amount": amount, "currency": "USD", "days_since_delivery": 3},
+        },
+    )
+    assert result.status == "pending_review", result
+    return result.reviews[0]
+
+
+# -- login, sessions, roles --------------------------------------------------------------------------
+def test_logged_out_sees_only_the_login_page(runner):
+    at = app(runner, None)
+    assert [t.value for t in at.title] == ["Human-in-the-loop review"]
+    assert [t.label for t in at.text_input] == ["User name", "Password"]
+    with pytest.raises(ValueError):
+        at.switch_page("inbox.py")
+
+
+def test_login_with_a_local_account_and_a_wrong_password(runner):
+    at = app(runner, None)
+    at.text_input(key="login_name").set_value("lee")
+    at.text_input(key="login_password").set_value("wrong password")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Wrong user name or password."]
+    at.text_input(key="login_password").set_value("hitl-demo")
+    at.button[0].click().run()
+    assert [t.value for t in at.title] == ["Inbox"]
+    assert sessions.resolve(runner.db, at.session_state[services.TOKEN_KEY]).name == "lee"
+
+
+def test_logging_out_ends_the_session_in_every_tab(runner):
+    first, second = app(runner, "olga", "inbox"), app(runner, "olga", "inbox")
+    other_user = app(runner, "lee", "inbox")
+    first.sidebar.button(key="logout").click().run()
+    assert [t.value for t in first.title] == ["Human-in-the-loop review"]
+    second.run()  # the other tab's next refresh
+    assert [t.value for t in second.title] == ["Human-in-the-loop review"]
+    assert services.TOKEN_KEY not in second.session_state
+    other_user.run()
+    assert [t.value for t in other_user.title] == ["Inbox"]
+
+
+@pytest.mark.parametrize(
+    ("user", "landing", "allowed", "refused"),
+    [
+        ("eve", "Chat", ["chat.py"], ["inbox.py", "review.py", "audit.py", "metrics.py"]),
+        ("sam", "Inbox", ["inbox.py", "review.py", "thread.py"], ["chat.py", "audit.py", "metrics.py"]),
+        ("lee", "Inbox", ["inbox.py", "metrics.py"], ["chat.py", "audit.py"]),
+        ("ada", "Inbox", ["inbox.py", "audit.py", "metrics.py"], ["chat.py"]),
+    ],
+)
+def test_each_role_sees_only_its_pages(runner, user, landing, allowed, refused):
+    at = app(runner, user)
+    assert [t.value for t in at.title] == [landing]
+    for page in allowed:
+        at.switch_page(page)
+    for page in refused:
+        with pytest.raises(ValueError):
+            at.switch_page(page)
+
+
+def test_oidc_login_maps_roles_from_a_claim(runner):
+    assert services.roles_from_claims({"groups": ["hitl-leads", "x"]}, {"roles_claim": "groups"}) == ["end_user"]
+    assert services.roles_from_claims(
+        {"groups": "hitl-leads other"}, {"roles_claim": "groups", "role_map": {"hitl-leads": "support_lead"}}
+    ) == ["support_lead"]
+    assert services.roles_from_claims({"roles": ["sre", "admin", "nope"]}, {}) == ["admin", "sre"]
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32}
+    at.secrets["hitl_auth"] = {"roles_claim": "groups", "role_map": {"Support Leads": "support_lead"}}
+    at.user = {"is_logged_in": True, "email": "lena@example.com", "groups": ["Support Leads"]}
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Inbox"]
+    assert get_user(runner.db, "lena@example.com").roles == ("support_lead",)
+    logged_out = AppTest.from_file(str(APP), default_timeout=60)
+    logged_out.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32}
+    logged_out.user = {"is_logged_in": False}
+    logged_out.run()
+    assert [b.label for b in logged_out.button] == ["Log in with your organisation's account"]
+    assert not logged_out.text_input
+
+
+# -- chat ----------------------------------------------------------------------------------------------
+def test_chat_request_waits_for_review_and_says_for_whom(runner):
+    at = app(runner, "eve")
+    at.chat_input(key="chat_message").set_value("The espresso machine o-1002 leaks. Please refund the $650.").run()
+    assert not at.error, [e.value for e in at.error]
+    thread_id = at.session_state["chat_thread"]
+    assert runner.state(thread_id).status == "pending_review"
+    assert any(t == "The espresso machine o-1002 leaks. Please refund the $650." for t in texts(at))
+    review = reviews.get(runner.db, runner.state(thread_id).reviews[0])
+    assert review["required_roles"] == ["support_lead"]
+    assert shown(at, f"Waiting for review by {review['tier_name']} (support_lead). Deadline in ")
+    assert at.chat_input(key="chat_message").proto.disabled
+
+
+def test_chat_shows_the_outcome_once_a_reviewer_decides(runner):
+    at = app(runner, "eve")
+    result = runner.run(
+        "support", "Can I get a refund of the $45 for order o-1001? The kettle arrived broken.", user="eve"
+    )
+    at.run()  # the conversation list now has it
+    at.selectbox(key="chat_thread").set_value(result.thread_id).run()
+    assert shown(at, "Waiting for review by")
+    review_id = result.reviews[0]
+    runner.decide(review_id, "approve", "sam", seen_hash=runner.seen_hash(review_id))
+    at.run()  # what the auto-refresh does every few seconds
+    reply = runner.state(result.thread_id).reply
+    assert reply and "refund of 45.00" in reply
+    assert reply in texts(at)
+    assert not shown(at, "Waiting for review by")
+
+
+def test_chat_answers_the_agents_question(runner):
+    at = app(runner, "max")
+    at.selectbox(key="chat_thread").set_value("demo-needs-info-vague").run()
+    assert shown(at, "The agent needs more information")
+    question = runner.state("demo-needs-info-vague").question
+    assert question in texts(at)
+    at.chat_input(key="chat_message").set_value("My Aria espresso machine shows an error light").run()
+    assert not at.error, [e.value for e in at.error]
+    answered = [r for r in reviews.for_thread(runner.db, "demo-needs-info-vague") if r["kind"] == "question"]
+    assert answered[0]["status"] == "answered"
+
+
+def test_chat_lists_only_the_users_own_conversations(runner):
+    at = app(runner, "eve")
+    options = at.selectbox(key="chat_thread").options
+    assert any("What are your customer support hours?" in o for o in options)
+    assert not any("it doesn't work" in o for o in options)  # max's conversation
+
+
+# -- inbox ---------------------------------------------------------------------------------------------
+def _inbox_ids(at: AppTest) -> list[str]:
+    return [link.proto.label.removeprefix("Open ") for link in at.get("page_link")]
+
+
+def test_inbox_shows_what_the_reviewers_roles_can_act_on(runner):
+    sam = app(runner, "sam", "inbox")
+    ids = _inbox_ids(sam)
+    assert ids
+    for review_id in ids:
+        assert "support_agent" in reviews.get(runner.db, review_id)["required_roles"]
+    lead_only = pending_review(runner, "demo-pending-refund-650")["id"]
+    assert lead_only not in ids
+    assert lead_only in _inbox_ids(app(runner, "lee", "inbox"))
+    counts = {m.label: m.value for m in sam.metric}
+    assert int(counts["support pending"]) == reviews.counts_by_agent(runner.db, roles=["support_agent"])["support"]
+    for column in ("Risk", "Confidence", "Age", "Deadline", "Tier"):
+        assert column in [c.value for c in sam.caption]
+
+
+def test_inbox_filters_sorts_and_pages(runner):
+    at = app(runner, "lee", "inbox")
+    at.selectbox(key="inbox_action").set_value("change_account_status").run()
+    ids = _inbox_ids(at)
+    assert ids and all(reviews.get(runner.db, r)["action"] == "change_account_status" for r in ids)
+    at.selectbox(key="inbox_action").set_value("All")
+    at.selectbox(key="inbox_sort").set_value("amount")
+    at.selectbox(key="inbox_size").set_value(10).run()
+    first_page = _inbox_ids(at)
+    amounts = [reviews.get(runner.db, r)["amount"] or 0 for r in first_page]
+    assert len(first_page) == 10
+    assert [a for a in amounts if a] == sorted([a for a in amounts if a], reverse=True)
+    assert not at.button(key="inbox_next").proto.disabled
+    at.button(key="inbox_next").click().run()
+    second_page = _inbox_ids(at)
+    assert second_page and not set(second_page) & set(first_page)
+    assert not at.button(key="inbox_prev").proto.disabled
+
+
+def test_inbox_stays_fast_with_10000_pending_reviews(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/load.db"
+    monkeypatch.setenv("HITL_DATABASE_URL", url)
+    load = Runner(Settings(database_url=url))
+    add_user(load.db, "lee", ["support_lead"])
+    with load.db.transaction() as tx:
+        for i in range(10_000):
+            reviews.register(
+                tx,
+                interrupt_id=f"i-{i}",
+                value={
+                    "review_id": f"rv-load-{i:05d}",
+                    "action_requests": [{"name": "refund", "args": {"order_id": f"o-{i}", "amount": i % 900 + 1}}],
+                    "tier": {"index": 0, "name": "Support lead", "roles": ["support_lead"], "approvals": 1},
+                    "amount": float(i % 900 + 1),
+                    "risk": (i % 100) / 100,
+                    "confidence": 0.5,
+                    "route": "review",
+                    "deadline": iso_in(3600 + i),
+                },
+                agent="support",
+                thread_id=f"th-load-{i}",
+                requester="someone",
+            )
+    started = time.perf_counter()
+    at = app(load, "lee", "inbox")
+    elapsed = time.perf_counter() - started
+    assert len(_inbox_ids(at)) == 25
+    assert {m.label: m.value for m in at.metric}["support pending"] == "10000"
+    at.selectbox(key="inbox_sort").set_value("risk").run()
+    assert len(_inbox_ids(at)) == 25
+    load.close()
+    print(f"inbox first render with 10,000 pending reviews: {elapsed:.2f}s")
+    assert elapsed < 5, f"inbox took {elapsed:.2f}s with 10,000 pending reviews"
+
+
+# -- review screen -------------------------------------------------------------------------------------
+def test_review_screen_shows_everything_a_reviewer_needs(runner):
+    review_id = pending_review(runner, "demo-pending-refund-39")["id"]
+    at = app(runner, "sam", "review", id=review_id)
+    payload = runner.show(review_id)["interrupt"]
+    headers = [plain(h.value) for h in at.subheader]
+    for title in (
+        "Original request",
+        "Proposed action",
+        "What happens if approved",
+        "Evidence",
+        "Tool calls already made",
+        "Policy checks",
+        "Alternatives",
+        "Undo plan",
+        "Escalation path",
+        "Earlier decisions on this thread",
+        "Your decision",
+    ):
+        assert any(h.startswith(title) for h in headers), title
+    assert any(h.startswith("Confidence 0.") for h in headers) and any(h.startswith("Risk 0.") for h in headers)
+    assert payload["request"] in texts(at)
+    frames = [d.value for d in at.dataframe]
+    evidence = next(f for f in frames if "source" in f.columns)
+    assert list(evidence["id"]) == [e["id"] for e in payload["evidence"]]
+    assert {"source", "score"} <= set(evidence.columns)
+    confidence = next(f for f in frames if "weight" in f.columns)
+    assert list(confidence["signal"]) == [s["name"] for s in payload["confidence_signals"]]
+    risk = next(f for f in frames if "signal" in f.columns and "weight" not in f.columns)
+    assert list(risk["signal"]) == [s["name"] for s in payload["risk_signals"]]
+    checks = next(t.value for t in at.table if "check" in [plain(c) for c in t.value.columns])
+    assert len(checks) == len(payload["checks"])
+    assert shown(at, payload["undo_plan"])
+    assert shown(at, "next: Support lead (support_lead)")
+    for alternative in payload["alternatives"]:
+        assert shown(at, alternative)
+    assert shown(at, payload["preview"]["money"])
+    assert at.metric[0].label == "Deadline" and at.metric[0].value.startswith("in ")
+    assert [b.label for b in at.button if b.label in DECISION_BUTTONS] == list(DECISION_BUTTONS)
+    assert {n.label for n in at.number_input} == {"Amount"}
+
+
+def test_approve_with_edits_from_the_generated_form(runner):
+    review_id = refund(runner, 80)
+    thread_id = reviews.get(runner.db, review_id)["thread_id"]
+    at = app(runner, "lee", "review", id=review_id)
+    at.number_input(key=f"{review_id}:arg:amount").set_value(55.0)
+    at.text_area(key=f"{review_id}:comment").set_value("Shipping is not refunded")
+    at.button(key=f"{review_id}:edit").click().run()
+    assert [plain(e.value) for e in at.error] == ["Choose a reason category to approve with edits."]
+    assert reviews.get(runner.db, review_id)["status"] == "pending"
+    at.selectbox(key=f"{review_id}:category").set_value("wrong_amount")
+    at.button(key=f"{review_id}:edit").click().run()
+    assert shown(at, "review approved with edits by lee; the thread is now completed")
+    (entry,) = [e for e in ledger.list_entries(runner.db, thread_id=thread_id) if e["name"] == "refund"]
+    assert entry["args"]["amount"] == 55.0
+    decided = next(e for e in audit.thread_history(runner.db, thread_id) if e["kind"] == "review_decided")
+    assert decided["data"]["diff"] == {"amount": [80.0, 55.0]}
+    assert decided["data"]["category"] == "wrong_amount"
+    assert f"{review_id}:approve" not in [b.key for b in at.button]
+
+
+def test_reject_request_info_and_escalate(runner):
+    rejected, asked, escalated = refund(runner, 20), refund(runner, 21), refund(runner, 22)
+    at = app(runner, "sam", "review", id=rejected)
+    at.selectbox(key=f"{rejected}:category").set_value("suspected_fraud")
+    at.text_area(key=f"{rejected}:comment").set_value("Same card as three other claims")
+    at.button(key=f"{rejected}:reject").click().run()
+    assert reviews.get(runner.db, rejected)["status"] == "rejected"
+    at = app(runner, "sam", "review", id=asked)
+    at.button(key=f"{asked}:request_info").click().run()
+    assert [plain(e.value) for e in at.error] == ["Write the question for the requester in the comment."]
+    at.text_area(key=f"{asked}:comment").set_value("Could you send a photo of the damage?")
+    at.button(key=f"{asked}:request_info").click().run()
+    thread = reviews.get(runner.db, asked)["thread_id"]
+    assert runner.state(thread).status == "needs_info"
+    at = app(runner, "sam", "review", id=escalated)
+    at.button(key=f"{escalated}:escalate").click().run()
+    next_tier = pending_review(runner, reviews.get(runner.db, escalated)["thread_id"])
+    assert next_tier["tier_name"] == "Support lead"
+    assert next_tier["id"] in _inbox_ids(app(runner, "lee", "inbox"))
+
+
+def test_a_decision_taken_elsewhere_shows_up_on_the_open_page(runner):
+    review_id = refund(runner, 31)
+    at = app(runner, "sam", "review", id=review_id)
+    runner.decide(review_id, "approve", "lee", comment="Fine by me")
+    at.run()  # what the status panel's auto-refresh triggers
+    assert any("Someone else decided this review while you had it open" in plain(w.value) for w in at.warning)
+    assert shown(at, "Fine by me")
+    assert f"{review_id}:approve" not in [b.key for b in at.button]
+
+
+def test_someone_else_deciding_first_is_shown_with_their_decision(runner):
+    review_id = refund(runner, 30)
+    at = app(runner, "sam", "review", id=review_id)
+    runner.decide(review_id, "reject", "lee", comment="Duplicate claim", category="other")
+    at.button(key=f"{review_id}:approve").click().run()
+    assert any("Someone else got there first" in plain(w.value) and "by lee" in plain(w.value) for w in at.warning)
+    assert shown(at, "Duplicate claim")
+    assert shown(at, "rejected")
+    assert reviews.get(runner.db, review_id)["decided_by"] == "lee"
+
+
+def test_a_reviewer_without_the_required_role_cannot_decide(runner):
+    review_id = pending_review(runner, "demo-pending-refund-650")["id"]
+    at = app(runner, "sam", "review", id=review_id)
+    assert any("it needs one of support_lead" in plain(i.value) for i in at.info)
+    assert f"{review_id}:approve" not in [b.key for b in at.button]
+
+
+def test_the_runtime_refuses_a_decision_from_a_role_lost_meanwhile(runner):
+    add_user(runner.db, "sue", ["support_agent"])
+    review_id = refund(runner, 40)
+    at = app(runner, "sue", "review", id=review_id)
+    assert f"{review_id}:approve" in [b.key for b in at.button]
+    add_user(runner.db, "sue", ["sre"])  # an administrator moves sue to operations
+    at.button(key=f"{review_id}:approve").click().run()
+    assert any("may not decide review" in plain(e.value) for e in at.error)
+    assert reviews.get(runner.db, review_id)["status"] == "pending"
+
+
+def test_html_and_scripts_in_model_and_user_text_are_shown_inert(runner):
+    draft = '<b>Hello</b> <a href="https://evil.example/x">click here</a> <iframe src="https://evil.example"></iframe>'
+    request = "<script>alert('pwned')</script> Hi! Do you ship to Norway? <img src=x onerror=alert(1)>"
+
+    def responder(messages: list[Any], tools: list[dict[str, Any]]) -> AIMessage:
+        call = {"name": "reply", "args": {"customer_id": "c-html", "message": draft}, "id": "call-1"}
+        return AIMessage(content="CONFIDENCE: 0.9", tool_calls=[call])
+
+    crafty = Runner(runner.settings, model_factory=lambda agent: OfflineChatModel(responder=responder))
+    result = crafty.run(
+        "support",
+        request,
+        user="mallory",
+        context={"customer": {"id": "c-html", "name": "<i>Mallory</i>", "tier": "gold", "lifetime_value": 5000}},
+    )
+    crafty.close()
+    assert result.status == "pending_review", result
+    at = app(runner, "sam", "review", id=result.reviews[0])
+    assert draft in [c.value for c in at.code]
+    assert any("<script>alert('pwned')</script>" in t.value for t in at.text)
+    for element in [*at.markdown, *at.caption, *at.info, *at.warning, *at.error, *at.title]:
+        assert not re.search(r"(?<!\\)<(script|a |iframe|img|b>|i>)", element.value), element.value
+    for html in at.get("html"):
+        assert "evil" not in html.proto.body and "pwned" not in html.proto.body
+
+
+# -- thread, audit, metrics ---------------------------------------------------------------------------
+def test_thread_timeline_and_rollback(runner):
+    at = app(runner, "lee", "thread", id="demo-approved-refund")
+    timeline = next(t.value for t in at.table if "event" in [plain(c) for c in t.value.columns])
+    events = [plain(v) for v in timeline.iloc[:, 2]]
+    for kind in ("request_received", "review_requested", "review_decided", "action_executed", "turn_finished"):
+        assert kind in events
+    assert any(v.startswith("step ") for v in events)  # checkpointed steps
+    (entry,) = ledger.list_entries(runner.db, thread_id="demo-approved-refund")
+    admin = app(runner, "ada", "thread", id="demo-approved-refund")
+    assert f"rollback:{entry['id']}" not in [b.key for b in admin.button]  # admin views, approves nothing
+    at.button(key=f"rollback:{entry['id']}").click().run()
+    assert any("rolled back by lee" in plain(s.value) for s in at.success)
+    assert ledger.get_entry(runner.db, entry["id"])["status"] == "rolled_back"
+    assert f"rollback:{entry['id']}" not in [b.key for b in at.button]
+
+
+def test_audit_search_and_verify(runner):
+    at = app(runner, "olga", "audit")
+    at.button(key="audit_verify").click().run()
+    assert any(plain(s.value).startswith("Audit chain intact") for s in at.success)
+    at.text_input(key="audit_actor").set_value("lee")
+    at.selectbox(key="audit_action").set_value("refund")
+    search = next(b for b in at.button if b.label == "Search the log")
+    search.click().run()
+    frame = at.dataframe[0].value
+    assert len(frame) > 0 and set(frame["by"]) == {"lee"}
+    assert all('"action":"refund"' in d.replace(" ", "") for d in frame["data"])
+    at.text_input(key="audit_actor").set_value("")
+    at.selectbox(key="audit_action").set_value("Any")
+    at.text_input(key="audit_thread").set_value("demo-edited-refund")
+    next(b for b in at.button if b.label == "Search the log").click().run()
+    frame = at.dataframe[0].value
+    assert "review_decided" in set(frame["event"])
+    assert any('"diff"' in d and "120" in d for d in frame["data"])
+
+
+def test_audit_page_reports_a_tampered_chain(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/tampered.db"
+    monkeypatch.setenv("HITL_DATABASE_URL", url)
+    own = Runner(Settings(database_url=url))
+    add_user(own.db, "ada", ["admin"])
+    thread_id = own.run("support", "What are your customer support hours?", user="eve").thread_id
+    with own.db.transaction() as tx:  # someone edits history behind the runtime's back
+        tx.execute("UPDATE audit_events SET actor = 'nobody' WHERE stream = :s AND stream_seq = 1", {"s": thread_id})
+    at = app(own, "ada", "audit")
+    at.button(key="audit_verify").click().run()
+    own.close()
+    assert any(
+        plain(e.value).startswith("Audit chain broken at event") and thread_id in plain(e.value) for e in at.error
+    )
+
+
+def test_metrics_page_charts_the_seed_metrics(runner):
+    at = app(runner, "ada", "metrics")
+    assert at.selectbox(key="metrics_agent").options[0] == "All agents"
+    labels = [m.label for m in at.metric]
+    for label in ("Approval rate", "Edit rate", "Rejection rate", "Escalation rate", "Time to review (median)"):
+        assert label in labels
+    headers = [plain(h.value) for h in at.subheader]
+    for title in (
+        "Rates over time",
+        "Rates by agent",
+        "Rates by action",
+        "Time to review",
+        "Correction categories (edits and rejections)",
+        "Confidence calibration",
+    ):
+        assert title in headers
+    assert len(at.get("vega_lite_chart")) == 6
+    lead = app(runner, "lee", "metrics")  # a support lead sees the support agent only
+    assert lead.selectbox(key="metrics_agent").options == ["support"]
+    assert "Rates by action" in [plain(h.value) for h in lead.subheader]
+    assert len(lead.get("vega_lite_chart")) >= 4

@@ -1,0 +1,344 @@
+"""What every page shares: the cached Runner, who is logged in, and what their roles may see.
+
+Pages call the runtime's functions (the ones the CLI calls); this module only wires Streamlit to
+them. Login sessions are server-side (`hitl_runtime.sessions`): the browser keeps a random token,
+in this tab's session state and in a cookie so that a reload or a second tab stays logged in.
+Logging out revokes every session of the user, so other tabs and the cookie stop working at once.
+Every check here only decides what to show; the runtime checks roles again on every decision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pandas as pd
+import streamlit as st
+
+from guardrails.policy import load_policy
+from hitl_runtime import sessions
+from hitl_runtime.agents import available_agents
+from hitl_runtime.canonical import parse_iso, utc_now
+from hitl_runtime.errors import BadInput, HitlError
+from hitl_runtime.runner import Runner
+from hitl_runtime.settings import DEFAULT_DATABASE_URL, Settings
+from hitl_runtime.users import ROLES, User, add_user, authenticate, find_user, validate_name
+
+TOKEN_KEY: Final = "hitl_session_token"
+"""Session-state key (and cookie name) of this tab's login token."""
+COOKIE: Final = "hitl_session"
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+REVIEWER_ROLES: Final = ("support_agent", "support_lead", "sre", "ops_lead", "compliance_officer")
+PAGE_ROLES: Final[dict[str, tuple[str, ...]]] = {
+    "chat": ("end_user",),
+    "inbox": (*REVIEWER_ROLES, "admin"),
+    "review": (*REVIEWER_ROLES, "admin"),
+    "thread": (*REVIEWER_ROLES, "admin"),
+    "audit": ("compliance_officer", "admin"),
+    "metrics": ("support_lead", "ops_lead", "compliance_officer", "admin"),
+}
+"""Which roles may open which page; within a page, agents are filtered by `visible_agents`."""
+
+
+def refresh_seconds() -> float:
+    """How often the chat, inbox and review status refresh themselves (`HITL_UI_REFRESH_SECONDS`)."""
+    try:
+        return max(0.5, float(os.environ.get("HITL_UI_REFRESH_SECONDS", "3")))
+    except ValueError:
+        return 3.0
+
+
+# -- the runtime ------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _runner_for(database_url: str) -> Runner:
+    return Runner(Settings(database_url=database_url))
+
+
+def database_url() -> str:
+    """`HITL_DATABASE_URL`, or the embedded default."""
+    return os.environ.get("HITL_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def runner() -> Runner:
+    """The process-wide Runner for `HITL_DATABASE_URL` (thread-safe, shared by every session)."""
+    return _runner_for(database_url())
+
+
+# -- who is logged in -------------------------------------------------------------------------------
+def oidc_settings() -> dict[str, Any] | None:
+    """The `[auth]` section of Streamlit's secrets when an OIDC provider is configured, else None."""
+    try:
+        section = st.secrets.get("auth")
+    except Exception:  # no secrets file at all
+        return None
+    return dict(section) if section else None
+
+
+def oidc_provider() -> str | None:
+    """The provider name to pass to `st.login`: `[hitl_auth] provider`, the only `[auth.NAME]`, or None."""
+    configured = _mapping_settings().get("provider")
+    if configured:
+        return str(configured)
+    named = [k for k, v in (oidc_settings() or {}).items() if isinstance(v, dict) or hasattr(v, "keys")]
+    return named[0] if len(named) == 1 else None
+
+
+def _mapping_settings() -> dict[str, Any]:
+    try:
+        section = st.secrets.get("hitl_auth")
+    except Exception:
+        return {}
+    return dict(section) if section else {}
+
+
+def roles_from_claims(claims: dict[str, Any], settings: dict[str, Any] | None = None) -> list[str]:
+    """Map an identity token's claims to roles.
+
+    `[hitl_auth]` in the secrets may set `roles_claim` (default `roles`), `role_map` (claim value ->
+    role; default: claim values that are role names) and `default_roles` (default `["end_user"]`,
+    given when no claim value maps to a role).
+    """
+    config = settings if settings is not None else _mapping_settings()
+    raw = claims.get(str(config.get("roles_claim", "roles")))
+    values = raw if isinstance(raw, (list, tuple)) else re.split(r"[\s,]+", raw) if isinstance(raw, str) else []
+    mapping = {str(k): str(v) for k, v in dict(config.get("role_map") or {}).items()}
+    roles = sorted({mapping.get(str(v), str(v)) for v in values if v} & set(ROLES))
+    return roles or [r for r in config.get("default_roles", ["end_user"]) if r in ROLES]
+
+
+def _oidc_user() -> User | None:
+    """The account of the user logged in at the OIDC provider, created or updated from the claims."""
+    if not getattr(st.user, "is_logged_in", False):
+        return None
+    claims = st.user.to_dict()
+    config = _mapping_settings()
+    raw_name = claims.get(str(config.get("name_claim", "email"))) or claims.get("sub")
+    try:
+        name = validate_name(str(raw_name or ""))
+    except BadInput:
+        return None
+    roles = roles_from_claims(claims, config)
+    existing = find_user(runner().db, name)
+    if existing is not None and sorted(existing.roles) == roles:
+        return existing
+    return add_user(runner().db, name, roles, actor="oidc")
+
+
+def _cookie_token() -> str | None:
+    try:
+        token = st.context.cookies.get(COOKIE)
+    except Exception:
+        return None
+    return token if isinstance(token, str) and _TOKEN_SHAPE.match(token) else None
+
+
+def current_user() -> User | None:
+    """The logged-in user with their current roles, or None (logged out, expired or revoked)."""
+    db = runner().db
+    token = st.session_state.get(TOKEN_KEY)
+    if token is not None:
+        user = sessions.resolve(db, token)
+        if user is None:  # revoked elsewhere (logout in another tab) or expired
+            del st.session_state[TOKEN_KEY]
+            st.session_state["hitl_ended"] = True
+        return user
+    if st.session_state.get("hitl_ended"):
+        return None  # this tab saw its session end: no silent re-login from a stale cookie or identity
+    user = sessions.resolve(db, _cookie_token())
+    if user is None and oidc_settings() is not None:
+        user = _oidc_user()
+        if user is not None:
+            st.session_state[TOKEN_KEY] = sessions.create(db, user)
+            return user
+    if user is not None:
+        st.session_state[TOKEN_KEY] = _cookie_token()
+    return user
+
+
+def log_in(name: str, password: str) -> User | None:
+    """Check a local account's password; on success open a server-side session for this tab."""
+    try:
+        user = authenticate(runner().db, name.strip(), password)
+    except HitlError:
+        return None
+    if user is None:
+        return None
+    st.session_state[TOKEN_KEY] = sessions.create(runner().db, user)
+    st.session_state.pop("hitl_ended", None)
+    return user
+
+
+def log_out(user: User) -> None:
+    """Revoke every session of the user (all tabs, the cookie), then leave the OIDC provider too."""
+    sessions.revoke_all(runner().db, user.name)
+    st.session_state.pop(TOKEN_KEY, None)
+    st.session_state["hitl_ended"] = True
+    if oidc_settings() is not None and getattr(st.user, "is_logged_in", False):
+        st.logout()
+
+
+def start_over() -> None:
+    """Forget that this tab's session ended, so the login page may log in again."""
+    st.session_state.pop("hitl_ended", None)
+
+
+def cookie_script() -> str:
+    """A script keeping the browser's cookie in step with this tab's session: a token, never user text.
+
+    (No `<` inside: DOMPurify drops a script whose text looks like markup.)
+    """
+    token = st.session_state.get(TOKEN_KEY)
+    if isinstance(token, str) and _TOKEN_SHAPE.match(token):
+        value = f"{COOKIE}={token}"
+        return (
+            f"<script>if(document.cookie.indexOf('{value}')===-1){{document.cookie='{value}; path=/; "
+            f"max-age={int(sessions.SESSION_SECONDS)}; SameSite=Strict'+"
+            "(location.protocol==='https:'?'; Secure':'');}</script>"
+        )
+    return f"<script>document.cookie='{COOKIE}=; path=/; max-age=0; SameSite=Strict';</script>"
+
+
+# -- what a role may see ----------------------------------------------------------------------------
+def may_open(user: User, page: str) -> bool:
+    """Whether the user's roles may open a page."""
+    return user.has_any(PAGE_ROLES[page])
+
+
+def require_user(page: str) -> User:
+    """The logged-in user allowed on `page`; otherwise explain and stop the page."""
+    user = current_user()
+    if user is None:
+        st.warning("Your session has ended (logged out here or in another tab, or expired). Log in again.")
+        st.stop()
+    if not may_open(user, page):
+        st.error(f"Your roles ({', '.join(user.roles)}) do not give access to this page.")
+        st.stop()
+    return user
+
+
+def agent_roles(agent: str) -> set[str]:
+    """Every role the agent's policy names (action tiers and the escalation path)."""
+    policy = load_policy(agent)
+    tiers = [t for a in policy.actions.values() for t in a.tiers] + list(policy.escalation_path)
+    return {role for tier in tiers for role in tier.roles}
+
+
+def visible_agents(user: User) -> list[str]:
+    """Agents whose reviews, threads and metrics the user may see: those whose policy names a role of theirs."""
+    agents = available_agents()
+    if "admin" in user.roles:
+        return agents
+    return [a for a in agents if user.has_any(sorted(agent_roles(a)))]
+
+
+def may_decide(user: User, review: dict[str, Any]) -> tuple[bool, str]:
+    """Whether to offer the decision buttons, and if not, why (the runtime checks again)."""
+    if review["kind"] != "review":
+        return False, "This is a question for the requester; they answer it in the chat."
+    if review["status"] != "pending":
+        return False, "This review has been decided."
+    if user.name == review["requester"]:
+        return False, "You made this request, so you cannot decide it."
+    if not user.has_any(review["required_roles"]):
+        return False, (
+            f"You can see this review but not decide it: it needs one of "
+            f"{', '.join(review['required_roles'])} ({review['tier_name']}); your roles are {', '.join(user.roles)}."
+        )
+    return True, ""
+
+
+def may_roll_back(user: User, agent: str, action: str) -> bool:
+    """Whether to offer rollback of an executed action (roles that may decide it; the runtime checks again)."""
+    policy = load_policy(agent)
+    if action not in policy.actions:
+        return False
+    tiers = [*policy.actions[action].tiers, *policy.escalation_path]
+    return user.has_any(sorted({r for t in tiers for r in t.roles}))
+
+
+def reviewer_roles(user: User) -> list[str] | None:
+    """The role filter for the inbox: the user's own roles, or None (everything) for an admin."""
+    return None if "admin" in user.roles else list(user.roles)
+
+
+# -- formatting -------------------------------------------------------------------------------------
+def _duration(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def age(timestamp: str | None, now: datetime | None = None) -> str:
+    """How long ago, e.g. `3h 12m`."""
+    if not timestamp:
+        return "-"
+    return _duration(((now or utc_now()) - parse_iso(timestamp)).total_seconds())
+
+
+def countdown(deadline: str | None, now: datetime | None = None) -> str:
+    """Time left until a deadline (`in 3h 59m`) or how long it is overdue."""
+    if not deadline:
+        return "no deadline"
+    left = (parse_iso(deadline) - (now or utc_now())).total_seconds()
+    return f"in {_duration(left)}" if left >= 0 else f"overdue by {_duration(left)}"
+
+
+def local_time(timestamp: str | None) -> str:
+    """A stored UTC timestamp as `YYYY-MM-DD HH:MM:SS UTC`."""
+    if not timestamp:
+        return "-"
+    return parse_iso(timestamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def number(value: Any, digits: int = 2) -> str:
+    """A float for display, `-` for None."""
+    return "-" if value is None else f"{float(value):.{digits}f}"
+
+
+def one_line(text: Any, limit: int = 80) -> str:
+    """Collapse whitespace and cut to `limit` characters, for labels and table cells."""
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'])")
+
+
+def md_escape(text: Any) -> str:
+    """Escape text for `st.markdown`: every markup character is backslash-escaped, so it renders as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def cell(value: Any) -> str:
+    """Any value as one string for a table cell (JSON for structures)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def text_table(rows: list[dict[str, Any]], *, hide_header: bool = False) -> None:
+    """A static table of escaped text: `st.table` renders Markdown in cells, so every cell is escaped first."""
+    if not rows:
+        return
+    frame = pd.DataFrame([{md_escape(k): md_escape(cell(v)) for k, v in row.items()} for row in rows])
+    st.table(frame, hide_index=True, hide_header=hide_header)
+
+
+def join_roles(roles: Iterable[str]) -> str:
+    """Roles for display."""
+    return ", ".join(roles) or "-"
