@@ -1,0 +1,151 @@
+"""`hitl bench`: the JSON contract of a --quick run, its correctness checks, and that it leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_ADMIN_URL, _pg_available
+
+
+def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
+    database = tmp_path / "hitl.db"
+    env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{database}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "hitl_runtime.cli", "bench", "--quick", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+
+    # The headline keys, beside the full figures.
+    assert report["database"] == "sqlite" and report["quick"] is True
+    assert isinstance(report["runner_vs_plain_throughput_ratio"], float)
+    assert report["runner_vs_plain_throughput_ratio"] > 0
+    assert report["inbox_vs_public_api_speedup_10k"] > 0
+    assert report["inbox_first_page_ms_100k"] > 0
+
+    cycle = report["cycle"]
+    assert set(cycle["levels"]) == {"1", "8", "32"}
+    for level in cycle["levels"].values():
+        for way in ("plain", "runner"):
+            figures = level[way]
+            assert figures["threads"] == 64
+            assert figures["full_cycle_threads_per_s"] > 0
+            for phase in ("start_to_pause", "decide_to_complete"):
+                assert 0 < figures[phase]["p50_ms"] <= figures[phase]["p99_ms"]
+        assert level["ratio"] > 0
+    assert cycle["ratio_min"] == report["runner_vs_plain_throughput_ratio"]
+
+    sizes = report["inbox"]["sizes"]
+    assert set(sizes) == {"1000", "10000", "100000"}
+    assert sizes["1000"]["public_api_measured"] and sizes["10000"]["public_api_measured"]
+    assert not sizes["100000"]["public_api_measured"] and "extrapolated" in sizes["100000"]["public_api_note"]
+    assert report["inbox_vs_public_api_speedup_10k"] == sizes["10000"]["speedup"]
+
+    # No decision lost or doubled, every race refused cleanly, the audit chains intact.
+    deciders = report["deciders"]
+    assert report["decisions_lost"] == 0 and report["decisions_doubled"] == 0
+    assert deciders["errors"] == 0 and deciders["audit_chain_ok"] is True
+    for level in deciders["levels"].values():
+        assert level["approved"] == level["reviews"] == level["decided"] == level["completed_threads"] == 64
+        assert level["refused_other"] == 0
+
+    storage = report["storage"]
+    assert storage["rows_per_thread"] > 0 and storage["bytes_per_thread"] > 0
+    assert {"reviews", "audit_events", "action_ledger"} <= set(storage["tables"])
+    assert storage["plain"]["checkpoint_rows_per_thread"] > 0
+
+    # Everything ran in scratch files that are gone; the configured database was never touched.
+    assert [p.name for p in tmp_path.iterdir() if "bench" in p.name] == []
+    assert not database.exists()
+
+
+def test_bench_text_table_and_usage(tmp_path: Path) -> None:
+    from hitl_runtime.bench import render
+
+    env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "hitl_runtime.cli", "bench", "--bogus"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    level = {
+        "threads": 1,
+        "full_cycle_threads_per_s": 1.0,
+        "start_to_pause": {"threads_per_s": 2.0, "p50_ms": 1.0, "p99_ms": 2.0},
+        "decide_to_complete": {"threads_per_s": 2.0, "p50_ms": 1.0, "p99_ms": 2.0},
+    }
+    table_rows = {"threads": {"bytes_per_thread": 1, "rows_per_thread": 1.0}}
+    storage = {"bytes_per_thread": 1, "rows_per_thread": 1.0, "checkpoint_bytes_per_thread": 1}
+    storage |= {"checkpoint_rows_per_thread": 1.0, "tables": table_rows}
+    report = {
+        "database": "sqlite",
+        "quick": True,
+        "elapsed_s": 1.0,
+        "runner_vs_plain_throughput_ratio": 1.0,
+        "cycle": {
+            "workers": "threads",
+            "plain": "plain",
+            "levels": {"1": {"plain": level, "runner": level, "ratio": 1.0}},
+            "plain_exit_single_worker": level,
+        },
+        "inbox": {
+            "fixture": "clones",
+            "sizes": {
+                "1000": {
+                    "inbox_first_page_ms": 1.0,
+                    "inbox_first_page_cold_ms": 1.0,
+                    "inbox_counts_ms": 1.0,
+                    "public_api_ms": 100.0,
+                    "public_api_measured": False,
+                    "speedup": 100.0,
+                }
+            },
+        },
+        "deciders": {
+            "deciders": "threads",
+            "audit_chain_ok": True,
+            "levels": {
+                "1": {
+                    "reviews": 1,
+                    "decisions_per_s": 1.0,
+                    "conflicts_refused": 0,
+                    "lost": 0,
+                    "doubled": 0,
+                    "errors": [],
+                }
+            },
+        },
+        "storage": {"threads": 1, "measure": "pages", **storage, "plain": storage},
+    }
+    text = render(report)
+    assert "runner / plain: 1.0" in text and "(public API extrapolated)" in text and "audit chains verify: True" in text
+
+
+@pytest.mark.postgres
+def test_scratch_schema_is_dropped() -> None:
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not reachable")
+    import psycopg
+
+    from hitl_runtime.bench import scratch_database
+    from hitl_runtime.db import Database
+
+    with scratch_database(PG_ADMIN_URL, "test") as url:
+        db = Database(url)
+        with db.transaction() as tx:
+            tx.execute("CREATE TABLE probe (x INTEGER)")
+            schema = tx.scalar("SELECT current_schema() AS s")
+        db.close()
+        assert schema.startswith("hitl_bench_test_")
+    with psycopg.connect(PG_ADMIN_URL) as conn:
+        left = conn.execute("SELECT COUNT(*) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    assert left == (0,)
