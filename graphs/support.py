@@ -14,12 +14,15 @@ from typing import Any
 from langgraph.graph import StateGraph
 from langgraph.runtime import Runtime
 
-from guardrails.input_checks import screen
+from guardrails import abuse
+from guardrails.input_checks import redact, screen_sources
 from guardrails.routing import Check, Signal
 from guardrails.signals import read_text
+from hitl_runtime import memory
 from hitl_runtime.retrieval import evidence as retrieve
 from hitl_runtime.sim import support as helpdesk
 from nodes.propose import call_model
+from nodes.revise import revision_request
 from nodes.state import AgentContext, AgentState, InputState
 from nodes.wiring import AgentNodes, build_agent_graph
 
@@ -32,6 +35,8 @@ ACTIONS = [
 ]
 RETURN_WINDOW_DAYS = 30
 _ORDER_ID = re.compile(r"\bo-\d{3,6}\b", re.IGNORECASE)
+ORGANISATION_EMAIL_DOMAINS = ("northwind.example",)
+"""The company's own role addresses in help articles are not personal data."""
 
 INSTRUCTIONS = """You are the customer support agent of Northwind Home, an online store for kitchen
 appliances and home goods. Answer from the help articles and past tickets in the context; never
@@ -60,7 +65,8 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         customer = helpdesk.customer(tx, customer_id) or {"id": customer_id, "tier": "standard", "lifetime_value": 0}
         orders = helpdesk.orders_of(tx, customer_id)
         tickets = helpdesk.tickets_of(tx, customer_id)
-        prior_refunds = helpdesk.refund_count(tx, customer_id)
+        history = abuse.refund_history(tx, customer_id, state.get("requester"))
+    prior_refunds = history["prior_refunds"]
     articles = retrieve(
         "support/help_articles.jsonl",
         text,
@@ -79,7 +85,24 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         snippet_field="resolution",
         k=3,
     )
-    retrieved_injection = [e["id"] for e in articles + similar if screen(e["snippet"] + " " + e["title"]).injection]
+    # Retrieved documents and tool output are data: instructions inside them are flagged and withheld
+    # from the model; personal data in them is masked before the model sees it.
+    retrieved = screen_sources(
+        (e["source"], e["id"], f"{e['title']}\n{e['snippet']}\n{e['record'].get('customer_message', '')}")
+        for e in articles + similar
+    )
+    flagged = {f.id: f.patterns for f in retrieved}
+    for item in articles + similar:
+        item["snippet"] = redact(item["snippet"], keep_email_domains=ORGANISATION_EMAIL_DOMAINS)[0]
+        if item["id"] in flagged:
+            item["injection"] = flagged[item["id"]]
+    retrieved_injection = [f.id for f in retrieved]
+    tool_output = screen_sources(
+        [
+            ("lookup_customer", customer_id, f"{customer.get('name') or ''}\n{customer.get('status') or ''}"),
+            *(("lookup_orders", str(o["id"]), str(o.get("item") or "")) for o in orders),
+        ]
+    )
     mentioned = {m.lower() for m in _ORDER_ID.findall(text)}
     order = next((o for o in orders if o["id"].lower() in mentioned), None)
     if order is None and len(orders) == 1 and not mentioned:
@@ -99,8 +122,9 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             ),
             "orders_mentioned": sorted(mentioned),
             "ticket": {k: ticket[k] for k in ("id", "channel", "prior_contacts", "status")} if ticket else None,
-            "fraud": {"prior_refunds": prior_refunds},
+            "fraud": history,
             "retrieved_injection": retrieved_injection,
+            "tool_output_injection": [f"{f.source} {f.id}: {', '.join(f.patterns)}" for f in tool_output],
         }
     )
     tool_calls = [
@@ -108,7 +132,10 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             "name": "lookup_customer",
             "args": {"customer_id": customer_id},
             "result": f"{customer.get('tier')} tier, lifetime value {customer.get('lifetime_value')}, "
-            f"{len(orders)} orders, {len(tickets)} tickets, {prior_refunds} refunds",
+            f"{len(orders)} orders, {len(tickets)} tickets, {prior_refunds} refunds; "
+            f"{len(history['linked_accounts'])} linked accounts with {history['linked_refunds']} refunds in "
+            f"{abuse.WINDOW_DAYS} days; this requester asked refunds for {history['requester_refund_accounts']} "
+            "accounts",
         },
         {
             "name": "search_help_center",
@@ -150,8 +177,16 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
                 "review_outcome": e["record"].get("review_outcome"),
             }
             for e in state.get("evidence", [])
+            if not e.get("injection")
         ],
+        "withheld_evidence": [e["id"] for e in state.get("evidence", []) if e.get("injection")],
     }
+    notes = [lesson["text"] for lesson in memory.lessons_for_run(runtime)]
+    if notes:
+        context["lessons"] = notes  # accepted lessons from reviewers' feedback (hitl lessons)
+    revision = revision_request(state)
+    if revision:
+        context["revision"] = revision
     proposal = call_model(ctx, state, INSTRUCTIONS, context, ACTIONS)
     if proposal["name"]:
         spec = next(a for a in ACTIONS if a.name == proposal["name"])
@@ -201,6 +236,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     facts["action"] = {"name": proposal.get("name"), "amount": amount}
     customer = facts.get("customer") or {}
     order = facts.get("order") or {}
+    fraud = facts.get("fraud") or {}
     confidence = [
         Signal("retrieval_quality", top, f"best help article covers {top:.0%} of the request's key words"),
         Signal(
@@ -224,8 +260,9 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         ),
         Signal(
             "abuse_history",
-            min(0.5, 0.1 * facts.get("fraud", {}).get("prior_refunds", 0)),
-            f"{facts.get('fraud', {}).get('prior_refunds', 0)} earlier refunds",
+            min(0.5, 0.1 * fraud.get("prior_refunds", 0) + 0.15 * fraud.get("linked_refunds", 0)),
+            f"{fraud.get('prior_refunds', 0)} earlier refunds; {fraud.get('linked_refunds', 0)} refunds to "
+            f"{len(fraud.get('linked_accounts') or [])} linked accounts",
         ),
         Signal(
             "regulated_data",
@@ -240,6 +277,13 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
             "review",
             "Instructions found inside retrieved documents are treated as data and flagged",
             ", ".join(facts.get("retrieved_injection") or []),
+        ),
+        Check(
+            "tool_output_injection",
+            not facts.get("tool_output_injection"),
+            "review",
+            "Instructions found in what a tool returned (customer or order records) are treated as data and flagged",
+            "; ".join(facts.get("tool_output_injection") or []),
         ),
     ]
     if proposal.get("name") == "refund" and order:
@@ -256,7 +300,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     return facts, confidence, risk, checks
 
 
-NODES = AgentNodes(investigate=investigate, propose=propose, signals=signals)
+NODES = AgentNodes(investigate=investigate, propose=propose, signals=signals, revise_drafts=True)
 
 
 def build_graph() -> StateGraph[AgentState, AgentContext, InputState, AgentState]:

@@ -19,7 +19,9 @@ from hitl_runtime.users import ROLES
 
 POLICY_DIR = Path(__file__).parent / "policies"
 
-Outcome = Literal["review", "escalate", "needs_info", "block"]
+Outcome = Literal["review", "escalate", "needs_info", "block", "revise", "info"]
+"""What a failed check or a holding rule means. `revise`: the agent rewrites its draft first (bounded by
+`max_draft_revisions`, then a human reviews it); `info`: shown to the reviewer, routes nothing."""
 Fallback = Literal["reject", "escalate", "approve"]
 Operator = Literal["==", "!=", ">=", ">", "<=", "<", "in", "not_in", "contains", "true", "false"]
 Route = Literal["auto", "review", "needs_info", "escalate", "block"]
@@ -100,6 +102,8 @@ class Policy(_Strict):
     review_deadline_minutes: int = Field(ge=1)
     expiry_fallback: Literal["reject", "escalate"]
     max_revisions: int = Field(ge=0, le=10)
+    max_draft_revisions: int = Field(default=1, ge=0, le=5)
+    """How many times the agent may rewrite a draft that failed a check with the outcome `revise`."""
     confidence_weights: dict[str, float]
     escalation_path: list[Tier] = Field(min_length=1)
     actions: dict[str, ActionPolicy] = Field(min_length=1)
@@ -145,7 +149,7 @@ def _one_line(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{source}: {where}: {message}"
+    return " ".join(f"{source}: {where}: {message}".split())  # one line, whatever the YAML keys hold
 
 
 def parse_policy(text: str, source: str = "policy") -> Policy:
@@ -155,7 +159,8 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise BadInput(f"{source}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = " ".join(str(getattr(exc, "problem", exc)).split())
+        raise BadInput(f"{source}:{where} is not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise BadInput(f"{source}: expected a mapping at the top level")
     try:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardrails.policy import Policy, Rule, Tier
+
+if TYPE_CHECKING:
+    from guardrails.calibration import Calibration
 
 ROUTE_ORDER = ("auto", "review", "needs_info", "escalate", "block")
 
@@ -59,6 +62,8 @@ class Proposal:
     missing: list[str] = field(default_factory=list)
     """Information the agent still needs from the requester before it can act."""
     previously_rejected: bool = False
+    revisions_left: int = 0
+    """Draft rewrites still allowed this turn; 0 turns a check's `revise` outcome into `review`."""
 
 
 def fact_value(facts: dict[str, Any], path: str) -> Any:
@@ -142,7 +147,8 @@ def ladder_for(policy: Policy, action: str, amount: float | None, escalated: boo
     if escalated or index is None:
         return _with_min_approvals(path, action_policy.reversible)
     first = action_policy.tiers[index]
-    rest = [t for t in path if set(t.roles) != set(first.roles)]
+    # The path above skips the first tier's people, unless it asks more of them (more approvers).
+    rest = [t for t in path if set(t.roles) != set(first.roles) or t.approvals > first.approvals]
     return _with_min_approvals([first, *rest], action_policy.reversible)
 
 
@@ -159,8 +165,15 @@ def assess(
     confidence_signals: list[Signal],
     risk_signals: list[Signal],
     checks: list[Check],
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
-    """Route one proposal. Order of precedence: block, needs info, escalate, review, auto."""
+    """Route one proposal. Order of precedence: block, needs info, revise, escalate, review, auto.
+
+    `revise` (the agent rewrites its draft) is only returned while `proposal.revisions_left` > 0;
+    after that the same failures go to a human. With a `calibration`, the confidence routed on is
+    the calibrated one and the thresholds are mapped onto the same scale (a strictly increasing
+    map, so the routes are exactly those of the raw scale).
+    """
     checks = [Check(c.id, c.passed, policy.guardrail_outcomes.get(c.id, c.outcome), c.rule, c.detail) for c in checks]
     action = proposal.action
     for rule in policy.rules:
@@ -169,12 +182,13 @@ def assess(
         holds = rule_holds(rule, facts)
         checks.append(Check(rule.id, not holds, rule.outcome, rule.rule, _rule_detail(rule, facts)))
     failed = [c for c in checks if not c.passed]
-    confidence = combine_confidence(confidence_signals, policy.confidence_weights)
+    raw_confidence = combine_confidence(confidence_signals, policy.confidence_weights)
+    confidence = calibration.apply(raw_confidence) if calibration is not None else raw_confidence
     action_policy = policy.actions.get(action) if action else None
     if action_policy is not None:
         risk_signals = [Signal("action_base_risk", action_policy.base_risk, f"{action} per policy"), *risk_signals]
     risk = combine_risk(risk_signals)
-    th = policy.thresholds
+    th = calibration.thresholds(policy.thresholds) if calibration is not None else policy.thresholds
     reasons: list[str] = []
 
     def outcome(kind: str) -> list[Check]:
@@ -193,6 +207,9 @@ def assess(
         reasons += [f"{c.id}: {c.rule}" for c in outcome("needs_info")]
         if action is None and not reasons:
             reasons.append("the request does not say what is needed")
+    elif outcome("revise") and proposal.revisions_left > 0:
+        route = "revise"
+        reasons += [f"{c.id}: {c.rule}" for c in outcome("revise")]
     else:
         assert action_policy is not None
         exceeds = _tier_for_amount(action_policy.tiers, amount) is None
@@ -209,6 +226,7 @@ def assess(
             if action_policy.review == "always":
                 needs_review.append(f"{action} always needs review per policy")
             needs_review += [f"{c.id}: {c.rule}" for c in outcome("review")]
+            needs_review += [f"{c.id}: {c.rule} (still failing after revision)" for c in outcome("revise")]
             if proposal.previously_rejected:
                 needs_review.append("the same action was rejected earlier on this thread")
             if action_policy.review != "never":
@@ -224,6 +242,8 @@ def assess(
         "route": route,
         "risk": round(risk, 4),
         "confidence": round(confidence, 4),
+        "confidence_raw": round(raw_confidence, 4),
+        "calibration": calibration.describe() if calibration is not None else None,
         "risk_signals": [s.as_dict() for s in risk_signals],
         "confidence_signals": [s.as_dict() for s in confidence_signals],
         "checks": [c.as_dict() for c in checks],

@@ -51,17 +51,12 @@ def append(
 ) -> str:
     """Append one event to its thread's chain inside the caller's transaction; return its id."""
     stream = thread_id or SYSTEM_STREAM
-    tx.execute(
-        "INSERT INTO audit_heads (stream, seq, hash) VALUES (:s, 0, :h) ON CONFLICT DO NOTHING",
-        {"s": stream, "h": GENESIS},
-    )
     lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
     head = tx.one(f"SELECT seq, hash FROM audit_heads WHERE stream = :s{lock}", {"s": stream})
-    assert head is not None
     event = {
         "id": new_id("ev"),
         "stream": stream,
-        "stream_seq": int(head["seq"]) + 1,
+        "stream_seq": 1,
         "kind": kind,
         "thread_id": thread_id,
         "review_id": review_id,
@@ -71,8 +66,31 @@ def append(
         "payload_hash": payload_hash,
         "data": canonical_json(data),
     }
+    if head is None:
+        # A new chain: its head row is created already pointing at its first event.
+        event["prev_hash"] = GENESIS
+        event["hash"] = _event_hash(GENESIS, event)
+        created = tx.rowcount(
+            "INSERT INTO audit_heads (stream, seq, hash) VALUES (:s, 1, :h) ON CONFLICT DO NOTHING",
+            {"s": stream, "h": event["hash"]},
+        )
+        if created == 1:
+            _insert_event(tx, event)
+            return str(event["id"])
+        head = tx.one(f"SELECT seq, hash FROM audit_heads WHERE stream = :s{lock}", {"s": stream})
+        assert head is not None
+    event["stream_seq"] = int(head["seq"]) + 1
     event["prev_hash"] = head["hash"]
     event["hash"] = _event_hash(head["hash"], event)
+    _insert_event(tx, event)
+    tx.execute(
+        "UPDATE audit_heads SET seq = :seq, hash = :h WHERE stream = :s",
+        {"seq": event["stream_seq"], "h": event["hash"], "s": stream},
+    )
+    return str(event["id"])
+
+
+def _insert_event(tx: Tx, event: dict[str, Any]) -> None:
     tx.execute(
         """INSERT INTO audit_events (id, stream, stream_seq, kind, thread_id, review_id, action_id,
                actor, at, payload_hash, data, prev_hash, hash)
@@ -80,11 +98,6 @@ def append(
                :actor, :at, :payload_hash, :data, :prev_hash, :hash)""",
         event,
     )
-    tx.execute(
-        "UPDATE audit_heads SET seq = :seq, hash = :h WHERE stream = :s",
-        {"seq": event["stream_seq"], "h": event["hash"], "s": stream},
-    )
-    return str(event["id"])
 
 
 @dataclass(frozen=True)

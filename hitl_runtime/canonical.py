@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+_CLOCK: ContextVar[Callable[[], datetime] | None] = ContextVar("hitl_clock", default=None)
 
 
 def canonical_json(value: Any) -> str:
@@ -25,8 +30,25 @@ def value_hash(value: Any) -> str:
 
 
 def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware UTC: the wall clock, or the clock set by `use_clock`."""
+    source = _CLOCK.get()
+    return datetime.now(UTC) if source is None else source().astimezone(UTC)
+
+
+@contextmanager
+def use_clock(source: Callable[[], datetime]) -> Iterator[None]:
+    """Inside this block (this thread or task, and what it starts), `utc_now` reads `source`.
+
+    For simulations (`hitl_runtime.simulation`): every timestamp the runtime writes (review
+    creation and decision, deadlines, audit events, the ledger) is then simulated time, so that the
+    metrics read from the tables see simulated latency. Leases and checkpoint fencing keep the wall
+    clock (`time.time`). `source` must return timezone-aware datetimes.
+    """
+    token = _CLOCK.set(source)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 def iso(moment: datetime) -> str:

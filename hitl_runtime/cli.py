@@ -129,8 +129,18 @@ def cmd_show(args: argparse.Namespace) -> None:
         out += [
             f"request: {payload.get('request')}",
             f"proposed: {r['action']} {json.dumps(r['args'])}",
-            f"risk {_cell(r['risk'])}  confidence {_cell(r['confidence'])}  route {r['route']}",
+            f"risk {_cell(r['risk'])}  confidence {_cell(r['confidence'])}"
+            + (
+                f" (calibrated, {payload['calibration']['method']}; raw {_cell(payload.get('confidence_raw'))})"
+                if payload.get("calibration")
+                else ""
+            )
+            + f"  route {r['route']}",
             "reasons: " + "; ".join(r["reasons"]),
+        ]
+        out += [
+            f"  revised draft {i + 1}: {', '.join(c['id'] for c in rev.get('failed', []))}: {str(rev.get('draft'))[:100]!r}"
+            for i, rev in enumerate(payload.get("revisions") or [])
         ]
         out += [
             f"  confidence signal {s['name']}: {s['value']} ({s['detail']})"
@@ -236,12 +246,29 @@ def cmd_audit(args: argparse.Namespace) -> None:
 def cmd_metrics(args: argparse.Namespace) -> None:
     from hitl_runtime import metrics
 
-    result = metrics.compute(_runner().db, since=args.since, until=args.until)
-    _print(
-        args,
-        result,
-        lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if k not in ("per_agent", "per_action", "calibration")),
+    result = metrics.compute(_runner().db, since=args.since, until=args.until, agent=args.agent, action=args.action)
+    _print(args, result, _metrics_text)
+
+
+def _metrics_text(r: dict[str, Any]) -> str:
+    skip = ("per_agent", "per_action", "calibration", "series")
+    lines = [f"{k}: {v}" for k, v in r.items() if k not in skip]
+    calibration = r.get("calibration") or {}
+    lines.append(
+        f"calibration: brier {calibration.get('brier')}, ece {calibration.get('ece')}, n {calibration.get('n')}"
     )
+    for group in ("per_agent", "per_action"):
+        for name, s in r[group].items():
+            lines.append(
+                f"{group.removeprefix('per_')} {name}: reviews {s['reviews']}, approval {s['approval_rate']}, "
+                f"edit {s['edit_rate']}, rejection {s['rejection_rate']}, escalation {s['escalation_rate']}, "
+                f"false approval {s['false_approval_rate']}, auto share {s['auto_share']}"
+            )
+    lines += [
+        f"day {d['date']}: reviews {d['reviews']}, approval {d['approval_rate']}, automated {d['automated_actions']}"
+        for d in r.get("series", [])
+    ]
+    return "\n".join(lines)
 
 
 def cmd_incident(args: argparse.Namespace) -> None:
@@ -255,20 +282,39 @@ def cmd_incident(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    from guardrails.scorers import SCORERS
     from hitl_runtime.agents import agent_module
     from hitl_runtime.evaluation import evaluate, load_scenarios
 
     agent_module(args.agent)
     cases = load_scenarios(Path(args.dataset), args.agent)
-    result = evaluate(args.agent, cases)
-    _print(
-        args,
-        result,
-        lambda r: (
+    result = evaluate(args.agent, cases, grader=args.grader)
+
+    def text(r: dict[str, Any]) -> str:
+        lines = []
+        for key, label in (("draft_scores", "drafts (offline)"), ("draft_scores_model", "drafts (model-graded)")):
+            if r.get(key):
+                scores = " ".join(f"{name}={r[key][name]}" for name in SCORERS)
+                lines.append(f"{label}: n={r[key]['n']} {scores}")
+        # The routing line stays last: scripts read it.
+        lines.append(
             f"{r['agent']}: n={r['n']} route_accuracy={r['route_accuracy']} "
             f"false_auto={r['false_auto']} automation_rate={r['automation_rate']} mistakes={r['mistakes']}"
-        ),
-    )
+        )
+        return "\n".join(lines)
+
+    _print(args, result, text)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from hitl_runtime.bench import render, run
+    from hitl_runtime.settings import Settings
+
+    def progress(line: str) -> None:
+        print(f"bench: {line}", file=sys.stderr, flush=True)
+
+    report = run(Settings(), quick=args.quick, log=None if args.json else progress)
+    _print(args, report, render)
 
 
 def cmd_soak(args: argparse.Namespace) -> None:
@@ -293,6 +339,135 @@ def cmd_soak(args: argparse.Namespace) -> None:
     )
     if report.violations:
         raise SystemExit(1)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from hitl_runtime.calibrate import calibrate
+
+    runner = _runner() if args.decisions else None
+    result = calibrate(
+        args.agent,
+        [Path(p) for p in args.dataset],
+        db=runner.db if runner else None,
+        method=args.method,
+        holdout=[Path(p) for p in args.holdout],
+        write=args.write,
+        output=Path(args.output) if args.output else None,
+    )
+
+    def text(r: dict[str, Any]) -> str:
+        lines = [
+            f"{r['agent']}: {r['method']} calibration on {r['before']['n']} labelled outcomes "
+            f"({', '.join(f'{k} {v}' for k, v in r['sources'].items())})",
+            f"  before (raw):           brier {r['before']['brier']}  ece {r['before']['ece']}",
+            f"  after (in sample):      brier {r['after']['brier']}  ece {r['after']['ece']}",
+            f"  after (5-fold held out): brier {r['after_cv']['brier']}  ece {r['after_cv']['ece']}",
+        ]
+        for h in r.get("holdout", []):
+            lines.append(
+                f"  holdout {Path(h['dataset']).name}: brier {h['before']['brier']} -> {h['after']['brier']}, "
+                f"ece {h['before']['ece']} -> {h['after']['ece']} (n={h['before']['n']})"
+            )
+        th = r["thresholds"]
+        lines.append(
+            f"  thresholds on the calibrated scale: auto_min_confidence {th['auto_min_confidence']}, "
+            f"review_min_confidence {th['review_min_confidence']}"
+        )
+        lines.append(f"  written to {r['written']}" if r.get("written") else "  (not written; add --write)")
+        return "\n".join(lines)
+
+    _print(args, result, text)
+
+
+def cmd_guardrails_corpus(args: argparse.Namespace) -> None:
+    from guardrails.corpus import corpus_text, evaluate_corpus
+
+    _print(args, evaluate_corpus(), corpus_text)
+
+
+def cmd_guardrails_screen(args: argparse.Namespace) -> None:
+    from guardrails.input_checks import injection_evidence, screen
+    from guardrails.output_checks import check_draft
+
+    screening = screen(args.text)
+    result = {
+        **screening.as_dict(),
+        "injection_evidence": injection_evidence(args.text),
+        "draft_checks": [c.as_dict() for c in check_draft(args.text)],
+    }
+
+    def text(r: dict[str, Any]) -> str:
+        lines = [f"redacted: {r['redacted']}", f"injection: {', '.join(r['injection']) or 'none'}"]
+        lines += [f"  {k}: {v!r}" for k, v in r["injection_evidence"].items()]
+        lines.append(f"personal data: {r['pii'] or 'none'} (regulated: {', '.join(r['regulated']) or 'none'})")
+        lines += [f"draft check {c['id']}: FAIL ({c['detail']})" for c in r["draft_checks"] if not c["passed"]]
+        return "\n".join(lines)
+
+    _print(args, result, text)
+
+
+def _lesson_text(lesson: dict[str, Any]) -> str:
+    line = f"{lesson['id']} [{lesson['agent']}] {lesson['status']} {lesson['kind']}: {lesson['text']}"
+    if lesson.get("rule"):
+        rule = lesson["rule"]
+        line += f"\n  rule: {rule['fact']} {rule['op']} {rule.get('value')!r} -> {rule['outcome']} ({rule['rule']})"
+    evaluation = lesson.get("evaluation")
+    if evaluation:
+        for d in evaluation["datasets"]:
+            b, a = d["before"], d["after"]
+            line += (
+                f"\n  {Path(d['dataset']).name}: route_accuracy {b['route_accuracy']} -> {a['route_accuracy']}, "
+                f"false_auto {b['false_auto']} -> {a['false_auto']} {'ok' if d['ok'] else 'REGRESSION'}"
+            )
+    return line
+
+
+def cmd_lessons_propose(args: argparse.Namespace) -> None:
+    from hitl_runtime import lessons
+    from hitl_runtime.runner import parse_json_object
+
+    db = _runner().db
+    if args.text:
+        rule = parse_json_object(args.rule, "--rule") if args.rule else None
+        made = [lessons.propose(db, args.agent, args.reviewer, args.text, rule=rule, feedback_ids=args.feedback)]
+    else:
+        if args.rule or args.feedback:
+            raise BadInput("--rule and --feedback go with --text")
+        made = lessons.propose_from_feedback(db, args.agent, args.reviewer, min_count=args.min_count)
+    _print(args, made, lambda rows: "\n".join(_lesson_text(r) for r in rows) or "(no feedback group is large enough)")
+
+
+def cmd_lessons_list(args: argparse.Namespace) -> None:
+    from hitl_runtime import lessons
+
+    rows = lessons.list_lessons(_runner().db, status=args.status, agent=args.agent)
+    _print(args, rows, lambda r: "\n".join(_lesson_text(x) for x in r) or "(none)")
+
+
+def cmd_lessons_show(args: argparse.Namespace) -> None:
+    from hitl_runtime import lessons
+
+    _print(args, lessons.get(_runner().db, args.lesson_id), _lesson_text)
+
+
+def cmd_lessons_accept(args: argparse.Namespace) -> None:
+    from hitl_runtime import lessons
+
+    datasets = [Path(p) for p in args.dataset] or None
+    result = lessons.accept(_runner().db, args.lesson_id, args.reviewer, datasets=datasets, comment=args.comment)
+    _print(args, result, _lesson_text)
+
+
+def cmd_lessons_reject(args: argparse.Namespace) -> None:
+    from hitl_runtime import lessons
+
+    _print(args, lessons.reject(_runner().db, args.lesson_id, args.reviewer, args.comment), _lesson_text)
+
+
+def cmd_lessons_retire(args: argparse.Namespace) -> None:
+    from hitl_runtime import lessons
+
+    _print(args, lessons.retire(_runner().db, args.lesson_id, args.reviewer, args.comment), _lesson_text)
 
 
 def cmd_users_add(args: argparse.Namespace) -> None:
@@ -412,18 +587,82 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("audit", cmd_audit, "A thread's audit history, or `audit verify` for the whole chain.")
     p.add_argument("target", metavar="THREAD_ID|verify")
 
-    p = command("metrics", cmd_metrics, "Review and automation metrics.")
-    p.add_argument("--since")
-    p.add_argument("--until")
+    p = command("metrics", cmd_metrics, "Review and automation metrics (overall, per agent, per action, per day).")
+    p.add_argument("--since", help="start of the window: ISO time, date, or a span back from now (7d, 12h)")
+    p.add_argument("--until", help="end of the window: ISO time or date (inclusive)")
+    p.add_argument("--agent", help="only this agent's reviews and actions")
+    p.add_argument("--action", help="only this action")
 
     p = command("incident", cmd_incident, "Report that an executed action caused a problem.")
     p.add_argument("action_id")
     p.add_argument("--as", dest="reviewer", required=True)
     p.add_argument("--description", required=True)
 
-    p = command("eval", cmd_eval, "Evaluate an agent's routing on a scenario file.")
+    p = command("eval", cmd_eval, "Evaluate an agent's routing and drafts on a scenario file.")
     p.add_argument("agent")
     p.add_argument("--dataset", required=True)
+    p.add_argument(
+        "--grader",
+        choices=["offline", "model"],
+        default="offline",
+        help="draft scorers: offline (deterministic) or model (also ask the configured model; needs OPENAI_API_KEY)",
+    )
+
+    p = command("calibrate", cmd_calibrate, "Fit confidence calibration on labelled outcomes; report Brier and ECE.")
+    p.add_argument("agent")
+    p.add_argument("--dataset", action="append", default=[], help="scenario file (label: expected route is auto)")
+    p.add_argument("--decisions", action="store_true", help="also use recorded decisions (approved unchanged = 1)")
+    p.add_argument("--method", choices=["platt", "isotonic"], default="platt")
+    p.add_argument("--holdout", action="append", default=[], help="scenario file scored before/after, not fitted on")
+    p.add_argument("--write", action="store_true", help="write the calibration file the agent loads")
+    p.add_argument("--output", help="directory for the file (default HITL_CALIBRATION_DIR or guardrails/calibration)")
+
+    guard = sub.add_parser("guardrails", help="Guardrail tools.")
+    guard_sub = guard.add_subparsers(dest="guardrails_command", required=True, parser_class=_Parser)
+    p = guard_sub.add_parser("corpus", help="Injection detection and false-positive rates on the shipped corpora.")
+    p.set_defaults(handler=cmd_guardrails_corpus)
+    p.add_argument("--json", action="store_true")
+    p = guard_sub.add_parser("screen", help="What the input and output checks find in a text.")
+    p.set_defaults(handler=cmd_guardrails_screen)
+    p.add_argument("text")
+    p.add_argument("--json", action="store_true")
+
+    lessons = sub.add_parser("lessons", help="Lessons from reviewers' feedback: the queue and the agents' memory.")
+    lessons_sub = lessons.add_subparsers(dest="lessons_command", required=True, parser_class=_Parser)
+    p = lessons_sub.add_parser("propose", help="Propose lessons from feedback, or one written by hand (--text).")
+    p.set_defaults(handler=cmd_lessons_propose)
+    p.add_argument("--agent", required=True)
+    p.add_argument("--as", dest="reviewer", required=True)
+    p.add_argument("--text", help="a hand-written lesson (else: derived from feedback)")
+    p.add_argument("--rule", help="JSON rule for the validator: {fact, op, value, outcome, rule, actions}")
+    p.add_argument("--feedback", action="append", default=[], help="feedback id the lesson comes from")
+    p.add_argument("--min-count", type=int, default=2, help="feedback per (action, category) to propose a lesson")
+    p.add_argument("--json", action="store_true")
+    p = lessons_sub.add_parser("list", help="The lesson queue and memory.")
+    p.set_defaults(handler=cmd_lessons_list)
+    p.add_argument("--status", default="all")
+    p.add_argument("--agent")
+    p.add_argument("--json", action="store_true")
+    p = lessons_sub.add_parser("show", help="One lesson with its evaluation.")
+    p.set_defaults(handler=cmd_lessons_show)
+    p.add_argument("lesson_id")
+    p.add_argument("--json", action="store_true")
+    for name, handler, help_text in (
+        ("accept", cmd_lessons_accept, "Accept a lesson: it is evaluated, and remembered only without regression."),
+        ("reject", cmd_lessons_reject, "Reject a proposed lesson."),
+        ("retire", cmd_lessons_retire, "Take an active lesson out of the agent's memory."),
+    ):
+        p = lessons_sub.add_parser(name, help=help_text)
+        p.set_defaults(handler=handler)
+        p.add_argument("lesson_id")
+        p.add_argument("--as", dest="reviewer", required=True)
+        p.add_argument("--comment")
+        p.add_argument("--json", action="store_true")
+        if name == "accept":
+            p.add_argument("--dataset", action="append", default=[], help="scenario file (default: the agent's sets)")
+
+    p = command("bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage.")
+    p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
 
     p = command(
         "soak", cmd_soak, "Fault and load harness: kills, pauses, a database restart; then checks the promises."

@@ -7,11 +7,13 @@ module is the only place that knows how each driver wants its parameters and tra
 from __future__ import annotations
 
 import re
+import select
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,8 +84,37 @@ class Tx:
 
     def _run(self, sql: str, params: Mapping[str, Any] | None) -> None:
         if self.dialect == "postgresql":
-            sql = _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+            sql = _pyformat(sql)
         self._cursor.execute(sql, dict(params or {}))
+
+
+@lru_cache(maxsize=1024)
+def _pyformat(sql: str) -> str:
+    """`:name` placeholders as psycopg's `%(name)s` (statements are few and repeat: cached)."""
+    return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def _check_idle_connection(conn: Any) -> None:
+    """The pool's check on checkout, without a round trip while the connection looks healthy.
+
+    An idle connection has nothing to read: when the server restarts or drops it, its socket
+    turns readable (the server's goodbye, or end of file). Only then is the connection pinged
+    (and replaced by the pool if the ping fails), which keeps the survival of a server restart
+    that a ping on every checkout gives, at no cost to each transaction.
+    """
+    from psycopg import OperationalError
+    from psycopg_pool import ConnectionPool
+
+    if conn.closed or conn.broken:
+        raise OperationalError("the connection is closed")
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        readable = bool(poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() here: ping as the pool would
+        readable = True
+    if readable:
+        ConnectionPool.check_connection(conn)
 
 
 class Database:
@@ -133,7 +164,7 @@ class Database:
                     kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
                     open=False,
                     timeout=10,
-                    check=ConnectionPool.check_connection,  # survive a server restart: no stale connections
+                    check=_check_idle_connection,  # survive a server restart: no stale connections
                 )
                 try:
                     pool.open(wait=True, timeout=10)
@@ -175,6 +206,12 @@ class Database:
             finally:
                 conn.close()
             return
+        with self._pg_cursor(atomic=True) as cur:
+            yield Tx(cur, "postgresql")
+
+    @contextmanager
+    def _pg_cursor(self, *, atomic: bool) -> Iterator[Any]:
+        """A cursor on a pooled connection: inside a transaction, or (atomic=False) in autocommit."""
         import psycopg
 
         try:
@@ -186,8 +223,12 @@ class Database:
             raise Unavailable(f"cannot reach PostgreSQL: {_first_line(exc)}") from exc
         failed: BaseException | None = None
         try:
-            with conn.transaction(), conn.cursor() as cur:
-                yield Tx(cur, "postgresql")
+            if atomic:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            else:
+                with conn.cursor() as cur:
+                    yield cur
         except psycopg.OperationalError as exc:
             failed = exc
             raise Unavailable(f"PostgreSQL failed: {_first_line(exc)}") from exc
@@ -201,9 +242,12 @@ class Database:
                 conn_cm.__exit__(type(failed), failed, failed.__traceback__)
 
     def read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """A read in its own short transaction."""
-        with self.transaction(write=False) as tx:
-            return tx.execute(sql, params)
+        """One read statement: its own transaction (on PostgreSQL an autocommit statement, no BEGIN/COMMIT)."""
+        if self.dialect == "sqlite":
+            with self.transaction(write=False) as tx:
+                return tx.execute(sql, params)
+        with self._pg_cursor(atomic=False) as cur:
+            return Tx(cur, "postgresql").execute(sql, params)
 
 
 def _first_line(exc: BaseException) -> str:

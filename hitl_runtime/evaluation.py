@@ -1,7 +1,9 @@
-"""`hitl eval`: run scenario files through an agent and score its routing.
+"""`hitl eval`: run scenario files through an agent and score its routing and its drafts.
 
 Each evaluation runs in a fresh, throwaway SQLite database so that results are reproducible and
-the configured database (and its simulated systems) is never touched.
+the configured database (and its simulated systems) is never touched. Beside the routing figures,
+every drafted message is scored (relevance, faithfulness, policy compliance, tone, safety) by the
+offline scorers, and with `grader="model"` also by the configured chat model.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from guardrails.output_checks import action_statements
+from guardrails.scorers import SCORERS, model_graded, score_draft, summarize
 from hitl_runtime.errors import BadInput
 from hitl_runtime.settings import Settings
 
@@ -104,11 +108,29 @@ def evaluate(
     *,
     settings: Settings | None = None,
     runner_factory: Callable[[Settings], Any] | None = None,
+    lessons: list[dict[str, Any]] | None = None,
+    grade_drafts: bool = True,
+    grader: str = "offline",
+    grader_model: Any = None,
 ) -> dict[str, Any]:
-    """Run every case on a fresh database and score the routes."""
+    """Run every case on a fresh database and score the routes (and the drafts).
+
+    `lessons`: the memory the agent runs with (accepted lessons as `hitl_runtime.memory` stores
+    them); none by default. `grader="model"` adds model-graded draft scores from `grader_model`
+    or, when not given, the configured ChatOpenAI (`OPENAI_API_KEY` must be set).
+    """
+    from hitl_runtime import memory
     from hitl_runtime.runner import Runner
 
     base = settings or Settings()
+    if grader not in ("offline", "model"):
+        raise BadInput(f"unknown grader {grader!r} (offline or model)")
+    if grader == "model" and grader_model is None:
+        if not base.openai_api_key:
+            raise BadInput("--grader model needs OPENAI_API_KEY (and OPENAI_BASE_URL for a local server)")
+        from hitl_runtime.models import make_model
+
+        grader_model = make_model(agent, base)
     with tempfile.TemporaryDirectory(prefix="hitl-eval-") as folder:
         eval_settings = Settings(
             database_url=f"sqlite:///{folder}/eval.db",
@@ -118,6 +140,8 @@ def evaluate(
         )
         runner = (runner_factory or Runner)(eval_settings)
         try:
+            for lesson in lessons or []:
+                memory.remember(runner.db, agent, lesson)
             per_case = []
             for case in scenarios:
                 result = runner.run(
@@ -134,8 +158,51 @@ def evaluate(
                         "risk": result.risk,
                         "confidence": result.confidence,
                         "reasons": result.reasons,
+                        **_case_details(runner, agent, f"eval-{case.id}", grade_drafts, grader_model),
                     }
                 )
         finally:
+            memory.close(runner.db)
             runner.close()
-    return {"agent": agent, **score(per_case), "per_case": per_case}
+    out = {"agent": agent, **score(per_case)}
+    if grade_drafts:
+        out["draft_scores"] = summarize(per_case)
+        if grader_model is not None:
+            out["draft_scores_model"] = _summarize_model(per_case)
+    return {**out, "per_case": per_case}
+
+
+def _case_details(runner: Any, agent: str, thread_id: str, grade: bool, grader_model: Any) -> dict[str, Any]:
+    """The raw confidence (for calibration) and, when asked, the draft's scores."""
+    try:
+        values = runner.snapshot(agent, thread_id).values
+    except Exception:  # a failed run has no usable state; its routing figures already say so
+        return {"confidence_raw": None}
+    assessment = values.get("assessment") or {}
+    proposal = values.get("proposal") or {}
+    details: dict[str, Any] = {"confidence_raw": assessment.get("confidence_raw", assessment.get("confidence"))}
+    draft = proposal.get("draft")
+    if grade and draft:
+        request = values.get("redacted_request") or values.get("request", "")
+        evidence = list(values.get("evidence") or [])
+        name, args = proposal.get("name"), dict(proposal.get("args") or {})
+        details["draft_scores"] = score_draft(
+            str(draft),
+            request=request,
+            evidence=evidence,
+            facts=values.get("facts"),
+            args=args,
+            known=action_statements(name, args, proposal.get("preview")) if name else None,
+        )
+        if grader_model is not None:
+            details["draft_scores_model"] = model_graded(grader_model, str(draft), request=request, evidence=evidence)
+    return details
+
+
+def _summarize_model(per_case: list[dict[str, Any]]) -> dict[str, Any]:
+    graded = [c["draft_scores_model"] for c in per_case if c.get("draft_scores_model")]
+    ok = [g["scores"] for g in graded if "scores" in g]
+    out: dict[str, Any] = {"n": len(ok), "errors": len(graded) - len(ok)}
+    for name in SCORERS:
+        out[name] = round(sum(s[name] for s in ok) / len(ok), 4) if ok else None
+    return out

@@ -12,10 +12,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 
-from hitl_runtime.db import Database
+from hitl_runtime.db import Database, Tx
 from hitl_runtime.errors import Conflict, HitlError
 
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -25,65 +26,111 @@ class LeaseLost(HitlError):
     """Another process took the thread over; this process's writes are refused."""
 
 
+class LeaseBusy(Conflict):
+    """Another live process holds the thread's lease."""
+
+
+_ACQUIRE_SQL = """INSERT INTO thread_leases (thread_id, owner, token, expires_at) VALUES (:t, :o, 1, :e)
+    ON CONFLICT (thread_id) DO UPDATE SET owner = :o, token = thread_leases.token + 1, expires_at = :e
+    WHERE thread_leases.owner = '' OR thread_leases.owner = :o OR thread_leases.expires_at <= :now
+    RETURNING token"""
+"""Take the lease unless another owner holds it unexpired; the row lock serialises racing takers."""
+
+
+def acquire_in(tx: Tx, thread_id: str, ttl: float, owner: str = PROCESS_ID) -> int:
+    """Take the thread's lease inside the caller's transaction; LeaseBusy if another process holds it."""
+    now = time.time()
+    row = tx.one(_ACQUIRE_SQL, {"t": thread_id, "o": owner, "e": now + ttl, "now": now})
+    if row is None:
+        raise LeaseBusy(f"thread {thread_id} is being advanced by another process; try again shortly")
+    return int(row["token"])
+
+
 def acquire(db: Database, thread_id: str, ttl: float, owner: str = PROCESS_ID) -> int:
     """Take the thread's lease and return the new fencing token, or Conflict if it is held."""
-    now = time.time()
     with db.transaction() as tx:
-        lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
-        tx.execute(
-            "INSERT INTO thread_leases (thread_id, owner, token, expires_at) VALUES (:t, '', 0, 0) "
-            "ON CONFLICT DO NOTHING",
-            {"t": thread_id},
-        )
-        row = tx.one(f"SELECT owner, token, expires_at FROM thread_leases WHERE thread_id = :t{lock}", {"t": thread_id})
-        assert row is not None
-        if row["owner"] and row["owner"] != owner and float(row["expires_at"]) > now:
-            raise Conflict(f"thread {thread_id} is being advanced by another process; try again shortly")
-        token = int(row["token"]) + 1
-        tx.execute(
-            "UPDATE thread_leases SET owner = :o, token = :k, expires_at = :e WHERE thread_id = :t",
-            {"o": owner, "k": token, "e": now + ttl, "t": thread_id},
-        )
-    return token
+        return acquire_in(tx, thread_id, ttl, owner)
+
+
+FENCE_SQL = "UPDATE thread_leases SET expires_at = :e WHERE thread_id = :t AND token = :k"
+"""The token check: extends the lease and touches one row only while `token` is still current."""
+FENCE_SQL_QMARK = "UPDATE thread_leases SET expires_at = ? WHERE thread_id = ? AND token = ?"
+FENCE_SQL_PYFORMAT = "UPDATE thread_leases SET expires_at = %s WHERE thread_id = %s AND token = %s"
+"""FENCE_SQL for the checkpointers' own connections (sqlite3 and psycopg placeholders)."""
 
 
 def check_and_extend(db: Database, thread_id: str, token: int, ttl: float) -> None:
     """Refuse (LeaseLost) unless `token` is still current; extend the lease when it is."""
     with db.transaction() as tx:
-        changed = tx.rowcount(
-            "UPDATE thread_leases SET expires_at = :e WHERE thread_id = :t AND token = :k",
-            {"e": time.time() + ttl, "t": thread_id, "k": token},
-        )
+        changed = tx.rowcount(FENCE_SQL, {"e": time.time() + ttl, "t": thread_id, "k": token})
     if changed != 1:
         raise LeaseLost(f"thread {thread_id}: lease token {token} is no longer current; write refused")
+
+
+def release_in(tx: Tx, thread_id: str, token: int) -> None:
+    """Give the lease up inside the caller's transaction (only if still ours)."""
+    tx.execute(
+        "UPDATE thread_leases SET owner = '', expires_at = 0 WHERE thread_id = :t AND token = :k",
+        {"t": thread_id, "k": token},
+    )
 
 
 def release(db: Database, thread_id: str, token: int) -> None:
     """Give the lease up (only if still ours); the token keeps increasing for the next owner."""
     with db.transaction() as tx:
-        tx.execute(
-            "UPDATE thread_leases SET owner = '', expires_at = 0 WHERE thread_id = :t AND token = :k",
-            {"t": thread_id, "k": token},
-        )
+        release_in(tx, thread_id, token)
+
+
+@dataclass
+class Lease:
+    """A held lease: its fencing token, and whether a transaction of the holder already gave it up."""
+
+    thread_id: str
+    token: int
+    released: bool = False
+
+
+@contextmanager
+def lease(
+    db: Database,
+    thread_id: str,
+    ttl: float,
+    *,
+    retries: int = 50,
+    first: Callable[[Tx, int], None] | None = None,
+) -> Iterator[Lease]:
+    """Hold the lease for a block, waiting briefly while another process finishes with it.
+
+    `first(tx, token)` runs in the transaction that takes the lease (so the holder's first writes
+    cost no transaction of their own); if it raises, the lease is not taken. A holder that gives the
+    lease up in its own last transaction (`release_in`) sets `released`, and nothing more is done.
+    """
+    token = 0
+    for attempt in range(retries):
+        try:
+            with db.transaction() as tx:
+                token = acquire_in(tx, thread_id, ttl)
+                if first is not None:
+                    first(tx, token)
+            break
+        except LeaseBusy:
+            if attempt == retries - 1:
+                raise
+            time.sleep(0.1)
+    held_lease = Lease(thread_id, token)
+    try:
+        yield held_lease
+    finally:
+        if not held_lease.released:
+            with suppress(HitlError):
+                release(db, thread_id, token)
 
 
 @contextmanager
 def held(db: Database, thread_id: str, ttl: float, retries: int = 50) -> Iterator[int]:
     """Hold the lease for a block, waiting briefly while another process finishes with it."""
-    token = 0
-    for attempt in range(retries):
-        try:
-            token = acquire(db, thread_id, ttl)
-            break
-        except Conflict:
-            if attempt == retries - 1:
-                raise
-            time.sleep(0.1)
-    try:
-        yield token
-    finally:
-        with suppress(HitlError):
-            release(db, thread_id, token)
+    with lease(db, thread_id, ttl, retries=retries) as current:
+        yield current.token
 
 
 @contextmanager
@@ -91,7 +138,7 @@ def try_held(db: Database, thread_id: str, ttl: float) -> Iterator[int | None]:
     """Hold the lease if it is free right now; yields None (and holds nothing) if it is not."""
     try:
         token = acquire(db, thread_id, ttl)
-    except Conflict:
+    except LeaseBusy:
         yield None
         return
     try:
@@ -99,3 +146,20 @@ def try_held(db: Database, thread_id: str, ttl: float) -> Iterator[int | None]:
     finally:
         with suppress(HitlError):
             release(db, thread_id, token)
+
+
+@contextmanager
+def try_lease(db: Database, thread_id: str, ttl: float) -> Iterator[Lease | None]:
+    """Hold the lease if it is free right now; yields None (and holds nothing) if it is not."""
+    try:
+        token = acquire(db, thread_id, ttl)
+    except LeaseBusy:
+        yield None
+        return
+    current = Lease(thread_id, token)
+    try:
+        yield current
+    finally:
+        if not current.released:
+            with suppress(HitlError):
+                release(db, thread_id, token)

@@ -111,10 +111,15 @@ def register(tx: Tx, *, interrupt_id: str, value: dict[str, Any], agent: str, th
 
 def get(db: Database, review_id: str) -> dict[str, Any]:
     """A review in its public form, or NotFound."""
+    return public(get_row(db, review_id))
+
+
+def get_row(db: Database, review_id: str) -> Row:
+    """A review's raw row (with its interrupt id and payload), or NotFound."""
     rows = db.read("SELECT * FROM reviews WHERE id = :i", {"i": review_id})
     if not rows:
         raise NotFound(f"unknown review {review_id!r}")
-    return public(rows[0])
+    return rows[0]
 
 
 def row_for_update(tx: Tx, review_id: str) -> Row:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import screen
 from guardrails.output_checks import check_draft
@@ -25,8 +25,8 @@ from hitl_runtime import audit, feedback, leases, ledger, reviews, schema
 from hitl_runtime.actions import get_action
 from hitl_runtime.agents import agent_module
 from hitl_runtime.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
-from hitl_runtime.checkpointing import LEASE_KEY, make_checkpointer
-from hitl_runtime.db import Database, Row, is_connection_error
+from hitl_runtime.checkpointing import LEASE_KEY, latest_checkpoint_id, make_checkpointer
+from hitl_runtime.db import Database, Row, Tx, is_connection_error
 from hitl_runtime.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
 from hitl_runtime.faults import crash_point
 from hitl_runtime.models import make_model
@@ -38,6 +38,20 @@ from nodes.state import AgentContext
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 MAX_MESSAGE = 8000
 DECISIONS = ("approve", "edit", "reject", "request_info", "escalate")
+INTERRUPT_KEY = "__interrupt__"
+"""Where `invoke` puts the interrupts a run paused on, beside the state's values."""
+
+
+@dataclass(frozen=True)
+class _Paused:
+    """A thread's values and pending interrupts as a run left them (what bookkeeping reads of a snapshot)."""
+
+    values: dict[str, Any]
+    interrupts: tuple[Interrupt, ...]
+
+
+class _StartedMeanwhile(Exception):
+    """Another run created the thread between our look and our lease: start again on the existing thread."""
 
 
 @dataclass
@@ -162,6 +176,8 @@ class Runner:
             raise BadInput(f"the message is longer than {MAX_MESSAGE} characters")
         if context is not None and not isinstance(context, dict):
             raise BadInput("--context must be a JSON object")
+        _no_nul(message, "the message")
+        _no_nul(context, "--context")
         requester = validate_name(user) if user else ANONYMOUS
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
@@ -174,38 +190,54 @@ class Runner:
             if row["status"] in ("pending_review", "needs_info"):
                 hint = "answer it with: hitl reply" if row["status"] == "needs_info" else "it is waiting for a review"
                 raise Conflict(f"thread {thread_id} is not finished: {hint}")
-        with leases.held(self.db, thread_id, self.settings.lease_seconds) as token:
-            turn = int(self.snapshot(agent, thread_id).values.get("turn", 0)) + 1
+        redacted = screen(message).redacted
+
+        def start_turn(tx: Tx, turn: int) -> None:
             now = now_iso()
-            with self.db.transaction() as tx:
-                module.load_context(tx, context or {}, requester)
-                tx.execute(
-                    """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
-                       VALUES (:t, :a, :r, 'running', :m, :now, :now)
-                       ON CONFLICT (thread_id) DO UPDATE SET status = 'running', last_request = :m, updated_at = :now""",
-                    {"t": thread_id, "a": agent, "r": requester, "m": screen(message).redacted[:500], "now": now},
-                )
-                audit.append(
-                    tx,
-                    "request_received",
-                    requester,
-                    {
-                        "agent": agent,
-                        "turn": turn,
-                        "message": screen(message).redacted,
-                        "context": sorted((context or {}).keys()),
-                    },
-                    thread_id=thread_id,
-                )
-            graph_input: dict[str, Any] = {"request": message, "requester": requester, "turn": turn}
+            module.load_context(tx, context or {}, requester)
+            tx.execute(
+                """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
+                   VALUES (:t, :a, :r, 'running', :m, :now, :now)
+                   ON CONFLICT (thread_id) DO UPDATE SET status = 'running', last_request = :m, updated_at = :now""",
+                {"t": thread_id, "a": agent, "r": requester, "m": redacted[:500], "now": now},
+            )
+            audit.append(
+                tx,
+                "request_received",
+                requester,
+                {"agent": agent, "turn": turn, "message": redacted, "context": sorted((context or {}).keys())},
+                thread_id=thread_id,
+            )
+
+        def graph_input(turn: int) -> dict[str, Any]:
+            value: dict[str, Any] = {"request": message, "requester": requester, "turn": turn}
             if context is not None or not existing:
-                graph_input["context"] = context or {}  # a follow-up turn keeps the thread's facts
-            return self._advance(agent, thread_id, token, graph_input)
+                value["context"] = context or {}  # a follow-up turn keeps the thread's facts
+            return value
+
+        if not existing and self.checkpointer.get_tuple({"configurable": {"thread_id": thread_id}}) is None:
+            # A new thread is turn 1: the lease, its thread row and first audit event in one transaction.
+            def first(tx: Tx, token: int) -> None:
+                if tx.one("SELECT thread_id FROM threads WHERE thread_id = :t", {"t": thread_id}):
+                    raise _StartedMeanwhile()
+                start_turn(tx, 1)
+
+            try:
+                with leases.lease(self.db, thread_id, self.settings.lease_seconds, first=first) as held:
+                    return self._advance(agent, thread_id, held, graph_input(1))
+            except _StartedMeanwhile:
+                return self.run(agent, message, thread_id=thread_id, user=user, context=context)
+        with leases.lease(self.db, thread_id, self.settings.lease_seconds) as held:
+            turn = int(self.snapshot(agent, thread_id).values.get("turn", 0)) + 1
+            with self.db.transaction() as tx:
+                start_turn(tx, turn)
+            return self._advance(agent, thread_id, held, graph_input(turn))
 
     def reply(self, thread_id: str, message: str, *, user: str | None = None) -> RunResult:
         """The requester answers the agent's question; the agent then revises its proposal."""
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the answer is empty")
+        _no_nul(message, "the answer")
         if len(message) > MAX_MESSAGE:
             raise BadInput(f"the answer is longer than {MAX_MESSAGE} characters")
         thread = self.thread(thread_id)
@@ -244,9 +276,13 @@ class Runner:
         """Check and record one reviewer's decision, then resume the thread with it."""
         kind = normalize_decision(decision)
         category = feedback.validate_category(category)
+        _no_nul(comment, "--comment")
+        _no_nul(args, "--args")
         if comment is not None and len(comment) > 2000:
             raise BadInput("--comment is longer than 2000 characters")
-        row = reviews.get(self.db, review_id)
+        raw = reviews.get_row(self.db, review_id)
+        interrupt_id = str(raw["interrupt_id"])
+        row = reviews.public(raw)
         if row["kind"] != "review":
             raise BadInput(
                 f"{review_id} is a question for the requester; answer it with: hitl reply {row['thread_id']}"
@@ -257,7 +293,7 @@ class Runner:
         self._authorize(user, row)
         if seen_hash is not None and seen_hash != row["payload_hash"]:
             raise Conflict(f"review {review_id} changed since it was shown to you; reload it and review again")
-        payload = self._pending_payload(row)
+        payload, seen = self._pending_payload(row, interrupt_id)
         policy = self.policy(row["agent"])
         decision_value: dict[str, Any] = {
             "type": kind,
@@ -343,11 +379,7 @@ class Runner:
                     tx, review=row, kind=kind, reviewer=user.name, diff=diff, comment=comment, category=category
                 )
         crash_point("after_decision")
-        result = self._resume(
-            row["agent"],
-            reviews.get(self.db, review_id) | {"interrupt_id": self._interrupt_id(review_id)},
-            decision_value,
-        )
+        result = self._resume(row["agent"], row | {"interrupt_id": interrupt_id}, decision_value, seen=seen)
         return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
 
     def _authorize(self, user: User, row: dict[str, Any]) -> None:
@@ -388,44 +420,69 @@ class Runner:
         rows = self.db.read("SELECT interrupt_id FROM reviews WHERE id = :i", {"i": review_id})
         return str(rows[0]["interrupt_id"])
 
-    def _pending_payload(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The interrupt value still waiting in the checkpoint, which must hash as recorded."""
-        interrupt_id = self._interrupt_id(row["id"])
+    def _pending_payload(self, row: dict[str, Any], interrupt_id: str) -> tuple[dict[str, Any], StateSnapshot]:
+        """The interrupt value still waiting in the checkpoint, which must hash as recorded (and that snapshot)."""
         snapshot = self.snapshot(row["agent"], row["thread_id"])
         for pending in snapshot.interrupts:
             if pending.id == interrupt_id:
                 if value_hash(pending.value) != row["payload_hash"]:
                     raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
                 value: dict[str, Any] = pending.value
-                return value
+                return value, snapshot
+        current = reviews.get(self.db, row["id"])
+        if current["status"] != "pending":  # another reviewer won the race meanwhile
+            raise reviews.already_decided(current)
         raise Conflict(f"review {row['id']} is no longer waiting: its thread has moved on")
 
     # -- resuming --------------------------------------------------------------------------------
-    def _resume(self, agent: str, row: dict[str, Any], decision: dict[str, Any]) -> RunResult:
-        """Hand a recorded decision to its thread, exactly once (safe to repeat after a crash)."""
+    def _resume(
+        self, agent: str, row: dict[str, Any], decision: dict[str, Any], *, seen: StateSnapshot | None = None
+    ) -> RunResult:
+        """Hand a recorded decision to its thread, exactly once (safe to repeat after a crash).
+
+        `seen` is a snapshot the caller read before taking the lease; it stands for the thread's state
+        under the lease only while the thread's latest checkpoint is still the one it shows.
+        """
         interrupt_id = row.get("interrupt_id") or self._interrupt_id(row["id"])
-        with leases.held(self.db, row["thread_id"], self.settings.lease_seconds) as token:
-            snapshot = self.snapshot(agent, row["thread_id"])
+        thread_id = row["thread_id"]
+        latest: list[str | None] = []
+
+        def look(tx: Tx, token: int) -> None:
+            latest.append(latest_checkpoint_id(tx, thread_id))
+
+        with leases.lease(
+            self.db, thread_id, self.settings.lease_seconds, first=look if seen is not None else None
+        ) as held:
+            if seen is not None and latest == [seen.config["configurable"].get("checkpoint_id")]:
+                snapshot = seen
+            else:
+                snapshot = self.snapshot(agent, thread_id)
             if not any(p.id == interrupt_id for p in snapshot.interrupts):
                 if snapshot.next and not snapshot.interrupts:
                     # The decision was consumed but the run died before finishing: carry it on.
-                    return self._advance(agent, row["thread_id"], token, None, applied=row["id"])
+                    return self._advance(agent, thread_id, held, None, applied=row["id"])
                 with self.db.transaction() as tx:
                     reviews.mark_applied(tx, row["id"])
-                return self._result(row["thread_id"], snapshot)
+                return self._result(thread_id, snapshot)
             value = decision if row["kind"] == "question" else {"decisions": [decision]}
-            return self._advance(
-                agent, row["thread_id"], token, Command(resume={interrupt_id: value}), applied=row["id"]
-            )
+            return self._advance(agent, thread_id, held, Command(resume={interrupt_id: value}), applied=row["id"])
 
     def _advance(
-        self, agent: str, thread_id: str, token: int, graph_input: Any, applied: str | None = None
+        self, agent: str, thread_id: str, held: leases.Lease, graph_input: Any, applied: str | None = None
     ) -> RunResult:
         graph = self.graph(agent)
-        config = self.config(thread_id, token)
+        config = self.config(thread_id, held.token)
+        context = self.context(agent, thread_id)
         try:
-            # Durability "sync": each step is on disk before the next one starts, so a crash loses nothing.
-            graph.invoke(graph_input, config, context=self.context(agent, thread_id), durability="sync")
+            if isinstance(graph_input, dict):
+                # A new turn's input is on disk before any node runs (one checkpoint, then a stop).
+                graph.invoke(graph_input, config, context=context, durability="exit", interrupt_before="*")
+                graph_input = None
+            # Durability "exit": one checkpoint when the run pauses or ends, none per step. A run that dies
+            # is carried on by `hitl sweep` from the checkpoint before it (the turn's input, or the pending
+            # interrupt with its recorded decision): nodes before a gate have no side effects, and the
+            # executor is idempotent by key, so running those steps again changes nothing more.
+            output = graph.invoke(graph_input, config, context=context, durability="exit")
         except (leases.LeaseLost, Unavailable):
             raise  # the thread stays where its last checkpoint left it; `hitl sweep` carries it on
         except Exception as exc:
@@ -434,12 +491,29 @@ class Runner:
             if isinstance(exc, HitlError):
                 return self._failed(agent, thread_id, str(exc), exc)
             return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc)
-        return self._advance_bookkeeping(agent, thread_id, graph.get_state(self.config(thread_id)), applied)
+        return self._advance_bookkeeping(agent, thread_id, self._outcome(agent, thread_id, output), applied, held)
+
+    def _outcome(self, agent: str, thread_id: str, output: Any) -> _Paused | StateSnapshot:
+        """The state and pending interrupts after a run: invoke's own output when it is the whole state."""
+        graph = self.graph(agent)
+        if isinstance(output, dict) and graph.output_channels == graph.stream_channels_asis:
+            values = {k: v for k, v in output.items() if k != INTERRUPT_KEY}
+            return _Paused(values, tuple(output.get(INTERRUPT_KEY, ())))
+        snapshot: StateSnapshot = graph.get_state(self.config(thread_id))
+        return snapshot
 
     def _advance_bookkeeping(
-        self, agent: str, thread_id: str, snapshot: StateSnapshot, applied: str | None = None
+        self,
+        agent: str,
+        thread_id: str,
+        snapshot: _Paused | StateSnapshot,
+        applied: str | None = None,
+        held: leases.Lease | None = None,
     ) -> RunResult:
-        """After a run: a review row per pending interrupt, the thread row, the turn's end in the audit."""
+        """After a run: a review row per pending interrupt, the thread row, the turn's end in the audit.
+
+        When the caller holds the thread's lease, the same transaction gives it up.
+        """
         result = self._result(thread_id, snapshot)
         with self.db.transaction() as tx:
             requester = snapshot.values.get("requester", ANONYMOUS)
@@ -466,6 +540,10 @@ class Runner:
                     {"status": result.status, "outcome": snapshot.values.get("outcome"), "reply": result.reply},
                     thread_id=thread_id,
                 )
+            if held is not None:
+                leases.release_in(tx, thread_id, held.token)
+        if held is not None:
+            held.released = True
         return result
 
     def _failed(self, agent: str, thread_id: str, reason: str, exc: BaseException) -> RunResult:
@@ -479,7 +557,7 @@ class Runner:
             raise exc
         return RunResult(thread_id, "failed", None, None, None, [reason], None, [], None)
 
-    def _result(self, thread_id: str, snapshot: StateSnapshot) -> RunResult:
+    def _result(self, thread_id: str, snapshot: _Paused | StateSnapshot) -> RunResult:
         values = snapshot.values
         assessment = values.get("assessment") or {}
         proposal = values.get("proposal") or {}
@@ -542,14 +620,14 @@ class Runner:
 
     def _continue_stalled(self, agent: str, thread_id: str) -> bool:
         """Finish a run whose process died mid-graph (its lease has lapsed); False if not stalled."""
-        with leases.try_held(self.db, thread_id, self.settings.lease_seconds) as token:
-            if token is None:
+        with leases.try_lease(self.db, thread_id, self.settings.lease_seconds) as held:
+            if held is None:
                 return False  # another process is still advancing it
             snapshot = self.snapshot(agent, thread_id)
             if not snapshot.next or snapshot.interrupts:
-                self._advance_bookkeeping(agent, thread_id, snapshot)
+                self._advance_bookkeeping(agent, thread_id, snapshot, held=held)
                 return False
-            self._advance(agent, thread_id, token, None)
+            self._advance(agent, thread_id, held, None)
             return True
 
     def _expire(self, row: Row) -> dict[str, Any]:
@@ -613,6 +691,19 @@ class Runner:
     def seen_hash(self, review_id: str) -> str:
         """The payload hash a reviewer is shown with a review (to send back with the decision)."""
         return str(reviews.get(self.db, review_id)["payload_hash"])
+
+
+def _no_nul(value: Any, what: str) -> None:
+    """Text with NUL characters cannot be stored (PostgreSQL refuses them): say so up front."""
+    if isinstance(value, str) and "\x00" in value:
+        raise BadInput(f"{what} contains a NUL character")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, what)
+            _no_nul(item, what)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item, what)
 
 
 def parse_json_object(text: str, what: str) -> dict[str, Any]:

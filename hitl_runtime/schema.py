@@ -199,6 +199,128 @@ MIGRATIONS: list[list[str]] = [
             status TEXT NOT NULL,
             created_at TEXT NOT NULL
         )""",
+        # Simulated fleet the ops agent acts on: services per environment and what changed them.
+        """CREATE TABLE IF NOT EXISTS sim_ops_services (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            env TEXT NOT NULL,
+            owner_team TEXT NOT NULL,
+            tier INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            previous_version TEXT,
+            replicas INTEGER NOT NULL,
+            max_replicas INTEGER NOT NULL,
+            health TEXT NOT NULL,
+            error_rate DOUBLE PRECISION NOT NULL,
+            depends_on TEXT NOT NULL,
+            restarts INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sim_ops_services_env ON sim_ops_services (env, name)",
+        """CREATE TABLE IF NOT EXISTS sim_ops_deploys (
+            id TEXT PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            from_version TEXT,
+            to_version TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sim_ops_deploys_service ON sim_ops_deploys (service_id, at)",
+        """CREATE TABLE IF NOT EXISTS sim_ops_incidents (
+            id TEXT PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            error_rate DOUBLE PRECISION,
+            logs TEXT NOT NULL,
+            status TEXT NOT NULL,
+            opened_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sim_ops_incidents_service ON sim_ops_incidents (service_id, opened_at)",
+        """CREATE TABLE IF NOT EXISTS sim_ops_access_grants (
+            id TEXT PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            level TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            thread_id TEXT,
+            granted_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS sim_ops_access_service ON sim_ops_access_grants (service_id, principal, status)",
+        """CREATE TABLE IF NOT EXISTS sim_ops_bridges (
+            id TEXT PRIMARY KEY,
+            incident_id TEXT NOT NULL,
+            service_id TEXT,
+            severity TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            teams TEXT NOT NULL,
+            status TEXT NOT NULL,
+            thread_id TEXT,
+            opened_at TEXT NOT NULL,
+            closed_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS sim_ops_bridges_incident ON sim_ops_bridges (incident_id, status)",
+        # Documents the compliance agent reviews, and the organisation's recorded answers on them.
+        """CREATE TABLE IF NOT EXISTS sim_compliance_documents (
+            id TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            jurisdiction TEXT,
+            data_categories TEXT NOT NULL,
+            customer_commitment INTEGER NOT NULL,
+            loaded_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS findings (
+            id TEXT PRIMARY KEY,
+            subject_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            action TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            jurisdiction TEXT,
+            summary TEXT NOT NULL,
+            clauses TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            status TEXT NOT NULL,
+            supersedes TEXT,
+            superseded_by TEXT,
+            reviewer TEXT,
+            approvers TEXT NOT NULL,
+            review_id TEXT,
+            recorded_at TEXT NOT NULL,
+            withdrawn_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS findings_subject ON findings (subject_id, recorded_at)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS findings_current ON findings (subject_id) WHERE status = 'current'",
+        # Lessons derived from reviewers' feedback: a queue; only accepted, evaluated ones reach memory.
+        """CREATE TABLE IF NOT EXISTS lessons (
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            status TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            rule TEXT,
+            action TEXT,
+            category TEXT,
+            feedback_ids TEXT NOT NULL,
+            proposed_by TEXT NOT NULL,
+            proposed_at TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at TEXT,
+            comment TEXT,
+            evaluation TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS lessons_queue ON lessons (status, agent, proposed_at)",
+        # Abuse signals: a requester's recent refund requests, and feedback by time window.
+        "CREATE INDEX IF NOT EXISTS reviews_requester ON reviews (requester, action, created_at)",
+        "CREATE INDEX IF NOT EXISTS feedback_at ON feedback (at)",
+    ],
+    [
+        # Read from indexes alone: the inbox's counts per agent (no heap scan of the review payloads) and
+        # the historical approval rate every assessment reads (not a scan of all of an agent's reviews).
+        "CREATE INDEX IF NOT EXISTS reviews_counts ON reviews (status, kind, agent, id)",
+        "CREATE INDEX IF NOT EXISTS reviews_history ON reviews (agent, action, kind, status)",
     ],
 ]
 

@@ -1,4 +1,9 @@
-"""The validator node: the agent's signals plus the shared guardrails, routed by the policy."""
+"""The validator node: the agent's signals plus the shared guardrails, routed by the policy.
+
+Besides the agent's own signals it adds argument validation, the historical approval rate, the
+output checks on the draft (faithfulness to the evidence among them), the rules of accepted
+lessons from the agent's memory, and, where a calibration file exists, the calibrated confidence.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,16 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from guardrails.output_checks import check_draft
+from guardrails.calibration import load_calibration
+from guardrails.output_checks import action_statements, check_draft
 from guardrails.routing import Check, Proposal, Signal, assess
+from hitl_runtime import memory
 from hitl_runtime.actions import get_action
 from hitl_runtime.canonical import iso_in
 from hitl_runtime.errors import BadInput
+from hitl_runtime.lessons import lesson_checks
 from nodes.history import approval_rate
+from nodes.revise import revision_check
 from nodes.state import AgentContext, AgentState, Node
 
 SignalFn = Callable[[AgentState, AgentContext], tuple[dict[str, Any], list[Signal], list[Signal], list[Check]]]
@@ -24,8 +33,13 @@ def proposal_signature(proposal: dict[str, Any]) -> str:
     return get_action(proposal["name"]).signature(dict(proposal.get("args") or {}))
 
 
-def make_assess_node(agent_signals: SignalFn) -> Node:
-    """Build the validator node around one agent's signal function."""
+def make_assess_node(agent_signals: SignalFn, *, revise_drafts: bool = False) -> Node:
+    """Build the validator node around one agent's signal function.
+
+    With `revise_drafts` (the graph routes `revise` back to the agent's propose node), a draft that
+    fails a check whose outcome is `revise` is sent back for rewriting, at most the policy's
+    `max_draft_revisions` times per turn.
+    """
 
     def assess_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = runtime.context
@@ -45,10 +59,29 @@ def make_assess_node(agent_signals: SignalFn) -> Node:
                 confidence.append(Signal("validation", 0.0, str(exc)))
                 missing.append(str(exc))
         if proposal.get("draft"):
-            checks += check_draft(str(proposal["draft"]))
+            checks += check_draft(
+                str(proposal["draft"]),
+                list(state.get("evidence") or []),
+                request=state.get("redacted_request") or state.get("request", ""),
+                facts=facts,
+                args=args,
+                tool_calls=list(state.get("tool_calls") or []),
+                known=action_statements(name, args, proposal.get("preview")) if name and not missing else None,
+            )
         if name:
             rate, detail = approval_rate(ctx.db, ctx.agent, name)
             confidence.append(Signal("historical_approval", rate, detail))
+        lessons = memory.lessons_for_run(runtime) if proposal else []
+        if lessons:
+            facts = {**facts, "lessons": [lesson["id"] for lesson in lessons]}
+            checks += lesson_checks(lessons, facts, name)
+        revisions = int(state.get("draft_revisions") or 0)
+        revisions_left = max(0, ctx.policy.max_draft_revisions - revisions) if revise_drafts else 0
+        changed = revision_check(state, proposal)
+        if changed is not None:
+            checks.append(changed)
+            if not changed.passed:
+                revisions_left = 0
         turn = state.get("turn", 1)
         reviewed = [d for d in state.get("decisions", []) if d.get("turn") == turn]
         verdict = assess(
@@ -59,15 +92,26 @@ def make_assess_node(agent_signals: SignalFn) -> Node:
                 missing=missing,
                 previously_rejected=bool(name)
                 and (proposal_signature({"name": name, "args": args}) in state.get("rejected", []) or bool(reviewed)),
+                revisions_left=revisions_left,
             ),
             facts,
             confidence,
             risk,
             checks,
+            calibration=load_calibration(ctx.agent),
         )
         # Questions to the requester get the policy's deadline too: nothing waits forever.
         verdict["deadline"] = iso_in(60 * (verdict["deadline_minutes"] or ctx.policy.review_deadline_minutes))
         update: dict[str, Any] = {"assessment": verdict, "tier": 0, "review_deadline": verdict["deadline"]}
+        if lessons:
+            update["facts"] = {**dict(state.get("facts") or {}), "lessons": facts["lessons"]}
+        if verdict["route"] == "revise":
+            failed = [c for c in verdict["checks"] if not c["passed"] and c["outcome"] == "revise"]
+            update["draft_revisions"] = revisions + 1
+            update["revision_history"] = [
+                *(state.get("revision_history") or []),
+                {"proposal": {"name": name, "args": args}, "draft": proposal.get("draft"), "failed": failed},
+            ]
         if name and not missing:
             update["proposal"] = {**proposal, "args": args}
         return update

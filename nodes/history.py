@@ -11,10 +11,10 @@ PRIOR_APPROVALS, PRIOR_DECISIONS = 7.0, 10.0
 def approval_rate(db: Database, agent: str, action: str) -> tuple[float, str]:
     """Smoothed share of reviewed proposals of this action that reviewers approved."""
     rows = db.read(
-        """SELECT SUM(CASE WHEN status IN ('approved', 'edited') THEN 1 ELSE 0 END) AS approved,
+        """SELECT SUM(CASE WHEN status IN ('approved', 'approved_with_edits') THEN 1 ELSE 0 END) AS approved,
                   COUNT(*) AS decided
            FROM reviews WHERE agent = :a AND action = :n AND kind = 'review'
-             AND status IN ('approved', 'edited', 'rejected')""",
+             AND status IN ('approved', 'approved_with_edits', 'rejected')""",
         {"a": agent, "n": action},
     )
     approved = float(rows[0]["approved"] or 0) if rows else 0.0

@@ -64,6 +64,10 @@ class AgentState(InputState, total=False):
     """Signatures of rejected proposals: they may come back only through a new review."""
     revisions: int
     """Times the agent revised its proposal this turn (bounded by the policy)."""
+    draft_revisions: int
+    """Times the agent rewrote a draft this turn after a `revise` check (bounded by the policy)."""
+    revision_history: list[dict[str, Any]]
+    """Drafts sent back for revision this turn, with the checks they failed (shown to reviewers)."""
     executed: Annotated[list[dict[str, Any]], operator.add]
     """Ledger rows of actions executed on this thread."""
     status: str

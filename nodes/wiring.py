@@ -16,6 +16,7 @@ from nodes.ask_requester import ask_requester, route_after_answer
 from nodes.assess import SignalFn, make_assess_node, route_after_assess
 from nodes.execute import execute
 from nodes.finish import finish, refuse
+from nodes.revise import route_after_assess_revising
 from nodes.screen_input import blocked_before_model, screen_input
 from nodes.state import AgentContext, AgentState, InputState, Node
 
@@ -30,6 +31,8 @@ class AgentNodes:
     """Call the model and turn its answer into a proposal (or a question)."""
     signals: SignalFn
     """Facts, confidence and risk signals, and agent-specific checks for the validator."""
+    revise_drafts: bool = False
+    """Whether a draft failing a `revise` check goes back to `propose` (bounded; see nodes/revise.py)."""
 
 
 def _after_screen(state: AgentState, runtime: Runtime[AgentContext]) -> str:
@@ -42,7 +45,7 @@ def build_agent_graph(parts: AgentNodes) -> StateGraph[AgentState, AgentContext,
     graph.add_node("screen_input", screen_input)
     graph.add_node("investigate", parts.investigate)
     graph.add_node("propose", parts.propose)
-    graph.add_node("assess", make_assess_node(parts.signals))
+    graph.add_node("assess", make_assess_node(parts.signals, revise_drafts=parts.revise_drafts))
     graph.add_node("approval_gate", approval_gate)
     graph.add_node("ask_requester", ask_requester)
     graph.add_node("execute", execute)
@@ -52,7 +55,16 @@ def build_agent_graph(parts: AgentNodes) -> StateGraph[AgentState, AgentContext,
     graph.add_conditional_edges("screen_input", _after_screen, ["investigate", "assess"])
     graph.add_edge("investigate", "propose")
     graph.add_edge("propose", "assess")
-    graph.add_conditional_edges("assess", route_after_assess, ["execute", "approval_gate", "ask_requester", "refuse"])
+    if parts.revise_drafts:
+        graph.add_conditional_edges(
+            "assess",
+            route_after_assess_revising,
+            ["execute", "approval_gate", "ask_requester", "refuse", "propose"],
+        )
+    else:
+        graph.add_conditional_edges(
+            "assess", route_after_assess, ["execute", "approval_gate", "ask_requester", "refuse"]
+        )
     graph.add_conditional_edges(
         "approval_gate", route_after_gate, ["execute", "ask_requester", "approval_gate", "finish", "refuse"]
     )

@@ -41,6 +41,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessage:
     """One deterministic support answer for the given prompt."""
     context = read_context(messages)
+    if context.get("revision"):
+        return _revise(context)
     text = str(context.get("request") or "")
     customer = context.get("customer") or {}
     name = str(customer.get("name") or "there").split()[0]
@@ -158,6 +160,42 @@ def _answer(name: str, text: str, article: dict[str, Any] | None) -> str:
     ordered = [s for s in sentences if s in ranked]
     body = " ".join(ordered) or str(article.get("title"))
     return f'Hi {name}, thanks for reaching out. {body} (From our help article "{article.get("title")}".)'
+
+
+def _revise(context: dict[str, Any]) -> AIMessage:
+    """Rewrite a draft the validator sent back: keep the action, drop what failed the checks."""
+    import json
+
+    from guardrails.output_checks import check_draft, faithfulness
+
+    revision = context["revision"]
+    name = (context.get("customer") or {}).get("name") or "there"
+    draft = str(revision.get("previous_draft") or "")
+    known = [
+        str(context.get("request") or ""),
+        json.dumps(context.get("order") or {}, default=str),
+        json.dumps(context.get("customer") or {}, default=str),
+        json.dumps(revision.get("args") or {}, default=str),
+    ]
+    unsupported = {c.text for c in faithfulness(draft, context.get("evidence") or [], known) if not c.supported}
+    kept = []
+    for sentence in _SENTENCE.split(draft):
+        if not sentence.strip() or sentence.strip(" ;") in unsupported:
+            continue
+        if any(not c.passed and c.outcome != "info" for c in check_draft(sentence)):
+            continue
+        kept.append(sentence.strip())
+    revised = " ".join(kept).strip()
+    if len(tokens(revised)) < 4:
+        revised = (
+            f"Hi {str(name).split()[0]}, thanks for reaching out. I'm checking this with a colleague "
+            "and will get back to you shortly."
+        )
+    action = str(revision.get("action") or "reply")
+    args = dict(revision.get("args") or {})
+    if action == "reply":
+        return _call(action, {**args, "message": revised}, "", 0.6)
+    return _call(action, args, revised, 0.6)
 
 
 def _ask(missing: list[str], question: str) -> AIMessage:
