@@ -56,6 +56,12 @@ class _Fenced:
         self._fence_next.value = None
         return fence
 
+    def _take_parent(self) -> tuple[str, str | None] | None:
+        """For a fenced root checkpoint: (thread, the parent it extends), to refuse a fork."""
+        parent: tuple[str, str | None] | None = getattr(self._fence_next, "parent", None)
+        self._fence_next.parent = None
+        return parent
+
     def _fence_params(self, fence: tuple[str, int]) -> tuple[float, str, int]:
         return time.time() + self.fence_ttl, fence[0], fence[1]
 
@@ -67,10 +73,14 @@ class _Fenced:
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         self._fence_next.value = self._fence_for(config)
+        configurable = config.get("configurable", {})
+        if self._fence_next.value is not None and not configurable.get("checkpoint_ns"):
+            self._fence_next.parent = (str(configurable["thread_id"]), configurable.get("checkpoint_id"))
         try:
             return super().put(config, checkpoint, metadata, new_versions)  # type: ignore[misc]
         finally:
             self._fence_next.value = None
+            self._fence_next.parent = None
 
     def put_writes(
         self,
@@ -84,6 +94,24 @@ class _Fenced:
             super().put_writes(config, writes, task_id, task_path)  # type: ignore[misc]
         finally:
             self._fence_next.value = None
+
+
+_LATEST = "SELECT checkpoint_id FROM checkpoints WHERE thread_id = {p} AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1"
+_LATEST_QMARK = _LATEST.format(p="?")
+_LATEST_PYFORMAT = _LATEST.format(p="%s")
+
+
+class ForkRefused(leases.LeaseLost):
+    """A write would branch the thread's checkpoint chain (a replay against an old checkpoint)."""
+
+
+def _refuse_fork(parent: tuple[str, str | None], latest: Any) -> None:
+    newest = latest[0] if latest else None
+    if newest is not None and parent[1] != newest:
+        raise ForkRefused(
+            f"thread {parent[0]}: refusing to write after checkpoint {parent[1]}, which is not the latest "
+            f"({newest}); replaying an old checkpoint would fork the thread"
+        )
 
 
 def _lease_lost(fence: tuple[str, int]) -> leases.LeaseLost:
@@ -114,6 +142,10 @@ def make_checkpointer(db: Database, lease_ttl: float) -> BaseCheckpointSaver[Any
                             cur.execute(leases.FENCE_SQL_QMARK, self._fence_params(fence))
                             if cur.rowcount != 1:
                                 raise _lease_lost(fence)
+                            parent = self._take_parent()
+                            if parent is not None:
+                                cur.execute(_LATEST_QMARK, (parent[0],))
+                                _refuse_fork(parent, cur.fetchone())
                             yield cur
                         except BaseException:
                             self.conn.rollback()
@@ -150,6 +182,11 @@ def make_checkpointer(db: Database, lease_ttl: float) -> BaseCheckpointSaver[Any
                 pipe.sync()
                 if cur.rowcount != 1:
                     raise _lease_lost(fence)
+                parent = self._take_parent()
+                if parent is not None:
+                    cur.execute(_LATEST_PYFORMAT, (parent[0],))
+                    row = cur.fetchone()
+                    _refuse_fork(parent, (row["checkpoint_id"],) if row else None)
                 yield cur
 
     pg_saver = FencedPostgresSaver(db.pool, serde=strict_serializer())
