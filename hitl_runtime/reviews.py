@@ -222,19 +222,12 @@ def inbox(
         raise BadInput(f"unknown sort {sort!r} (choose from: {', '.join(SORTS)})")
     if not 1 <= limit <= 1000 or offset < 0:
         raise BadInput("--limit must be between 1 and 1000 (and offset not negative)")
-    where, params, join = _filters(status=status, agent=agent, action=action, kind=kind)
-    wanted = [role] if role else (roles or [])
-    if wanted:
-        names = {f"role{i}": r for i, r in enumerate(wanted)}
-        where.append(
-            "EXISTS (SELECT 1 FROM review_roles rr WHERE rr.review_id = r.id AND rr.role IN ("
-            + ", ".join(f":{k}" for k in names)
-            + "))"
-        )
-        params.update(names)
+    where, params = _filters(
+        status=status, agent=agent, action=action, kind=kind, roles=[role] if role else (roles or [])
+    )
     params.update({"limit": limit, "offset": offset})
     rows = db.read(
-        f"SELECT r.* FROM reviews r {join} WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset",
+        f"SELECT r.* FROM reviews r WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset",
         params,
     )
     return [public(r) for r in rows]
@@ -242,22 +235,15 @@ def inbox(
 
 def counts_by_agent(db: Database, *, status: str = "pending", roles: list[str] | None = None) -> dict[str, int]:
     """How many reviews each agent has in a status (for the inbox header)."""
-    where, params, _ = _filters(status=status, agent=None, action=None, kind="review")
-    if roles:
-        names = {f"role{i}": r for i, r in enumerate(roles)}
-        where.append(
-            "EXISTS (SELECT 1 FROM review_roles rr WHERE rr.review_id = r.id AND rr.role IN ("
-            + ", ".join(f":{k}" for k in names)
-            + "))"
-        )
-        params.update(names)
+    where, params = _filters(status=status, agent=None, action=None, kind="review", roles=roles or [])
     rows = db.read(f"SELECT r.agent, COUNT(*) AS n FROM reviews r WHERE {' AND '.join(where)} GROUP BY r.agent", params)
     return {r["agent"]: int(r["n"]) for r in rows}
 
 
 def _filters(
-    *, status: str, agent: str | None, action: str | None, kind: str | None
-) -> tuple[list[str], dict[str, Any], str]:
+    *, status: str, agent: str | None, action: str | None, kind: str | None, roles: list[str]
+) -> tuple[list[str], dict[str, Any]]:
+    """WHERE terms and parameters; a role filter goes through the review_roles index."""
     where: list[str] = []
     params: dict[str, Any] = {}
     if status == "decided":
@@ -276,7 +262,14 @@ def _filters(
     if action:
         where.append("r.action = :action")
         params["action"] = action
-    return where or ["1 = 1"], params, ""
+    if roles:
+        names = {f"role{i}": r for i, r in enumerate(roles)}
+        placeholders = ", ".join(f":{k}" for k in names)
+        where.append(
+            f"EXISTS (SELECT 1 FROM review_roles rr WHERE rr.review_id = r.id AND rr.role IN ({placeholders}))"
+        )
+        params.update(names)
+    return where or ["1 = 1"], params
 
 
 def public(row: Row) -> dict[str, Any]:
