@@ -21,7 +21,7 @@ from langgraph.runtime import Runtime
 from guardrails.input_checks import screen
 from guardrails.routing import Check, Signal
 from hitl_runtime.retrieval import evidence as retrieve
-from hitl_runtime.retrieval import read_jsonl
+from hitl_runtime.retrieval import read_jsonl, search_call
 from hitl_runtime.sim import compliance as desk
 from nodes.propose import call_model, preview_for
 from nodes.state import AgentContext, AgentState, InputState
@@ -246,11 +246,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
                 else "no document"
             ),
         },
-        {
-            "name": "search_policies",
-            "args": {"query": query[:200], "jurisdiction": jurisdiction},
-            "result": ", ".join(f"{e['id']} ({e['score']:.2f})" for e in policies) or "no match",
-        },
+        search_call("search_policies", query, policies, jurisdiction=jurisdiction),
         {
             "name": "findings_register",
             "args": {"subject_id": subject},

@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from guardrails.input_checks import screen
 from guardrails.routing import Check, Signal
 from hitl_runtime.retrieval import evidence as retrieve
-from hitl_runtime.retrieval import read_jsonl
+from hitl_runtime.retrieval import read_jsonl, search_call
 from hitl_runtime.sim import ops as fleet
 from nodes.propose import call_model, preview_for
 from nodes.state import AgentContext, AgentState, InputState
@@ -268,16 +268,8 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             "result": f"{len(logs)} {source.replace('_', ' ')} lines"
             + (f", {len(injected)} with embedded instructions" if injected else ""),
         },
-        {
-            "name": "search_runbooks",
-            "args": {"query": query[:200]},
-            "result": ", ".join(f"{e['id']} ({e['score']:.2f})" for e in runbooks) or "no match",
-        },
-        {
-            "name": "match_log_patterns",
-            "args": {"query": query[:200]},
-            "result": ", ".join(f"{e['id']} {e['title']} ({e['score']:.2f})" for e in patterns) or "no known pattern",
-        },
+        search_call("search_runbooks", query, runbooks),
+        search_call("match_log_patterns", query, patterns, titles=True, empty="no known pattern"),
     ]
     return {"facts": facts, "evidence": runbooks + patterns + log_evidence, "tool_calls": tool_calls}
 

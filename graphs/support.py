@@ -20,6 +20,7 @@ from guardrails.routing import Check, Signal
 from guardrails.signals import read_text
 from hitl_runtime import memory
 from hitl_runtime.retrieval import evidence as retrieve
+from hitl_runtime.retrieval import search_call
 from hitl_runtime.sim import support as helpdesk
 from nodes.propose import call_model
 from nodes.revise import revision_request
@@ -137,16 +138,8 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             f"{abuse.WINDOW_DAYS} days; this requester asked refunds for {history['requester_refund_accounts']} "
             "accounts",
         },
-        {
-            "name": "search_help_center",
-            "args": {"query": text[:200]},
-            "result": ", ".join(f"{e['id']} ({e['score']:.2f})" for e in articles) or "no match",
-        },
-        {
-            "name": "search_past_tickets",
-            "args": {"query": text[:200]},
-            "result": ", ".join(f"{e['id']} ({e['score']:.2f})" for e in similar) or "no match",
-        },
+        search_call("search_help_center", text, articles),
+        search_call("search_past_tickets", text, similar),
     ]
     return {"facts": facts, "evidence": articles + similar, "tool_calls": tool_calls}
 

@@ -268,3 +268,17 @@ def evidence(
         }
         for doc, coverage, bm25 in index.search(query, k)
     ]
+
+
+def search_call(
+    name: str,
+    query: str,
+    hits: list[dict[str, Any]],
+    *,
+    titles: bool = False,
+    empty: str = "no match",
+    **args: Any,
+) -> dict[str, Any]:
+    """The record of a retrieval tool call, as the reviewer sees it among the tool calls made."""
+    shown = [f"{e['id']}{' ' + e['title'] if titles else ''} ({e['score']:.2f})" for e in hits]
+    return {"name": name, "args": {"query": query[:200], **args}, "result": ", ".join(shown) or empty}
