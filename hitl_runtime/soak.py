@@ -293,9 +293,8 @@ class _Conductor:
             self.respawn_the_dead()
             if time.monotonic() < chaos_until:
                 self.kill_one()
-                if not paused and elapsed > self.seconds * 0.2:
-                    self.pause_one_past_its_lease()
-                    paused = True
+                if not paused and elapsed > 3:  # early, while starters still have threads in flight
+                    paused = self.pause_one_past_its_lease()
                 if self.restart_db and not restarted and elapsed > self.seconds * 0.35:
                     self.report.restarts += int(_restart_local_postgres(self.database_url))
                     restarted = True
@@ -319,14 +318,18 @@ class _Conductor:
             self.report.kills += 1
             self.spawn(kind, index, self.rng.choice(POINTS) if self.rng.random() < 0.5 else None)
 
-    def pause_one_past_its_lease(self) -> None:
-        target = next((p for k, p in self.children.items() if k[0] == "starter" and p.poll() is None), None)
-        if target is None:
-            return
+    def pause_one_past_its_lease(self) -> bool:
+        """SIGSTOP a busy worker (a starter, else a decider) past its lease; True once done."""
+        alive = [(k, p) for k, p in self.children.items() if k[0] != "sweeper" and p.poll() is None]
+        alive.sort(key=lambda item: item[0][0] != "starter")
+        if not alive:
+            return False
+        target = alive[0][1]
         target.send_signal(signal.SIGSTOP)
         time.sleep(float(LEASE_SECONDS) * 2)  # its lease lapses; the sweeper takes its thread over
         target.send_signal(signal.SIGCONT)
         self.report.pauses += 1
+        return True
 
     def finished(self) -> bool:
         if not all((self.state_dir / f"done.{i}").exists() for i in range(self.starters)):
