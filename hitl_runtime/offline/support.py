@@ -13,7 +13,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from guardrails.signals import money_amounts, read_text
-from hitl_runtime.canonical import value_hash
+from hitl_runtime.offline.model import question_message, tool_call_message
 from hitl_runtime.prompt_context import read_context
 from hitl_runtime.retrieval import tokens
 
@@ -51,7 +51,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     top_score = float(top["score"]) if top else 0.0
 
     if _CLOSE_ACCOUNT.search(text):
-        return _call(
+        return tool_call_message(
             "change_account_status",
             {
                 "customer_id": customer.get("id", ""),
@@ -63,7 +63,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             0.8,
         )
     if _REACTIVATE.search(text):
-        return _call(
+        return tool_call_message(
             "change_account_status",
             {
                 "customer_id": customer.get("id", ""),
@@ -75,14 +75,14 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         )
     ticket = context.get("ticket") or {}
     if ticket.get("id") and _REOPEN.search(text):
-        return _call(
+        return tool_call_message(
             "reopen_ticket",
             {"ticket_id": ticket["id"], "note": text[:200]},
             f"Hi {name}, I've reopened your ticket {ticket['id']} and we'll pick it up again.",
             0.8,
         )
     if ticket.get("id") and _CLOSE_TICKET.search(text):
-        return _call(
+        return tool_call_message(
             "close_ticket",
             {"ticket_id": ticket["id"], "note": "Customer confirmed the issue is resolved"},
             f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
@@ -91,16 +91,16 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     if _REFUND.search(text) or (read_text(text).exception_request and context.get("order")):
         return _refund(text, context, name)
     if _VAGUE_PROBLEM.search(text) and not context.get("order") and len(tokens(text)) < 6:
-        return _ask(
+        return question_message(
             ["what went wrong", "the order number"],
             "I'm sorry to hear that. What went wrong, and which order is it (the number looks like o-1234)?",
         )
     if len(tokens(text)) < 2 or (top_score < 0.35 and len(tokens(text)) < 5):
-        return _ask(
+        return question_message(
             ["what you need help with (an order number helps)"],
             "Happy to help! Could you tell me a bit more about what you need, and the order number if it's about an order?",
         )
-    return _call(
+    return tool_call_message(
         "reply",
         {"customer_id": customer.get("id", ""), "message": _answer(name, text, top)},
         "",
@@ -114,12 +114,12 @@ def _refund(text: str, context: dict[str, Any], name: str) -> AIMessage:
         o for o in context.get("orders_mentioned", []) if o not in {x["id"].lower() for x in context.get("orders", [])}
     ]
     if not order and unknown:
-        return _ask(
+        return question_message(
             ["a valid order number"],
             f"I couldn't find order {unknown[0]} on your account. Could you check the number (it looks like o-1234)?",
         )
     if not order:
-        return _ask(
+        return question_message(
             ["your order number", "what is wrong with the item"],
             "I can help with a return. Which order is it (the order number looks like o-1234), and what's wrong with the item?",
         )
@@ -127,7 +127,7 @@ def _refund(text: str, context: dict[str, Any], name: str) -> AIMessage:
     asked = [a for a in money_amounts(text) if 0 < a <= remaining]
     amount = asked[0] if asked else remaining
     if amount <= 0:
-        return _call(
+        return tool_call_message(
             "reply",
             {
                 "customer_id": (context.get("customer") or {}).get("id", ""),
@@ -139,7 +139,7 @@ def _refund(text: str, context: dict[str, Any], name: str) -> AIMessage:
     item = order.get("item") or "your order"
     reason = re.sub(r"\s+", " ", text)[:200]
     confidence = 0.8 if asked or not money_amounts(text) else 0.55
-    return _call(
+    return tool_call_message(
         "refund",
         {"order_id": order["id"], "amount": amount, "currency": order.get("currency") or "USD", "reason": reason},
         f"Hi {name}, I'm sorry about {item}. I've arranged a refund of {amount:.2f} {order.get('currency') or 'USD'} "
@@ -194,29 +194,5 @@ def _revise(context: dict[str, Any]) -> AIMessage:
     action = str(revision.get("action") or "reply")
     args = dict(revision.get("args") or {})
     if action == "reply":
-        return _call(action, {**args, "message": revised}, "", 0.6)
-    return _call(action, args, revised, 0.6)
-
-
-def _ask(missing: list[str], question: str) -> AIMessage:
-    return AIMessage(
-        "CONFIDENCE: 0.3",
-        tool_calls=[
-            {
-                "name": "ask_requester",
-                "args": {"question": question, "missing": missing},
-                "id": _call_id("ask_requester", missing),
-            }
-        ],
-    )
-
-
-def _call(name: str, args: dict[str, Any], message: str, confidence: float) -> AIMessage:
-    return AIMessage(
-        f"{message}\nCONFIDENCE: {confidence:.2f}".strip(),
-        tool_calls=[{"name": name, "args": args, "id": _call_id(name, args)}],
-    )
-
-
-def _call_id(name: str, args: Any) -> str:
-    return "call_" + value_hash([name, args])[:12]
+        return tool_call_message(action, {**args, "message": revised}, "", 0.6)
+    return tool_call_message(action, args, revised, 0.6)
