@@ -190,6 +190,26 @@ def known_texts(
     return [k for k in known if k]
 
 
+_CREDENTIAL_REQUEST = re.compile(
+    r"\b(?:send|reply|respond|provide|give|share|confirm|enter|type|tell|email|text|include|verify)\b"
+    r"[^.?!\n]{0,80}?"
+    r"\b(?:card numbers?|credit card|debit card|cvv2?|cvc|security code|pin(?: code| number)?|passwords?|"
+    r"passcodes?|one[- ]time (?:code|password)|otp|full (?:ssn|social security number)|bank login)\b",
+    re.IGNORECASE,
+)
+"""A draft asking for payment credentials or secrets: bounded gap between verb and object, so linear time."""
+_NEGATED = re.compile(r"\b(?:never|not|don't|dont|do not|won't|will not|no one|nobody)\b", re.IGNORECASE)
+
+
+def asks_for_credentials(text: str) -> str:
+    """The first sentence that asks for a credential (advice such as "never share your PIN" is not asking)."""
+    for match in _CREDENTIAL_REQUEST.finditer(text):
+        start = max(text.rfind(mark, 0, match.start()) for mark in ".?!\n") + 1
+        if not _NEGATED.search(text, start, match.end()):
+            return match.group(0)
+    return ""
+
+
 def check_draft(
     text: str,
     evidence: list[dict[str, Any]] | None = None,
@@ -243,6 +263,13 @@ def check_draft(
             "block",
             "Replies contain no markup, scripts, destructive commands, threats or self-harm content",
             _first(_UNSAFE, text),
+        ),
+        Check(
+            "draft_no_credential_request",
+            not asks_for_credentials(text),
+            "block",
+            "Replies never ask a customer for card numbers, security codes, PINs or passwords (that is phishing)",
+            asks_for_credentials(text),
         ),
         Check(
             "draft_no_injected_instructions",

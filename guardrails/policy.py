@@ -57,6 +57,9 @@ class ActionPolicy(_Strict):
     tiers: list[Tier] = Field(min_length=1)
     deadline_minutes: int | None = Field(default=None, ge=1)
     expiry_fallback: Fallback | None = None
+    locked_args: list[str] = Field(default_factory=list)
+    """Arguments a reviewer's edit may not change: what the action is about (its target, the
+    currency, the principal). Retargeting is a new request, not an edit."""
 
     @model_validator(mode="after")
     def _ordered_tiers(self) -> ActionPolicy:

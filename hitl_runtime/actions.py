@@ -40,6 +40,9 @@ class ActionSpec:
     same identity may come back only through a new review. Empty means all arguments."""
     confirm: Callable[[dict[str, Any]], str] | None = None
     """What the requester is told once the action ran with these (possibly edited) arguments."""
+    draft_arg: str | None = None
+    """The argument holding text a person will read (a reply's message): the output checks read it,
+    and an edit of it becomes the proposal's draft."""
 
     @property
     def has_effect(self) -> bool:

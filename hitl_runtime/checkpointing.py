@@ -28,6 +28,8 @@ from hitl_runtime import leases
 from hitl_runtime.db import Database, Tx
 
 LEASE_KEY = "lease_token"
+LEASE_TTL_KEY = "lease_ttl"
+"""Where a run's config carries its lease token and the lease length, for every fenced write of the run."""
 
 
 def strict_serializer() -> JsonPlusSerializer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,11 @@ from hitl_runtime.db import Database, Tx
 from hitl_runtime.errors import Conflict, HitlError
 
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def current_owner() -> str:
+    """Lease owner name of the calling thread: two threads of one process must not share a lease."""
+    return f"{PROCESS_ID}:{threading.get_ident()}"
 
 
 class LeaseLost(HitlError):
@@ -37,16 +43,16 @@ _ACQUIRE_SQL = """INSERT INTO thread_leases (thread_id, owner, token, expires_at
 """Take the lease unless another owner holds it unexpired; the row lock serialises racing takers."""
 
 
-def acquire_in(tx: Tx, thread_id: str, ttl: float, owner: str = PROCESS_ID) -> int:
+def acquire_in(tx: Tx, thread_id: str, ttl: float, owner: str | None = None) -> int:
     """Take the thread's lease inside the caller's transaction; LeaseBusy if another process holds it."""
     now = time.time()
-    row = tx.one(_ACQUIRE_SQL, {"t": thread_id, "o": owner, "e": now + ttl, "now": now})
+    row = tx.one(_ACQUIRE_SQL, {"t": thread_id, "o": owner or current_owner(), "e": now + ttl, "now": now})
     if row is None:
         raise LeaseBusy(f"thread {thread_id} is being advanced by another process; try again shortly")
     return int(row["token"])
 
 
-def acquire(db: Database, thread_id: str, ttl: float, owner: str = PROCESS_ID) -> int:
+def acquire(db: Database, thread_id: str, ttl: float, owner: str | None = None) -> int:
     """Take the thread's lease and return the new fencing token, or Conflict if it is held."""
     with db.transaction() as tx:
         return acquire_in(tx, thread_id, ttl, owner)
@@ -59,12 +65,30 @@ FENCE_SQL_PYFORMAT = "UPDATE thread_leases SET expires_at = %s WHERE thread_id =
 """FENCE_SQL for the checkpointers' own connections (sqlite3 and psycopg placeholders)."""
 
 
+@dataclass(frozen=True)
+class Fence:
+    """A lease holder's proof, checked by every write of a step in that write's own transaction."""
+
+    thread_id: str
+    token: int
+    ttl: float = 60.0
+
+
+def fence_in(tx: Tx, fence: Fence) -> None:
+    """Refuse (LeaseLost, rolling the caller's transaction back) unless the token is still current.
+
+    The UPDATE takes the lease row's lock until commit, so no other process can take the thread
+    over between this check and the writes that follow it in the same transaction.
+    """
+    changed = tx.rowcount(FENCE_SQL, {"e": time.time() + fence.ttl, "t": fence.thread_id, "k": fence.token})
+    if changed != 1:
+        raise LeaseLost(f"thread {fence.thread_id}: lease token {fence.token} is no longer current; write refused")
+
+
 def check_and_extend(db: Database, thread_id: str, token: int, ttl: float) -> None:
     """Refuse (LeaseLost) unless `token` is still current; extend the lease when it is."""
     with db.transaction() as tx:
-        changed = tx.rowcount(FENCE_SQL, {"e": time.time() + ttl, "t": thread_id, "k": token})
-    if changed != 1:
-        raise LeaseLost(f"thread {thread_id}: lease token {token} is no longer current; write refused")
+        fence_in(tx, Fence(thread_id, token, ttl))
 
 
 def release_in(tx: Tx, thread_id: str, token: int) -> None:

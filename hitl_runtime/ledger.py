@@ -2,14 +2,16 @@
 
 The idempotency key (thread, review or auto-step, action) is unique in the table; the effect, its
 ledger row and its audit event commit in one transaction. Re-running an execute step after a
-crash finds the row and returns it instead of acting again.
+crash finds the row and returns it instead of acting again. The same transaction checks the
+thread's lease token (a stale holder's effect is refused) and, for a reviewed action, that the
+reviews table records an approval of exactly these arguments (the graph's state is not trusted).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hitl_runtime import audit
+from hitl_runtime import audit, leases, reviews
 from hitl_runtime.actions import get_action
 from hitl_runtime.canonical import dumps, loads, new_id, now_iso
 from hitl_runtime.db import Database, Row, Tx
@@ -37,18 +39,28 @@ def execute(
     actor: str,
     review_id: str | None,
     reversible: bool,
-    approvals: list[str] | None = None,
+    fence: leases.Fence | None = None,
 ) -> dict[str, Any]:
-    """Perform the action once for this key; return its ledger entry (new or existing)."""
+    """Perform the action once for this key; return its ledger entry (new or existing).
+
+    With a `review_id`, the recorded approvers of these arguments replace `actor`; without one the
+    action is the validator's automatic route (`actor` is the agent).
+    """
     spec = get_action(action)
     if spec.execute is None:
         raise BadInput(f"{action} is read-only and has nothing to execute")
     for attempt in range(2):
         try:
             with db.transaction() as tx:
+                if fence is not None:
+                    leases.fence_in(tx, fence)
                 found = _existing(tx, key)
                 if found:
                     return _public(found) | {"replayed": True}
+                approvals: list[str] = []
+                if review_id is not None:
+                    approvals = reviews.authorizing_approvers(tx, review_id, thread_id, args)
+                    actor = ",".join(approvals)
                 effect = spec.execute(tx, args, thread_id)
                 action_id = new_id("act")
                 entry: dict[str, Any] = {
@@ -77,7 +89,7 @@ def execute(
                     tx,
                     "action_executed",
                     actor,
-                    {"action": action, "args": args, "effect": effect, "key": key, "approvals": approvals or []},
+                    {"action": action, "args": args, "effect": effect, "key": key, "approvals": approvals},
                     thread_id=thread_id,
                     review_id=review_id,
                     action_id=action_id,

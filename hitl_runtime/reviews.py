@@ -12,7 +12,7 @@ from typing import Any, Final
 from hitl_runtime import audit
 from hitl_runtime.canonical import dumps, loads, now_iso, value_hash
 from hitl_runtime.db import Database, Row, Tx
-from hitl_runtime.errors import BadInput, Conflict, NotFound
+from hitl_runtime.errors import BadInput, Conflict, Forbidden, NotFound
 
 DECISION_STATUS: Final = {
     "approve": "approved",
@@ -155,20 +155,68 @@ def mark_applied(tx: Tx, review_id: str) -> None:
     )
 
 
-def add_approval(tx: Tx, review_id: str, reviewer: str) -> int:
-    """Record one approver's approval; return how many distinct approvers there are now."""
+def add_approval(tx: Tx, review_id: str, reviewer: str, args_hash: str) -> int:
+    """Record one approver's approval of these exact arguments; return how many distinct approvers they have."""
     inserted = tx.rowcount(
-        "INSERT INTO review_approvals (review_id, reviewer, at) VALUES (:i, :r, :t) ON CONFLICT DO NOTHING",
-        {"i": review_id, "r": reviewer, "t": now_iso()},
+        """INSERT INTO review_approvals (review_id, reviewer, at, args_hash) VALUES (:i, :r, :t, :h)
+           ON CONFLICT DO NOTHING""",
+        {"i": review_id, "r": reviewer, "t": now_iso(), "h": args_hash},
     )
     if inserted != 1:
         raise Conflict(f"{reviewer} has already approved review {review_id}; a different approver is needed")
-    return int(tx.scalar("SELECT COUNT(*) AS n FROM review_approvals WHERE review_id = :i", {"i": review_id}) or 0)
+    return len(approvers_of(tx, review_id, args_hash))
+
+
+def approvers_of(tx: Tx, review_id: str, args_hash: str) -> list[str]:
+    """Distinct approvers of these exact arguments, in the order they approved."""
+    rows = tx.execute(
+        "SELECT reviewer FROM review_approvals WHERE review_id = :i AND args_hash = :h ORDER BY at, reviewer",
+        {"i": review_id, "h": args_hash},
+    )
+    return [r["reviewer"] for r in rows]
+
+
+def authorizing_approvers(tx: Tx, review_id: str, thread_id: str, args: dict[str, Any]) -> list[str]:
+    """Who approved exactly these arguments on this review, per the reviews table; Forbidden if nobody did.
+
+    The executor calls this inside the transaction that performs the effect, so whatever value reached
+    the graph (a forged resume, a replayed decision), an effect runs only for a recorded approval.
+    """
+    row = tx.one("SELECT * FROM reviews WHERE id = :i", {"i": review_id})
+    if row is None or row["thread_id"] != thread_id or row["kind"] != "review":
+        raise Forbidden(f"no recorded review {review_id!r} on thread {thread_id} approves this action")
+    wanted = value_hash(args)
+    decision = loads(row["decision"], {}) or {}
+    status = row["status"]
+    if status == "approved":
+        if value_hash(loads(row["args"], {})) != wanted:
+            raise Forbidden(f"review {review_id} approved other arguments than these")
+        if int(row["approvals_required"]) <= 1:
+            return [str(row["decided_by"])]
+        approvers = approvers_of(tx, review_id, wanted)
+        if len(approvers) < int(row["approvals_required"]):
+            raise Forbidden(
+                f"review {review_id} has {len(approvers)} of {row['approvals_required']} approvals of these arguments"
+            )
+        return approvers
+    if status == "approved_with_edits":
+        edited = (decision.get("edited_action") or {}).get("args")
+        if not decision.get("covered") or not isinstance(edited, dict) or value_hash(edited) != wanted:
+            raise Forbidden(f"review {review_id}'s edit did not approve these arguments")
+        return [str(row["decided_by"])]
+    if status == "expired" and decision.get("fallback") == "approve":
+        if value_hash(loads(row["args"], {})) != wanted:
+            raise Forbidden(f"review {review_id} expired on other arguments than these")
+        return ["deadline"]
+    raise Forbidden(f"review {review_id} is {status}: nothing recorded approves this action")
 
 
 def approvals(db: Database, review_id: str) -> list[dict[str, Any]]:
     """Approvals recorded so far on a review needing several approvers."""
-    return db.read("SELECT reviewer, at FROM review_approvals WHERE review_id = :i ORDER BY at", {"i": review_id})
+    return db.read(
+        "SELECT reviewer, at, args_hash FROM review_approvals WHERE review_id = :i ORDER BY at, reviewer",
+        {"i": review_id},
+    )
 
 
 def pending_question(db: Database, thread_id: str) -> Row | None:

@@ -18,14 +18,12 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import screen
-from guardrails.output_checks import check_draft
 from guardrails.policy import Policy, load_policy
-from guardrails.routing import amount_of
-from hitl_runtime import audit, feedback, leases, ledger, reviews, schema
+from hitl_runtime import audit, feedback, leases, ledger, memory, reviews, schema
 from hitl_runtime.actions import get_action
 from hitl_runtime.agents import agent_module
 from hitl_runtime.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
-from hitl_runtime.checkpointing import LEASE_KEY, latest_checkpoint_id, make_checkpointer
+from hitl_runtime.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
 from hitl_runtime.db import Database, Row, Tx, is_connection_error
 from hitl_runtime.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
 from hitl_runtime.faults import crash_point
@@ -33,6 +31,8 @@ from hitl_runtime.models import make_model
 from hitl_runtime.settings import Settings
 from hitl_runtime.sim import support as helpdesk
 from hitl_runtime.users import ANONYMOUS, User, get_user, validate_name
+from nodes.assess import assess_state
+from nodes.propose import preview_for
 from nodes.state import AgentContext
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -138,12 +138,12 @@ class Runner:
         own = getattr(agent_module(agent), "POLICY", None)
         return own if isinstance(own, Policy) else load_policy(agent)
 
-    @staticmethod
-    def config(thread_id: str, token: int | None = None) -> dict[str, Any]:
-        """LangGraph config for a thread; the lease token fences checkpoint writes."""
+    def config(self, thread_id: str, token: int | None = None) -> dict[str, Any]:
+        """LangGraph config for a thread; the lease token fences checkpoint writes and the executor's."""
         configurable: dict[str, Any] = {"thread_id": thread_id}
         if token is not None:
             configurable[LEASE_KEY] = token
+            configurable[LEASE_TTL_KEY] = self.settings.lease_seconds
         return {"configurable": configurable}
 
     def snapshot(self, agent: str, thread_id: str) -> StateSnapshot:
@@ -227,9 +227,19 @@ class Runner:
                     return self._advance(agent, thread_id, held, graph_input(1))
             except _StartedMeanwhile:
                 return self.run(agent, message, thread_id=thread_id, user=user, context=context)
-        with leases.lease(self.db, thread_id, self.settings.lease_seconds) as held:
+
+        def not_busy(tx: Tx, token: int) -> None:
+            # Looked at again under the lease: another turn may have started (and paused) since our first look.
+            current = tx.one("SELECT status FROM threads WHERE thread_id = :t", {"t": thread_id})
+            if current is not None and current["status"] in ("pending_review", "needs_info", "running"):
+                raise Conflict(
+                    f"thread {thread_id} is not finished ({current['status']}); it is busy with another turn"
+                )
+
+        with leases.lease(self.db, thread_id, self.settings.lease_seconds, first=not_busy) as held:
             turn = int(self.snapshot(agent, thread_id).values.get("turn", 0)) + 1
             with self.db.transaction() as tx:
+                leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
                 start_turn(tx, turn)
             return self._advance(agent, thread_id, held, graph_input(turn))
 
@@ -272,14 +282,24 @@ class Runner:
         comment: str | None = None,
         category: str | None = None,
         seen_hash: str | None = None,
+        channel: str = "python",
+        authenticated: bool = True,
     ) -> dict[str, Any]:
-        """Check and record one reviewer's decision, then resume the thread with it."""
+        """Check and record one reviewer's decision, then resume the thread with it.
+
+        `channel` (cli, app, api, ...) is recorded with the decision: how the reviewer reached us.
+        `authenticated` says whether the reviewer proved who they are (the app's login, a token, a
+        password); a trusted host's command line without proof may not count as one of several
+        distinct approvers, since one shell user could otherwise stand in for two people.
+        """
         kind = normalize_decision(decision)
         category = feedback.validate_category(category)
         _no_nul(comment, "--comment")
         _no_nul(args, "--args")
         if comment is not None and len(comment) > 2000:
             raise BadInput("--comment is longer than 2000 characters")
+        if args is not None and kind != "edit":
+            raise BadInput("--args is only for edit")
         raw = reviews.get_row(self.db, review_id)
         interrupt_id = str(raw["interrupt_id"])
         row = reviews.public(raw)
@@ -291,9 +311,20 @@ class Runner:
         if row["status"] != "pending":
             raise reviews.already_decided(row)
         self._authorize(user, row)
+        if not authenticated and row["approvals_required"] > 1:
+            raise Forbidden(
+                f"review {review_id} needs {row['approvals_required']} distinct approvers, so each must prove who "
+                "they are: set HITL_TOKEN to your API token (hitl tokens create) or pass --password-stdin"
+            )
+        if row["deadline"] and row["deadline"] < now_iso():
+            expired = self._expire(raw)
+            raise Conflict(
+                f"review {review_id} passed its deadline at {row['deadline']}; "
+                f"the policy's fallback ({expired['fallback']}) was applied instead of this decision"
+            )
         if seen_hash is not None and seen_hash != row["payload_hash"]:
             raise Conflict(f"review {review_id} changed since it was shown to you; reload it and review again")
-        payload, seen = self._pending_payload(row, interrupt_id)
+        _, seen = self._pending_payload(row, interrupt_id)
         policy = self.policy(row["agent"])
         decision_value: dict[str, Any] = {
             "type": kind,
@@ -301,17 +332,14 @@ class Runner:
             "reviewer": user.name,
             "comment": comment,
             "category": category,
+            "channel": channel,
             "at": now_iso(),
         }
         diff: dict[str, Any] = {}
         if kind == "edit":
-            edited = self._check_edit(user, row, payload, args)
-            diff = feedback.args_diff(row["args"] or {}, edited)
-            if not diff:
-                raise BadInput("the edit changes nothing; use approve")
-            decision_value["edited_action"] = {"name": row["action"], "args": edited}
-        elif args is not None:
-            raise BadInput("--args is only for edit")
+            edit = self._check_edit(user, row, seen, args)
+            diff = edit["diff"]
+            decision_value.update(edit)
         if kind == "reject":
             decision_value["message"] = comment or "rejected by the reviewer"
         if kind == "request_info":
@@ -322,8 +350,9 @@ class Runner:
             decision_value["next_deadline"] = iso_in(60 * policy.deadline_minutes(row["action"]))
         approvers = [user.name]
         with self.db.transaction() as tx:
-            if kind in ("approve", "edit") and row["approvals_required"] > 1:
-                count = reviews.add_approval(tx, review_id, user.name)
+            if kind == "approve" and row["approvals_required"] > 1:
+                args_hash = value_hash(row["args"] or {})
+                count = reviews.add_approval(tx, review_id, user.name, args_hash)
                 if count < row["approvals_required"]:
                     audit.append(
                         tx,
@@ -333,7 +362,9 @@ class Runner:
                             "action": row["action"],
                             "approvals": count,
                             "required": row["approvals_required"],
+                            "args_hash": args_hash,
                             "comment": comment,
+                            "channel": channel,
                         },
                         thread_id=row["thread_id"],
                         review_id=review_id,
@@ -346,12 +377,7 @@ class Runner:
                         "approvals_required": row["approvals_required"],
                         "message": f"approval {count} of {row['approvals_required']} recorded; another approver is needed",
                     }
-                approvers = [
-                    a["reviewer"]
-                    for a in tx.execute(
-                        "SELECT reviewer FROM review_approvals WHERE review_id = :i ORDER BY at", {"i": review_id}
-                    )
-                ]
+                approvers = reviews.approvers_of(tx, review_id, args_hash)
             decision_value["approvers"] = approvers
             status = reviews.DECISION_STATUS[kind]
             if not reviews.compare_and_set(tx, review_id, status, user.name, decision_value):
@@ -369,6 +395,8 @@ class Runner:
                     "diff": diff,
                     "approvers": approvers,
                     "tier": row["tier_name"],
+                    "channel": channel,
+                    "covered": decision_value.get("covered"),
                 },
                 thread_id=row["thread_id"],
                 review_id=review_id,
@@ -392,29 +420,63 @@ class Runner:
             )
 
     def _check_edit(
-        self, user: User, row: dict[str, Any], payload: dict[str, Any], args: dict[str, Any] | None
+        self, user: User, row: dict[str, Any], snapshot: StateSnapshot, args: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Edited args: valid for the action's schema, within the editor's authority, and passing the guardrails."""
-        if args is None:
+        """An edit is a new proposal: schema, locked arguments, then the agent's whole validator.
+
+        Returns what the decision carries: the edited action, the validator's new verdict and preview,
+        and whether the editor's own approval covers the result (`covered`); when it does not (a higher
+        tier, or more approvers), the thread opens a new review there, proposed by the editor.
+        """
+        if not isinstance(args, dict):
             raise BadInput("edit needs --args with the edited arguments as a JSON object")
-        spec = get_action(row["action"])
-        merged = spec.validate_args({**(row["args"] or {}), **args} if isinstance(args, dict) else args)
+        action = str(row["action"])
+        spec = get_action(action)
+        original = dict(row["args"] or {})
+        edited = spec.validate_args({**original, **args})
         policy = self.policy(row["agent"])
-        amount = amount_of(policy, row["action"], merged)
-        original = amount_of(policy, row["action"], row["args"] or {})
-        if amount is not None and original is not None and amount > original:
-            tiers = policy.action(row["action"]).tiers
-            covering = [t for t in tiers if t.max_amount is None or amount <= t.max_amount]
-            if not covering:
-                raise Forbidden(f"an amount of {amount:g} exceeds the highest approval tier; escalate instead")
-            if row["route"] != "escalate" and not user.has_any(covering[0].roles):
-                raise Forbidden(f"an amount of {amount:g} needs one of {', '.join(covering[0].roles)}")
-        text = merged.get("message")
-        if isinstance(text, str):
-            blocking = [c for c in check_draft(text) if not c.passed and c.outcome == "block"]
-            if blocking:
-                raise BadInput(f"the edited message fails {blocking[0].id}: {blocking[0].rule}")
-        return merged
+        locked = [k for k in policy.action(action).locked_args if edited.get(k) != original.get(k)]
+        if locked:
+            raise Forbidden(
+                f"an edit may not change {', '.join(locked)} of {action} (what the action is about); "
+                "reject it and ask for a new request instead"
+            )
+        diff = feedback.args_diff(original, edited)
+        if not diff:
+            raise BadInput("the edit changes nothing; use approve")
+        verdict, preview = self._reassess(row["agent"], row["thread_id"], snapshot, action, edited)
+        if verdict["route"] in ("block", "needs_info", "revise"):
+            reason = (verdict.get("reasons") or [verdict["route"]])[0]
+            raise BadInput(f"the edited {action} is refused: {reason}")
+        ladder = verdict["ladder"] or [
+            {"name": row["tier_name"], "roles": row["required_roles"], "approvals": row["approvals_required"]}
+        ]
+        covered = any(t["approvals"] <= 1 and user.has_any(t["roles"]) for t in ladder)
+        return {
+            "edited_action": {"name": action, "args": edited},
+            "covered": covered,
+            "reassessment": verdict,
+            "preview": preview,
+            "diff": diff,
+        }
+
+    def _reassess(
+        self, agent: str, thread_id: str, snapshot: StateSnapshot, action: str, args: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run the agent's own validator on edited arguments, as the graph would on a new proposal."""
+        spec = get_action(action)
+        ctx = self.context(agent, thread_id)
+        proposal = {**(snapshot.values.get("proposal") or {}), "name": action, "args": args}
+        proposal["preview"] = preview_for(ctx, spec, args)
+        if spec.draft_arg and isinstance(args.get(spec.draft_arg), str):
+            proposal["draft"] = args[spec.draft_arg]
+        parts = getattr(agent_module(agent), "NODES", None)
+        signals = (
+            parts.signals if parts is not None else (lambda state, _ctx: (dict(state.get("facts") or {}), [], [], []))
+        )
+        state = {**snapshot.values, "proposal": proposal}
+        update = assess_state(state, ctx, signals, memory.active_lessons(self.db, agent), revise_drafts=False)  # type: ignore[arg-type]
+        return update["assessment"], proposal["preview"]
 
     def _interrupt_id(self, review_id: str) -> str:
         rows = self.db.read("SELECT interrupt_id FROM reviews WHERE id = :i", {"i": review_id})
@@ -489,8 +551,8 @@ class Runner:
             if is_connection_error(exc):
                 raise Unavailable(f"database failed while advancing {thread_id}: {str(exc).splitlines()[0]}") from exc
             if isinstance(exc, HitlError):
-                return self._failed(agent, thread_id, str(exc), exc)
-            return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc)
+                return self._failed(agent, thread_id, str(exc), exc, held)
+            return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc, held)
         return self._advance_bookkeeping(agent, thread_id, self._outcome(agent, thread_id, output), applied, held)
 
     def _outcome(self, agent: str, thread_id: str, output: Any) -> _Paused | StateSnapshot:
@@ -516,9 +578,11 @@ class Runner:
         """
         result = self._result(thread_id, snapshot)
         with self.db.transaction() as tx:
+            if held is not None:
+                leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
             requester = snapshot.values.get("requester", ANONYMOUS)
             for pending in snapshot.interrupts:
-                reviews.register(
+                created = reviews.register(
                     tx,
                     interrupt_id=pending.id,
                     value=pending.value,
@@ -526,6 +590,8 @@ class Runner:
                     thread_id=thread_id,
                     requester=requester,
                 )
+                if created and pending.value.get("proposed_by"):
+                    _approve_by_edit(tx, pending.value, thread_id)
             if applied:
                 reviews.mark_applied(tx, applied)
             tx.execute(
@@ -546,8 +612,12 @@ class Runner:
             held.released = True
         return result
 
-    def _failed(self, agent: str, thread_id: str, reason: str, exc: BaseException) -> RunResult:
+    def _failed(
+        self, agent: str, thread_id: str, reason: str, exc: BaseException, held: leases.Lease | None = None
+    ) -> RunResult:
         with self.db.transaction() as tx:
+            if held is not None:
+                leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
             tx.execute(
                 "UPDATE threads SET status = 'failed', updated_at = :u WHERE thread_id = :t",
                 {"u": now_iso(), "t": thread_id},
@@ -590,30 +660,50 @@ class Runner:
 
     # -- deadlines and crash recovery --------------------------------------------------------------
     def sweep(self, *, now: str | None = None) -> dict[str, Any]:
-        """Expire overdue reviews (policy fallback), finish unapplied decisions, send due replies."""
+        """Expire overdue reviews (policy fallback), finish unapplied decisions, send due replies.
+
+        One bad thread never stalls the rest: each item's failure is recorded in `errors` (one line)
+        and the sweep moves on; the item is tried again by the next sweep.
+        """
         moment = now or now_iso()
-        expired, resumed, errors = [], [], []
-        for row in reviews.overdue(self.db, moment):
+        expired: list[dict[str, Any]] = []
+        resumed: list[str] = []
+        errors: list[dict[str, Any]] = []
+
+        def attempt(key: dict[str, Any], work: Callable[[], Any]) -> Any:
             try:
-                expired.append(self._expire(row))
-            except HitlError as exc:
-                errors.append({"review_id": row["id"], "error": str(exc)})
+                return work()
+            except (leases.LeaseBusy, leases.LeaseLost):
+                return None  # another process is on it
+            except Exception as exc:  # one failure must not stop the sweep; it is reported
+                if isinstance(exc, Unavailable) or is_connection_error(exc):
+                    raise Unavailable(f"database failed during sweep: {str(exc).splitlines()[0]}") from exc
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                errors.append({**key, "error": message[:300]})
+                return None
+
+        for row in reviews.overdue(self.db, moment):
+            done = attempt({"review_id": row["id"]}, lambda row=row: self._expire(row))
+            if done is not None:
+                expired.append(done)
         grace = iso(utc_now() - timedelta(seconds=self.settings.resume_grace_seconds))
         for row in reviews.unapplied(self.db, grace):
-            try:
+
+            def finish(row: Row = row) -> str:
                 decision = loads(row["decision"], {})
                 self._resume(row["agent"], reviews.public(row) | {"interrupt_id": row["interrupt_id"]}, decision)
+                return str(row["id"])
+
+            if attempt({"review_id": row["id"]}, finish) is not None:
                 resumed.append(row["id"])
-            except HitlError as exc:
-                errors.append({"review_id": row["id"], "error": str(exc)})
         for thread in self.db.read(
             "SELECT thread_id, agent FROM threads WHERE status = 'running' AND updated_at < :b", {"b": grace}
         ):
-            try:
-                if self._continue_stalled(thread["agent"], thread["thread_id"]):
-                    resumed.append(thread["thread_id"])
-            except HitlError as exc:
-                errors.append({"thread_id": thread["thread_id"], "error": str(exc)})
+            if attempt(
+                {"thread_id": thread["thread_id"]},
+                lambda thread=thread: self._continue_stalled(thread["agent"], thread["thread_id"]),
+            ):
+                resumed.append(thread["thread_id"])
         with self.db.transaction() as tx:
             sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
         return {"expired": expired, "resumed": resumed, "sent": sent, "errors": errors}
@@ -691,6 +781,37 @@ class Runner:
     def seen_hash(self, review_id: str) -> str:
         """The payload hash a reviewer is shown with a review (to send back with the decision)."""
         return str(reviews.get(self.db, review_id)["payload_hash"])
+
+
+def _approve_by_edit(tx: Tx, value: dict[str, Any], thread_id: str) -> None:
+    """Start a review opened by an edit with the editor's approval of the new arguments.
+
+    Only when the editor may decide at its tier: they are one of the approvers it needs, never all.
+    """
+    proposer = str(value["proposed_by"].get("reviewer") or "")
+    tier = value.get("tier") or {}
+    account = tx.one("SELECT roles FROM users WHERE name = :n", {"n": proposer})
+    if not proposer or account is None or int(tier.get("approvals") or 1) <= 1:
+        return
+    if not set(loads(account["roles"], [])) & set(tier.get("roles") or []):
+        return
+    args = value["action_requests"][0]["args"]
+    count = reviews.add_approval(tx, value["review_id"], proposer, value_hash(args))
+    audit.append(
+        tx,
+        "approval_recorded",
+        proposer,
+        {
+            "action": value["action_requests"][0]["name"],
+            "approvals": count,
+            "required": tier.get("approvals"),
+            "args_hash": value_hash(args),
+            "by_edit": value["proposed_by"].get("edit_of"),
+        },
+        thread_id=thread_id,
+        review_id=value["review_id"],
+        payload_hash=value_hash(value),
+    )
 
 
 def _no_nul(value: Any, what: str) -> None:

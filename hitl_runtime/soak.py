@@ -28,7 +28,16 @@ from hitl_runtime.db import Database
 from hitl_runtime.errors import HitlError
 from hitl_runtime.faults import POINTS
 
-REVIEWERS = {"soak-agent-1": ["support_agent"], "soak-agent-2": ["support_agent"], "soak-lead-1": ["support_lead"]}
+REVIEWERS = {
+    "soak-agent-1": ["support_agent"],
+    "soak-agent-2": ["support_agent"],
+    "soak-lead-1": ["support_lead"],
+    "soak-sre-1": ["sre"],
+    "soak-sre-2": ["sre"],
+    "soak-oplead-1": ["ops_lead"],
+}
+OPS_EVERY = 4
+"""Every fourth thread is a production restart: irreversible, so two distinct approvers."""
 REQUESTER = "soak-customer"
 LEASE_SECONDS = "2"
 
@@ -40,6 +49,8 @@ class SoakReport:
     threads: int = 0
     decisions: int = 0
     conflicts_refused: int = 0
+    edits_refused: int = 0
+    """Decisions the runtime refused as not allowed (retargeting edits, a second approval by one person)."""
     kills: int = 0
     crash_points: int = 0
     restarts: int = 0
@@ -54,6 +65,7 @@ class SoakReport:
             "threads": self.threads,
             "decisions": self.decisions,
             "conflicts_refused": self.conflicts_refused,
+            "edits_refused": self.edits_refused,
             "kills": self.kills,
             "crash_points": self.crash_points,
             "restarts": self.restarts,
@@ -114,6 +126,23 @@ def _starter(state_dir: Path, index: int) -> None:
             try:
                 if runner.db.read("SELECT 1 AS x FROM threads WHERE thread_id = :t", {"t": thread_id}):
                     break
+                if number % OPS_EVERY == OPS_EVERY - 1:
+                    runner.run(
+                        "ops",
+                        f"Restart payments-api in production, the connection pool is exhausted (soak {number}).",
+                        thread_id=thread_id,
+                        user=REQUESTER,
+                        context={
+                            "service": {"name": "payments-api", "env": "prod", "replicas": 4, "version": "3.2.1"},
+                            "incident": {
+                                "id": f"inc-soak-{number}",
+                                "severity": "sev2",
+                                "error_rate": 0.12,
+                                "logs": ["ERROR HikariPool-1 - Connection is not available"],
+                            },
+                        },
+                    )
+                    break
                 amount = 20 + number % 150
                 runner.run(
                     "support",
@@ -147,7 +176,7 @@ def _starter(state_dir: Path, index: int) -> None:
 def _decider(state_dir: Path, index: int) -> None:
     """Race the other deciders for the first few pending reviews, with mixed decisions."""
     from hitl_runtime import reviews
-    from hitl_runtime.errors import Conflict
+    from hitl_runtime.errors import Conflict, Forbidden
     from hitl_runtime.leases import LeaseLost
     from hitl_runtime.runner import Runner
 
@@ -165,27 +194,46 @@ def _decider(state_dir: Path, index: int) -> None:
             continue
         review = rng.choice(page)
         reviewer = rng.choice([n for n in names if set(REVIEWERS[n]) & set(review["required_roles"])] or names)
-        roll = rng.random()
+        kind, args = _soak_decision(rng, review)
         try:
-            if roll < 0.7:
-                runner.decide(review["id"], "approve", reviewer)
-            elif roll < 0.85 and review["args"]:
-                runner.decide(
-                    review["id"],
-                    "edit",
-                    reviewer,
-                    args={"amount": max(1.0, float(review["args"]["amount"]) - 1)},
-                    category="wrong_amount",
-                )
-            else:
+            if kind == "edit":
+                runner.decide(review["id"], "edit", reviewer, args=args, category="wrong_amount")
+            elif kind == "reject":
                 runner.decide(review["id"], "reject", reviewer, comment="soak rejection", category="other")
+            else:
+                runner.decide(review["id"], "approve", reviewer)
             _count(state_dir, "decisions")
         except Conflict:
             _count(state_dir, "conflicts")
+        except Forbidden:
+            _count(state_dir, "refused")  # retargeting edits, an approver approving twice
         except LeaseLost:
             _count(state_dir, "fenced")
         except HitlError:
             time.sleep(0.1)
+
+
+def _soak_decision(rng: random.Random, review: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """A decision from the mix honest reviewers and an attacker make.
+
+    Approvals, narrowing, widening and retargeting edits, rejections.
+    """
+    roll = rng.random()
+    args = review["args"] or {}
+    if roll < 0.6:
+        return "approve", None
+    if roll < 0.85:
+        edit = rng.random()
+        if review["action"] == "refund":
+            if edit < 0.4:
+                return "edit", {"amount": max(1.0, float(args["amount"]) - 1)}  # narrowing: covered
+            if edit < 0.7:
+                return "edit", {"amount": float(args["amount"]) + 200}  # widening: moves up a tier
+            return "edit", {"order_id": "o-999999"}  # retargeting: refused
+        if edit < 0.6:
+            return "edit", {"reason": f"{args.get('reason', '')} (one pod at a time)"[:400]}  # resets approvals
+        return "edit", {"service": "checkout-api"}  # retargeting: refused
+    return "reject", None
 
 
 def _sweeper(state_dir: Path, index: int) -> None:
@@ -245,6 +293,7 @@ def run_soak(
         report = conductor.report
         report.decisions = _total(conductor.state_dir, "decisions")
         report.conflicts_refused = _total(conductor.state_dir, "conflicts")
+        report.edits_refused = _total(conductor.state_dir, "refused")
         report.fenced_writes = _total(conductor.state_dir, "fenced")
     _drain(runner)
     like = {"p": f"{prefix}-%"}
@@ -370,6 +419,7 @@ def _drain(runner: Any) -> None:
 def check_promises(runner: Any, prefix: str) -> list[str]:
     """Every check of the harness over threads whose id starts with `prefix`; one line per violation."""
     from hitl_runtime import audit, ledger
+    from hitl_runtime.canonical import value_hash
     from hitl_runtime.reviews import public
 
     db: Database = runner.db
@@ -380,35 +430,51 @@ def check_promises(runner: Any, prefix: str) -> list[str]:
     by_review: dict[str | None, list[dict[str, Any]]] = {}
     for entry in entries:
         by_review.setdefault(entry["review_id"], []).append(entry)
-    approvals = {
-        r["review_id"]: int(r["n"])
-        for r in db.read("SELECT review_id, COUNT(*) AS n FROM review_approvals GROUP BY review_id")
-    }
+    approvals: dict[tuple[str, str], int] = {}
+    for r in db.read("SELECT review_id, args_hash, COUNT(*) AS n FROM review_approvals GROUP BY review_id, args_hash"):
+        approvals[(r["review_id"], r["args_hash"])] = int(r["n"])
     for row in rows:
         review = public(row)
         executed = by_review.get(review["id"], [])
-        if review["status"] in ("approved", "approved_with_edits"):
+        decision = review["decision"] or {}
+        moved = review["status"] == "approved_with_edits" and not decision.get("covered", True)
+        if review["status"] in ("approved", "approved_with_edits") and not moved:
             if len(executed) != 1:
                 violations.append(f"review {review['id']} approved but executed {len(executed)} times")
             if review["decided_by"] == review["requester"]:
                 violations.append(f"review {review['id']} approved by its requester")
-            if review["approvals_required"] > 1 and approvals.get(review["id"], 0) < review["approvals_required"]:
-                violations.append(
-                    f"review {review['id']} executed without its {review['approvals_required']} approvals"
-                )
+            approved_args = (
+                decision.get("edited_action", {}).get("args")
+                if review["status"] == "approved_with_edits"
+                else review["args"]
+            )
+            if executed and executed[0]["args"] != approved_args:
+                violations.append(f"review {review['id']}: executed arguments differ from the approved ones")
+            bound = approvals.get((review["id"], value_hash(review["args"] or {})), 0)
             if (
-                executed
-                and review["status"] == "approved_with_edits"
-                and executed[0]["args"] != (review["decision"] or {}).get("edited_action", {}).get("args")
+                review["status"] == "approved"
+                and review["approvals_required"] > 1
+                and bound < review["approvals_required"]
             ):
-                violations.append(f"review {review['id']}: executed arguments differ from the approved edit")
+                violations.append(
+                    f"review {review['id']} executed without its {review['approvals_required']} approvals of its arguments"
+                )
         elif executed:
             violations.append(f"review {review['id']} is {review['status']} but its action executed")
     for review_id, executed in by_review.items():
         if review_id is None:
             violations += [
-                f"action {e['id']} ({e['name']}) executed without a review" for e in executed if e["name"] == "refund"
+                f"action {e['id']} ({e['name']}) executed without a review"
+                for e in executed
+                if e["name"] in ("refund", "restart_service")
             ]
+    locked = {"refund": ("order_id", "currency"), "restart_service": ("service", "env")}
+    for row in rows:
+        review = public(row)
+        for entry in by_review.get(review["id"], []):
+            original = _first_proposal(rows, review["thread_id"], review["action"])
+            if original and any(entry["args"].get(k) != original.get(k) for k in locked.get(entry["name"], ())):
+                violations.append(f"action {entry['id']}: an edit retargeted {entry['name']}")
     # Reviews agree with their threads' checkpoints.
     for row in rows:
         snapshot = runner.snapshot(row["agent"], row["thread_id"])
@@ -431,6 +497,16 @@ def check_promises(runner: Any, prefix: str) -> list[str]:
     if not verified.ok:
         violations.append(f"audit chain broken at {verified.broken_event}: {verified.reason}")
     return violations
+
+
+def _first_proposal(rows: list[Any], thread_id: str, action: str | None) -> dict[str, Any] | None:
+    """The arguments of the first review of this action on the thread (what the agent proposed)."""
+    from hitl_runtime.canonical import loads
+
+    mine = sorted(
+        (r for r in rows if r["thread_id"] == thread_id and r["action"] == action), key=lambda r: r["created_at"]
+    )
+    return loads(mine[0]["args"], {}) if mine else None
 
 
 def main(argv: list[str]) -> None:

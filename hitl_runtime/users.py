@@ -47,8 +47,8 @@ def validate_name(name: str) -> str:
     return cleaned
 
 
-def add_user(db: Database, name: str, roles: list[str], *, password: str | None = None, actor: str = "admin") -> User:
-    """Create or update an account (roles replaced, password set when given); audited."""
+def validate_account(name: str, roles: list[str], password: str | None = None) -> str:
+    """The cleaned name, or BadInput for a bad name, an unknown role or a short password."""
     name = validate_name(name)
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
@@ -57,6 +57,12 @@ def add_user(db: Database, name: str, roles: list[str], *, password: str | None 
         )
     if password is not None and len(password) < 8:
         raise BadInput("password must have at least 8 characters")
+    return name
+
+
+def add_user(db: Database, name: str, roles: list[str], *, password: str | None = None, actor: str = "admin") -> User:
+    """Create or update an account (roles replaced, password set when given); audited."""
+    name = validate_account(name, roles, password)
     unique_roles = sorted(set(roles))
     hashed = _hasher.hash(password) if password is not None else None
     with db.transaction() as tx:

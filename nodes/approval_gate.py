@@ -3,7 +3,12 @@
 LangGraph re-runs an interrupted node from its start on resume, so this node does nothing but
 build the review request from state (deterministically: the same review id and payload every
 time) and read the decision. Identity, roles, payload hash and compare-and-set were enforced by
-the runtime's `decide` before the decision reached `Command(resume=...)`.
+the runtime's `decide` before the decision reached `Command(resume=...)`; the gate only routes on
+it, and the executor checks the reviews table again before any effect.
+
+An edit is a new proposal. The runtime re-ran the validator on the edited arguments; when the
+editor's own approval covers the result the thread executes it, otherwise it opens a new review
+where the result belongs (a higher tier, or the full number of approvers), proposed by the editor.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from langgraph.types import interrupt
 
 from hitl_runtime.actions import get_action
 from hitl_runtime.canonical import value_hash
+from hitl_runtime.feedback import args_diff
 from nodes.assess import proposal_signature
 from nodes.state import AgentContext, AgentState
 
@@ -37,6 +43,12 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]
     spec = get_action(proposal["name"])
     turn = state.get("turn", 1)
     decisions = state.get("decisions", [])
+    last = decisions[-1] if decisions else {}
+    proposed_by = (
+        {"reviewer": last.get("reviewer"), "edit_of": last.get("review_id"), "diff": last.get("diff") or {}}
+        if last.get("turn") == turn and last.get("effective") == "edit" and not last.get("covered")
+        else None
+    )
     return {
         "action_requests": [
             {
@@ -88,6 +100,7 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]
         "escalation_path": ladder[tier + 1 :],
         "extra_decisions": EXTRA_DECISIONS,
         "history": decisions,
+        "proposed_by": proposed_by,
     }
 
 
@@ -125,9 +138,23 @@ def approval_gate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     update: dict[str, Any] = {"decisions": [record]}
     if kind == "edit":
         edited = decision["edited_action"]
-        update["proposal"] = {**proposal, "args": edited["args"], "edited_from": proposal.get("args")}
-        if proposal.get("name") == "reply" and "message" in edited["args"]:
-            update["proposal"]["draft"] = edited["args"]["message"]
+        spec = get_action(str(proposal.get("name")))
+        record["covered"] = bool(decision.get("covered"))
+        record["diff"] = args_diff(proposal.get("args") or {}, edited["args"])
+        update["proposal"] = {
+            **proposal,
+            "args": edited["args"],
+            "edited_from": proposal.get("args"),
+            "edited_by": decision.get("reviewer"),
+            "preview": decision.get("preview") or proposal.get("preview", {}),
+        }
+        if spec.draft_arg and spec.draft_arg in edited["args"]:
+            update["proposal"]["draft"] = edited["args"][spec.draft_arg]
+        reassessment = decision.get("reassessment")
+        if isinstance(reassessment, dict) and not record["covered"]:
+            update["assessment"] = reassessment
+            update["tier"] = 0
+            update["review_deadline"] = reassessment.get("deadline")
     elif kind == "reject":
         update["rejected"] = [proposal_signature(proposal)]
     elif kind == "escalate":
@@ -142,6 +169,8 @@ def route_after_gate(state: AgentState) -> str:
     """Where the last decision sends the thread."""
     last = state["decisions"][-1]
     kind = last["effective"]
+    if kind == "edit" and not last.get("covered"):
+        return "approval_gate"  # the edited proposal needs more than its editor: a new review
     if kind in ("approve", "edit"):
         return "execute"
     if kind == "request_info":

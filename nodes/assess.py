@@ -33,6 +33,93 @@ def proposal_signature(proposal: dict[str, Any]) -> str:
     return get_action(proposal["name"]).signature(dict(proposal.get("args") or {}))
 
 
+def assess_state(
+    state: AgentState,
+    ctx: AgentContext,
+    agent_signals: SignalFn,
+    lessons: list[dict[str, Any]],
+    *,
+    revise_drafts: bool = False,
+) -> dict[str, Any]:
+    """The validator's state update for the proposal in `state` (the node, and the runtime's edit check).
+
+    The runtime re-runs exactly this on a reviewer's edited arguments before it accepts the edit, so
+    an edit meets the same schema, guardrails, rules, limits and tiers as the agent's own proposal.
+    """
+    proposal = state.get("proposal") or {}
+    facts, confidence, risk, checks = (
+        agent_signals(state, ctx) if proposal else (dict(state.get("facts") or {}), [], [], [])
+    )
+    checks = [Check(**c) for c in state.get("input_checks", [])] + checks
+    name = proposal.get("name")
+    args = dict(proposal.get("args") or {})
+    missing = list(proposal.get("missing") or [])
+    if name and not missing:
+        try:
+            args = get_action(name).validate_args(args)
+            confidence.append(Signal("validation", 1.0, "arguments match the action's schema"))
+        except BadInput as exc:
+            confidence.append(Signal("validation", 0.0, str(exc)))
+            missing.append(str(exc))
+    if proposal.get("draft"):
+        checks += check_draft(
+            str(proposal["draft"]),
+            list(state.get("evidence") or []),
+            request=state.get("redacted_request") or state.get("request", ""),
+            facts=facts,
+            args=args,
+            tool_calls=list(state.get("tool_calls") or []),
+            known=action_statements(name, args, proposal.get("preview")) if name and not missing else None,
+        )
+    if name:
+        rate, detail = approval_rate(ctx.db, ctx.agent, name)
+        confidence.append(Signal("historical_approval", rate, detail))
+    lessons = lessons if proposal else []
+    if lessons:
+        facts = {**facts, "lessons": [lesson["id"] for lesson in lessons]}
+        checks += lesson_checks(lessons, facts, name)
+    revisions = int(state.get("draft_revisions") or 0)
+    revisions_left = max(0, ctx.policy.max_draft_revisions - revisions) if revise_drafts else 0
+    changed = revision_check(state, proposal)
+    if changed is not None:
+        checks.append(changed)
+        if not changed.passed:
+            revisions_left = 0
+    turn = state.get("turn", 1)
+    reviewed = [d for d in state.get("decisions", []) if d.get("turn") == turn]
+    verdict = assess(
+        ctx.policy,
+        Proposal(
+            action=name,
+            args=args,
+            missing=missing,
+            previously_rejected=bool(name)
+            and (proposal_signature({"name": name, "args": args}) in state.get("rejected", []) or bool(reviewed)),
+            revisions_left=revisions_left,
+        ),
+        facts,
+        confidence,
+        risk,
+        checks,
+        calibration=load_calibration(ctx.agent),
+    )
+    # Questions to the requester get the policy's deadline too: nothing waits forever.
+    verdict["deadline"] = iso_in(60 * (verdict["deadline_minutes"] or ctx.policy.review_deadline_minutes))
+    update: dict[str, Any] = {"assessment": verdict, "tier": 0, "review_deadline": verdict["deadline"]}
+    if lessons:
+        update["facts"] = {**dict(state.get("facts") or {}), "lessons": facts["lessons"]}
+    if verdict["route"] == "revise":
+        failed = [c for c in verdict["checks"] if not c["passed"] and c["outcome"] == "revise"]
+        update["draft_revisions"] = revisions + 1
+        update["revision_history"] = [
+            *(state.get("revision_history") or []),
+            {"proposal": {"name": name, "args": args}, "draft": proposal.get("draft"), "failed": failed},
+        ]
+    if name and not missing:
+        update["proposal"] = {**proposal, "args": args}
+    return update
+
+
 def make_assess_node(agent_signals: SignalFn, *, revise_drafts: bool = False) -> Node:
     """Build the validator node around one agent's signal function.
 
@@ -42,79 +129,9 @@ def make_assess_node(agent_signals: SignalFn, *, revise_drafts: bool = False) ->
     """
 
     def assess_node(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        ctx = runtime.context
         proposal = state.get("proposal") or {}
-        facts, confidence, risk, checks = (
-            agent_signals(state, ctx) if proposal else (dict(state.get("facts") or {}), [], [], [])
-        )
-        checks = [Check(**c) for c in state.get("input_checks", [])] + checks
-        name = proposal.get("name")
-        args = dict(proposal.get("args") or {})
-        missing = list(proposal.get("missing") or [])
-        if name and not missing:
-            try:
-                args = get_action(name).validate_args(args)
-                confidence.append(Signal("validation", 1.0, "arguments match the action's schema"))
-            except BadInput as exc:
-                confidence.append(Signal("validation", 0.0, str(exc)))
-                missing.append(str(exc))
-        if proposal.get("draft"):
-            checks += check_draft(
-                str(proposal["draft"]),
-                list(state.get("evidence") or []),
-                request=state.get("redacted_request") or state.get("request", ""),
-                facts=facts,
-                args=args,
-                tool_calls=list(state.get("tool_calls") or []),
-                known=action_statements(name, args, proposal.get("preview")) if name and not missing else None,
-            )
-        if name:
-            rate, detail = approval_rate(ctx.db, ctx.agent, name)
-            confidence.append(Signal("historical_approval", rate, detail))
         lessons = memory.lessons_for_run(runtime) if proposal else []
-        if lessons:
-            facts = {**facts, "lessons": [lesson["id"] for lesson in lessons]}
-            checks += lesson_checks(lessons, facts, name)
-        revisions = int(state.get("draft_revisions") or 0)
-        revisions_left = max(0, ctx.policy.max_draft_revisions - revisions) if revise_drafts else 0
-        changed = revision_check(state, proposal)
-        if changed is not None:
-            checks.append(changed)
-            if not changed.passed:
-                revisions_left = 0
-        turn = state.get("turn", 1)
-        reviewed = [d for d in state.get("decisions", []) if d.get("turn") == turn]
-        verdict = assess(
-            ctx.policy,
-            Proposal(
-                action=name,
-                args=args,
-                missing=missing,
-                previously_rejected=bool(name)
-                and (proposal_signature({"name": name, "args": args}) in state.get("rejected", []) or bool(reviewed)),
-                revisions_left=revisions_left,
-            ),
-            facts,
-            confidence,
-            risk,
-            checks,
-            calibration=load_calibration(ctx.agent),
-        )
-        # Questions to the requester get the policy's deadline too: nothing waits forever.
-        verdict["deadline"] = iso_in(60 * (verdict["deadline_minutes"] or ctx.policy.review_deadline_minutes))
-        update: dict[str, Any] = {"assessment": verdict, "tier": 0, "review_deadline": verdict["deadline"]}
-        if lessons:
-            update["facts"] = {**dict(state.get("facts") or {}), "lessons": facts["lessons"]}
-        if verdict["route"] == "revise":
-            failed = [c for c in verdict["checks"] if not c["passed"] and c["outcome"] == "revise"]
-            update["draft_revisions"] = revisions + 1
-            update["revision_history"] = [
-                *(state.get("revision_history") or []),
-                {"proposal": {"name": name, "args": args}, "draft": proposal.get("draft"), "failed": failed},
-            ]
-        if name and not missing:
-            update["proposal"] = {**proposal, "args": args}
-        return update
+        return assess_state(state, runtime.context, agent_signals, lessons, revise_drafts=revise_drafts)
 
     return assess_node
 

@@ -1,15 +1,32 @@
-"""The one executor: approved or auto-routed actions, exactly once, through the ledger."""
+"""The one executor: approved or auto-routed actions, exactly once, through the ledger.
+
+What reaches this node is not proof of anything: a resume may have been forged or replayed. The
+ledger's transaction checks the thread's lease token and, for a reviewed action, that the reviews
+table records an approval of exactly these arguments; otherwise nothing happens and the refusal is
+audited.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from hitl_runtime import audit, ledger
+from hitl_runtime import audit, leases, ledger
 from hitl_runtime.actions import get_action
-from hitl_runtime.errors import HitlError
+from hitl_runtime.checkpointing import LEASE_KEY, LEASE_TTL_KEY
+from hitl_runtime.errors import Forbidden, HitlError
 from nodes.state import AgentContext, AgentState
+
+
+def _fence(thread_id: str) -> leases.Fence | None:
+    """The lease token this run holds (the runtime puts it in the run's config), if any."""
+    configurable = get_config().get("configurable", {})
+    token = configurable.get(LEASE_KEY)
+    if token is None:
+        return None
+    return leases.Fence(thread_id, int(token), float(configurable.get(LEASE_TTL_KEY) or 60.0))
 
 
 def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -24,15 +41,10 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         d for d in state.get("decisions", []) if d.get("turn") == turn and d["effective"] in ("approve", "edit")
     ]
     review_id = approving[-1]["review_id"] if approving else None
-    approvers = (
-        [a for a in (approving[-1].get("approvers") or [approving[-1].get("reviewer")]) if a] if approving else []
-    )
-    if approving and approving[-1]["type"] == "expire":
-        actor = "deadline"  # approve-on-expiry, only where the policy allows it
-    else:
-        actor = ",".join(approvers) if approvers else f"agent:{ctx.agent}"
+    actor = f"agent:{ctx.agent}"
     key = ledger.idempotency_key(ctx.thread_id, review_id or f"auto-{turn}", spec.name)
     assessment = state.get("assessment") or {}
+    fence = _fence(ctx.thread_id)
     try:
         entry = ledger.execute(
             ctx.db,
@@ -44,17 +56,24 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             actor=actor,
             review_id=review_id,
             reversible=bool(assessment.get("reversible", True)),
-            approvals=approvers,
+            fence=fence,
         )
+    except leases.LeaseLost:
+        raise  # another process owns the thread now: this run's writes stop here
     except HitlError as exc:
+        refused = isinstance(exc, Forbidden)
         with ctx.db.transaction() as tx:
+            if fence is not None:
+                leases.fence_in(tx, fence)
             audit.append(
                 tx,
-                "action_failed",
+                "execution_refused" if refused else "action_failed",
                 actor,
                 {"action": spec.name, "args": proposal["args"], "error": str(exc)},
                 thread_id=ctx.thread_id,
                 review_id=review_id,
             )
+        if refused:
+            return {"status": "failed", "outcome": "execution_refused", "reply": "This request could not be completed."}
         return {"status": "failed", "outcome": "execution_failed", "reply": f"We could not complete that: {exc}"}
     return {"executed": [{"id": entry["id"], "name": entry["name"], "key": key}], "outcome": "executed"}

@@ -80,7 +80,7 @@ def proposal_from(answer: AIMessage, actions: list[ActionSpec]) -> dict[str, Any
         }
     spec = known[call["name"]]
     args = dict(call["args"])
-    draft = args.get("message") if spec.name == "reply" else text
+    draft = args.get(spec.draft_arg) if spec.draft_arg else text
     return {
         "name": spec.name,
         "args": args,

@@ -152,6 +152,9 @@ def test_database_down_is_a_one_line_runtime_failure(hitl):
 
 
 def test_users_and_passwords(hitl, runner):
+    from hitl_runtime import tokens
+
+    admin = {"HITL_TOKEN": tokens.create(runner.db, "ada", actor="test")["token"]}  # accounts need an admin
     made = _json(
         hitl(
             "users",
@@ -164,6 +167,7 @@ def test_users_and_passwords(hitl, runner):
             "--password-stdin",
             "--json",
             stdin="correct horse battery\n",
+            env=admin,
         )
     )
     assert made == {"name": "pat", "roles": ["sre", "support_lead"]}

@@ -80,11 +80,13 @@ def test_edit_validates_and_records_diff(runner):
     assert (fb["kind"], fb["category"], fb["diff"]) == ("edit", "wrong_amount", {"amount": [80.0, 60.0]})
 
 
-def test_edit_beyond_authority_is_refused(runner):
+def test_edit_beyond_authority_moves_to_the_tier_that_may_decide_it(runner):
     review = _pending(runner, refund_request(runner, 150, order_amount=900))
-    with pytest.raises(Forbidden, match="needs one of support_lead"):
-        runner.decide(review["id"], "edit", "sam", args={"amount": 500})
-    assert reviews.get(runner.db, review["id"])["status"] == "pending"
+    out = runner.decide(review["id"], "edit", "sam", args={"amount": 500})
+    assert out["status"] == "approved_with_edits"
+    (moved,) = out["thread"]["reviews"]
+    assert runner.show(moved)["required_roles"] == ["support_lead"]
+    assert _refunds(runner, review["thread_id"]) == []
 
 
 def test_reject_tells_the_requester_and_blocks_silent_retry(runner):

@@ -20,6 +20,19 @@ def test_checks_detect_double_execution_forks_and_stale_reviews(runner):
     runner.decide(result.reviews[0], "approve", "sam")
     assert check_promises(runner, prefix) == []
 
+    # An effect whose arguments are not the approved ones (a retargeted refund) is caught.
+    (entry,) = runner.db.read("SELECT id, args FROM action_ledger WHERE thread_id = :t", {"t": prefix})
+    with runner.db.transaction() as tx:
+        tx.execute(
+            "UPDATE action_ledger SET args = :a WHERE id = :i",
+            {"a": entry["args"].replace('"order_id":"o-', '"order_id":"o-9'), "i": entry["id"]},
+        )
+    found = check_promises(runner, prefix)
+    assert any("differ from the approved" in v for v in found), found
+    assert any("retargeted refund" in v for v in found), found
+    with runner.db.transaction() as tx:
+        tx.execute("UPDATE action_ledger SET args = :a WHERE id = :i", {"a": entry["args"], "i": entry["id"]})
+
     with runner.db.transaction() as tx:
         tx.execute(
             "INSERT INTO action_ledger (id, idempotency_key, thread_id, review_id, agent, action, args, status, reversible,"

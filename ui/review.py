@@ -522,6 +522,7 @@ def _decide(rid: str, kind: str, fields: dict[str, str]) -> None:
             comment=comment,
             category=category,
             seen_hash=st.session_state.get(f"review_seen:{rid}"),
+            channel="app",
         )
     except ValueError as exc:
         st.session_state[key] = ("error", str(exc))

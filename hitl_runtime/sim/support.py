@@ -315,6 +315,7 @@ REPLY = register(
         _preview_reply,
         undo_plan="Cancel the message while it waits in the outbox (10 minutes); after that, send a correction.",
         identity=("customer_id",),
+        draft_arg="message",
     )
 )
 REFUND = register(
