@@ -1,9 +1,10 @@
-"""Lexical retrieval over the shipped knowledge files, with scores that mean something.
+"""Retrieval over the shipped knowledge files, with scores that mean something.
 
-Ranking is BM25. The score reported with each hit is the IDF-weighted share of the query's
-informative words that the document contains (discounted for queries of fewer than four such
-words): 1.0 means a substantial query is fully covered, so the score can serve as a
-retrieval-quality signal without a model.
+Ranking is BM25 (the `bm25s` library). The score reported with each hit is the IDF-weighted share
+of the query's informative words that the document contains (discounted for queries of fewer
+than four such words): 1.0 means a substantial query is fully covered, so the score can serve as
+a retrieval-quality signal. Where a caller asks for it (`semantic=True`), sentence embeddings
+add a second view: a paraphrase that shares no word with the right document still finds it.
 """
 
 from __future__ import annotations
@@ -169,23 +170,47 @@ class Document:
 
 
 class Index:
-    """BM25 over a fixed document set."""
+    """BM25 (the `bm25s` library) over a fixed document set, with a coverage score that means something.
 
-    def __init__(self, documents: list[Document], k1: float = 1.4, b: float = 0.6) -> None:
+    With `semantic`, each document also gets the cosine similarity of its sentence embedding to the
+    query's (`hitl_runtime.embeddings`): a paraphrase that shares no word with the right document
+    still finds it, and the reported score is the better of the two views.
+    """
+
+    def __init__(self, documents: list[Document], k1: float = 1.4, b: float = 0.6, *, semantic: bool = False) -> None:
+        import bm25s
+
         self.documents = documents
-        self.k1, self.b = k1, b
-        self._terms = [Counter(tokens(d.title + " " + d.title + " " + d.text)) for d in documents]
-        self._lengths = [sum(t.values()) for t in self._terms]
-        self._avg = sum(self._lengths) / max(len(documents), 1)
+        self.semantic = semantic
+        corpus = [tokens(d.title + " " + d.title + " " + d.text) for d in documents]
+        self._terms = [set(terms) for terms in corpus]
+        self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+        self._bm25.index(corpus, show_progress=False)
         df: Counter[str] = Counter()
         for terms in self._terms:
-            df.update(terms.keys())
+            df.update(terms)
         n = len(documents)
+        # Coverage weights use BM25's (Lucene) IDF, the one the ranking uses.
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._vectors: Any = None
+
+    def _semantic_scores(self, query: str) -> list[float]:
+        from hitl_runtime import embeddings
+
+        if self._vectors is None:
+            self._vectors = embeddings.embed_fixed([f"{d.title}. {d.text}" for d in self.documents])
+        similarity = self._vectors @ embeddings.embed([query])[0]
+        return [semantic_score(float(c)) for c in similarity]
 
     def search(self, query: str, k: int = 4) -> list[tuple[Document, float, float]]:
-        """Top k as (document, coverage score in [0, 1], raw BM25), best first."""
+        """Top k as (document, score in [0, 1], raw BM25), best first.
+
+        The lexical score is the IDF-weighted share of the query's informative words a document
+        contains (discounted for queries of fewer than four such words): 1.0 means a substantial
+        query is fully covered. With `semantic`, the score is the better of that and the scaled
+        embedding similarity, and documents are ranked by it.
+        """
         q = list(dict.fromkeys(tokens(query)))
         if not q:
             return []
@@ -196,21 +221,30 @@ class Index:
         total_weight = sum(weights.values())
         # Two words matched say less than six: short queries cannot earn a full score.
         brevity = min(1.0, len(q) / 4)
+        in_vocabulary = [t for t in q if t in self.idf]
+        bm25 = self._bm25.get_scores(in_vocabulary) if in_vocabulary else [0.0] * len(self.documents)
+        meaning = self._semantic_scores(query) if self.semantic else None
         scored = []
         for i, terms in enumerate(self._terms):
-            bm25 = 0.0
-            covered = 0.0
-            for t in q:
-                f = terms.get(t, 0)
-                if not f:
-                    continue
-                covered += weights[t]
-                norm = f + self.k1 * (1 - self.b + self.b * self._lengths[i] / self._avg)
-                bm25 += self.idf.get(t, 0.0) * f * (self.k1 + 1) / norm
-            if bm25 > 0:
-                scored.append((self.documents[i], brevity * covered / total_weight, bm25))
-        scored.sort(key=lambda item: (item[2], item[1]), reverse=True)
+            covered = sum(weights[t] for t in q if t in terms)
+            lexical = brevity * covered / total_weight
+            score = max(lexical, meaning[i]) if meaning is not None else lexical
+            if bm25[i] > 0 or (meaning is not None and meaning[i] > 0):
+                scored.append((self.documents[i], score, float(bm25[i])))
+        if meaning is not None:
+            scored.sort(key=lambda item: (item[1], item[2]), reverse=True)
+        else:
+            scored.sort(key=lambda item: (item[2], item[1]), reverse=True)
         return scored[:k]
+
+
+SEMANTIC_FLOOR = 0.30
+SEMANTIC_FULL = 0.70
+
+
+def semantic_score(cosine: float) -> float:
+    """Embedding similarity on the coverage scale: below 0.30 unrelated (0), from 0.70 a full match (1)."""
+    return min(1.0, max(0.0, (cosine - SEMANTIC_FLOOR) / (SEMANTIC_FULL - SEMANTIC_FLOOR)))
 
 
 def read_jsonl(package_path: str) -> list[dict[str, Any]]:
@@ -221,7 +255,7 @@ def read_jsonl(package_path: str) -> list[dict[str, Any]]:
 
 
 @lru_cache(maxsize=32)
-def index_for(package_path: str, title_field: str, text_fields: tuple[str, ...]) -> Index:
+def index_for(package_path: str, title_field: str, text_fields: tuple[str, ...], semantic: bool = False) -> Index:
     """A cached index over one knowledge file."""
     records = read_jsonl(package_path)
     documents = [
@@ -233,7 +267,7 @@ def index_for(package_path: str, title_field: str, text_fields: tuple[str, ...])
         )
         for r in records
     ]
-    return Index(documents)
+    return Index(documents, semantic=semantic)
 
 
 def _flatten(value: Any) -> str:
@@ -253,9 +287,10 @@ def evidence(
     text_fields: tuple[str, ...],
     snippet_field: str,
     k: int = 3,
+    semantic: bool = False,
 ) -> list[dict[str, Any]]:
-    """Scored evidence items for the review screen and the confidence signals."""
-    index = index_for(package_path, title_field, text_fields)
+    """Scored evidence items for the review screen and the confidence signals (`semantic`: hybrid scores)."""
+    index = index_for(package_path, title_field, text_fields, semantic)
     return [
         {
             "source": source,

@@ -24,6 +24,16 @@ class Settings:
     model_name: str = field(default_factory=lambda: os.environ.get("HITL_MODEL", "gpt-4o-mini"))
     """`HITL_MODEL`: the chat model's name on that server."""
 
+    embedding_model: str = field(default_factory=lambda: os.environ.get("HITL_EMBEDDING_MODEL") or "all-MiniLM-L6-v2")
+    """`HITL_EMBEDDING_MODEL`: the sentence-embedding model of the intent and evidence signals: a name
+    (the packaged all-MiniLM-L6-v2, or one in the local Hugging Face cache) or a model folder."""
+
+    cache_dir: str = field(
+        default_factory=lambda: os.environ.get("HITL_CACHE_DIR")
+        or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hitl-agents")
+    )
+    """`HITL_CACHE_DIR`: where embeddings of fixed texts (intent examples, knowledge files) are kept."""
+
     lease_seconds: float = field(default_factory=lambda: float(os.environ.get("HITL_LEASE_SECONDS", "60")))
     """`HITL_LEASE_SECONDS`: how long a process owns a thread before another may take it over."""
 

@@ -20,7 +20,7 @@ import hitl_runtime  # noqa: F401  (switches on strict msgpack before LangGraph 
 
 PG_ADMIN_URL = os.environ.get("HITL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent
-SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
+SHARED_SCENARIOS = REPO / "tests" / "scenarios" / "shared"  # copied from the design's samples
 
 ACCOUNTS: dict[str, list[str]] = {
     "sam": ["support_agent"],
