@@ -82,6 +82,39 @@ class Rule(_Strict):
     actions: list[str] | None = None
 
 
+class Condition(_Strict):
+    """A test on one fact, in the rules' language (`service.env == prod`)."""
+
+    fact: str
+    op: Operator
+    value: Any = None
+
+
+class Intent(_Strict):
+    """A kind of request, recognised from what the requester wrote, whatever the agent proposes.
+
+    The validator finds the request's intents itself (`guardrails.intents`: sentence embeddings
+    compared with these labelled examples, with lexical evidence), and no proposal routes below
+    the intent's minimum route: a read-only answer to a request that changes production still
+    goes to a person, and a request to destroy records is blocked whatever the model proposes.
+    """
+
+    route: Route
+    """The minimum route of a request of this kind."""
+    rule: str
+    """Why, in words the reviewer reads."""
+    when: list[Condition] = Field(default_factory=list)
+    """The minimum route applies only when every condition holds (on the agent's facts)..."""
+    otherwise: Route = "auto"
+    """...and this one when one does not (`auto`: no minimum)."""
+    actions: list[str] = Field(default_factory=list)
+    """Actions that do what the request asks (the offline model proposes the first one)."""
+    examples: list[str] = Field(min_length=3)
+    """Labelled example requests, in the words requesters use."""
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    """A stricter bar than the policy's `intent_min_score` (for intents that block or escalate)."""
+
+
 class Thresholds(_Strict):
     """Confidence bands and risk limits (the seed's "Confidence Thresholds")."""
 
@@ -113,6 +146,18 @@ class Policy(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     guardrail_outcomes: dict[str, Outcome] = Field(default_factory=dict)
     """Per-check override of what a failed guardrail check means (by check id)."""
+    intents: dict[str, Intent] = Field(default_factory=dict)
+    """Kinds of request with their minimum routes, judged on the request itself (see `Intent`)."""
+    intent_min_score: float = Field(default=0.5, ge=0, le=1)
+    """How close a request (or one of its sentences) must come to an intent's examples to count as one."""
+
+    @model_validator(mode="after")
+    def _known_intent_actions(self) -> Policy:
+        for name, intent in self.intents.items():
+            for action_name in intent.actions:
+                if action_name not in self.actions:
+                    raise ValueError(f"intents.{name}.actions: unknown action {action_name!r}")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:

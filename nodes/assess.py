@@ -2,7 +2,9 @@
 
 Besides the agent's own signals it adds argument validation, the historical approval rate, the
 output checks on the draft (faithfulness to the evidence among them), the rules of accepted
-lessons from the agent's memory, and, where a calibration file exists, the calibrated confidence.
+lessons from the agent's memory, the request's own intents with their minimum routes (found
+without the model, `guardrails.intents`), and, where a calibration file exists, the calibrated
+confidence.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from guardrails.calibration import load_calibration
+from guardrails.intents import intent_checks, request_intents
 from guardrails.output_checks import action_statements, check_draft
 from guardrails.routing import Check, Proposal, Signal, assess
 from hitl_runtime import memory
@@ -78,6 +81,12 @@ def assess_state(
     if lessons:
         facts = {**facts, "lessons": [lesson["id"] for lesson in lessons]}
         checks += lesson_checks(lessons, facts, name)
+    # The request's own intents, found without the model: no route below what the request needs.
+    # A reviewer's edit is re-checked against the intents found when the request came in.
+    text = state.get("redacted_request") or state.get("request", "")
+    found = request_intents(ctx.policy, text, (state.get("facts") or {}).get("intent"))
+    facts = {**facts, "intent": found}
+    checks += intent_checks(ctx.policy, found, facts, name)
     revisions = int(state.get("draft_revisions") or 0)
     revisions_left = max(0, ctx.policy.max_draft_revisions - revisions) if revise_drafts else 0
     changed = revision_check(state, proposal)
@@ -106,8 +115,9 @@ def assess_state(
     # Questions to the requester get the policy's deadline too: nothing waits forever.
     verdict["deadline"] = iso_in(60 * (verdict["deadline_minutes"] or ctx.policy.review_deadline_minutes))
     update: dict[str, Any] = {"assessment": verdict, "tier": 0, "review_deadline": verdict["deadline"]}
+    update["facts"] = {**dict(state.get("facts") or {}), "intent": found}
     if lessons:
-        update["facts"] = {**dict(state.get("facts") or {}), "lessons": facts["lessons"]}
+        update["facts"]["lessons"] = facts["lessons"]
     if verdict["route"] == "revise":
         failed = [c for c in verdict["checks"] if not c["passed"] and c["outcome"] == "revise"]
         update["draft_revisions"] = revisions + 1

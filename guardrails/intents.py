@@ -1,0 +1,188 @@
+"""What a request asks for, judged on the request itself: the validator's intent signal.
+
+Each policy lists kinds of request (`intents`) with labelled examples and a minimum route. A request
+is split into its sentences; each sentence (and the whole request) is embedded with the configured
+sentence-embedding model and compared with every example, the way NeMo Guardrails matches user
+messages to canonical forms. An intent's semantic score is the mean cosine similarity of its three
+closest examples; its lexical evidence is how much of the sentence one of its examples covers
+(IDF-weighted, from the BM25 index over the examples). The combined score decides: the best intent
+of each sentence counts when it reaches the policy's `intent_min_score`. A request may carry several
+intents ("what are your hours? also, close my account"); the strictest minimum route wins.
+
+The validator does not ask the agent's model what the request is. Whatever the model proposes, no
+route below the request's minimum is taken (`intent_checks`), and the reviewer is told why.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from guardrails.policy import Intent, Policy, Rule
+from guardrails.routing import ROUTE_ORDER, Check, rule_holds
+from hitl_runtime.canonical import value_hash
+
+TOP_EXAMPLES = 3
+LEXICAL_WEIGHT = 0.1
+"""Share of the combined score that comes from lexical evidence (the rest is semantic)."""
+MAX_SEGMENTS = 8
+_SPLIT = re.compile(
+    r"(?<=[.!?;])\s+|\n+|\s+(?:-|–|—)\s+|,?\s+\b(?:also|plus|and also|oh and|btw|but also)\b[,:]?\s+", re.I
+)
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    """One intent found in a request: how close, and in which words."""
+
+    id: str
+    score: float
+    semantic: float
+    lexical: float
+    segment: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain form for graph state and the review payload."""
+        return {
+            "id": self.id,
+            "score": round(self.score, 4),
+            "semantic": round(self.semantic, 4),
+            "lexical": round(self.lexical, 4),
+            "segment": self.segment,
+        }
+
+
+def segments(text: str) -> list[str]:
+    """The whole request, then its sentences and clauses (the parts that say something)."""
+    from hitl_runtime.retrieval import tokens
+
+    whole = " ".join(text.split())
+    parts = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
+    out = [whole] if tokens(whole) else []
+    for part in parts:
+        if part != whole and len(tokens(part)) >= 2 and part not in out:
+            out.append(part)
+    return out[: MAX_SEGMENTS + 1]
+
+
+class _Examples:
+    """The policy's labelled examples: their vectors and a lexical index over them."""
+
+    def __init__(self, intents: dict[str, Intent]) -> None:
+        from hitl_runtime import embeddings
+        from hitl_runtime.retrieval import Document, Index
+
+        self.labels = [name for name, intent in intents.items() for _ in intent.examples]
+        self.texts = [example for intent in intents.values() for example in intent.examples]
+        self.vectors = embeddings.embed_fixed(self.texts)
+        self.index = Index([Document(str(i), "", t, {}) for i, t in enumerate(self.texts)])
+        self.names = list(intents)
+
+    def score(self, segment: str) -> list[IntentMatch]:
+        import numpy as np
+
+        from hitl_runtime import embeddings
+
+        similarity = self.vectors @ embeddings.embed([segment])[0]
+        lexical = np.zeros(len(self.texts), dtype=np.float32)
+        for doc, coverage, _ in self.index.search(segment, k=len(self.texts)):
+            lexical[int(doc.id)] = coverage
+        labels = np.array(self.labels)
+        out = []
+        for name in self.names:
+            mine = labels == name
+            sims = np.sort(similarity[mine])[::-1][:TOP_EXAMPLES]
+            semantic = float(sims.mean())
+            lex = float(lexical[mine].max())
+            score = (1 - LEXICAL_WEIGHT) * semantic + LEXICAL_WEIGHT * lex
+            out.append(IntentMatch(name, score, semantic, lex, segment))
+        return sorted(out, key=lambda m: m.score, reverse=True)
+
+
+_loaded: dict[str, _Examples] = {}
+_lock = threading.Lock()
+
+
+def _examples_for(policy: Policy) -> _Examples:
+    key = value_hash({name: intent.examples for name, intent in policy.intents.items()})
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = _Examples(policy.intents)
+        return _loaded[key]
+
+
+def classify(policy: Policy, text: str) -> dict[str, Any]:
+    """The request's intents (best per sentence, at or above the policy's threshold), and the runners-up.
+
+    Returns `{"text_hash", "matches": [...], "nearest": [...]}`; `matches` are the intents that
+    count, strongest first, one per intent; `nearest` the top three of the whole request, shown to
+    the reviewer whether or not they count.
+    """
+    out: dict[str, Any] = {"text_hash": value_hash(text), "matches": [], "nearest": []}
+    if not policy.intents or not text.strip():
+        return out
+    examples = _examples_for(policy)
+    best: dict[str, IntentMatch] = {}
+    for index, segment in enumerate(segments(text)):
+        ranked = examples.score(segment)
+        if index == 0:
+            out["nearest"] = [m.as_dict() for m in ranked[:3]]
+        top = ranked[0]
+        bar = policy.intents[top.id].min_score or policy.intent_min_score
+        if top.score >= bar and (top.id not in best or top.score > best[top.id].score):
+            best[top.id] = top
+    out["matches"] = [m.as_dict() for m in sorted(best.values(), key=lambda m: m.score, reverse=True)]
+    return out
+
+
+def request_intents(policy: Policy, text: str, known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`classify`, unless `known` already holds the result for this very text (a reviewer's edit re-check)."""
+    if known and known.get("text_hash") == value_hash(text) and "matches" in known:
+        return known
+    return classify(policy, text)
+
+
+def floor(intent: Intent, facts: dict[str, Any]) -> str:
+    """The intent's minimum route given the facts (`when` conditions, else `otherwise`)."""
+    holds = all(
+        rule_holds(Rule(id="when", fact=c.fact, op=c.op, value=c.value, outcome="info", rule=""), facts)
+        for c in intent.when
+    )
+    return intent.route if holds else intent.otherwise
+
+
+def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], action: str | None) -> list[Check]:
+    """One check per intent found: failed (with the intent's minimum route as its outcome) unless it allows auto.
+
+    The check's rule says whether the proposal does what the request asks: a proposal that does not
+    address a request needing review is named as such, so the reviewer sees the gap.
+    """
+    checks = []
+    for match in found.get("matches") or []:
+        intent = policy.intents.get(match["id"])
+        if intent is None:
+            continue
+        minimum = floor(intent, facts)
+        detail = f"the request reads as {match['id']} ({match['score']:.2f}): \u201c{match['segment'][:200]}\u201d"
+        if ROUTE_ORDER.index(minimum) <= ROUTE_ORDER.index("auto"):
+            checks.append(Check(f"intent_{match['id']}", True, "info", intent.rule, detail))
+            continue
+        if minimum == "block" or action in intent.actions:
+            rule = intent.rule
+        else:
+            rule = (
+                f"the proposal ({action or 'no action'}) does not address a request that needs {minimum}: {intent.rule}"
+            )
+        checks.append(Check(f"intent_{match['id']}", False, minimum, rule, detail))
+    return checks
+
+
+def proposed_action(policy: Policy, text: str) -> str | None:
+    """The action the request's strongest intent asks for (the offline model's reading of the request)."""
+    found = [m for m in classify(policy, text)["matches"] if policy.intents[m["id"]].actions]
+    if not found:
+        return None
+    strictest = max(found, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]))
+    return policy.intents[strictest["id"]].actions[0]
