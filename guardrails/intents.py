@@ -130,11 +130,21 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
         top = ranked[0]
-        bar = policy.intents[top.id].min_score or policy.intent_min_score
-        if top.score >= bar and (top.id not in best or top.score > best[top.id].score):
+        if _counts(policy, top, ranked) and (top.id not in best or top.score > best[top.id].score):
             best[top.id] = top
     out["matches"] = [m.as_dict() for m in sorted(best.values(), key=lambda m: m.score, reverse=True)]
     return out
+
+
+def _counts(policy: Policy, top: IntentMatch, ranked: list[IntentMatch]) -> bool:
+    """The closest intent counts when it reaches its bar and leads every milder intent by the margin."""
+    intent = policy.intents[top.id]
+    if top.score < (intent.min_score if intent.min_score is not None else policy.intent_min_score):
+        return False
+    # The lead is measured on meaning alone: shared words must not carry a request into a stricter intent.
+    level = ROUTE_ORDER.index(intent.route)
+    milder = [m.semantic for m in ranked if ROUTE_ORDER.index(policy.intents[m.id].route) < level]
+    return not milder or top.semantic - max(milder) >= policy.intent_min_margin
 
 
 def request_intents(policy: Policy, text: str, known: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -179,10 +189,19 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
     return checks
 
 
-def proposed_action(policy: Policy, text: str) -> str | None:
-    """The action the request's strongest intent asks for (the offline model's reading of the request)."""
-    found = [m for m in classify(policy, text)["matches"] if policy.intents[m["id"]].actions]
+def strongest(policy: Policy, text: str, *, with_action: bool = False) -> str | None:
+    """The request's intent with the strictest minimum route (then the closest), or None.
+
+    This is how the offline model reads a request: the same signal the validator uses.
+    """
+    found = [m for m in classify(policy, text)["matches"] if not with_action or policy.intents[m["id"]].actions]
     if not found:
         return None
-    strictest = max(found, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]))
-    return policy.intents[strictest["id"]].actions[0]
+    best = max(found, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]))
+    return str(best["id"])
+
+
+def proposed_action(policy: Policy, text: str) -> str | None:
+    """The action the request's strongest intent asks for (the offline model's reading of the request)."""
+    intent = strongest(policy, text, with_action=True)
+    return policy.intents[intent].actions[0] if intent else None

@@ -150,6 +150,8 @@ class Policy(_Strict):
     """Kinds of request with their minimum routes, judged on the request itself (see `Intent`)."""
     intent_min_score: float = Field(default=0.5, ge=0, le=1)
     """How close a request (or one of its sentences) must come to an intent's examples to count as one."""
+    intent_min_margin: float = Field(default=0.03, ge=0, le=1)
+    """How far the closest intent must lead every intent with a milder minimum route."""
 
     @model_validator(mode="after")
     def _known_intent_actions(self) -> Policy:

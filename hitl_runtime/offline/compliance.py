@@ -24,6 +24,8 @@ from graphs.compliance import (
     categories_regulated,
     terms_in,
 )
+from guardrails.intents import strongest
+from guardrails.policy import load_policy
 from hitl_runtime.offline.model import question_message, tool_call_message
 from hitl_runtime.prompt_context import read_context
 from hitl_runtime.retrieval import tokens
@@ -380,7 +382,9 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         return question_message(
             ["the document to check"], "Please paste the document (or the clause) you would like me to check."
         )
-    if context.get("customer_commitment") or COMMITMENT_CUES.search(text):
+    # The validator's intent signal reads a commitment asked in other words ("tell them in writing we will...").
+    intent = strongest(load_policy("compliance"), text, with_action=True)
+    if context.get("customer_commitment") or COMMITMENT_CUES.search(text) or intent == "customer_commitment":
         return _advise(text, document, context)
     informational = bool(INFORMATIONAL.search(text)) and not (DECISION_CUES.search(text) or CASE_CUES.search(text))
     if document or not informational:

@@ -17,6 +17,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.ops import destructive_terms
+from guardrails.intents import proposed_action
+from guardrails.policy import load_policy
 from hitl_runtime.canonical import value_hash
 from hitl_runtime.offline.model import question_message, tool_call_message
 from hitl_runtime.prompt_context import read_context
@@ -88,6 +90,11 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             f"Which service is this about, and in which environment (prod, staging or dev)?{named}",
         )
     intent = _explicit_intent(text)
+    if intent in (None, "inspect_logs"):
+        # Ordinary words for a remediation ("put it back how it was this morning") are read with the
+        # validator's intent signal, so a rephrased rollback is proposed as a rollback.
+        wanted = proposed_action(load_policy("ops"), text)
+        intent = wanted if wanted not in (None, "inspect_logs") else intent
     explicit = intent is not None
     if intent is None:
         intent = _diagnose(context)

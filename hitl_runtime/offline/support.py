@@ -12,6 +12,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
+from guardrails.intents import strongest
+from guardrails.policy import load_policy
 from guardrails.signals import money_amounts, read_text
 from hitl_runtime.offline.model import question_message, tool_call_message
 from hitl_runtime.prompt_context import read_context
@@ -36,6 +38,8 @@ _REOPEN = re.compile(
     r"\b(reopen|re-open|still (not|isn't|is not) (fixed|working|resolved)|problem (is|came) back)\b", re.IGNORECASE
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_LEAVING = re.compile(r"\b(close|delete|shut|deactivat\w*|remove|get rid|erase|cancel|done with|leav\w*|quit)\b", re.I)
+_RETURNING = re.compile(r"\b(reactivat\w*|unlock|unsuspend|restore|back on|re-?open)\b", re.I)
 
 
 def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessage:
@@ -50,7 +54,9 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     top = evidence[0] if evidence else None
     top_score = float(top["score"]) if top else 0.0
 
-    if _CLOSE_ACCOUNT.search(text):
+    # The validator's intent signal reads what the words alone do not say ("get rid of my profile").
+    intent = strongest(load_policy("support"), text, with_action=True)
+    if _CLOSE_ACCOUNT.search(text) or (intent == "account_change" and _LEAVING.search(text)):
         return tool_call_message(
             "change_account_status",
             {
@@ -62,7 +68,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             "except records we must keep by law.",
             0.8,
         )
-    if _REACTIVATE.search(text):
+    if _REACTIVATE.search(text) or (intent == "account_change" and _RETURNING.search(text)):
         return tool_call_message(
             "change_account_status",
             {
@@ -74,21 +80,25 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             0.7,
         )
     ticket = context.get("ticket") or {}
-    if ticket.get("id") and _REOPEN.search(text):
+    if ticket.get("id") and (_REOPEN.search(text) or intent == "ticket_reopen"):
         return tool_call_message(
             "reopen_ticket",
             {"ticket_id": ticket["id"], "note": text[:200]},
             f"Hi {name}, I've reopened your ticket {ticket['id']} and we'll pick it up again.",
             0.8,
         )
-    if ticket.get("id") and _CLOSE_TICKET.search(text):
+    if ticket.get("id") and (_CLOSE_TICKET.search(text) or intent == "ticket_close"):
         return tool_call_message(
             "close_ticket",
             {"ticket_id": ticket["id"], "note": "Customer confirmed the issue is resolved"},
             f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
             0.85,
         )
-    if _REFUND.search(text) or (read_text(text).exception_request and context.get("order")):
+    if (
+        _REFUND.search(text)
+        or (read_text(text).exception_request and context.get("order"))
+        or (intent in ("refund", "policy_exception") and not read_text(text).legal_threat)
+    ):
         return _refund(text, context, name)
     if _VAGUE_PROBLEM.search(text) and not context.get("order") and len(tokens(text)) < 6:
         return question_message(
