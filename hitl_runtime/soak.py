@@ -402,16 +402,21 @@ class _Conductor:
 
 
 def _drain(runner: Any) -> None:
-    """Finish everything the chaos left half-done (as an operator's `hitl sweep` would)."""
+    """Finish everything the chaos left half-done (as an operator's `hitl sweep` would, once its grace passed)."""
+    from dataclasses import replace
+
+    from hitl_runtime.runner import Runner
+
     time.sleep(float(LEASE_SECONDS) + 0.5)
+    sweeper = Runner(replace(runner.settings, resume_grace_seconds=0.0), db=runner.db)
     for _ in range(20):
         try:
-            out = runner.sweep()
+            out = sweeper.sweep()
         except HitlError:
             time.sleep(1)
             continue
         stalled = runner.db.read("SELECT COUNT(*) AS n FROM threads WHERE status = 'running'")[0]["n"]
-        if not out["resumed"] and not out["errors"] and int(stalled) == 0:
+        if not out["resumed"] and not out["errors"] and not out["busy"] and int(stalled) == 0:
             return
         time.sleep(float(LEASE_SECONDS))
 
