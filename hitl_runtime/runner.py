@@ -669,12 +669,14 @@ class Runner:
         expired: list[dict[str, Any]] = []
         resumed: list[str] = []
         errors: list[dict[str, Any]] = []
+        busy: list[dict[str, Any]] = []
 
         def attempt(key: dict[str, Any], work: Callable[[], Any]) -> Any:
             try:
                 return work()
             except (leases.LeaseBusy, leases.LeaseLost):
-                return None  # another process is on it
+                busy.append(key)  # another process is on it; the next sweep looks again
+                return None
             except Exception as exc:  # one failure must not stop the sweep; it is reported
                 if isinstance(exc, Unavailable) or is_connection_error(exc):
                     raise Unavailable(f"database failed during sweep: {str(exc).splitlines()[0]}") from exc
@@ -706,7 +708,7 @@ class Runner:
                 resumed.append(thread["thread_id"])
         with self.db.transaction() as tx:
             sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
-        return {"expired": expired, "resumed": resumed, "sent": sent, "errors": errors}
+        return {"expired": expired, "resumed": resumed, "sent": sent, "errors": errors, "busy": busy}
 
     def _continue_stalled(self, agent: str, thread_id: str) -> bool:
         """Finish a run whose process died mid-graph (its lease has lapsed); False if not stalled."""
