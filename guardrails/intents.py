@@ -129,9 +129,11 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
         ranked = examples.score(segment)
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
-        top = ranked[0]
-        if _counts(policy, top, ranked) and (top.id not in best or top.score > best[top.id].score):
-            best[top.id] = top
+        # The closest intent that clearly outranks every milder one: when the very closest is only a
+        # hair ahead of a milder reading, the request is still at least as risky as the next in line.
+        chosen = next((m for m in ranked[:3] if _counts(policy, m, ranked)), None)
+        if chosen is not None and (chosen.id not in best or chosen.score > best[chosen.id].score):
+            best[chosen.id] = chosen
     out["matches"] = [m.as_dict() for m in sorted(best.values(), key=lambda m: m.score, reverse=True)]
     return out
 

@@ -287,8 +287,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from hitl_runtime.evaluation import evaluate, load_scenarios
 
     agent_module(args.agent)
-    cases = load_scenarios(Path(args.dataset), args.agent)
-    result = evaluate(args.agent, cases, grader=args.grader)
+    cases = []
+    for dataset in args.dataset:
+        cases += load_scenarios(Path(dataset), args.agent)
+    repeated = sorted({c.id for c in cases if sum(1 for o in cases if o.id == c.id) > 1})
+    if repeated:
+        raise BadInput(f"the same case id in more than one dataset: {', '.join(repeated[:5])}")
+    paraphrases = load_scenarios(Path(args.paraphrases), args.agent) if args.paraphrases else None
+    result = evaluate(args.agent, cases, grader=args.grader, paraphrases=paraphrases)
 
     def text(r: dict[str, Any]) -> str:
         lines = []
@@ -296,10 +302,18 @@ def cmd_eval(args: argparse.Namespace) -> None:
             if r.get(key):
                 scores = " ".join(f"{name}={r[key][name]}" for name in SCORERS)
                 lines.append(f"{label}: n={r[key]['n']} {scores}")
+        lines.append("confusion (expected: actual): " + json.dumps(r["confusion"]))
+        if "paraphrases" in r:
+            p = r["paraphrases"]
+            lines.append(
+                f"paraphrases: n={p['n']} route_accuracy={p.get('route_accuracy')} false_auto={p.get('false_auto')} "
+                f"automation_rate={p.get('automation_rate')} agreement={p['agreeing']}/{p['cases']} cases"
+            )
         # The routing line stays last: scripts read it.
+        agreement = f" paraphrase_agreement={r['paraphrase_agreement']}" if "paraphrase_agreement" in r else ""
         lines.append(
             f"{r['agent']}: n={r['n']} route_accuracy={r['route_accuracy']} "
-            f"false_auto={r['false_auto']} automation_rate={r['automation_rate']} mistakes={r['mistakes']}"
+            f"false_auto={r['false_auto']} automation_rate={r['automation_rate']}{agreement} mistakes={r['mistakes']}"
         )
         return "\n".join(lines)
 
@@ -600,7 +614,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("eval", cmd_eval, "Evaluate an agent's routing and drafts on a scenario file.")
     p.add_argument("agent")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, action="append", help="scenario file (repeat to evaluate several)")
+    p.add_argument(
+        "--paraphrases",
+        help="scenario file whose cases carry `paraphrase_of`: adds paraphrase_agreement (all paraphrases route like the case)",
+    )
     p.add_argument(
         "--grader",
         choices=["offline", "model"],

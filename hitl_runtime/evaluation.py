@@ -102,6 +102,38 @@ def score(per_case: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def paraphrase_of(case: Scenario) -> str | None:
+    """The id of the case a paraphrase rephrases (its `paraphrase_of` field), if it is one."""
+    value = (case.model_extra or {}).get("paraphrase_of")
+    return str(value) if value else None
+
+
+def paraphrase_agreement(originals: list[dict[str, Any]], paraphrased: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many cases route the same however they are worded.
+
+    A case counts as agreeing only if every one of its paraphrases took the route the original
+    took; cases without a paraphrase in the file are left out, and so are paraphrases of cases
+    that are not among `originals` (`unmatched`).
+    """
+    routes = {c["id"]: c["route"] for c in originals}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    unmatched = 0
+    for case in paraphrased:
+        source = case.get("paraphrase_of")
+        if source in routes:
+            groups.setdefault(str(source), []).append(case)
+        else:
+            unmatched += 1
+    agreeing = sorted(s for s, cases in groups.items() if all(c["route"] == routes[s] for c in cases))
+    return {
+        "cases": len(groups),
+        "agreeing": len(agreeing),
+        "agreement": round(len(agreeing) / len(groups), 4) if groups else None,
+        "disagreeing_cases": sorted(set(groups) - set(agreeing)),
+        "unmatched_paraphrases": unmatched,
+    }
+
+
 def evaluate(
     agent: str,
     scenarios: list[Scenario],
@@ -112,12 +144,16 @@ def evaluate(
     grade_drafts: bool = True,
     grader: str = "offline",
     grader_model: Any = None,
+    paraphrases: list[Scenario] | None = None,
 ) -> dict[str, Any]:
     """Run every case on a fresh database and score the routes (and the drafts).
 
     `lessons`: the memory the agent runs with (accepted lessons as `hitl_runtime.memory` stores
     them); none by default. `grader="model"` adds model-graded draft scores from `grader_model`
-    or, when not given, the configured ChatOpenAI (`OPENAI_API_KEY` must be set).
+    or, when not given, the configured ChatOpenAI (`OPENAI_API_KEY` or `OPENAI_BASE_URL`).
+    `paraphrases`: cases with a `paraphrase_of` field, run too; the result then has
+    `paraphrase_agreement` (the share of cases all of whose paraphrases route like the original)
+    and `paraphrases` (their own routing figures and the agreement's details).
     """
     from hitl_runtime import memory
     from hitl_runtime.runner import Runner
@@ -126,8 +162,8 @@ def evaluate(
     if grader not in ("offline", "model"):
         raise BadInput(f"unknown grader {grader!r} (offline or model)")
     if grader == "model" and grader_model is None:
-        if not base.openai_api_key:
-            raise BadInput("--grader model needs OPENAI_API_KEY (and OPENAI_BASE_URL for a local server)")
+        if not (base.openai_api_key or base.openai_base_url):
+            raise BadInput("--grader model needs a model server: OPENAI_API_KEY or OPENAI_BASE_URL")
         from hitl_runtime.models import make_model
 
         grader_model = make_model(agent, base)
@@ -142,25 +178,12 @@ def evaluate(
         try:
             for lesson in lessons or []:
                 memory.remember(runner.db, agent, lesson)
-            per_case = []
-            for case in scenarios:
-                result = runner.run(
-                    agent, case.message, thread_id=f"eval-{case.id}", user=f"requester-{case.id}", context=case.context
-                )
-                per_case.append(
-                    {
-                        "id": case.id,
-                        "expected_route": case.expected.route,
-                        "route": result.route,
-                        "status": result.status,
-                        "action": (result.action or {}).get("name"),
-                        "expected_action": case.expected.action,
-                        "risk": result.risk,
-                        "confidence": result.confidence,
-                        "reasons": result.reasons,
-                        **_case_details(runner, agent, f"eval-{case.id}", grade_drafts, grader_model),
-                    }
-                )
+            per_case = [_run_case(runner, agent, case, "eval", grade_drafts, grader_model) for case in scenarios]
+            rephrased = [
+                {**_run_case(runner, agent, case, "eval-p", grade_drafts, grader_model), "paraphrase_of": source}
+                for case in paraphrases or []
+                if (source := paraphrase_of(case)) is not None
+            ]
         finally:
             memory.close(runner.db)
             runner.close()
@@ -169,7 +192,30 @@ def evaluate(
         out["draft_scores"] = summarize(per_case)
         if grader_model is not None:
             out["draft_scores_model"] = _summarize_model(per_case)
+    if paraphrases is not None:
+        agreement = paraphrase_agreement(per_case, rephrased)
+        out["paraphrase_agreement"] = agreement["agreement"]
+        out["paraphrases"] = {**(score(rephrased) if rephrased else {"n": 0}), **agreement, "per_case": rephrased}
     return {**out, "per_case": per_case}
+
+
+def _run_case(
+    runner: Any, agent: str, case: Scenario, prefix: str, grade_drafts: bool, grader_model: Any
+) -> dict[str, Any]:
+    thread_id = f"{prefix}-{case.id}"
+    result = runner.run(agent, case.message, thread_id=thread_id, user=f"requester-{case.id}", context=case.context)
+    return {
+        "id": case.id,
+        "expected_route": case.expected.route,
+        "route": result.route,
+        "status": result.status,
+        "action": (result.action or {}).get("name"),
+        "expected_action": case.expected.action,
+        "risk": result.risk,
+        "confidence": result.confidence,
+        "reasons": result.reasons,
+        **_case_details(runner, agent, thread_id, grade_drafts, grader_model),
+    }
 
 
 def _case_details(runner: Any, agent: str, thread_id: str, grade: bool, grader_model: Any) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The model factory: ChatOpenAI when configured, the offline model otherwise.
+"""The model factory: ChatOpenAI when a server is configured, the offline model otherwise.
+
+`OPENAI_API_KEY` or `OPENAI_BASE_URL` selects ChatOpenAI: a local OpenAI-compatible server (vLLM,
+Ollama, llama.cpp) needs no key, so the base URL alone is enough and a placeholder key is sent.
+Nothing falls back silently: the model in use is written to stderr (one line) when a process first
+makes it, and `model_info` says the same for the command line (`hitl agents --json`).
 
 Nodes receive the model through the run context, so tests and notebooks swap it without patching
 any library.
@@ -7,11 +12,20 @@ any library.
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 
 from langchain_core.language_models import BaseChatModel
 
 from hitl_runtime.offline.model import OfflineChatModel, Responder
 from hitl_runtime.settings import Settings
+
+PLACEHOLDER_KEY = "not-needed"
+"""Sent to a server named by `OPENAI_BASE_URL` alone (local servers ignore the key; the client requires one)."""
+OFFLINE_MODEL_NAME: str = OfflineChatModel.model_fields["model_name"].default
+
+_announced: set[tuple[str, str, str]] = set()
+_lock = threading.Lock()
 
 
 def offline_responder(agent: str) -> Responder:
@@ -21,15 +35,59 @@ def offline_responder(agent: str) -> Responder:
     return responder
 
 
+def model_info(settings: Settings | None = None) -> dict[str, str | None]:
+    """Which chat model the agents use, and why: `{"kind", "name", "base_url", "selected_by"}`.
+
+    `kind` is `openai` (ChatOpenAI, hosted or any compatible server) or `offline` (the built-in
+    deterministic model, used when neither `OPENAI_API_KEY` nor `OPENAI_BASE_URL` is set).
+    """
+    settings = settings or Settings()
+    if settings.openai_api_key or settings.openai_base_url:
+        selected = "OPENAI_API_KEY" if settings.openai_api_key else "OPENAI_BASE_URL"
+        if settings.openai_api_key and settings.openai_base_url:
+            selected = "OPENAI_API_KEY and OPENAI_BASE_URL"
+        return {
+            "kind": "openai",
+            "name": settings.model_name,
+            "base_url": settings.openai_base_url or "https://api.openai.com/v1",
+            "selected_by": selected,
+            "embedding_model": settings.embedding_model,
+        }
+    return {
+        "kind": "offline",
+        "name": OFFLINE_MODEL_NAME,
+        "base_url": None,
+        "selected_by": "neither OPENAI_API_KEY nor OPENAI_BASE_URL is set",
+        "embedding_model": settings.embedding_model,
+    }
+
+
+def describe(info: dict[str, str | None]) -> str:
+    """One line for people: `hitl: model: openai gpt-4o-mini at URL (selected by OPENAI_BASE_URL)`."""
+    where = f" at {info['base_url']}" if info.get("base_url") else ""
+    return f"hitl: model: {info['kind']} {info['name']}{where} ({info['selected_by']})"
+
+
+def _announce(info: dict[str, str | None]) -> None:
+    key = (str(info["kind"]), str(info["name"]), str(info["base_url"]))
+    with _lock:
+        if key in _announced:
+            return
+        _announced.add(key)
+    print(describe(info), file=sys.stderr, flush=True)
+
+
 def make_model(agent: str, settings: Settings) -> BaseChatModel:
-    """ChatOpenAI for `OPENAI_API_KEY` (and `OPENAI_BASE_URL`), else the offline model."""
-    if settings.openai_api_key:
+    """ChatOpenAI for `OPENAI_API_KEY` or `OPENAI_BASE_URL`, else the offline model; says which on stderr."""
+    info = model_info(settings)
+    _announce(info)
+    if info["kind"] == "openai":
         from langchain_openai import ChatOpenAI
         from pydantic import SecretStr
 
         return ChatOpenAI(
             model=settings.model_name,
-            api_key=SecretStr(settings.openai_api_key),
+            api_key=SecretStr(settings.openai_api_key or PLACEHOLDER_KEY),
             base_url=settings.openai_base_url,
             temperature=0,
             timeout=60,
