@@ -208,6 +208,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             text_fields=("summary", "clauses", "tags", "topic"),
             snippet_field="summary",
             k=8,
+            semantic=True,  # a question in other words still finds its policy (hitl_runtime.embeddings)
         )
         if applies(e["record"], jurisdiction)
     ][:4]

@@ -76,6 +76,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         text_fields=("body", "tags", "category"),
         snippet_field="body",
         k=3,
+        semantic=True,  # a paraphrased question still finds its article (hitl_runtime.embeddings)
     )
     similar = retrieve(
         "support/past_tickets.jsonl",
