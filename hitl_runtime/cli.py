@@ -223,12 +223,32 @@ def cmd_audit(args: argparse.Namespace) -> None:
             args,
             result,
             lambda r: (
-                f"audit chain OK: {r['events']} events in {r['streams']} chains"
+                f"audit chain OK: {r['events']} events in {r['streams']} chains, "
+                + (
+                    f"checked against checkpoint {r['checkpoint']} ({r['checkpoint_hash']})"
+                    if r["checkpoint"]
+                    else "no checkpoint yet"
+                )
                 if r["ok"]
                 else f"audit chain BROKEN at event {r['broken_event']} (chain {r['broken_stream']}): {r['reason']}"
             ),
         )
         if not result["ok"]:
+            raise SystemExit(1)
+        return
+    if args.target == "checkpoint":
+        made = audit.checkpoint(runner.db).as_dict()
+        _print(
+            args,
+            made,
+            lambda r: (
+                f"audit checkpoint {r['seq']} ({'new' if r['created'] else 'unchanged'}): {r['events']} events in "
+                f"{r['streams']} chains, registry at {r['registry_seq']}; hash {r['hash']}"
+                if r["ok"]
+                else f"audit checkpoint REFUSED (chain {r['broken_stream']}): {r['reason']}"
+            ),
+        )
+        if not made["ok"]:
             raise SystemExit(1)
         return
     runner.thread(args.target)
@@ -598,8 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("sweep", cmd_sweep, "Expire overdue reviews, finish unapplied decisions, send due replies.")
 
-    p = command("audit", cmd_audit, "A thread's audit history, or `audit verify` for the whole chain.")
-    p.add_argument("target", metavar="THREAD_ID|verify")
+    p = command(
+        "audit",
+        cmd_audit,
+        "A thread's audit history, `audit verify` for every chain, or `audit checkpoint` to sign all chains' heads.",
+    )
+    p.add_argument("target", metavar="THREAD_ID|verify|checkpoint")
 
     p = command("metrics", cmd_metrics, "Review and automation metrics (overall, per agent, per action, per day).")
     p.add_argument("--since", help="start of the window: ISO time, date, or a span back from now (7d, 12h)")

@@ -322,6 +322,69 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX IF NOT EXISTS reviews_counts ON reviews (status, kind, agent, id)",
         "CREATE INDEX IF NOT EXISTS reviews_history ON reviews (agent, action, kind, status)",
     ],
+    [
+        # Version 3: an approval binds to the exact arguments it approved (their hash), and API tokens
+        # (stored as hashes) let each approver prove who they are from a command line or a client.
+        "ALTER TABLE review_approvals ADD COLUMN args_hash TEXT",
+        """CREATE TABLE IF NOT EXISTS api_tokens (
+            id TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            label TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS api_tokens_user ON api_tokens (user_name)",
+    ],
+    [
+        # A keyed audit trail (hitl_runtime/audit.py). Per event, its chain's scheme: NULL for the unkeyed
+        # SHA-256 chain written before this version, 'hmac-sha256' and the key's fingerprint after it.
+        "ALTER TABLE audit_events ADD COLUMN scheme TEXT",
+        "ALTER TABLE audit_events ADD COLUMN key_id TEXT",
+        "ALTER TABLE audit_heads ADD COLUMN key_id TEXT",
+        # The registry: a keyed chain with one entry per chain, written when the chain's first keyed event is.
+        """CREATE TABLE IF NOT EXISTS audit_registry (
+            seq INTEGER PRIMARY KEY,
+            stream TEXT NOT NULL UNIQUE,
+            keyed_from INTEGER NOT NULL,
+            first_hash TEXT NOT NULL,
+            at TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        # Signed checkpoints, chained; audit_anchors holds each chain's position as of the newest checkpoint
+        # that recorded it (that checkpoint's digest covers the whole table).
+        """CREATE TABLE IF NOT EXISTS audit_checkpoints (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            registry_seq INTEGER NOT NULL,
+            registry_hash TEXT NOT NULL,
+            streams INTEGER NOT NULL,
+            events INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS audit_anchors (
+            stream TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            checkpoint INTEGER NOT NULL
+        )""",
+        # Heads of the registry and checkpoint chains; locking a head row orders that chain's appends.
+        """CREATE TABLE IF NOT EXISTS audit_chain_heads (
+            name TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            key_id TEXT
+        )""",
+        f"""INSERT INTO audit_chain_heads (name, seq, hash)
+            VALUES ('registry', 0, '{"0" * 64}'), ('checkpoints', 0, '{"0" * 64}') ON CONFLICT DO NOTHING""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

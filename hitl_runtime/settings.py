@@ -41,3 +41,11 @@ class Settings:
         default_factory=lambda: float(os.environ.get("HITL_RESUME_GRACE_SECONDS", "30"))
     )
     """`HITL_RESUME_GRACE_SECONDS`: a decision not applied after this long is finished by sweep."""
+
+    audit_key: str | None = field(default_factory=lambda: os.environ.get("HITL_AUDIT_KEY") or None, repr=False)
+    """`HITL_AUDIT_KEY`: the audit chain's HMAC key (hex, or text of at least 16 bytes); kept out of the database."""
+
+    audit_key_file: str | None = field(default_factory=lambda: os.environ.get("HITL_AUDIT_KEY_FILE") or None)
+    """`HITL_AUDIT_KEY_FILE`: a file holding that key when `HITL_AUDIT_KEY` is unset; by default `audit.key`
+    beside an SQLite database file, or `.hitl/audit.key` in the working directory for PostgreSQL, created
+    (mode 0600) on first use."""

@@ -60,9 +60,9 @@ def _restore(runner, event):
     with runner.db.transaction() as tx:
         tx.execute(
             """INSERT INTO audit_events (id, stream, stream_seq, kind, thread_id, review_id, action_id, actor, at,
-                   payload_hash, data, prev_hash, hash)
+                   payload_hash, data, prev_hash, hash, scheme, key_id)
                VALUES (:id, :stream, :stream_seq, :kind, :thread_id, :review_id, :action_id, :actor, :at,
-                   :payload_hash, :data, :prev_hash, :hash)""",
+                   :payload_hash, :data, :prev_hash, :hash, :scheme, :key_id)""",
             row,
         )
     assert audit.verify(runner.db).ok
