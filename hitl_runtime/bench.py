@@ -151,9 +151,38 @@ def _signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list
     return dict(state.get("facts") or {}), confidence, risk, []
 
 
+PARTS = AgentNodes(investigate=_investigate, propose=_propose, signals=_signals)
+
+
 def build_graph() -> StateGraph[AgentState, AgentContext, InputState, AgentState]:
     """The benchmark agent's uncompiled graph: the shared flow around trivial agent parts."""
-    return build_agent_graph(AgentNodes(investigate=_investigate, propose=_propose, signals=_signals))
+    return build_agent_graph(PARTS)
+
+
+def _ungoverned_execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """The plain baseline's executor: the same ledgered effect, with none of the runtime's checks."""
+    from hitl_runtime import ledger
+
+    ctx = runtime.context
+    proposal = state.get("proposal") or {}
+    key = ledger.idempotency_key(ctx.thread_id, f"plain-{state.get('turn', 1)}", ACTION.name)
+    entry = ledger.execute(
+        ctx.db,
+        key=key,
+        thread_id=ctx.thread_id,
+        agent=ctx.agent,
+        action=ACTION.name,
+        args=proposal["args"],
+        actor="plain",
+        review_id=None,
+        reversible=True,
+    )
+    return {"executed": [{"id": entry["id"], "name": entry["name"], "key": key}], "outcome": "executed"}
+
+
+def _plain_graph(runner: Any) -> Any:
+    """The benchmark graph without the runtime: resumed straight through `Command(resume=...)`."""
+    return build_agent_graph(PARTS, executor=_ungoverned_execute).compile(checkpointer=runner.checkpointer)
 
 
 def load_context(tx: Any, context: dict[str, Any], requester: str) -> None:
@@ -330,7 +359,7 @@ def _cycle_plain(
     runner: Any, ids: list[int], workers: int, prefix: str, tally: _Tally, durability: str | None = None
 ) -> None:
     """Plain LangGraph: invoke to the interrupt, then resume it by interrupt id (default durability)."""
-    graph = runner.graph(AGENT)
+    graph = _plain_graph(runner)
     options: dict[str, Any] = {} if durability is None else {"durability": durability}
 
     def start(i: int) -> tuple[float, str, str]:

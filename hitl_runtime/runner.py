@@ -685,7 +685,11 @@ class Runner:
                 return None
 
         for row in reviews.overdue(self.db, moment):
-            done = attempt({"review_id": row["id"]}, lambda row=row: self._expire(row))
+
+            def expire(row: Row = row) -> dict[str, Any]:
+                return self._expire(row)
+
+            done = attempt({"review_id": row["id"]}, expire)
             if done is not None:
                 expired.append(done)
         grace = iso(utc_now() - timedelta(seconds=self.settings.resume_grace_seconds))
@@ -701,14 +705,23 @@ class Runner:
         for thread in self.db.read(
             "SELECT thread_id, agent FROM threads WHERE status = 'running' AND updated_at < :b", {"b": grace}
         ):
-            if attempt(
-                {"thread_id": thread["thread_id"]},
-                lambda thread=thread: self._continue_stalled(thread["agent"], thread["thread_id"]),
-            ):
+
+            def carry_on(thread: Row = thread) -> bool:
+                return self._continue_stalled(thread["agent"], thread["thread_id"])
+
+            if attempt({"thread_id": thread["thread_id"]}, carry_on):
                 resumed.append(thread["thread_id"])
         with self.db.transaction() as tx:
             sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
-        return {"expired": expired, "resumed": resumed, "sent": sent, "errors": errors, "busy": busy}
+        anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db))
+        return {
+            "expired": expired,
+            "resumed": resumed,
+            "sent": sent,
+            "errors": errors,
+            "busy": busy,
+            "audit_checkpoint": anchored.as_dict() if anchored is not None else None,
+        }
 
     def _continue_stalled(self, agent: str, thread_id: str) -> bool:
         """Finish a run whose process died mid-graph (its lease has lapsed); False if not stalled."""

@@ -39,8 +39,14 @@ def _after_screen(state: AgentState, runtime: Runtime[AgentContext]) -> str:
     return "assess" if blocked_before_model(state, runtime) else "investigate"
 
 
-def build_agent_graph(parts: AgentNodes) -> StateGraph[AgentState, AgentContext, InputState, AgentState]:
-    """Wire an agent's parts into the shared flow; returns the uncompiled graph."""
+def build_agent_graph(
+    parts: AgentNodes, *, executor: Node = execute
+) -> StateGraph[AgentState, AgentContext, InputState, AgentState]:
+    """Wire an agent's parts into the shared flow; returns the uncompiled graph.
+
+    `executor` exists for one caller: the benchmark's plain-LangGraph baseline, which measures the
+    same graph without the runtime (so without the executor's check of the reviews table).
+    """
     graph = StateGraph(AgentState, context_schema=AgentContext, input_schema=InputState)
     graph.add_node("screen_input", screen_input)
     graph.add_node("investigate", parts.investigate)
@@ -48,7 +54,7 @@ def build_agent_graph(parts: AgentNodes) -> StateGraph[AgentState, AgentContext,
     graph.add_node("assess", make_assess_node(parts.signals, revise_drafts=parts.revise_drafts))
     graph.add_node("approval_gate", approval_gate)
     graph.add_node("ask_requester", ask_requester)
-    graph.add_node("execute", execute)
+    graph.add_node("execute", executor)
     graph.add_node("finish", finish)
     graph.add_node("refuse", refuse)
     graph.add_edge(START, "screen_input")
