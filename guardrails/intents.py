@@ -29,7 +29,9 @@ LEXICAL_WEIGHT = 0.1
 """Share of the combined score that comes from lexical evidence (the rest is semantic)."""
 MAX_SEGMENTS = 8
 _SPLIT = re.compile(
-    r"(?<=[.!?;])\s+|\n+|\s+(?:-|–|—)\s+|,?\s+\b(?:also|plus|and also|oh and|btw|but also)\b[,:]?\s+", re.I
+    r"(?<=[.!?;:])\s+|\n+|\s+(?:-|–|—)\s+"
+    r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+",
+    re.I,
 )
 
 
@@ -62,7 +64,7 @@ def segments(text: str) -> list[str]:
     parts = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
     out = [whole] if tokens(whole) else []
     for part in parts:
-        if part != whole and len(tokens(part)) >= 2 and part not in out:
+        if part != whole and tokens(part) and part not in out:
             out.append(part)
     return out[: MAX_SEGMENTS + 1]
 

@@ -384,7 +384,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         )
     # The validator's intent signal reads a commitment asked in other words ("tell them in writing we will...").
     intent = strongest(load_policy("compliance"), text, with_action=True)
-    if context.get("customer_commitment") or COMMITMENT_CUES.search(text) or intent == "customer_commitment":
+    asked_to_commit = intent == "customer_commitment" and not document  # a document is judged, not promised
+    if context.get("customer_commitment") or COMMITMENT_CUES.search(text) or asked_to_commit:
         return _advise(text, document, context)
     informational = bool(INFORMATIONAL.search(text)) and not (DECISION_CUES.search(text) or CASE_CUES.search(text))
     if document or not informational:

@@ -63,6 +63,12 @@ _INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _REVOKE = re.compile(
     r"\b(revoke|remove|withdraw|take away|cut off|disable)\b[^\n]{0,40}\b(access|rights|permissions?)\b", re.IGNORECASE
 )
+_ASKS = re.compile(
+    r"\?|\b(please|pls|can you|could you|can we|could we|would you|let'?s|go ahead|we need|i need|i want|we want|"
+    r"make sure|put|give|bring|take|do it|try)\b",
+    re.IGNORECASE,
+)
+"""A request asks for something (a question, a please, an imperative), as opposed to reporting symptoms."""
 _VERSION = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)\b")
 _ACCOUNT = re.compile(
     r"\b(?:for|to|give|grant|revoke|remove)\s+(?:user\s+|account\s+|engineer\s+)?([a-z][a-z0-9]*(?:[._-][a-z0-9]+)+)\b"
@@ -90,9 +96,10 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             f"Which service is this about, and in which environment (prod, staging or dev)?{named}",
         )
     intent = _explicit_intent(text)
-    if intent in (None, "inspect_logs"):
+    if intent in (None, "inspect_logs") and _ASKS.search(text):
         # Ordinary words for a remediation ("put it back how it was this morning") are read with the
-        # validator's intent signal, so a rephrased rollback is proposed as a rollback.
+        # validator's intent signal, so a rephrased rollback is proposed as a rollback. A report of
+        # symptoms that asks for nothing is diagnosed from the runbooks instead.
         wanted = proposed_action(load_policy("ops"), text)
         intent = wanted if wanted not in (None, "inspect_logs") else intent
     explicit = intent is not None
