@@ -7,6 +7,7 @@ see why, not only a total.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -266,3 +267,25 @@ def _rule_detail(rule: Rule, facts: dict[str, Any]) -> str:
     if rule.op in ("true", "false"):
         return f"{rule.fact} = {actual!r}"
     return f"{rule.fact} = {actual!r} ({rule.op} {rule.value!r})"
+
+
+def lesson_checks(lessons: list[dict[str, Any]], facts: dict[str, Any], action: str | None) -> list[Check]:
+    """Accepted rule lessons as validator checks (like policy rules, with the lesson named in the rule)."""
+    checks = []
+    for lesson in lessons:
+        raw = lesson.get("rule")
+        if not raw:
+            continue
+        rule = Rule.model_validate(raw)
+        if rule.actions is not None and action not in rule.actions:
+            continue
+        checks.append(
+            Check(
+                rule.id,
+                not rule_holds(rule, facts),
+                rule.outcome,
+                f"{rule.rule} (lesson {lesson['id']}, accepted by {lesson.get('accepted_by')})",
+                f"{rule.fact} = {json.dumps(fact_value(facts, rule.fact), default=str)} ({rule.op} {rule.value!r})",
+            )
+        )
+    return checks

@@ -20,7 +20,6 @@ The seed's warning, made into a gate: human edits and rejections do not become m
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -429,34 +428,3 @@ def sync(db: Database, agent: str) -> dict[str, list[str]]:
     for lesson_id in removed:
         memory.forget(db, agent, lesson_id)
     return {"added": added, "removed": removed}
-
-
-def lesson_checks(lessons: list[dict[str, Any]], facts: dict[str, Any], action: str | None) -> list[Any]:
-    """Accepted rule lessons as validator checks (like policy rules, with the lesson named in the rule)."""
-    from guardrails.routing import Check, rule_holds
-
-    checks = []
-    for lesson in lessons:
-        raw = lesson.get("rule")
-        if not raw:
-            continue
-        rule = Rule.model_validate(raw)
-        if rule.actions is not None and action not in rule.actions:
-            continue
-        holds = rule_holds(rule, facts)
-        checks.append(
-            Check(
-                rule.id,
-                not holds,
-                rule.outcome,
-                f"{rule.rule} (lesson {lesson['id']}, accepted by {lesson.get('accepted_by')})",
-                f"{rule.fact} = {json.dumps(_fact(facts, rule.fact), default=str)} ({rule.op} {rule.value!r})",
-            )
-        )
-    return checks
-
-
-def _fact(facts: dict[str, Any], path: str) -> Any:
-    from guardrails.routing import fact_value
-
-    return fact_value(facts, path)

@@ -17,12 +17,11 @@ from langgraph.runtime import Runtime
 from guardrails.calibration import load_calibration
 from guardrails.intents import intent_checks, request_intents
 from guardrails.output_checks import action_statements, check_draft
-from guardrails.routing import Check, Proposal, Signal, assess
+from guardrails.routing import Check, Proposal, Signal, assess, lesson_checks
 from hitl_runtime import memory
 from hitl_runtime.actions import get_action
 from hitl_runtime.canonical import iso_in
 from hitl_runtime.errors import BadInput
-from hitl_runtime.lessons import lesson_checks
 from nodes.history import approval_rate
 from nodes.revise import revision_check
 from nodes.state import AgentContext, AgentState, Node
@@ -155,3 +154,10 @@ def route_after_assess(state: AgentState) -> str:
         "escalate": "approval_gate",
         "needs_info": "ask_requester",
     }.get(route, "refuse")
+
+
+def route_after_assess_revising(state: AgentState) -> str:
+    """As `route_after_assess`, plus `revise` -> back to the agent's propose node."""
+    if (state.get("assessment") or {}).get("route") == "revise":
+        return "propose"
+    return route_after_assess(state)

@@ -64,12 +64,3 @@ def revision_check(state: AgentState, proposal: dict[str, Any]) -> Check | None:
         "A revision may rewrite the draft only; a different action or different arguments need a human",
         "; ".join(changes),
     )
-
-
-def route_after_assess_revising(state: AgentState) -> str:
-    """As `route_after_assess`, plus `revise` -> back to the agent's propose node."""
-    from nodes.assess import route_after_assess
-
-    if (state.get("assessment") or {}).get("route") == "revise":
-        return "propose"
-    return route_after_assess(state)

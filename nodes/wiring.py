@@ -13,10 +13,9 @@ from langgraph.runtime import Runtime
 
 from nodes.approval_gate import approval_gate, route_after_gate
 from nodes.ask_requester import ask_requester, route_after_answer
-from nodes.assess import SignalFn, make_assess_node, route_after_assess
+from nodes.assess import SignalFn, make_assess_node, route_after_assess, route_after_assess_revising
 from nodes.execute import execute
 from nodes.finish import finish, refuse
-from nodes.revise import route_after_assess_revising
 from nodes.screen_input import blocked_before_model, screen_input
 from nodes.state import AgentContext, AgentState, InputState, Node
 
