@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +18,12 @@ from hitl_runtime import audit, ledger
 
 
 @pytest.fixture
-def hitl(tmp_path: Path):
-    url = f"sqlite:///{tmp_path}/hitl.db"
+def hitl(database_url: str):
+    """The real `hitl` process on this module's database (SQLite and PostgreSQL)."""
 
     def call(*args: str, stdin: str | None = None, token: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "HITL_TOKEN"}
-        env["HITL_DATABASE_URL"] = url
+        env["HITL_DATABASE_URL"] = database_url
         if token:
             env["HITL_TOKEN"] = token
         return subprocess.run(
@@ -36,8 +35,18 @@ def hitl(tmp_path: Path):
             timeout=120,
         )
 
-    call.url = url  # type: ignore[attr-defined]
+    call.url = database_url  # type: ignore[attr-defined]
     return call
+
+
+ADMIN, ADMIN_PASSWORD = "root-admin", "correct horse"
+
+
+def _admin_token(hitl) -> str:
+    """The first admin (created on first run, when no admin exists yet) proves itself with its password."""
+    hitl("users", "add", ADMIN, "--role", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    created = hitl("tokens", "create", ADMIN, "--password-stdin", "--json", stdin=ADMIN_PASSWORD + "\n")
+    return str(_ok(created)["token"])
 
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -59,18 +68,15 @@ def _token(hitl, name: str, admin: str | None = None) -> str:
 
 def test_accounts_need_an_admin_once_one_exists(hitl):
     # First run: no admin yet, so the host's operator creates one (with a password).
-    _ok(hitl("users", "add", "root-admin", "--role", "admin", "--password-stdin", stdin="correct horse\n"))
+    _ok(hitl("users", "add", ADMIN, "--role", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n"))
     assert "admin's credentials" in _refused(hitl("users", "add", "mallory", "--role", "ops_lead"))
     assert "admin's credentials" in _refused(
-        hitl("users", "add", "root-admin", "--role", "admin", "--password-stdin", stdin="another pass\n")
+        hitl("users", "add", ADMIN, "--role", "admin", "--password-stdin", stdin="another pass\n")
     )
     # Bad input is still bad input (exit 2), before any credential is asked for.
     assert "unknown role" in _refused(hitl("users", "add", "x", "--role", "wizard"), 2)
-    created = _ok(hitl("tokens", "create", "root-admin", "--password-stdin", "--json", stdin="correct horse\n"))
-    admin_token = created["token"]
-    assert "wrong password" in _refused(
-        hitl("tokens", "create", "root-admin", "--password-stdin", "--json", stdin="guess\n")
-    )
+    assert "wrong password" in _refused(hitl("tokens", "create", ADMIN, "--password-stdin", "--json", stdin="guess\n"))
+    admin_token = _admin_token(hitl)
     _ok(hitl("users", "add", "sid", "--role", "sre", "--json", token=admin_token))
     sid_token = _token(hitl, "sid", admin=admin_token)
     assert "not an admin" in _refused(hitl("users", "add", "mallory", "--role", "admin", token=sid_token))
@@ -84,8 +90,7 @@ def test_accounts_need_an_admin_once_one_exists(hitl):
 
 
 def test_four_eyes_from_the_command_line_needs_each_approvers_credentials(hitl):
-    _ok(hitl("users", "add", "root-admin", "--role", "admin", "--password-stdin", stdin="correct horse\n"))
-    admin = _ok(hitl("tokens", "create", "root-admin", "--password-stdin", "--json", stdin="correct horse\n"))["token"]
+    admin = _admin_token(hitl)
     for name in ("sid", "sia"):
         _ok(hitl("users", "add", name, "--role", "sre", "--json", token=admin))
     sid, sia = _token(hitl, "sid", admin), _token(hitl, "sia", admin)
@@ -126,7 +131,7 @@ def test_four_eyes_from_the_command_line_needs_each_approvers_credentials(hitl):
 
 
 def test_single_approver_review_still_works_from_a_trusted_shell(hitl):
-    _ok(hitl("users", "add", "sam", "--role", "support_agent", "--json"))
+    _ok(hitl("users", "add", "sam", "--role", "support_agent", "--json", token=_admin_token(hitl)))
     context = json.dumps({"customer": {"id": "c-1", "name": "Ann"}, "order": {"id": "o-1", "amount": 40}})
     run = _ok(hitl("run", "support", "My kettle broke, can I get my $40 back?", "--context", context, "--json"))
     (review_id,) = run["reviews"]
