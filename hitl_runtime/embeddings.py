@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hitl_runtime.errors import HitlError
+from hitl_runtime.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,8 @@ _PACKAGED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".low
 _BATCH = 32
 
 
-class EmbeddingUnavailable(HitlError):
+class EmbeddingUnavailable(Unavailable):
     """The configured embedding model cannot be loaded (exit code 1: a runtime failure)."""
-
-    exit_code = 1
 
 
 class Encoder(Protocol):
@@ -353,9 +351,3 @@ def embed_fixed(texts: list[str] | tuple[str, ...]) -> np.ndarray:
     stamp = f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}" if weights.exists() else str(folder)
     digest = hashlib.sha256(json.dumps([name, stamp, list(texts)]).encode()).hexdigest()[:24]
     return _fixed(name, digest, tuple(texts))
-
-
-def describe() -> dict[str, Any]:
-    """The configured model and how it runs (without loading it)."""
-    name = configured_model()
-    return {"name": name, "path_configured": Path(name).expanduser().is_dir()}
