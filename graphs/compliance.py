@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 
 from guardrails.input_checks import screen
 from guardrails.routing import Check, Signal
+from hitl_runtime.prompt_context import clean_text, withhold_passages, without_markers
 from hitl_runtime.retrieval import evidence as retrieve
 from hitl_runtime.retrieval import read_jsonl, search_call
 from hitl_runtime.sim import compliance as desk
@@ -176,7 +177,13 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     if not raw_document and state.get("revisions") and "\n" in text:
         raw_document = text.split("\n", 1)[1].strip()  # the requester pasted it when we asked
     document_screen = screen(raw_document or "")
+    # The document is data written by others: passages that carry instructions are withheld from the
+    # model and the reviewer's payload (a marker says so and why); personal data in the rest is masked.
+    kept, _ = withhold_passages(raw_document or "")
+    shown_document = screen(kept).redacted if document_screen.injection else document_screen.redacted
     jurisdiction = normalise_jurisdiction(context.get("jurisdiction"), text)
+    if jurisdiction is not None:
+        jurisdiction = clean_text(jurisdiction)[0]
     categories = (
         [str(c) for c in context.get("data_categories") or []]
         if isinstance(context.get("data_categories"), list)
@@ -192,7 +199,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         "declared_categories": categories_regulated(categories),
         "request_values": list((state.get("facts") or {}).get("guard", {}).get("regulated", [])),
     }
-    query = _META.sub(" ", f"{text} {document_screen.redacted[:1500]}")
+    query = _META.sub(" ", f"{text} {without_markers(shown_document)[:1500]}")
     found = sorted({c for values in regulated.values() for c in values})
     if found:  # look up what the library says about each regulated category found
         query += " " + " ".join(c.replace("_", " ") for c in found)
@@ -218,7 +225,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             "document": {
                 "present": bool(raw_document),
                 "id": subject if raw_document else None,
-                "text": document_screen.redacted[:4000] if raw_document else None,
+                "text": shown_document[:4000] if raw_document else None,
                 "filed": filed is not None,
                 "characters": len(raw_document or ""),
                 "injection": document_screen.injection,
@@ -227,7 +234,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             "subject_id": subject,
             "jurisdiction": jurisdiction,
             "jurisdiction_covered": jurisdiction is None or jurisdiction in covered_jurisdictions(),
-            "data_categories": categories,
+            "data_categories": [clean_text(c)[0] for c in categories],
             "customer_commitment": bool(context.get("customer_commitment")),
             "regulated": regulated,
             "data": {"regulated": found, "regulated_present": bool(found)},

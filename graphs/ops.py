@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 
 from guardrails.input_checks import screen
 from guardrails.routing import Check, Signal
+from hitl_runtime.prompt_context import clean_record, withheld
 from hitl_runtime.retrieval import evidence as retrieve
 from hitl_runtime.retrieval import read_jsonl, search_call
 from hitl_runtime.sim import ops as fleet
@@ -36,6 +37,18 @@ ACTIONS = [
 ]
 EFFECTFUL = tuple(a.name for a in ACTIONS if a.has_effect)
 _LOG_SOURCES = ("incident_log", "service_log")
+_SERVICE_FIELDS = (
+    "name",
+    "env",
+    "owner_team",
+    "tier",
+    "version",
+    "previous_version",
+    "replicas",
+    "max_replicas",
+    "health",
+    "error_rate",
+)
 
 INSTRUCTIONS = """You are the operations agent of Northwind Home's platform team. Investigate before you
 act: read the service's record, metrics, recent deploys and logs in the context, and the runbooks and known
@@ -157,10 +170,13 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     else:
         source, lines = "service_log", []
     screened = [screen(line) for line in lines]
-    logs = [s.redacted for s in screened]
-    injected = [f"{source} line {i + 1}" for i, s in enumerate(screened) if s.injection]
+    # Log lines are written by others: a line that carries instructions is withheld from the model and
+    # the reviewer's payload (a marker says so and why); personal data in the others is masked.
+    logs = [withheld(s.injection) if s.injection else s.redacted for s in screened]
+    injected = [f"{source} line {i + 1}: {', '.join(s.injection)}" for i, s in enumerate(screened) if s.injection]
     # Symptoms come from the request and the incident's logs; routine log samples are context, not symptoms.
-    query = _query_text(" ".join([text, *(logs if incident else [])]), names)
+    symptoms = [line for line, s in zip(logs, screened, strict=True) if not s.injection] if incident else []
+    query = _query_text(" ".join([text, *symptoms]), names)
     runbooks = [
         e
         for e in retrieve(
@@ -200,41 +216,28 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         }
         for i, line in enumerate(logs)
     ]
+    records: dict[str, Any] = {
+        "service": service and {k: service[k] for k in _SERVICE_FIELDS},
+        "incident": incident and {k: incident[k] for k in ("id", "severity", "error_rate")},
+        "deploys": [dict(d) for d in deploys],
+        "access_grants": [dict(g) for g in grants],
+    }
+    # The service's record, its deploys and grants come from systems others write to: cleaned the same way.
+    shown, withheld_fields = clean_record(records)
+    injected += [f"record field {where}: {', '.join(names)}" for where, names in withheld_fields.items()]
     facts = dict(state.get("facts") or {})
     facts.update(
         {
             "service": (
-                {
-                    **{
-                        k: service[k]
-                        for k in (
-                            "name",
-                            "env",
-                            "owner_team",
-                            "tier",
-                            "version",
-                            "previous_version",
-                            "replicas",
-                            "max_replicas",
-                            "health",
-                            "error_rate",
-                        )
-                    },
-                    "known": True,
-                    "dependents": dependents,
-                }
+                {**shown["service"], "known": True, "dependents": dependents}
                 if service
                 else {"name": name, "env": env, "known": False}
                 if name
                 else None
             ),
-            "incident": (
-                {k: incident[k] for k in ("id", "severity", "error_rate")} | {"log_lines": len(logs)}
-                if incident
-                else None
-            ),
-            "deploys": [dict(d) for d in deploys],
-            "access_grants": [dict(g) for g in grants],
+            "incident": shown["incident"] | {"log_lines": len(logs)} if incident else None,
+            "deploys": shown["deploys"],
+            "access_grants": shown["access_grants"],
             "open_bridges": [b["id"] for b in bridges],
             "logs_injection": injected,
         }

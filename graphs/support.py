@@ -19,6 +19,7 @@ from guardrails.input_checks import redact, screen_sources
 from guardrails.routing import Check, Signal
 from guardrails.signals import read_text
 from hitl_runtime import memory
+from hitl_runtime.prompt_context import clean_record
 from hitl_runtime.retrieval import evidence as retrieve
 from hitl_runtime.retrieval import search_call
 from hitl_runtime.sim import support as helpdesk
@@ -35,6 +36,9 @@ ACTIONS = [
     helpdesk.CHANGE_ACCOUNT_STATUS,
 ]
 RETURN_WINDOW_DAYS = 30
+_CUSTOMER_FIELDS = ("id", "name", "tier", "lifetime_value", "status")
+_ORDER_FIELDS = ("id", "item", "amount", "currency", "days_since_delivery", "refunded")
+_TICKET_FIELDS = ("id", "channel", "prior_contacts", "status")
 _ORDER_ID = re.compile(r"\bo-\d{3,6}\b", re.IGNORECASE)
 ORGANISATION_EMAIL_DOMAINS = ("northwind.example",)
 """The company's own role addresses in help articles are not personal data."""
@@ -52,6 +56,18 @@ End your message with a line `CONFIDENCE: <0..1>`: how sure you are that this is
 
 def _turn_text(state: AgentState) -> str:
     return state.get("redacted_request") or state.get("request", "")
+
+
+def _clean(source: str, raw: dict[str, Any], fields: tuple[str, ...], findings: list[str]) -> dict[str, Any]:
+    """A record as the model and the reviewer see it: instructions withheld, personal data masked.
+
+    What was withheld is added to `findings` as "<source> <id>: <families>" (the tool output check).
+    """
+    record, found = clean_record({k: raw.get(k) for k in fields})
+    if found:
+        families = sorted({f for names in found.values() for f in names})
+        findings.append(f"{source} {record.get('id')}: {', '.join(families)}")
+    return dict(record)
 
 
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -99,41 +115,42 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         if item["id"] in flagged:
             item["injection"] = flagged[item["id"]]
     retrieved_injection = [f.id for f in retrieved]
-    tool_output = screen_sources(
-        [
-            ("lookup_customer", customer_id, f"{customer.get('name') or ''}\n{customer.get('status') or ''}"),
-            *(("lookup_orders", str(o["id"]), str(o.get("item") or "")) for o in orders),
-        ]
-    )
+    # Records are tool output written by others: text in them that carries instructions is withheld
+    # (the finding is flagged for the reviewer), and card numbers and other personal data are masked,
+    # before they enter state. The model and the review payload only ever see the cleaned records.
+    tool_output: list[str] = []
     mentioned = {m.lower() for m in _ORDER_ID.findall(text)}
     order = next((o for o in orders if o["id"].lower() in mentioned), None)
     if order is None and len(orders) == 1 and not mentioned:
         order = orders[0]
     ticket = tickets[-1] if tickets else None
+    shown_customer = _clean("lookup_customer", dict(customer), _CUSTOMER_FIELDS, tool_output)
+    for other in orders:
+        if other is not order:
+            _clean("lookup_orders", other, _ORDER_FIELDS, tool_output)
+    shown_order = _clean("lookup_orders", order, _ORDER_FIELDS, tool_output) if order else None
+    shown_ticket = _clean("lookup_tickets", ticket, _TICKET_FIELDS, tool_output) if ticket else None
     facts = dict(state.get("facts") or {})
     facts.update(
         {
-            "customer": {k: customer.get(k) for k in ("id", "name", "tier", "lifetime_value", "status")},
+            "customer": shown_customer,
             "order": (
-                {
-                    **{k: order[k] for k in ("id", "item", "amount", "currency", "days_since_delivery", "refunded")},
-                    "outside_return_window": (order["days_since_delivery"] or 0) > RETURN_WINDOW_DAYS,
-                }
-                if order
+                {**shown_order, "outside_return_window": (order["days_since_delivery"] or 0) > RETURN_WINDOW_DAYS}
+                if order and shown_order
                 else None
             ),
             "orders_mentioned": sorted(mentioned),
-            "ticket": {k: ticket[k] for k in ("id", "channel", "prior_contacts", "status")} if ticket else None,
+            "ticket": shown_ticket,
             "fraud": history,
             "retrieved_injection": retrieved_injection,
-            "tool_output_injection": [f"{f.source} {f.id}: {', '.join(f.patterns)}" for f in tool_output],
+            "tool_output_injection": tool_output,
         }
     )
     tool_calls = [
         {
             "name": "lookup_customer",
-            "args": {"customer_id": customer_id},
-            "result": f"{customer.get('tier')} tier, lifetime value {customer.get('lifetime_value')}, "
+            "args": {"customer_id": shown_customer.get("id")},
+            "result": f"{shown_customer.get('tier')} tier, lifetime value {customer.get('lifetime_value')}, "
             f"{len(orders)} orders, {len(tickets)} tickets, {prior_refunds} refunds; "
             f"{len(history['linked_accounts'])} linked accounts with {history['linked_refunds']} refunds in "
             f"{abuse.WINDOW_DAYS} days; this requester asked refunds for {history['requester_refund_accounts']} "
@@ -151,14 +168,13 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     facts = state.get("facts") or {}
     with ctx.db.transaction(write=False) as tx:
         orders = helpdesk.orders_of(tx, (facts.get("customer") or {}).get("id", ""))
+    unused: list[str] = []  # investigate flagged these already
     context = {
         "request": _turn_text(state),
         "customer": facts.get("customer"),
         "order": facts.get("order"),
         "orders_mentioned": facts.get("orders_mentioned", []),
-        "orders": [
-            {k: o[k] for k in ("id", "item", "amount", "currency", "days_since_delivery", "refunded")} for o in orders
-        ],
+        "orders": [_clean("lookup_orders", o, _ORDER_FIELDS, unused) for o in orders],
         "ticket": facts.get("ticket"),
         "evidence": [
             {

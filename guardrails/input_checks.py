@@ -96,9 +96,11 @@ _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"<\|\s*(endoftext|im_start|im_end|system|user|assistant|eot_id|start_header_id)\s*\|>"
             r"|\[/?(INST|SYS)\]|<</?SYS>>|</?(system|instruction|instructions|admin|sys)>|\[system\]"
             r"|\bend of (session|conversation|prompt|document)\s*>|<\s*end of (session|conversation)"
-            r"|(?-i:^-{2,}\s*[A-Z ,]*\b(INSTRUCTION|AMENDMENT|OVERRIDE|DIRECTIVE)S?\b)"
+            # Possessive runs and a line start instead of `(^|\n)\s*`: a run of newlines or spaces is
+            # read once, not once per position in it (that was quadratic in the run's length).
+            r"|(?-i:^-{2,}+\s*+[A-Z ,]*\b(INSTRUCTION|AMENDMENT|OVERRIDE|DIRECTIVE)S?\b)"
             r"|\[\s*(admin|system|developer) (request|message|override|instruction)s?\s*:"
-            r"|(^|\n)\s*(assistant|system|ai|gpt|chatgpt)\s*:\s*\S",
+            r"|^[^\S\n]*+(assistant|system|ai|gpt|chatgpt)\s*+:\s*+\S",
             _I | re.MULTILINE,
         ),
         (
@@ -121,7 +123,7 @@ _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "output_hijack",
-            r"\b(just|simply|only)\s+(say|print|output|respond with|reply with|repeat|write|report)\b\s*:?\s*[\"'“<«]"
+            r"\b(just|simply|only)\s+(say|print|output|respond with|reply with|repeat|write|report)\b\s*+:?\s*+[\"'“<«]"
             r"|\b(translate|render) (this|the) (sentence|text) as\b"
             r"|\b(reply|respond|answer)\b[^.\n]{0,15}\b(with only|only with|only the following|exactly|nothing else|nothing but)\b"
             r"|\bif (asked|questioned|prompted|queried)\b[^.\n]{0,60}\b(report|respond|reply|answer|state|say) (that|with)\b"
@@ -170,17 +172,19 @@ _NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-
 _ID_BY_NAME = re.compile(
     r"\b(ssn|social security(?: number| no\.?)?|national (?:id|identity|insurance)(?: number| no\.?| card)?|passport(?: number| no\.?| #)?|"
     r"tax (?:id|number|identification number)|tin|nino|personnummer|aadhaar|steuer-?id|bsn|"
-    r"driver'?s licen[cs]e(?: number| no\.?)?)(\s*(?:is|:|#|no\.?|number)?\s*[:#]?\s*)"
+    r"driver'?s licen[cs]e(?: number| no\.?)?)(\s*+(?:is|:|#|no\.?|number)?\s*+[:#]?\s*+)"
     r"(?=[A-Z0-9-]{0,20}\d[A-Z0-9 -]{0,20}\d)([A-Z0-9](?:[A-Z0-9-]|\s(?=\d)){4,18}[A-Z0-9])\b",
     _I,
 )
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 _ACCOUNT_BY_NAME = re.compile(
     r"\b((?:bank |checking |savings |current )?(?:account|acct)(?: number| no\.?| #)?|routing(?: number| no\.?)?|aba(?: number)?)"
-    r"(\s*(?:is|:|#)?\s*[:#]?\s*)((?:\d[ -]?){6,16}\d)\b",
+    r"(\s*+(?:is|:|#)?\s*+[:#]?\s*+)((?:\d[ -]?){6,16}\d)\b",
     _I,
 )
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_EMAIL = re.compile(r"\b[\w.+-]++(?P<domain>@[\w-]+(?:\.[\w-]+)+\b)?")
+"""An address when `domain` matched; otherwise the match is a run of address characters without one,
+consumed whole so that no position inside it is tried again (which made long runs quadratic)."""
 _PHONE = re.compile(
     r"(?<![\w-])(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b"
     r"|(?<![\w+-])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\d\b"
@@ -306,7 +310,9 @@ def redact(
         return f"{match.group(1)}{match.group(2)}[NATIONAL ID]"
 
     def mask_email(match: re.Match[str]) -> str:
-        domain = match.group(0).rsplit("@", 1)[1].lower()
+        if match.group("domain") is None:  # a run of address characters, not an address
+            return match.group(0)
+        domain = match.group("domain")[1:].lower()
         if any(domain == d or domain.endswith("." + d) for d in keep_email_domains):
             return match.group(0)
         count("email")

@@ -54,7 +54,9 @@ _COURTESY = re.compile(
     r"i want to make sure|i'?ve asked|i'?m checking|we'?ll be in touch|thanks for)\b",
     re.IGNORECASE,
 )
-_CITATION = re.compile(r"\((from|see|source:)[^)]*\)|\[[^\]]{1,40}\]", re.IGNORECASE)
+_CITATION = re.compile(r"\((from|see|source:)[^)]{0,400}\)|\[[^\]]{1,40}\]", re.IGNORECASE)
+"""A citation in parentheses is at most 400 characters: unbounded, every unclosed `(see` scanned the
+rest of the draft (quadratic in the number of them)."""
 SUPPORT_THRESHOLD = 0.75
 """Share of a sentence's content words that must appear in one evidence passage for it to count as supported."""
 
@@ -315,8 +317,10 @@ def check_draft(
 
 
 _CONTACT = re.compile(
-    r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b|(?<![\w-])(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b"
+    r"\b[\w.+-]{1,64}+@[\w-]+(?:\.[\w-]+)+\b|(?<![\w-])(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b"
 )
+"""Email addresses (a local part of at most 64 characters, RFC 5321's limit: unbounded, every position
+of a long run of address characters rescanned it) and phone numbers."""
 
 
 def _foreign_contacts(text: str, allowed: str) -> list[str]:

@@ -202,10 +202,45 @@ def _one_line(error: ValidationError, source: str) -> str:
     return " ".join(f"{source}: {where}: {message}".split())  # one line, whatever the YAML keys hold
 
 
+MAX_POLICY_CHARS = 256_000
+"""A policy file's size cap (the shipped ones are under 10 KB)."""
+
+
+class _AliasRefused(yaml.YAMLError):
+    def __init__(self, mark: Any, what: str) -> None:
+        super().__init__(what)
+        self.problem_mark = mark
+        self.what = what
+
+
+class _PolicyLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases: a policy spells every value out.
+
+    Aliases nest into exponentially large values (the "billion laughs" document); refusing the
+    first anchor or alias event costs nothing and keeps a policy readable line by line.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _AliasRefused(event.start_mark, f"alias *{event.anchor}")
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise _AliasRefused(event.start_mark, f"anchor &{anchor}")
+        return super().compose_node(parent, index)
+
+
 def parse_policy(text: str, source: str = "policy") -> Policy:
     """Parse YAML text into a Policy, or BadInput naming the field that is wrong."""
+    if len(text) > MAX_POLICY_CHARS:
+        raise BadInput(f"{source}: the policy is larger than {MAX_POLICY_CHARS} characters")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_PolicyLoader)  # a SafeLoader subclass
+    except _AliasRefused as exc:
+        line = exc.problem_mark.line + 1
+        raise BadInput(
+            f"{source}: line {line}: YAML anchors and aliases are not allowed in a policy ({exc.what})"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -222,9 +257,13 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
 def load_policy_file(path: Path) -> Policy:
     """Load and validate one policy file."""
     try:
+        if path.stat().st_size > 4 * MAX_POLICY_CHARS:  # not even read: parse_policy counts characters
+            raise BadInput(f"{path.name}: the policy is larger than {MAX_POLICY_CHARS} characters")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"cannot read policy file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path.name}: the policy is not valid UTF-8") from None
     return parse_policy(text, str(path.name))
 
 

@@ -45,8 +45,12 @@ _TOPICS: dict[str, re.Pattern[str]] = {
 }
 SENSITIVE_TOPICS = ("billing", "legal", "privacy", "security")
 _MONEY = re.compile(
-    r"(?:[$€£]\s?(\d[\d,]*(?:\.\d{1,2})?))|(?:\b(\d[\d,]*(?:\.\d{1,2})?)\s?(?:dollars|usd|eur|euros)\b)", re.IGNORECASE
+    r"[$€£]\s?(?P<symbol>\d[\d,]*(?:\.\d{1,2})?)"
+    r"|\b(?P<number>\d[\d,]*+)(?:(?P<cents>\.\d{1,2})?\s?(?P<unit>dollars|usd|eur|euros)\b)?",
+    re.IGNORECASE,
 )
+"""An amount after a currency sign, or before a currency word (`unit`). A number without one is
+matched too, whole, and skipped: each run of digits and commas is read once (it was quadratic)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,9 @@ def money_amounts(text: str) -> list[float]:
     """Amounts of money mentioned, in order ($45, 2,300 dollars, €19.99)."""
     out = []
     for match in _MONEY.finditer(text):
-        raw = (match.group(1) or match.group(2) or "").replace(",", "")
+        if match.group("symbol") is None and match.group("unit") is None:
+            continue  # a number that is not an amount
+        raw = (match.group("symbol") or match.group("number") + (match.group("cents") or "")).replace(",", "")
         try:
             out.append(float(raw))
         except ValueError:

@@ -76,8 +76,9 @@ def _run_text(result: dict[str, Any]) -> str:
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> None:
-    from hitl_runtime.runner import parse_json_object
+    from hitl_runtime.limits import check_value, parse_json_object
 
+    check_value(args.message, "message")
     context = parse_json_object(args.context, "--context") if args.context else None
     result = _runner().run(args.agent, args.message, thread_id=args.thread, user=args.user, context=context)
     _print(args, result.as_dict(), _run_text)
@@ -86,6 +87,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_reply(args: argparse.Namespace) -> None:
+    from hitl_runtime.limits import check_value
+
+    check_value(args.message, "answer")
     result = _runner().reply(args.thread_id, args.message, user=args.user)
     _print(args, result.as_dict(), _run_text)
 
@@ -166,8 +170,10 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_decide(args: argparse.Namespace) -> None:
-    from hitl_runtime.runner import parse_json_object
+    from hitl_runtime.limits import check_value, parse_json_object
 
+    if args.comment is not None:
+        check_value(args.comment, "comment")
     edited = parse_json_object(args.args, "--args") if args.args is not None else None
     result = _runner().decide(
         args.review_id,
@@ -458,7 +464,7 @@ def _lesson_text(lesson: dict[str, Any]) -> str:
 
 def cmd_lessons_propose(args: argparse.Namespace) -> None:
     from hitl_runtime import lessons
-    from hitl_runtime.runner import parse_json_object
+    from hitl_runtime.limits import parse_json_object
 
     db = _runner().db
     if args.text:
@@ -741,6 +747,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_ARGUMENT_LABELS = {
+    "message": "the message",
+    "text": "the text",
+    "reviewer": "--as",
+    **{
+        name: name.upper() for name in ("agent", "decision", "name", "review_id", "thread_id", "action_id", "lesson_id")
+    },
+    "target": "THREAD_ID",
+}
+"""How an argument is named in an error: positional ones by their metavar, options by their flag."""
+
+
+def _utf8_arguments(args: argparse.Namespace) -> None:
+    """Every text argument as valid UTF-8, or BadInput naming it.
+
+    Python hands bytes that are not UTF-8 to the program as lone surrogates (surrogateescape);
+    they cannot be stored or printed, so they are refused here, before anything reads them.
+    """
+    for name, value in vars(args).items():
+        if name == "handler":
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str):
+                continue
+            label = _ARGUMENT_LABELS.get(name, f"--{name.replace('_', '-')}")
+            try:
+                os.fsencode(item).decode("utf-8")
+            except UnicodeError:
+                raise BadInput(f"{label} is not valid UTF-8") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     import logging
@@ -751,6 +788,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors (one line, exit 2) and --help (exit 0)
         return int(exc.code or 0)
     try:
+        _utf8_arguments(args)
         args.handler(args)
     except SystemExit as exc:
         return int(exc.code or 0)
