@@ -206,7 +206,8 @@ _NEGATED = re.compile(r"\b(?:never|not|don't|dont|do not|won't|will not|no one|n
 def asks_for_credentials(text: str) -> str:
     """The first sentence that asks for a credential (advice such as "never share your PIN" is not asking)."""
     for match in _CREDENTIAL_REQUEST.finditer(text):
-        start = max(text.rfind(mark, 0, match.start()) for mark in ".?!\n") + 1
+        floor = max(0, match.start() - 200)  # a sentence's negation is near its request: bounded, so linear
+        start = max(floor, *(text.rfind(mark, floor, match.start()) + 1 for mark in ".?!\n"))
         if not _NEGATED.search(text, start, match.end()):
             return match.group(0)
     return ""

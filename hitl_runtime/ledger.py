@@ -105,8 +105,8 @@ def execute(
     raise Conflict(f"could not execute {action} for {key}")
 
 
-def rollback(db: Database, action_id: str, actor: str) -> dict[str, Any]:
-    """Undo an executed action once (compensating change plus audit event).
+def rollback(db: Database, action_id: str, actor: str, *, reason: str | None = None) -> dict[str, Any]:
+    """Undo an executed action once (compensating change plus audit event, with the actor's `reason`).
 
     Whether `actor` may do so is the caller's check (the runner knows the policy).
     """
@@ -134,7 +134,7 @@ def rollback(db: Database, action_id: str, actor: str) -> dict[str, Any]:
             tx,
             "action_rolled_back",
             actor,
-            {"action": row["action"], "undo": undo_effect},
+            {"action": row["action"], "undo": undo_effect, "reason": reason},
             thread_id=row["thread_id"],
             review_id=row["review_id"],
             action_id=action_id,

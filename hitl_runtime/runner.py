@@ -15,11 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import screen
 from guardrails.policy import Policy, load_policy
-from hitl_runtime import audit, feedback, leases, ledger, memory, reviews, schema
+from hitl_runtime import audit, feedback, leases, ledger, limits, memory, reviews, schema
 from hitl_runtime.actions import get_action
 from hitl_runtime.agents import agent_module
 from hitl_runtime.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
@@ -36,7 +37,6 @@ from nodes.propose import preview_for
 from nodes.state import AgentContext
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-MAX_MESSAGE = 8000
 DECISIONS = ("approve", "edit", "reject", "request_info", "escalate")
 INTERRUPT_KEY = "__interrupt__"
 """Where `invoke` puts the interrupts a run paused on, beside the state's values."""
@@ -172,12 +172,10 @@ class Runner:
         self.policy(agent)  # a broken policy fails here, before anything is written
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the message is empty")
-        if len(message) > MAX_MESSAGE:
-            raise BadInput(f"the message is longer than {MAX_MESSAGE} characters")
         if context is not None and not isinstance(context, dict):
             raise BadInput("--context must be a JSON object")
-        _no_nul(message, "the message")
-        _no_nul(context, "--context")
+        limits.check_value(message, "message")
+        limits.check_value(context, "context")
         requester = validate_name(user) if user else ANONYMOUS
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
@@ -194,7 +192,10 @@ class Runner:
 
         def start_turn(tx: Tx, turn: int) -> None:
             now = now_iso()
-            module.load_context(tx, context or {}, requester)
+            try:
+                module.load_context(tx, context or {}, requester)
+            except (ValueError, TypeError) as exc:  # a context value of the wrong type for the agent's records
+                raise BadInput(f"--context does not fit the {agent} agent's records: {str(exc).splitlines()[0]}") from None
             tx.execute(
                 """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
                    VALUES (:t, :a, :r, 'running', :m, :now, :now)
@@ -247,9 +248,7 @@ class Runner:
         """The requester answers the agent's question; the agent then revises its proposal."""
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the answer is empty")
-        _no_nul(message, "the answer")
-        if len(message) > MAX_MESSAGE:
-            raise BadInput(f"the answer is longer than {MAX_MESSAGE} characters")
+        limits.check_value(message, "answer")
         thread = self.thread(thread_id)
         question = reviews.pending_question(self.db, thread_id)
         if question is None:
@@ -294,10 +293,8 @@ class Runner:
         """
         kind = normalize_decision(decision)
         category = feedback.validate_category(category)
-        _no_nul(comment, "--comment")
-        _no_nul(args, "--args")
-        if comment is not None and len(comment) > 2000:
-            raise BadInput("--comment is longer than 2000 characters")
+        limits.check_value(comment, "comment")
+        limits.check_value(args, "args")
         if args is not None and kind != "edit":
             raise BadInput("--args is only for edit")
         raw = reviews.get_row(self.db, review_id)
@@ -766,8 +763,15 @@ class Runner:
         return {"review_id": row["id"], "fallback": fallback}
 
     # -- undo ----------------------------------------------------------------------------------
-    def rollback(self, action_id: str, actor: str) -> dict[str, Any]:
-        """Undo an executed action, if the actor's role may decide that action under its policy."""
+    def rollback(self, action_id: str, actor: str, reason: str | None = None) -> dict[str, Any]:
+        """Undo an executed action, if the actor's role may decide that action under its policy.
+
+        `reason` is recorded in the audit event and told to the requester in the thread's conversation
+        (`told` in the result; False when the thread is waiting for someone or busy: the audit has it).
+        """
+        reason = reason.strip() if isinstance(reason, str) else None
+        if reason is not None:
+            limits.check_text(reason, "the reason", limits.MAX_COMMENT)
         entry = ledger.get_entry(self.db, action_id)
         user = get_user(self.db, actor)
         policy = self.policy(entry["agent"])
@@ -777,7 +781,29 @@ class Runner:
             raise Forbidden(
                 f"{actor} (roles: {', '.join(user.roles)}) may not roll back {entry['name']}: needs one of {', '.join(sorted(roles))}"
             )
-        return ledger.rollback(self.db, action_id, user.name)
+        result = ledger.rollback(self.db, action_id, user.name, reason=reason or None)
+        notice = f"Update on your request: our team reversed the {entry['name'].replace('_', ' ')} made for it."
+        notice += f" Reason: {reason}" if reason else ""
+        return result | {"told": self._tell_requester(entry["agent"], entry["thread_id"], notice)}
+
+    def _tell_requester(self, agent: str, thread_id: str, text: str) -> bool:
+        """Add the agent's message to a resting thread's conversation and reply; False if it is waiting or busy."""
+        try:
+            with leases.lease(self.db, thread_id, self.settings.lease_seconds, retries=20) as held:
+                snapshot = self.snapshot(agent, thread_id)
+                if snapshot.next or snapshot.interrupts:
+                    return False  # a turn is under way or waiting for someone: its own reply comes next
+                update = {"messages": [AIMessage(text)], "reply": text}
+                self.graph(agent).update_state(self.config(thread_id, held.token), update, as_node="finish")
+                with self.db.transaction() as tx:
+                    leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
+                    tx.execute(
+                        "UPDATE threads SET reply = :p, updated_at = :u WHERE thread_id = :t",
+                        {"p": text, "u": now_iso(), "t": thread_id},
+                    )
+        except leases.LeaseBusy:
+            return False
+        return True
 
     # -- reading -------------------------------------------------------------------------------
     def show(self, review_id: str) -> dict[str, Any]:
@@ -827,29 +853,3 @@ def _approve_by_edit(tx: Tx, value: dict[str, Any], thread_id: str) -> None:
         review_id=value["review_id"],
         payload_hash=value_hash(value),
     )
-
-
-def _no_nul(value: Any, what: str) -> None:
-    """Text with NUL characters cannot be stored (PostgreSQL refuses them): say so up front."""
-    if isinstance(value, str) and "\x00" in value:
-        raise BadInput(f"{what} contains a NUL character")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key, what)
-            _no_nul(item, what)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item, what)
-
-
-def parse_json_object(text: str, what: str) -> dict[str, Any]:
-    """A JSON object from a command-line argument, or BadInput in one line."""
-    import json
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(value, dict):
-        raise BadInput(f"{what} must be a JSON object")
-    return value

@@ -133,6 +133,8 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_scratch_schema_is_dropped() -> None:
     if not _pg_available():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
         pytest.skip("PostgreSQL is not reachable")
     import psycopg
 

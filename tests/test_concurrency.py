@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,39 +14,86 @@ from hitl_runtime import leases, ledger
 from hitl_runtime.errors import Conflict
 from tests.helpers import refund_request
 
+# One contender: decide through the CLI, with a barrier at the decision point. Each contender stops
+# once it has read the review as pending and checked the proposal (`Runner._pending_payload`, the last
+# read before the deciding transaction) and waits there until every contender has arrived, so both
+# enter the transaction believing they can win. Each records when it passed the barrier, when
+# `hitl decide` returned, and each call to `reviews.compare_and_set` with its outcome.
+CONTENDER = """
+import json, os, sys, time
+from pathlib import Path
+from hitl_runtime import reviews
+from hitl_runtime.cli import main
+from hitl_runtime.runner import Runner
+barrier, parties, log, argv = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]
+record = {"decision_points": []}
 
-def test_two_processes_deciding_at_once_one_wins(runner, settings):
+real_pending_payload = Runner._pending_payload
+def pending_payload(self, *args, **kwargs):
+    found = real_pending_payload(self, *args, **kwargs)
+    if "at_barrier" not in record:
+        record["at_barrier"] = time.time()
+        (barrier / f"{os.getpid()}").touch()
+        deadline = time.monotonic() + 120
+        while len(list(barrier.iterdir())) < parties:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the other contender never reached the decision point")
+            time.sleep(0.001)
+    return found
+Runner._pending_payload = pending_payload
+
+real_compare_and_set = reviews.compare_and_set
+def compare_and_set(*args, **kwargs):
+    reached = time.time()
+    won = real_compare_and_set(*args, **kwargs)
+    record["decision_points"].append({"reached": reached, "won": won})
+    return won
+reviews.compare_and_set = compare_and_set
+
+code = main(argv)
+record["finished"] = time.time()
+log.write_text(json.dumps(record))
+sys.exit(code)
+"""
+
+
+def test_two_processes_deciding_at_once_one_wins(runner, settings, tmp_path):
     result = refund_request(runner, 55)
     review_id = result.reviews[0]
     env = {**os.environ, "HITL_DATABASE_URL": settings.database_url}
-    # Both processes import and connect first, then decide at the same moment (a shared start file).
-    gate = f"{settings.database_url.rsplit('/', 1)[-1]}.{review_id}.go"
-    script = (
-        "import os, sys, time; from hitl_runtime.runner import Runner; r = Runner()\n"
-        f"while not os.path.exists({gate!r}): time.sleep(0.005)\n"
-        "from hitl_runtime.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, "decide", review_id, decision, "--as", who, "--json"],
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    contenders = {"sam": "approve", "lee": "approve"}
+    contender = [sys.executable, "-c", CONTENDER, str(barrier), str(len(contenders))]
+    procs = {
+        who: subprocess.Popen(
+            [*contender, str(tmp_path / f"{who}.json"), "decide", review_id, decision, "--as", who, "--json"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=os.getcwd(),
         )
-        for decision, who in (("approve", "sam"), ("approve", "lee"))
-    ]
-    time.sleep(2.5)
-    open(gate, "w").close()
-    try:
-        outcomes = [(*p.communicate(timeout=120), p.returncode) for p in procs]
-    finally:
-        os.remove(gate)
-    codes = sorted(code for _, _, code in outcomes)
-    assert codes == [0, 2], outcomes
-    loser = next(err for _, err, code in outcomes if code == 2)
-    assert "already decided (approved) by" in loser
+        for who, decision in contenders.items()
+    }
+    outcomes = {who: (*p.communicate(timeout=180), p.returncode) for who, p in procs.items()}
+
+    codes = {who: code for who, (_, _, code) in outcomes.items()}
+    assert sorted(codes.values()) == [0, 2], outcomes
+    winner = next(who for who, code in codes.items() if code == 0)
+    loser = next(who for who, code in codes.items() if code == 2)
+    assert f"already decided (approved) by {winner}" in outcomes[loser][1], outcomes[loser]
+
+    # Both really raced: each read the review as pending and reached the compare-and-set, where
+    # exactly one won, and neither had finished before both were at the decision point.
+    records = {who: json.loads((tmp_path / f"{who}.json").read_text()) for who in procs}
+    points = {who: [p["won"] for p in record["decision_points"]] for who, record in records.items()}
+    assert points == {winner: [True], loser: [False]}, (
+        f"the contenders did not both reach the compare-and-set: {points}; the loser was refused before it, "
+        "so the race under test did not happen"
+    )
+    assert max(r["at_barrier"] for r in records.values()) < min(r["finished"] for r in records.values()), records
+
     refunds = [a for a in ledger.list_entries(runner.db, thread_id=result.thread_id) if a["name"] == "refund"]
     assert len(refunds) == 1
 

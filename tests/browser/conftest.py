@@ -8,7 +8,6 @@ the tests read the same database to check the ledger and the audit log. Without
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -32,6 +31,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "artifacts" / "screenshots"
 DOCS = REPO / "docs" / "screenshots"
+REFRESH_SCREENSHOTS = "HITL_REFRESH_SCREENSHOTS"
+"""Set to 1 to write the screenshots into docs/screenshots/ (the README's); otherwise they go to a temporary folder."""
 PASSWORD = "hitl-demo"
 
 
@@ -164,18 +165,32 @@ def login(browser: Any, app_server: dict[str, Any], request: pytest.FixtureReque
         context.close()
 
 
+_screenshot_folder: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _screenshots_go_to_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where `screenshot` writes: a session temporary folder unless HITL_REFRESH_SCREENSHOTS=1."""
+    if os.environ.get(REFRESH_SCREENSHOTS) == "1":
+        _screenshot_folder[:] = [DOCS]
+    else:
+        _screenshot_folder[:] = [tmp_path_factory.mktemp("screenshots")]
+
+
 def screenshot(page: Any, name: str, height: int | None = None) -> Path:
-    """Save `name.png` under artifacts/screenshots/ (and a copy in docs/screenshots/ for the README)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    DOCS.mkdir(parents=True, exist_ok=True)
+    """Save `name.png` in a temporary folder, or in docs/screenshots/ with HITL_REFRESH_SCREENSHOTS=1.
+
+    The test command never rewrites the committed screenshots; refreshing them is a deliberate step.
+    """
+    (folder,) = _screenshot_folder
+    folder.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     if height:
         page.set_viewport_size({"width": size["width"], "height": height})
     page.wait_for_timeout(700)
     page.locator("[data-testid=stSkeleton]").first.wait_for(state="detached")
-    target = ARTIFACTS / f"{name}.png"
+    target = folder / f"{name}.png"
     page.screenshot(path=str(target))
     if height:
         page.set_viewport_size(size)
-    shutil.copyfile(target, DOCS / target.name)
     return target
