@@ -169,20 +169,71 @@ def cmd_show(args: argparse.Namespace) -> None:
     _print(args, review, text)
 
 
+def _proven_identity(runner: Any, claimed: str | None, password_stdin: bool) -> tuple[str | None, str]:
+    """Who the caller proved to be, and the channel to record.
+
+    An API token (`HITL_TOKEN`), a password on stdin, or nothing (`cli`: the trusted host's
+    operator, as DESIGN's contract allows).
+    """
+    from hitl_runtime import tokens
+    from hitl_runtime.errors import Forbidden
+    from hitl_runtime.users import authenticate
+
+    token = os.environ.get("HITL_TOKEN")
+    if token:
+        user = tokens.authenticate(runner.db, token)
+        if claimed is not None and claimed != user.name:
+            raise Forbidden(f"HITL_TOKEN belongs to {user.name}, not {claimed}")
+        return user.name, "cli+token"
+    if password_stdin:
+        if not claimed:
+            raise BadInput("--password-stdin needs --as NAME")
+        account = authenticate(runner.db, claimed, sys.stdin.readline().rstrip("\n"))
+        if account is None:
+            raise Forbidden(f"wrong password for {claimed}")
+        return account.name, "cli+password"
+    return None, "cli"
+
+
+def _admin_or_bootstrap(runner: Any, what: str) -> str:
+    """Account administration needs an admin's token, except before the first admin exists."""
+    from hitl_runtime import tokens
+    from hitl_runtime.errors import Forbidden
+
+    if not tokens.has_admin(runner.db) and not os.environ.get("HITL_TOKEN"):
+        return "bootstrap"
+    name, _ = _proven_identity(runner, None, False)
+    if name is None:
+        raise Forbidden(f"{what} needs an admin's credentials: set HITL_TOKEN to an admin's API token")
+    if "admin" not in _user_roles(runner, name):
+        raise Forbidden(f"{name} is not an admin; {what} needs an admin's credentials")
+    return name
+
+
+def _user_roles(runner: Any, name: str) -> tuple[str, ...]:
+    from hitl_runtime.users import get_user
+
+    return tuple(get_user(runner.db, name).roles)
+
+
 def cmd_decide(args: argparse.Namespace) -> None:
     from hitl_runtime.limits import check_value, parse_json_object
 
     if args.comment is not None:
         check_value(args.comment, "comment")
     edited = parse_json_object(args.args, "--args") if args.args is not None else None
-    result = _runner().decide(
+    runner = _runner()
+    proven, channel = _proven_identity(runner, args.reviewer, args.password_stdin)
+    result = runner.decide(
         args.review_id,
         args.decision,
-        args.reviewer,
+        proven or args.reviewer,
         args=edited,
         comment=args.comment,
         category=args.category,
         seen_hash=args.expect_hash,
+        channel=channel,
+        authenticated=proven is not None,
     )
     _print(
         args,
@@ -511,12 +562,15 @@ def cmd_lessons_retire(args: argparse.Namespace) -> None:
 
 
 def cmd_users_add(args: argparse.Namespace) -> None:
-    from hitl_runtime.users import add_user
+    from hitl_runtime.users import add_user, validate_account
 
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    user = add_user(_runner().db, args.name, args.role, password=password)
+    validate_account(args.name, args.role, password)  # bad input is refused before anything else
+    runner = _runner()
+    actor = _admin_or_bootstrap(runner, "creating or changing accounts")
+    user = add_user(runner.db, args.name, args.role, password=password, actor=actor)
     _print(args, {"name": user.name, "roles": list(user.roles)}, lambda u: f"user {u['name']}: {', '.join(u['roles'])}")
 
 
@@ -525,6 +579,37 @@ def cmd_users_list(args: argparse.Namespace) -> None:
 
     users = [{"name": u.name, "roles": list(u.roles)} for u in list_users(_runner().db)]
     _print(args, users, lambda rows: _lines(rows, ["name", "roles"]))
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> None:
+    from hitl_runtime import tokens
+
+    runner = _runner()
+    if args.password_stdin:
+        proven, _ = _proven_identity(runner, args.name, True)
+        actor = proven or args.name
+    else:
+        actor = _admin_or_bootstrap(runner, f"creating a token for {args.name}")
+    created = tokens.create(runner.db, args.name, label=args.label, actor=actor)
+    _print(args, created, lambda c: f"token {c['id']} for {c['user']} (shown once, keep it secret):\n{c['token']}")
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> None:
+    from hitl_runtime import tokens
+
+    runner = _runner()
+    _admin_or_bootstrap(runner, "listing tokens")
+    rows = tokens.list_tokens(runner.db, args.user)
+    _print(args, rows, lambda r: _lines(r, ["id", "user", "label", "created_at", "last_used_at", "revoked_at"]))
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> None:
+    from hitl_runtime import tokens
+
+    runner = _runner()
+    actor = _admin_or_bootstrap(runner, "revoking a token")
+    revoked = tokens.revoke(runner.db, args.token_id, actor=actor)
+    _print(args, revoked, lambda r: f"token {r['id']} of {r['user']} revoked at {r['revoked_at']}")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -613,6 +698,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comment")
     p.add_argument("--category", help="reason category for edits and rejections")
     p.add_argument("--expect-hash", help="refuse unless the review's payload hash is still this one")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="prove you are the reviewer with your password (or set HITL_TOKEN); needed where a policy asks two approvers",
+    )
 
     p = command("actions", cmd_actions, "Executed actions from the ledger.")
     p.add_argument("--thread")
@@ -731,6 +821,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = users_sub.add_parser("list", help="List accounts.")
     p.set_defaults(handler=cmd_users_list)
+    p.add_argument("--json", action="store_true")
+
+    token_parser = sub.add_parser("tokens", help="API tokens: how each approver proves who they are.")
+    tokens_sub = token_parser.add_subparsers(dest="tokens_command", required=True, parser_class=_Parser)
+    p = tokens_sub.add_parser("create", help="Create a token for an account; printed once, stored hashed.")
+    p.set_defaults(handler=cmd_tokens_create)
+    p.add_argument("name")
+    p.add_argument("--label", default="")
+    p.add_argument("--password-stdin", action="store_true", help="prove you are NAME with your password")
+    p.add_argument("--json", action="store_true")
+    p = tokens_sub.add_parser("list", help="List tokens (never their secret).")
+    p.set_defaults(handler=cmd_tokens_list)
+    p.add_argument("--user")
+    p.add_argument("--json", action="store_true")
+    p = tokens_sub.add_parser("revoke", help="Revoke a token.")
+    p.set_defaults(handler=cmd_tokens_revoke)
+    p.add_argument("token_id")
     p.add_argument("--json", action="store_true")
 
     db = sub.add_parser("db", help="Database administration.")

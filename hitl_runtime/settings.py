@@ -29,8 +29,10 @@ class Settings:
     (the packaged all-MiniLM-L6-v2, or one in the local Hugging Face cache) or a model folder."""
 
     cache_dir: str = field(
-        default_factory=lambda: os.environ.get("HITL_CACHE_DIR")
-        or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hitl-agents")
+        default_factory=lambda: (
+            os.environ.get("HITL_CACHE_DIR")
+            or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hitl-agents")
+        )
     )
     """`HITL_CACHE_DIR`: where embeddings of fixed texts (intent examples, knowledge files) are kept."""
 
