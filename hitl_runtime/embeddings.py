@@ -116,7 +116,7 @@ class NumpyBert:
         self.layers = int(config["num_hidden_layers"])
         weights = load_file(str(folder / "model.safetensors"))
         # Some exports prefix every tensor with the model's name ("bert.").
-        self.w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in weights.items()}
+        self.w = {k.removeprefix("bert."): v.astype(np.float32, copy=False) for k, v in weights.items()}
         for key in [k for k in self.w if k.startswith("encoder.") and k.endswith(".weight") and self.w[k].ndim == 2]:
             self.w[key] = np.ascontiguousarray(self.w[key].T)  # (in, out): one BLAS call per dense layer
         st_config = _read_json(folder / "sentence_bert_config.json")
