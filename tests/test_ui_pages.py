@@ -19,7 +19,7 @@ import pytest
 from langchain_core.messages import AIMessage
 from streamlit.testing.v1 import AppTest
 
-from hitl_runtime import audit, ledger, reviews, sessions
+from hitl_runtime import audit, ledger, reviews, sessions, threads
 from hitl_runtime.canonical import iso_in
 from hitl_runtime.demo import seed
 from hitl_runtime.offline.model import OfflineChatModel
@@ -180,8 +180,39 @@ def test_chat_request_waits_for_review_and_says_for_whom(runner):
     assert any(t == "The espresso machine o-1002 leaks. Please refund the $650." for t in texts(at))
     review = reviews.get(runner.db, runner.state(thread_id).reviews[0])
     assert review["required_roles"] == ["support_lead"]
-    assert shown(at, f"Waiting for review by {review['tier_name']} (support_lead). Deadline in ")
+    # Plain words for the customer: who and how soon, no role ids, tier names or policy limits.
+    assert shown(at, "A senior support specialist will review your request, usually within ")
+    assert not shown(at, "support_lead") and not shown(at, review["tier_name"])
     assert at.chat_input(key="chat_message").proto.disabled
+
+
+def test_chat_agents_per_role_come_from_configuration(runner):
+    assert services.DEFAULT_CHAT_AGENTS == {"end_user": ("support",), "sre": ("ops",)}
+    sre = app(runner, "sri", "chat")
+    assert [t.value for t in sre.title] == ["Chat"]
+    assert shown(sre, "You are talking to the ops assistant.")
+    lead = app(runner, "lee")
+    with pytest.raises(ValueError):
+        lead.switch_page("chat.py")
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["hitl_chat"] = {"agents": {"end_user": ["support", "ops"]}}
+    at.session_state[services.TOKEN_KEY] = sessions.create(runner.db, get_user(runner.db, "eve"))
+    at.run()
+    assert at.selectbox(key="chat_agent").options == ["support assistant", "ops assistant"]
+
+
+def test_chat_keeps_the_open_conversation_when_its_status_changes(runner):
+    review_id = refund(runner, 60)
+    thread_id = reviews.get(runner.db, review_id)["thread_id"]
+    at = app(runner, "eve")
+    at.button(key=f"chat_open:{thread_id}").click().run()
+    runner.decide(review_id, "request_info", "sam", comment="Which part of the kettle is broken?")
+    at.run()  # the auto-refresh
+    assert at.session_state["chat_thread"] == thread_id
+    at.chat_input(key="chat_message").set_value("The lid hinge snapped.").run()
+    assert not at.error, [e.value for e in at.error]
+    assert runner.state(thread_id).status == "pending_review"
+    assert at.query_params["thread"] == thread_id
 
 
 def test_chat_shows_the_outcome_once_a_reviewer_decides(runner):
@@ -190,21 +221,21 @@ def test_chat_shows_the_outcome_once_a_reviewer_decides(runner):
         "support", "Can I get a refund of the $45 for order o-1001? The kettle arrived broken.", user="eve"
     )
     at.run()  # the conversation list now has it
-    at.selectbox(key="chat_thread").set_value(result.thread_id).run()
-    assert shown(at, "Waiting for review by")
+    at.button(key=f"chat_open:{result.thread_id}").click().run()
+    assert shown(at, "will review your request")
     review_id = result.reviews[0]
     runner.decide(review_id, "approve", "sam", seen_hash=runner.seen_hash(review_id))
     at.run()  # what the auto-refresh does every few seconds
     reply = runner.state(result.thread_id).reply
     assert reply and "refund of 45.00" in reply
     assert reply in texts(at)
-    assert not shown(at, "Waiting for review by")
+    assert not shown(at, "will review your request")
 
 
 def test_chat_answers_the_agents_question(runner):
     at = app(runner, "max")
-    at.selectbox(key="chat_thread").set_value("demo-needs-info-vague").run()
-    assert shown(at, "The agent needs more information")
+    at.button(key="chat_open:demo-needs-info-vague").click().run()
+    assert shown(at, "We need one more detail")
     question = runner.state("demo-needs-info-vague").question
     assert question in texts(at)
     at.chat_input(key="chat_message").set_value("My Aria espresso machine shows an error light").run()
@@ -215,9 +246,10 @@ def test_chat_answers_the_agents_question(runner):
 
 def test_chat_lists_only_the_users_own_conversations(runner):
     at = app(runner, "eve")
-    options = at.selectbox(key="chat_thread").options
-    assert any("What are your customer support hours?" in o for o in options)
-    assert not any("it doesn't work" in o for o in options)  # max's conversation
+    shown_ids = {str(b.key).removeprefix("chat_open:") for b in at.button if str(b.key).startswith("chat_open:")}
+    assert "demo-auto-hours" in shown_ids
+    assert plain(at.button(key="chat_open:demo-auto-hours").label).startswith("Done: What are your customer")
+    assert not shown_ids & {t["thread_id"] for t in threads.for_requester(runner.db, "max", limit=100)}
 
 
 # -- inbox ---------------------------------------------------------------------------------------------
@@ -455,8 +487,16 @@ def test_thread_timeline_and_rollback(runner):
     admin = app(runner, "ada", "thread", id="demo-approved-refund")
     assert f"rollback:{entry['id']}" not in [b.key for b in admin.button]  # admin views, approves nothing
     at.button(key=f"rollback:{entry['id']}").click().run()
+    assert ledger.get_entry(runner.db, entry["id"])["status"] == "executed"  # a confirmation first
+    at.button(key=f"rollback_confirm:{entry['id']}").click().run()
+    assert any("Write the reason" in plain(e.value) for e in at.error)
+    at.text_area(key=f"rollback_reason:{entry['id']}").set_value("Refunded twice").run()
+    at.button(key=f"rollback_confirm:{entry['id']}").click().run()
     assert any("rolled back by lee" in plain(s.value) for s in at.success)
     assert ledger.get_entry(runner.db, entry["id"])["status"] == "rolled_back"
+    (event,) = [e for e in audit.thread_history(runner.db, "demo-approved-refund") if e["kind"] == "action_rolled_back"]
+    assert event["data"]["reason"] == "Refunded twice"
+    assert "Refunded twice" in str(runner.state("demo-approved-refund").reply)
     assert f"rollback:{entry['id']}" not in [b.key for b in at.button]
 
 

@@ -2,7 +2,9 @@
 
 Logged out, the only page is the login page. Logged in, the navigation lists the pages the user's
 roles may open; the review and thread pages are reached from links (`?id=...`) and stay out of the
-menu. The sidebar shows the user and the log-out button, which ends the session in every tab.
+menu. Every page has its own address (`/inbox`, `/chat`): the app's root is a hidden page that
+switches to the user's landing page, since Streamlit serves its default page only at the root.
+The sidebar shows the user and the log-out button, which ends the session in every tab.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "metrics": ("Metrics", ":material/monitoring:"),
 }
 HIDDEN = ("review", "thread")  # reached from links with ?id=..., not from the menu
+ICON = HERE / "assets" / "icon.png"  # the browser tab's icon, served by the app (nothing fetched from outside)
 
 
 def main() -> None:
     """Route the request to the pages the user may open."""
-    st.set_page_config(page_title="HITL review", page_icon=":material/fact_check:", layout="wide")
+    st.set_page_config(page_title="HITL review", page_icon=str(ICON), layout="wide")
     user = services.current_user()
     if user is None:
         # Every page's address leads to the login form, so a deep link (/review?id=...) survives logging in.
@@ -46,20 +49,20 @@ def main() -> None:
         st.error(f"Your roles ({services.join_roles(user.roles)}) give access to no page of this app.")
         _sidebar(user)
         return
-    first = next(name for name in allowed if name not in HIDDEN)
-    navigation = [
-        st.Page(
+    pages = {
+        name: st.Page(
             HERE / f"{name}.py",
             title=title,
             icon=icon,
             url_path=name,
-            default=name == first,
             visibility="hidden" if name in HIDDEN else "visible",
         )
         for name, (title, icon) in PAGES.items()
         if name in allowed
-    ]
-    page = st.navigation(navigation)
+    }
+    landing = pages[services.landing_page(allowed) or next(name for name in allowed if name not in HIDDEN)]
+    home = st.Page(lambda: st.switch_page(landing), title="Home", url_path="home", default=True, visibility="hidden")
+    page = st.navigation([home, *pages.values()])
     _sidebar(user)
     page.run()
 

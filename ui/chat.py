@@ -1,56 +1,78 @@
-"""Chat, for end users: pick an agent, talk to it, see when a human reviews it and what they decided.
+"""Chat: talk to an agent, see when a person reviews the request and what they decided.
 
-The conversation refreshes itself (`st.fragment(run_every=...)`): a request waiting for review
-shows for whom it waits and until when, and the outcome appears once a reviewer has decided,
-without reloading the page. A question from the agent (or from a reviewer, through it) is answered
-in the same input box.
+Which agents a user may chat with comes from configuration (`services.chat_agents`). The
+conversations are listed by thread id (each a button keyed by its id, so a changing status never
+changes which conversation is open); the open one is also in the address (`?thread=`), and a
+returning user lands on their open conversation. The conversation refreshes itself
+(`st.fragment(run_every=...)`): a request waiting for review says in plain words who will look at it
+and how soon, and the outcome appears once a reviewer has decided, without reloading the page. A
+question from the agent (or from a reviewer, through it) is answered in the same input box.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import streamlit as st
 
 from hitl_runtime import reviews, threads
-from hitl_runtime.agents import available_agents
 from hitl_runtime.errors import HitlError
 from ui import services
 
-NEW = "__new__"
-THREAD_KEY = "chat_thread"
-STATUS_KEY = "chat_status_shown"
+NEW: Final = "__new__"
+# (No bare strings at module level in a page: Streamlit's magic would display them.)
+THREAD_KEY: Final = "chat_thread"  # the open conversation's thread id (or NEW): set by buttons, never a label
+AGENT_KEY: Final = "chat_agent"
+STATUS_KEY: Final = "chat_status_shown"
+OPEN: Final = ("needs_info", "pending_review", "running")  # waiting for someone: a returning user lands there
+STATUS_WORDS: Final = {
+    "needs_info": "needs your answer",
+    "pending_review": "waiting for review",
+    "running": "in progress",
+    "completed": "done",
+    "blocked": "refused",
+    "failed": "could not be completed",
+}
 
 
 def main() -> None:
-    """Agent and conversation pickers, the refreshing conversation, and the input box."""
+    """The conversations, the refreshing open conversation, and the input box."""
     user = services.require_user("chat")
     st.title("Chat")
-    agents = available_agents()
-    if not agents:
-        st.error("No agent is installed.")
-        return
-    left, right = st.columns([1, 3])
-    agent = left.selectbox("Agent", agents, key="chat_agent", on_change=_new_conversation)
-    history = threads.for_requester(services.runner().db, user.name, agent=agent, limit=30)
-    known = {t["thread_id"]: t for t in history}
-    if st.session_state.get(THREAD_KEY) not in (NEW, *known):
-        st.session_state[THREAD_KEY] = NEW
-    right.selectbox(
-        "Conversation",
-        [NEW, *known],
-        key=THREAD_KEY,
-        format_func=lambda tid: "New conversation" if tid == NEW else _label(known[tid]),
-    )
-    error = st.session_state.pop("chat_error", None)
-    if error:
-        st.error(services.md_escape(error))
+    agents = services.chat_agents(user)
+    if THREAD_KEY not in st.session_state:  # a new tab: the address's conversation, or the open one
+        st.session_state[THREAD_KEY] = _landing(user.name, agents)
     thread_id = st.session_state[THREAD_KEY]
-    status = None
-    if thread_id != NEW:
-        status = conversation(thread_id, user.name)
-    else:
-        st.caption("Ask the agent anything; requests that need a person are reviewed before anything happens.")
+    opened = _own_thread(thread_id, user.name, agents) if thread_id != NEW else None
+    if thread_id != NEW and opened is None:
+        thread_id = st.session_state[THREAD_KEY] = NEW
+    if opened is not None:
+        st.session_state[AGENT_KEY] = opened["agent"]
+    if st.session_state.get(AGENT_KEY) not in agents:
+        st.session_state[AGENT_KEY] = agents[0]
+    if thread_id == NEW:
+        st.query_params.pop("thread", None)
+    elif st.query_params.get("thread") != thread_id:
+        st.query_params["thread"] = thread_id
+
+    left, right = st.columns([1.2, 2.6], gap="large")
+    with left:
+        if len(agents) > 1:
+            st.selectbox(
+                "Agent", agents, key=AGENT_KEY, format_func=lambda a: f"{a} assistant", on_change=_new_conversation
+            )
+        agent = str(st.session_state[AGENT_KEY])
+        _conversations(user.name, agent, thread_id)
+    with right:
+        st.caption(services.md_escape(f"You are talking to the {agent} assistant."))
+        error = st.session_state.pop("chat_error", None)
+        if error:
+            st.error(services.md_escape(error))
+        status = None
+        if thread_id != NEW:
+            status = conversation(thread_id, user.name)
+        else:
+            st.caption("Ask anything; requests that need a person are reviewed before anything happens.")
     st.chat_input(
         _placeholder(status),
         key="chat_message",
@@ -60,10 +82,53 @@ def main() -> None:
     )
 
 
+def _landing(requester: str, agents: list[str]) -> str:
+    """The conversation named in the address (`?thread=`), else the user's latest open one, else NEW."""
+    wanted = st.query_params.get("thread")
+    if wanted and _own_thread(wanted, requester, agents) is not None:
+        return str(wanted)
+    recent = threads.for_requester(services.runner().db, requester, limit=30)
+    waiting = [t for t in recent if t["agent"] in agents and t["status"] in OPEN]
+    return str(waiting[0]["thread_id"]) if waiting else NEW
+
+
+def _own_thread(thread_id: str, requester: str, agents: list[str]) -> dict[str, Any] | None:
+    """The thread if it is this user's conversation with an agent they may chat with, else None."""
+    try:
+        thread = services.runner().thread(thread_id)
+    except HitlError:
+        return None
+    return dict(thread) if thread["requester"] == requester and thread["agent"] in agents else None
+
+
+def _conversations(requester: str, agent: str, current: str) -> None:
+    """One button per conversation, keyed by its thread id; the open one is highlighted."""
+    st.button(
+        "New conversation",
+        key="chat_new",
+        icon=":material/add_comment:",
+        type="primary" if current == NEW else "secondary",
+        width="stretch",
+        on_click=_new_conversation,
+    )
+    history = threads.for_requester(services.runner().db, requester, agent=agent, limit=30)
+    if history:
+        st.caption("Your conversations")
+    for thread in history:
+        st.button(
+            services.md_escape(_label(thread)),
+            key=f"chat_open:{thread['thread_id']}",
+            type="primary" if thread["thread_id"] == current else "tertiary",
+            help=f"Started {services.local_time(thread['created_at'])}",
+            width="stretch",
+            on_click=_open,
+            args=(thread["thread_id"],),
+        )
+
+
 def _label(thread: dict[str, Any]) -> str:
-    status = str(thread["status"]).replace("_", " ")
-    started = services.local_time(thread["created_at"]).removesuffix(" UTC")[:16]
-    return f"{started} · {services.one_line(thread['last_request'], 50)} · {status}"
+    status = STATUS_WORDS.get(str(thread["status"]), str(thread["status"]).replace("_", " "))
+    return f"{status.capitalize()}: {services.one_line(thread['last_request'], 30)}"
 
 
 def _placeholder(status: str | None) -> str:
@@ -76,6 +141,10 @@ def _placeholder(status: str | None) -> str:
     return "Write a follow-up"
 
 
+def _open(thread_id: str) -> None:
+    st.session_state[THREAD_KEY] = thread_id
+
+
 def _new_conversation() -> None:
     st.session_state[THREAD_KEY] = NEW
 
@@ -86,12 +155,19 @@ def _send(agent: str) -> None:
     user = services.current_user()
     if not text or user is None:
         return  # a logged-out tab: the page that follows says so
-    current = st.session_state.get(THREAD_KEY, NEW)
+    agents = services.chat_agents(user)
+    if agent not in agents:
+        st.session_state["chat_error"] = "You may not chat with this assistant."
+        return
+    current = str(st.session_state.get(THREAD_KEY, NEW))
     runner = services.runner()
     try:
         if current == NEW:
             result = runner.run(agent, text, user=user.name)
             st.session_state[THREAD_KEY] = result.thread_id
+        elif _own_thread(current, user.name, agents) is None:
+            st.session_state[THREAD_KEY] = NEW
+            st.session_state["chat_error"] = "That conversation is not yours; nothing was sent."
         elif runner.state(current).status == "needs_info":
             runner.reply(current, text, user=user.name)
         else:
@@ -126,7 +202,7 @@ def conversation(thread_id: str, requester: str) -> str | None:
     elif state.status == "needs_info" and state.question:
         with st.chat_message("assistant"):
             st.text(state.question)
-        st.info("The agent needs more information before it can go on: answer below.", icon=":material/help:")
+        st.info("We need one more detail before we can go on: answer below.", icon=":material/help:")
     elif state.status == "blocked":
         st.error("This request was refused; the reply above says why.", icon=":material/block:")
     elif state.status == "failed":
@@ -134,18 +210,20 @@ def conversation(thread_id: str, requester: str) -> str | None:
     previous = st.session_state.get(STATUS_KEY)
     st.session_state[STATUS_KEY] = (thread_id, state.status, tuple(state.reviews))
     if previous is not None and previous[0] == thread_id and previous != st.session_state[STATUS_KEY]:
-        st.rerun()  # the outcome arrived: redraw the whole page (input box included)
+        st.rerun()  # the outcome arrived: redraw the whole page (input box and conversation list included)
     return state.status
 
 
 def _waiting(review_id: str) -> None:
+    """Who will look at the request and how soon, in plain words (no role ids, tiers or limits)."""
     review = reviews.get(services.runner().db, review_id)
-    tier = review["tier_name"] or "a reviewer"
-    roles = services.join_roles(review["required_roles"])
+    who = services.plain_reviewer(review["required_roles"])
+    within = services.plain_duration(review["created_at"], review["deadline"])
     st.info(
-        f"Waiting for review by {services.md_escape(tier)} ({services.md_escape(roles)}). "
-        f"Deadline {services.md_escape(services.countdown(review['deadline']))}; "
-        "the outcome appears here as soon as they decide.",
+        services.md_escape(
+            f"{who[0].upper()}{who[1:]} will review your request, usually within {within}. "
+            "Their answer appears here as soon as they decide."
+        ),
         icon=":material/hourglass_top:",
     )
 

@@ -18,12 +18,15 @@ import pandas as pd
 import streamlit as st
 
 from guardrails.policy import load_policy
-from hitl_runtime import reviews
+from hitl_runtime import audit, reviews
+from hitl_runtime.canonical import now_iso
 from hitl_runtime.errors import Conflict, HitlError
 from hitl_runtime.feedback import CATEGORIES
 from hitl_runtime.users import User
 from ui import services
 
+# What an empty preview field means, where a plain "None" would not say it (no bare strings: Streamlit magic).
+EMPTY_PREVIEW = {"supersedes": "No earlier finding: this is the first one on the subject."}
 DECISION_LABELS = {
     "approve": "Approve",
     "edit": "Approve with edits",
@@ -70,7 +73,7 @@ def main() -> None:
         st.caption(services.md_escape(f"Addressed to {payload.get('addressed_to')}; they answer it in the chat."))
         return
     if review["status"] != "pending":
-        _decision(review)
+        _decision(review, show_failure=not outcome)
     left, right = st.columns(2, gap="large")
     with left:
         _request(payload)
@@ -83,12 +86,12 @@ def main() -> None:
     _evidence(payload.get("evidence") or [], payload.get("tool_calls") or [])
     _history(review, payload)
     st.divider()
-    if outcome:  # where the reviewer's eyes are: just below the form they submitted
-        _outcome(*outcome)
     if review["status"] == "pending":
         st.session_state[f"review_seen:{review_id}"] = review["payload_hash"]
-        _form(user, review, payload)
+        _form(user, review, payload, outcome)  # the outcome inside the form, by its buttons
     else:
+        if outcome:  # where the reviewer's eyes are: where the form they submitted was
+            _outcome(*outcome)
         st.page_link("inbox.py", label="Back to the inbox", icon=":material/inbox:")
 
 
@@ -136,20 +139,51 @@ def status_panel(review_id: str, shown_status: str, fallback: str) -> None:
 
 
 def _outcome(kind: str, message: str) -> None:
+    """What became of the reviewer's decision: done (green), waiting elsewhere, or refused or failed (red)."""
     text = services.md_escape(message)
     if kind == "success":
         st.toast(text, icon=":material/check_circle:")
         st.success(text, icon=":material/check_circle:")
+    elif kind == "info":
+        st.info(text, icon=":material/hourglass_top:")
     elif kind == "conflict":
         st.warning("Someone else got there first. " + text, icon=":material/group:")
+    elif kind == "late":
+        st.error(text, icon=":material/timer_off:")
+    elif kind == "failed":
+        st.error(text, icon=":material/report:")
     else:
         st.error(text, icon=":material/error:")
 
 
-def _decision(review: dict[str, Any]) -> None:
+def _execution_failure(review: dict[str, Any]) -> str | None:
+    """Why the action this review approved could not be carried out (from the audit trail), or None."""
+    failed = [
+        e
+        for e in audit.thread_history(services.runner().db, review["thread_id"])
+        if e["kind"] in ("action_failed", "execution_refused") and e.get("review_id") == review["id"]
+    ]
+    if not failed:
+        return None
+    data = failed[-1]["data"] or {}
+    return _failure_message(str(data.get("action") or review["action"] or "action"), str(data.get("error") or ""))
+
+
+def _failure_message(action: str, error: str) -> str:
+    return (
+        f"The decision was recorded, but the {action} could not be carried out: {error or 'the run failed'}. "
+        "Nothing was changed, and the requester was told it could not be done. The app offers no retry: "
+        "the requester can ask again in the chat, which opens a new review."
+    )
+
+
+def _decision(review: dict[str, Any], *, show_failure: bool = True) -> None:
     decision = review["decision"] or {}
     with st.container(border=True):
         st.subheader("Decision")
+        failure = _execution_failure(review) if show_failure and review["status"].startswith("approved") else None
+        if failure:
+            st.error(services.md_escape(failure), icon=":material/report:")
         services.text_table(
             [
                 {"": "Status", "value": review["status"].replace("_", " ")},
@@ -216,6 +250,12 @@ def _preview(preview: dict[str, Any]) -> None:
         st.caption(services.md_escape(key.replace("_", " ").capitalize()))
         if key == "error":
             st.warning(services.md_escape(value))
+        elif value is None or value == [] or value == {}:
+            st.text(EMPTY_PREVIEW.get(key, "None"))
+        elif isinstance(value, dict) and not any(isinstance(v, (dict, list)) for v in value.values()):
+            services.text_table([{"": k.replace("_", " "), "value": v} for k, v in value.items()], hide_header=True)
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            services.text_table(value)
         elif isinstance(value, str):
             st.code(value, language="diff" if "diff" in key else "text", wrap_lines=True)
         elif isinstance(value, dict) and any(_is_change(v) for v in value.values()):
@@ -384,9 +424,11 @@ def _history(review: dict[str, Any], payload: dict[str, Any]) -> None:
 
 
 # -- the decision form --------------------------------------------------------------------------------
-def _form(user: User, review: dict[str, Any], payload: dict[str, Any]) -> None:
+def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: tuple[str, str] | None) -> None:
     allowed, why = services.may_decide(user, review)
     if not allowed:
+        if outcome:
+            _outcome(*outcome)
         st.info(services.md_escape(why), icon=":material/lock:")
         return
     config = (payload.get("review_configs") or [{}])[0]
@@ -400,7 +442,10 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any]) -> None:
     rid = review["id"]
     with st.form(f"decide:{rid}", border=True):
         st.subheader("Your decision")
-        st.caption("Change any argument and choose 'Approve with edits'; the edit is checked against the schema.")
+        st.caption(
+            "Change any argument and choose 'Approve with edits': the edit is checked like a new proposal "
+            "(the same policy checks and preview) before it is accepted."
+        )
         fields = _edit_fields(rid, schema, original)
         st.text_area("Comment", key=f"{rid}:comment", placeholder="Why; for 'Request more information', the question")
         st.selectbox(
@@ -418,6 +463,16 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any]) -> None:
                 on_click=_decide,
                 args=(rid, kind, fields),
             )
+        if review["deadline"] and review["deadline"] < now_iso():
+            st.warning(
+                services.md_escape(
+                    f"This review passed its deadline ({services.countdown(review['deadline'])}): a decision now "
+                    "is refused and the policy's fallback applies instead."
+                ),
+                icon=":material/timer_off:",
+            )
+        if outcome:  # refusals and errors next to the buttons; the inputs keep what was typed
+            _outcome(*outcome)
 
 
 def _resolve(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -431,9 +486,13 @@ def _resolve(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
-def _edit_fields(rid: str, schema: dict[str, Any], args: dict[str, Any]) -> dict[str, str]:
-    """One input per argument of the action's JSON Schema; returns argument name -> input kind."""
-    fields: dict[str, str] = {}
+def _edit_fields(rid: str, schema: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """One input per argument of the action's JSON Schema; returns argument name -> input kind.
+
+    A list of texts is a text area with one per line; a list of records is one row of fields per
+    record, plus an empty row to add one (a row left empty is dropped). Anything else is JSON.
+    """
+    fields: dict[str, Any] = {}
     for name, raw in (schema.get("properties") or {}).items():
         prop = _resolve(raw, schema)
         label = str(prop.get("title") or name)
@@ -471,10 +530,43 @@ def _edit_fields(rid: str, schema: dict[str, Any], args: dict[str, Any]) -> dict
             else:
                 st.text_input(label, value=text, key=key, help=help_text)
             fields[name] = "string"
+        elif kind == "array" and _resolve(prop.get("items") or {}, schema).get("type") == "string":
+            lines = "\n".join(str(v) for v in current or [])
+            st.text_area(f"{label} (one per line)", value=lines, key=key, help=help_text)
+            fields[name] = "lines"
+        elif kind == "array" and _resolve(prop.get("items") or {}, schema).get("type") == "object":
+            fields[name] = _record_fields(key, name, _resolve(prop["items"], schema), schema, current, prop)
         else:
-            st.text_area(f"{label} (JSON)", value=json.dumps(current, indent=2), key=key, help=help_text)
+            text = json.dumps(current, indent=2, ensure_ascii=False)
+            st.text_area(f"{label} (JSON)", value=text, key=key, help=help_text)
             fields[name] = "json"
     return fields
+
+
+def _record_fields(
+    key: str, name: str, item: dict[str, Any], schema: dict[str, Any], current: Any, prop: dict[str, Any]
+) -> tuple[str, int, list[str]]:
+    """Fields for a list of records (one row per record and an empty one); returns ("records", rows, columns)."""
+    records = [r for r in current or [] if isinstance(r, dict)]
+    columns = list((item.get("properties") or {}).keys())
+    singular = name.removesuffix("s").replace("_", " ").capitalize()
+    rows = len(records) + (1 if len(records) < int(prop.get("maxItems") or 50) else 0)
+    for index in range(rows):
+        record = records[index] if index < len(records) else {}
+        cells = st.columns([1, 3]) if len(columns) == 2 else st.columns(max(1, len(columns)))
+        for cell, column in zip(cells, columns, strict=False):
+            sub = _resolve(item["properties"][column], schema)
+            label = f"{singular} {index + 1}: {str(sub.get('title') or column).lower()}"
+            value = record.get(column)
+            widget_key = f"{key}:{index}:{column}"
+            if "enum" in sub:
+                options = ["", *sub["enum"]]
+                cell.selectbox(label, options, index=options.index(value) if value in options else 0, key=widget_key)
+            else:
+                cell.text_input(label, value="" if value is None else str(value), key=widget_key)
+    if rows > len(records):
+        st.caption(f"Fill the last row to add one; empty a row's fields to remove it ({singular.lower()}s).")
+    return ("records", rows, columns)
 
 
 def _bound(prop: dict[str, Any], inclusive: str, exclusive: str) -> float | None:
@@ -482,11 +574,20 @@ def _bound(prop: dict[str, Any], inclusive: str, exclusive: str) -> float | None
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _edited_args(rid: str, fields: dict[str, str]) -> dict[str, Any]:
+def _edited_args(rid: str, fields: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, kind in fields.items():
         value = st.session_state.get(f"{rid}:arg:{name}")
-        if kind == "json":
+        if isinstance(kind, tuple):  # ("records", rows, columns): the rows not left empty
+            _, rows, columns = kind
+            records = [
+                {c: str(st.session_state.get(f"{rid}:arg:{name}:{i}:{c}") or "").strip() for c in columns}
+                for i in range(rows)
+            ]
+            value = [r for r in records if any(r.values())]
+        elif kind == "lines":
+            value = [line.strip() for line in str(value or "").splitlines() if line.strip()]
+        elif kind == "json":
             try:
                 value = json.loads(value or "null")
             except json.JSONDecodeError as exc:
@@ -497,7 +598,7 @@ def _edited_args(rid: str, fields: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-def _decide(rid: str, kind: str, fields: dict[str, str]) -> None:
+def _decide(rid: str, kind: str, fields: dict[str, Any]) -> None:
     """Send the decision to the runtime (a button's callback, so it runs before the page redraws)."""
     key = f"review_outcome:{rid}"
     user = services.current_user()
@@ -526,19 +627,37 @@ def _decide(rid: str, kind: str, fields: dict[str, str]) -> None:
         )
     except ValueError as exc:
         st.session_state[key] = ("error", str(exc))
-    except Conflict as exc:  # decided by someone else, or a second approval by the same person
-        taken = reviews.get(services.runner().db, rid)["status"] != "pending"
-        st.session_state[key] = ("conflict" if taken else "error", str(exc))
+    except Conflict as exc:  # too late, decided by someone else, or a second approval by the same person
+        status = reviews.get(services.runner().db, rid)["status"]
+        if status == "expired":  # the runtime applied the policy's fallback instead
+            st.session_state[key] = ("late", f"Too late: {exc}. Your decision was not applied.")
+        else:
+            st.session_state[key] = ("conflict" if status != "pending" else "error", str(exc))
     except HitlError as exc:
         st.session_state[key] = ("error", str(exc))
     else:
-        if "thread" in result:
-            thread = result["thread"]
-            message = f"{DECISION_LABELS[kind]}: review {result['status'].replace('_', ' ')} by {user.name}; "
-            message += f"the thread is now {thread['status'].replace('_', ' ')}."
-        else:
-            message = str(result.get("message") or result["status"])
-        st.session_state[key] = ("success", message)
+        st.session_state[key] = _result_outcome(kind, user.name, result)
+
+
+def _result_outcome(kind: str, reviewer: str, result: dict[str, Any]) -> tuple[str, str]:
+    """What to tell the reviewer about an accepted decision: done, waiting for another review, or failed."""
+    if "thread" not in result:  # one approval of several
+        return ("success", str(result.get("message") or result["status"]))
+    thread = result["thread"]
+    decided = f"{DECISION_LABELS[kind]}: review {result['status'].replace('_', ' ')} by {reviewer}"
+    if thread["status"] == "failed":
+        review = reviews.get(services.runner().db, result["review_id"])
+        failure = _execution_failure(review) or _failure_message(
+            str(review["action"] or "action"), "; ".join(thread.get("reasons") or [])
+        )
+        return ("failed", failure)
+    if kind == "edit" and thread["status"] == "pending_review":
+        waiting = ", ".join(thread.get("reviews") or [])
+        return (
+            "info",
+            f"{decided}. The edited action needs another review before anything happens: it now waits for {waiting}.",
+        )
+    return ("success", f"{decided}; the thread is now {thread['status'].replace('_', ' ')}.")
 
 
 main()

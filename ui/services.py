@@ -35,14 +35,28 @@ _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
 REVIEWER_ROLES: Final = ("support_agent", "support_lead", "sre", "ops_lead", "compliance_officer")
 PAGE_ROLES: Final[dict[str, tuple[str, ...]]] = {
-    "chat": ("end_user",),
     "inbox": (*REVIEWER_ROLES, "admin"),
     "review": (*REVIEWER_ROLES, "admin"),
     "thread": (*REVIEWER_ROLES, "admin"),
     "audit": ("compliance_officer", "admin"),
     "metrics": ("support_lead", "ops_lead", "compliance_officer", "admin"),
 }
-"""Which roles may open which page; within a page, agents are filtered by `visible_agents`."""
+"""Which roles may open which page; within a page, agents are filtered by `visible_agents`.
+
+The chat page is open to the roles that may chat with some agent (`chat_agents`)."""
+DEFAULT_CHAT_AGENTS: Final[dict[str, tuple[str, ...]]] = {"end_user": ("support",), "sre": ("ops",)}
+"""Which agents each role may chat with, unless the secrets' `[hitl_chat.agents]` table (role = [agents]) says."""
+LANDING_ORDER: Final = ("inbox", "chat", "audit", "metrics")
+"""The page a user lands on: the first of these their roles may open (reviewers land on their inbox)."""
+REVIEWER_WORDS: Final[dict[str, str]] = {
+    "support_agent": "a support specialist",
+    "support_lead": "a senior support specialist",
+    "compliance_officer": "our compliance team",
+    "sre": "an engineer on call",
+    "ops_lead": "an operations lead",
+    "admin": "an administrator",
+}
+"""Who reviews a request, in the words an end user reads (no role ids, no policy limits)."""
 
 
 def refresh_seconds() -> float:
@@ -206,7 +220,52 @@ def cookie_script() -> str:
 # -- what a role may see ----------------------------------------------------------------------------
 def may_open(user: User, page: str) -> bool:
     """Whether the user's roles may open a page."""
+    if page == "chat":
+        return bool(chat_agents(user))
     return user.has_any(PAGE_ROLES[page])
+
+
+def landing_page(allowed: Iterable[str]) -> str | None:
+    """The page to land on among those allowed (`LANDING_ORDER`), or None."""
+    names = set(allowed)
+    return next((name for name in LANDING_ORDER if name in names), None)
+
+
+def chat_agent_roles() -> dict[str, tuple[str, ...]]:
+    """Role -> agents it may chat with: `[hitl_chat.agents]` in Streamlit's secrets, else `DEFAULT_CHAT_AGENTS`."""
+    try:
+        section = st.secrets.get("hitl_chat")
+    except Exception:  # no secrets file at all
+        section = None
+    configured = dict(section).get("agents") if section else None
+    if not configured:
+        return dict(DEFAULT_CHAT_AGENTS)
+    return {str(role): tuple(str(a) for a in agents) for role, agents in dict(configured).items()}
+
+
+def chat_agents(user: User) -> list[str]:
+    """The installed agents the user's roles may chat with, in the installed order."""
+    mapping = chat_agent_roles()
+    allowed = {agent for role in user.roles for agent in mapping.get(role, ())}
+    return [agent for agent in available_agents() if agent in allowed]
+
+
+def plain_reviewer(roles: Iterable[str]) -> str:
+    """Who will review, for an end user: `a support specialist` (the first role the review accepts)."""
+    return next((REVIEWER_WORDS[r] for r in roles if r in REVIEWER_WORDS), "a member of our team")
+
+
+def plain_duration(start: str | None, end: str | None) -> str:
+    """The time between two timestamps in round words: `4 hours`, `30 minutes`, `2 days`."""
+    if not start or not end:
+        return "a few hours"
+    minutes = max(1, round((parse_iso(end) - parse_iso(start)).total_seconds() / 60))
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = round(minutes / 60)
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{round(hours / 24)} days"
 
 
 def require_user(page: str) -> User:

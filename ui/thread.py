@@ -2,8 +2,8 @@
 
 The timeline merges the graph's checkpoints (each step, what runs next, where it waits for a
 person) with the thread's audit chain (requests, reviews, decisions with their diffs, executions,
-rollbacks). Executed actions can be rolled back by the roles that may decide them; the runtime
-checks that again.
+rollbacks). Executed actions can be rolled back by the roles that may decide them, after a
+confirmation with a reason (audited, and told to the requester); the runtime checks the role again.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from hitl_runtime.users import User
 from ui import services
 
 MAX_STEPS = 200
+CONFIRM_KEY = "rollback_confirm"  # session state: the action whose rollback waits for confirmation
 
 
 def main() -> None:
@@ -99,13 +100,41 @@ def _actions(user: User, thread: dict[str, Any]) -> None:
                 and entry["reversible"]
                 and services.may_roll_back(user, thread["agent"], entry["name"])
             ):
-                st.button(
-                    f"Roll back {entry['id']}",
-                    key=f"rollback:{entry['id']}",
-                    icon=":material/undo:",
-                    on_click=_roll_back,
-                    args=(entry["id"],),
-                )
+                if st.session_state.get(CONFIRM_KEY) == entry["id"]:
+                    _confirm(entry)
+                else:
+                    st.button(
+                        f"Roll back {entry['id']}",
+                        key=f"rollback:{entry['id']}",
+                        icon=":material/undo:",
+                        on_click=_ask_to_confirm,
+                        args=(entry["id"],),
+                    )
+
+
+def _ask_to_confirm(action_id: str) -> None:
+    st.session_state[CONFIRM_KEY] = action_id
+
+
+def _confirm(entry: dict[str, Any]) -> None:
+    """The second step of a rollback: what it undoes, the reason (required), confirm or cancel."""
+    action_id = entry["id"]
+    st.warning(
+        services.md_escape(
+            f"Roll back {entry['name']} {action_id}? {entry['undo_plan'] or 'Its effect is undone.'} "
+            "The reason is recorded in the audit log and told to the requester in their conversation."
+        ),
+        icon=":material/undo:",
+    )
+    error = st.session_state.pop(f"rollback_error:{action_id}", None)
+    st.text_area("Reason for the rollback (the requester is told)", key=f"rollback_reason:{action_id}", max_chars=2000)
+    if error:
+        st.error(services.md_escape(error))
+    left, right, _ = st.columns([1, 1, 3])
+    left.button(
+        "Confirm rollback", key=f"rollback_confirm:{action_id}", type="primary", on_click=_roll_back, args=(action_id,)
+    )
+    right.button("Cancel", key=f"rollback_cancel:{action_id}", on_click=st.session_state.pop, args=(CONFIRM_KEY, None))
 
 
 def _roll_back(action_id: str) -> None:
@@ -113,12 +142,25 @@ def _roll_back(action_id: str) -> None:
     if user is None:
         st.session_state["thread_outcome"] = ("error", "Your session has ended; log in again.")
         return
+    reason = str(st.session_state.get(f"rollback_reason:{action_id}") or "").strip()
+    if not reason:
+        st.session_state[f"rollback_error:{action_id}"] = "Write the reason for the rollback; the requester is told."
+        return
+    st.session_state.pop(CONFIRM_KEY, None)
     try:
-        result = services.runner().rollback(action_id, user.name)
+        result = services.runner().rollback(action_id, user.name, reason=reason)
     except HitlError as exc:
         st.session_state["thread_outcome"] = ("error", str(exc))
     else:
-        st.session_state["thread_outcome"] = ("success", f"{result['name']} {result['id']} rolled back by {user.name}.")
+        told = (
+            "the requester was told in their conversation"
+            if result.get("told")
+            else "the requester's conversation is waiting for someone, so they were not told there (the audit has it)"
+        )
+        st.session_state["thread_outcome"] = (
+            "success",
+            f"{result['name']} {result['id']} rolled back by {user.name}; {told}.",
+        )
 
 
 def _reviews(thread_id: str) -> None:

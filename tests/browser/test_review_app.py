@@ -57,7 +57,7 @@ def test_refund_edited_by_a_lead_reaches_the_customer(app_server, login, browser
 
     eve = login("eve", landing="Chat")
     _ask(eve, "My kettle arrived broken. Can I get my $45 back for order o-1001?")
-    eve.get_by_text("Waiting for review by").wait_for()
+    eve.get_by_text("will review your request, usually within").wait_for()
     thread_id = _latest_thread(runner, "eve")
     review = _pending(runner, thread_id)
     assert review["action"] == "refund" and review["amount"] == 45
@@ -127,7 +127,7 @@ def test_without_the_role_no_decision_and_escalation_reaches_the_next_tier(app_s
     runner = app_server["runner"]
     eve = login("eve", landing="Chat")
     _ask(eve, "The espresso machine from order o-1002 leaks every time. Please refund the $650.")
-    eve.get_by_text("Waiting for review by").wait_for()
+    eve.get_by_text("will review your request, usually within").wait_for()
     thread_id = _latest_thread(runner, "eve")
     review = _pending(runner, thread_id)
     assert review["required_roles"] == ["support_lead"]
@@ -167,7 +167,7 @@ def test_without_the_role_no_decision_and_escalation_reaches_the_next_tier(app_s
     lee.get_by_role("link", name=re.compile(r"^Open rv-")).first.wait_for()
     assert lee.get_by_role("link", name=f"Open {escalated['id']}").count() == 0
     assert lee.get_by_role("link", name=f"Open {review['id']}").count() == 0
-    eve.get_by_text("Waiting for review by Trust and compliance").wait_for()
+    eve.get_by_text("Our compliance team will review your request").wait_for()
 
 
 def test_logout_ends_every_tab_and_user_html_stays_text(app_server, login):
