@@ -195,7 +195,9 @@ class Runner:
             try:
                 module.load_context(tx, context or {}, requester)
             except (ValueError, TypeError) as exc:  # a context value of the wrong type for the agent's records
-                raise BadInput(f"--context does not fit the {agent} agent's records: {str(exc).splitlines()[0]}") from None
+                raise BadInput(
+                    f"--context does not fit the {agent} agent's records: {str(exc).splitlines()[0]}"
+                ) from None
             tx.execute(
                 """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
                    VALUES (:t, :a, :r, 'running', :m, :now, :now)
