@@ -618,7 +618,8 @@ def policy_with(
 
     `review_min_confidence` defaults to the shipped one, lowered to `auto_min_confidence` when that
     is below it (the bands must not cross). `drop_review_rules` removes the rules whose outcome is
-    `review`, leaving blocks, escalations and questions: what the thresholds catch on their own.
+    `review` (and lowers request intents whose floor is review to no floor), leaving blocks,
+    escalations and questions: what the thresholds catch on their own.
     """
     base = load_policy(agent, directory or POLICY_DIR)
     auto_min = base.thresholds.auto_min_confidence if auto_min_confidence is None else auto_min_confidence
@@ -631,6 +632,11 @@ def policy_with(
     }
     if drop_review_rules:
         data["rules"] = [rule for rule in data["rules"] if rule["outcome"] != "review"]
+        # Request intents whose floor is review are review rules too: their floor goes, their examples
+        # stay (the offline model still reads requests with them, so the proposals do not change).
+        for intent in data.get("intents", {}).values():
+            intent["route"] = "auto" if intent["route"] == "review" else intent["route"]
+            intent["otherwise"] = "auto" if intent.get("otherwise") == "review" else intent.get("otherwise", "auto")
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
