@@ -272,12 +272,18 @@ def _cached(path: str, mtime: float) -> Policy:
     return load_policy_file(Path(path))
 
 
-def load_policy(agent: str, directory: Path | None = None) -> Policy:
-    """The agent's policy from `HITL_POLICY_DIR` or the shipped folder, reloaded when it changes."""
+def load_policy(agent: str, directory: Path | None = None, *, own_file: Path | None = None) -> Policy:
+    """The agent's policy from `HITL_POLICY_DIR` or the shipped folder, reloaded when it changes.
+
+    `own_file` is where an agent defined outside `graphs/` keeps its policy: used when the policy
+    folder has no file for it.
+    """
     import os
 
     folder = directory or Path(os.environ.get("HITL_POLICY_DIR", POLICY_DIR))
     path = folder / f"{agent}.yaml"
+    if not path.exists() and own_file is not None:
+        path = Path(own_file)
     if not path.exists():
         raise BadInput(f"no policy file for agent {agent!r} at {path}")
     policy = _cached(str(path), path.stat().st_mtime)

@@ -1,27 +1,82 @@
-"""The agents this deployment runs, by name; each lives in `graphs/<name>.py`."""
+"""The agents this deployment runs, by name: the shipped examples, plus any agent found elsewhere.
+
+An agent is a module (or any object) with `build_graph()` returning an uncompiled StateGraph and
+`load_context(tx, context, requester)`; optionally `NAME`, `POLICY` (a `Policy`) or `POLICY_FILE`
+(a path), and `NODES` (its `AgentNodes`, whose signals re-validate a reviewer's edit). Besides the
+examples in `graphs/`, agents come from the entry-point group `hitl.agents` of installed packages
+and from `HITL_AGENTS` (comma-separated `module:attribute` references, for agents that are not
+installed as packages), read once per process.
+"""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+import os
+from importlib.metadata import entry_points
+from typing import Any
 
 from hitl_runtime.errors import BadInput
 
 AGENTS = ("support", "ops", "compliance")
-_EXTRA: dict[str, ModuleType] = {}
+"""The examples shipped in `graphs/`."""
+ENTRY_POINT_GROUP = "hitl.agents"
+_EXTRA: dict[str, Any] = {}
+_discovered = False
 
 
-def register_agent(name: str, module: ModuleType) -> None:
-    """Add an agent defined outside `graphs/` (benchmarks and tests use this)."""
+def register_agent(name: str, module: Any) -> None:
+    """Add an agent defined outside `graphs/` (benchmarks, tests and notebooks use this)."""
     _EXTRA[name] = module
 
 
-def agent_module(name: str) -> ModuleType:
-    """The agent's graph module (with `build_graph` and `load_context`), or BadInput."""
+def _load_reference(reference: str, source: str) -> Any:
+    module_name, _, attribute = reference.strip().partition(":")
+    if not module_name:
+        raise BadInput(f"{source}: {reference!r} is not a module:attribute reference")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BadInput(f"{source}: cannot import {module_name!r}: {exc}") from None
+    try:
+        value = getattr(module, attribute) if attribute else module
+    except AttributeError:
+        raise BadInput(f"{source}: module {module_name!r} has no attribute {attribute!r}") from None
+    for needed in ("build_graph", "load_context"):
+        if not callable(getattr(value, needed, None)):
+            raise BadInput(f"{source}: {reference!r} is not an agent (it has no {needed}())")
+    return value
+
+
+def _name_of(value: Any, fallback: str) -> str:
+    name = getattr(value, "NAME", None) or getattr(value, "name", None) or fallback
+    if not isinstance(name, str) or not name.isidentifier():
+        raise BadInput(f"agent name {name!r} must be an identifier")
+    return name
+
+
+def _discover() -> None:
+    """Agents from installed packages' entry points and from HITL_AGENTS (once per process)."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name not in _EXTRA and point.name not in AGENTS:
+            _EXTRA[point.name] = _load_reference(point.value, f"entry point {point.name}")
+    for reference in filter(None, (os.environ.get("HITL_AGENTS") or "").split(",")):
+        value = _load_reference(reference, "HITL_AGENTS")
+        _EXTRA[_name_of(value, reference.partition(":")[0].rsplit(".", 1)[-1])] = value
+
+
+def agent_module(name: str) -> Any:
+    """The agent's module or object (with `build_graph` and `load_context`), or BadInput."""
     if name in _EXTRA:
         return _EXTRA[name]
     if name not in AGENTS:
-        raise BadInput(f"unknown agent {name!r} (choose from: {', '.join(AGENTS)})")
+        _discover()
+        if name in _EXTRA:
+            return _EXTRA[name]
+        raise BadInput(f"unknown agent {name!r} (choose from: {', '.join(available_agents())})")
     try:
         return importlib.import_module(f"graphs.{name}")
     except ModuleNotFoundError as exc:
@@ -31,7 +86,8 @@ def agent_module(name: str) -> ModuleType:
 
 
 def available_agents() -> list[str]:
-    """Agents whose graph module exists."""
+    """Every agent this process can run: the shipped examples that are installed, then the others."""
+    _discover()
     found = []
     for name in AGENTS:
         try:
@@ -39,4 +95,4 @@ def available_agents() -> list[str]:
         except BadInput:
             continue
         found.append(name)
-    return found
+    return found + sorted(n for n in _EXTRA if n not in found)

@@ -358,6 +358,35 @@ def cmd_incident(args: argparse.Namespace) -> None:
     _print(args, result, lambda r: f"incident {r['id']} recorded on action {r['action_id']}")
 
 
+def cmd_agents(args: argparse.Namespace) -> None:
+    from hitl_runtime.agents import AGENTS, agent_module, available_agents
+    from hitl_runtime.models import model_info
+
+    runner = _runner()
+    model = model_info(runner.settings)
+    rows = []
+    for name in available_agents():
+        policy = runner.policy(name)
+        module = agent_module(name)
+        roles = sorted(
+            {r for a in policy.actions.values() for t in a.tiers for r in t.roles}
+            | {r for t in policy.escalation_path for r in t.roles}
+        )
+        own_file = getattr(module, "POLICY_FILE", None)
+        rows.append(
+            {
+                "name": name,
+                "source": "example" if name in AGENTS else "plugin",
+                "module": getattr(module, "__name__", type(module).__name__),
+                "actions": sorted(policy.actions),
+                "policy_file": str(own_file) if own_file else f"{name}.yaml in the policy folder",
+                "roles": roles,
+                "model": model,
+            }
+        )
+    _print(args, rows, lambda r: _lines(r, ["name", "source", "actions", "roles", "policy_file"]))
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     from guardrails.scorers import SCORERS
     from hitl_runtime.agents import agent_module
@@ -689,6 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("show", cmd_show, "Everything a reviewer sees for one review.")
     p.add_argument("review_id")
+
+    command("agents", cmd_agents, "Every registered agent: name, actions, policy file, roles, model.")
 
     p = command("decide", cmd_decide, "Decide a review: approve, edit, reject, request-info or escalate.")
     p.add_argument("review_id")

@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
 
 from hitl_runtime.offline.model import OfflineChatModel, Responder
 from hitl_runtime.settings import Settings
@@ -29,10 +31,28 @@ _lock = threading.Lock()
 
 
 def offline_responder(agent: str) -> Responder:
-    """The deterministic responder for an agent (`hitl_runtime.offline.<agent>.respond`)."""
-    module = importlib.import_module(f"hitl_runtime.offline.{agent}")
+    """The deterministic responder for an agent.
+
+    Its own `OFFLINE_RESPONDER`, the shipped one (`hitl_runtime.offline.<agent>.respond`), or, for an
+    agent that has none, one that says so.
+    """
+    from hitl_runtime.agents import agent_module
+
+    own: Responder | None = getattr(agent_module(agent), "OFFLINE_RESPONDER", None)
+    if own is not None:
+        return own
+    try:
+        module = importlib.import_module(f"hitl_runtime.offline.{agent}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"hitl_runtime.offline.{agent}":
+            raise
+        return _no_offline_model
     responder: Responder = module.respond
     return responder
+
+
+def _no_offline_model(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessage:
+    return AIMessage("This agent has no offline model: set OPENAI_API_KEY or OPENAI_BASE_URL to use one.")
 
 
 def model_info(settings: Settings | None = None) -> dict[str, str | None]:

@@ -134,9 +134,12 @@ class Runner:
 
     @staticmethod
     def policy(agent: str) -> Policy:
-        """The agent's policy: its module's own `POLICY` if it has one, else its policy file."""
-        own = getattr(agent_module(agent), "POLICY", None)
-        return own if isinstance(own, Policy) else load_policy(agent)
+        """The agent's policy: its own `POLICY` if it has one, else its file (`POLICY_FILE`, or the policy folder's)."""
+        module = agent_module(agent)
+        own = getattr(module, "POLICY", None)
+        if isinstance(own, Policy):
+            return own
+        return load_policy(agent, own_file=getattr(module, "POLICY_FILE", None))
 
     def config(self, thread_id: str, token: int | None = None) -> dict[str, Any]:
         """LangGraph config for a thread; the lease token fences checkpoint writes and the executor's."""
