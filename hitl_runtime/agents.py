@@ -21,6 +21,8 @@ AGENTS = ("support", "ops", "compliance")
 """The examples shipped in `graphs/`."""
 ENTRY_POINT_GROUP = "hitl.agents"
 _EXTRA: dict[str, Any] = {}
+_DISCOVERED: list[str] = []
+"""Names found through entry points and HITL_AGENTS (agents registered in code are not listed)."""
 _discovered = False
 
 
@@ -63,9 +65,12 @@ def _discover() -> None:
     for point in entry_points(group=ENTRY_POINT_GROUP):
         if point.name not in _EXTRA and point.name not in AGENTS:
             _EXTRA[point.name] = _load_reference(point.value, f"entry point {point.name}")
+            _DISCOVERED.append(point.name)
     for reference in filter(None, (os.environ.get("HITL_AGENTS") or "").split(",")):
         value = _load_reference(reference, "HITL_AGENTS")
-        _EXTRA[_name_of(value, reference.partition(":")[0].rsplit(".", 1)[-1])] = value
+        name = _name_of(value, reference.partition(":")[0].rsplit(".", 1)[-1])
+        _EXTRA[name] = value
+        _DISCOVERED.append(name)
 
 
 def agent_module(name: str) -> Any:
@@ -86,7 +91,10 @@ def agent_module(name: str) -> Any:
 
 
 def available_agents() -> list[str]:
-    """Every agent this process can run: the shipped examples that are installed, then the others."""
+    """The agents to offer: the shipped examples that are installed, then those found by discovery.
+
+    Agents registered in code (`register_agent`: benchmarks, tests) run but are not offered.
+    """
     _discover()
     found = []
     for name in AGENTS:
@@ -95,4 +103,4 @@ def available_agents() -> list[str]:
         except BadInput:
             continue
         found.append(name)
-    return found + sorted(n for n in _EXTRA if n not in found)
+    return found + sorted(n for n in _DISCOVERED if n not in found)
