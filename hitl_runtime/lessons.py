@@ -294,7 +294,7 @@ def default_datasets(agent: str) -> list[Path]:
     candidates = [
         REPO / "tests" / "scenarios" / f"{agent}.jsonl",
         REPO / "tests" / "scenarios" / f"{agent}_holdout.jsonl",
-        REPO.parent / "shared" / "scenarios" / f"{agent}.jsonl",
+        REPO / "tests" / "scenarios" / "shared" / f"{agent}.jsonl",
     ]
     return [p for p in candidates if p.exists()]
 

@@ -72,8 +72,8 @@ from hitl_runtime.settings import Settings
 from hitl_runtime.users import add_user
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIO_DIRS = (REPO / "tests" / "scenarios", REPO.parent / "shared" / "scenarios")
-"""In a checkout: the project's scenario sets, and the shared samples beside the repository when there."""
+SCENARIO_DIRS = (REPO / "tests" / "scenarios", REPO / "tests" / "scenarios" / "shared")
+"""In a checkout: the project's scenario sets, and its copy of the design's samples (never a folder outside it)."""
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 """Default start of simulated time (a Monday morning)."""
 REVIEWER_ROUTES = ("review", "escalate")
@@ -174,7 +174,7 @@ def load_cases(paths: Iterable[Path], *, agents: Sequence[str] | None = None) ->
     """The cases of several scenario sets; a set is named by its file (`shared/` for the shared samples)."""
     cases = []
     for path in paths:
-        prefix = "shared/" if path.parent.name == "scenarios" and path.parent.parent.name == "shared" else ""
+        prefix = "shared/" if path.parent.name == "shared" else ""
         for scenario in load_scenarios(path):
             if agents is None or scenario.agent in agents:
                 cases.append(Case(prefix + path.stem, scenario))
