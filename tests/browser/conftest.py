@@ -194,3 +194,19 @@ def screenshot(page: Any, name: str, height: int | None = None) -> Path:
     if height:
         page.set_viewport_size(size)
     return target
+
+
+def ask(page: Any, message: str) -> None:
+    """Type into the chat box and send; once more if the first keystrokes met a redraw."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.get_by_test_id("stChatInputTextArea")
+    for attempt in range(2):
+        box.fill(message)
+        box.press("Enter")
+        try:
+            page.get_by_test_id("stChatMessage").filter(has_text=message).first.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt:
+                raise

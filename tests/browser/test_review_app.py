@@ -14,23 +14,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from hitl_runtime import audit, ledger, reviews, threads
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ask, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def _ask(page: Any, message: str) -> None:
-    """Type into the chat box and send; once more if the first keystrokes met a redraw."""
-    box = page.get_by_test_id("stChatInputTextArea")
-    for attempt in range(2):
-        box.fill(message)
-        box.press("Enter")
-        try:
-            page.get_by_test_id("stChatMessage").filter(has_text=message).first.wait_for(timeout=20_000)
-            return
-        except PlaywrightTimeout:
-            if attempt:
-                raise
 
 
 def _latest_thread(runner: Any, requester: str) -> str:
@@ -56,7 +42,7 @@ def test_refund_edited_by_a_lead_reaches_the_customer(app_server, login, browser
     first.close()
 
     eve = login("eve", landing="Chat")
-    _ask(eve, "My kettle arrived broken. Can I get my $45 back for order o-1001?")
+    ask(eve, "My kettle arrived broken. Can I get my $45 back for order o-1001?")
     eve.get_by_text("will review your request, usually within").wait_for()
     thread_id = _latest_thread(runner, "eve")
     review = _pending(runner, thread_id)
@@ -126,7 +112,7 @@ def test_refund_edited_by_a_lead_reaches_the_customer(app_server, login, browser
 def test_without_the_role_no_decision_and_escalation_reaches_the_next_tier(app_server, login):
     runner = app_server["runner"]
     eve = login("eve", landing="Chat")
-    _ask(eve, "The espresso machine from order o-1002 leaks every time. Please refund the $650.")
+    ask(eve, "The espresso machine from order o-1002 leaks every time. Please refund the $650.")
     eve.get_by_text("will review your request, usually within").wait_for()
     thread_id = _latest_thread(runner, "eve")
     review = _pending(runner, thread_id)
@@ -179,7 +165,7 @@ def test_logout_ends_every_tab_and_user_html_stays_text(app_server, login):
     other.goto(app_server["base"])
     other.get_by_role("heading", name="Chat").wait_for()  # the second tab is logged in by the cookie
     html = "<b>bold</b> <img src=x onerror=alert(1)> <script>alert(2)</script> What are your support hours?"
-    _ask(tab, html)
+    ask(tab, html)
     tab.get_by_text(html, exact=True).wait_for()
     assert tab.locator("img[src='x']").count() == 0
     assert tab.locator("[data-testid=stChatMessage] b").count() == 0

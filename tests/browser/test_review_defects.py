@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from hitl_runtime import audit, ledger, reviews, threads
 from hitl_runtime.agents import agent_module
 from hitl_runtime.canonical import iso_in
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ask, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -34,20 +34,6 @@ def _order(runner: Any, order_id: str, amount: float, item: str) -> None:
     order = {"id": order_id, "item": item, "amount": amount, "currency": "USD", "days_since_delivery": 4}
     with runner.db.transaction() as tx:
         agent_module("support").load_context(tx, {"customer": {"id": "c-eve", "name": "Eve"}, "order": order}, "eve")
-
-
-def _ask(page: Any, message: str) -> None:
-    """Type into the chat box and send; once more if the first keystrokes met a redraw."""
-    box = page.get_by_test_id("stChatInputTextArea")
-    for attempt in range(2):
-        box.fill(message)
-        box.press("Enter")
-        try:
-            page.get_by_test_id("stChatMessage").filter(has_text=message).first.wait_for(timeout=20_000)
-            return
-        except PlaywrightTimeout:
-            if attempt:
-                raise
 
 
 def _thread_of(runner: Any, request: str) -> str:
@@ -65,7 +51,7 @@ def _request_refund(runner: Any, eve: Any, order_id: str, amount: int, item: str
     request = f"My {item.lower()} from order {order_id} arrived broken. Can I get my ${amount} back?"
     eve.get_by_role("button", name="New conversation").click()  # she lands on her open conversation, if any
     eve.get_by_placeholder("Write your request").wait_for()
-    _ask(eve, request)
+    ask(eve, request)
     eve.get_by_placeholder(re.compile("^Waiting for")).wait_for()
     thread_id = _thread_of(runner, request)
     return thread_id, _pending(runner, thread_id)
@@ -106,7 +92,7 @@ def test_request_more_information_round_trip_in_the_same_tab(app_server, login):
     eve.get_by_text(question).first.wait_for()
     eve.get_by_placeholder("Answer the question above").wait_for()
     answer = "It does not heat at all; the light stays off."
-    _ask(eve, answer)
+    ask(eve, answer)
     eve.get_by_placeholder(re.compile("^Waiting for")).wait_for()
     assert eve.get_by_text("unknown thread").count() == 0
     (asked,) = [r for r in reviews.for_thread(runner.db, thread_id) if r["kind"] == "question"]
@@ -251,7 +237,7 @@ def test_which_agents_each_role_may_chat_with_comes_from_configuration(app_serve
     sri.get_by_role("heading", name="Chat").wait_for()
     sri.get_by_text("You are talking to the ops assistant").wait_for()
     request = "Please restart the checkout service in staging, it is stuck after the deploy."
-    _ask(sri, request)
+    ask(sri, request)
     (thread,) = [t for t in threads.for_requester(runner.db, "sri", limit=10) if t["last_request"] == request]
     assert thread["agent"] == "ops"
 
