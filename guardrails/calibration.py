@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from guardrails.policy import Thresholds
-from hitl_runtime.errors import BadInput
+from hitl_core.errors import BadInput
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 Method = Literal["platt", "isotonic"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from guardrails.policy import Intent, Policy, Rule
 from guardrails.routing import ROUTE_ORDER, Check, rule_holds
-from hitl_runtime.canonical import value_hash
+from hitl_core.canonical import value_hash
 
 TOP_EXAMPLES = 3
 LEXICAL_WEIGHT = 0.1
@@ -58,7 +58,7 @@ class IntentMatch:
 
 def segments(text: str) -> list[str]:
     """The whole request, then its sentences and clauses (the parts that say something)."""
-    from hitl_runtime.retrieval import tokens
+    from hitl_core.retrieval import tokens
 
     whole = " ".join(text.split())
     parts = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
@@ -73,8 +73,8 @@ class _Examples:
     """The policy's labelled examples: their vectors and a lexical index over them."""
 
     def __init__(self, intents: dict[str, Intent]) -> None:
-        from hitl_runtime import embeddings
-        from hitl_runtime.retrieval import Document, Index
+        from hitl_core import embeddings
+        from hitl_core.retrieval import Document, Index
 
         self.labels = [name for name, intent in intents.items() for _ in intent.examples]
         self.texts = [example for intent in intents.values() for example in intent.examples]
@@ -85,7 +85,7 @@ class _Examples:
     def score(self, segment: str) -> list[IntentMatch]:
         import numpy as np
 
-        from hitl_runtime import embeddings
+        from hitl_core import embeddings
 
         similarity = self.vectors @ embeddings.embed([segment])[0]
         lexical = np.zeros(len(self.texts), dtype=np.float32)

@@ -19,7 +19,7 @@ from typing import Any
 
 from guardrails.input_checks import detect_injection, redact
 from guardrails.routing import Check
-from hitl_runtime.retrieval import tokens
+from hitl_core.retrieval import tokens
 
 _PROMISE = re.compile(
     r"\b(we guarantee|guaranteed|we promise|i promise|always refund|full refund no matter|"
@@ -161,7 +161,7 @@ def faithfulness(draft: str, evidence: Iterable[dict[str, Any]], known: Iterable
 
 def action_statements(name: str, args: dict[str, Any], preview: dict[str, Any] | None = None) -> list[str]:
     """What the system itself states about an action's effect (its preview and confirmation): a draft may repeat it."""
-    from hitl_runtime.actions import get_action
+    from hitl_core.actions import get_action
 
     shown = {k: v for k, v in (preview or {}).items() if k != "message"}  # not the draft itself
     texts = [json.dumps(shown, default=str)]

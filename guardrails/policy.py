@@ -14,10 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hitl_runtime.errors import BadInput
-from hitl_runtime.users import ROLES
+from hitl_core.errors import BadInput
+from hitl_core.users import validate_role
 
-POLICY_DIR = Path(__file__).parent / "policies"
+POLICY_DIR_ENV = "HITL_POLICY_DIR"
+"""A folder of `<agent>.yaml` files that replaces the agents' own policies (simulations, deployments)."""
 
 Outcome = Literal["review", "escalate", "needs_info", "block", "revise", "info"]
 """What a failed check or a holding rule means. `revise`: the agent rewrites its draft first (bounded by
@@ -40,10 +41,9 @@ class Tier(_Strict):
     max_amount: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _known_roles(self) -> Tier:
+    def _role_names(self) -> Tier:
         for role in self.roles:
-            if role not in ROLES:
-                raise ValueError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+            validate_role(role)
         return self
 
 
@@ -129,6 +129,19 @@ class Thresholds(_Strict):
         return self
 
 
+class Oversight(_Strict):
+    """Who may read an agent's audit trail and its metrics (administrators always may)."""
+
+    audit: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _role_names(self) -> Oversight:
+        for role in [*self.audit, *self.metrics]:
+            validate_role(role)
+        return self
+
+
 class Policy(_Strict):
     """One agent's policy file."""
 
@@ -152,6 +165,16 @@ class Policy(_Strict):
     """How close a request (or one of its sentences) must come to an intent's examples to count as one."""
     intent_min_margin: float = Field(default=0.03, ge=0, le=1)
     """How far the closest intent must lead every intent with a milder minimum route."""
+    oversight: Oversight = Field(default_factory=Oversight)
+
+    def reviewer_roles(self) -> set[str]:
+        """Every role that may decide something of this agent (action tiers and the escalation path)."""
+        tiers = [t for a in self.actions.values() for t in a.tiers] + list(self.escalation_path)
+        return {role for tier in tiers for role in tier.roles}
+
+    def roles(self) -> set[str]:
+        """Every role this policy names: reviewers and the oversight roles."""
+        return self.reviewer_roles() | set(self.oversight.audit) | set(self.oversight.metrics)
 
     @model_validator(mode="after")
     def _known_intent_actions(self) -> Policy:
@@ -273,19 +296,20 @@ def _cached(path: str, mtime: float) -> Policy:
 
 
 def load_policy(agent: str, directory: Path | None = None, *, own_file: Path | None = None) -> Policy:
-    """The agent's policy from `HITL_POLICY_DIR` or the shipped folder, reloaded when it changes.
+    """The agent's policy, reloaded when its file changes.
 
-    `own_file` is where an agent defined outside `graphs/` keeps its policy: used when the policy
-    folder has no file for it.
+    `<agent>.yaml` in `directory` or `HITL_POLICY_DIR` wins when it is there (simulations and
+    deployments replace policies that way); otherwise the agent's own file (`own_file`, beside its graph).
     """
     import os
 
-    folder = directory or Path(os.environ.get("HITL_POLICY_DIR", POLICY_DIR))
-    path = folder / f"{agent}.yaml"
-    if not path.exists() and own_file is not None:
+    folder = directory or (Path(os.environ[POLICY_DIR_ENV]) if os.environ.get(POLICY_DIR_ENV) else None)
+    path = folder / f"{agent}.yaml" if folder is not None else None
+    if (path is None or not path.exists()) and own_file is not None:
         path = Path(own_file)
-    if not path.exists():
-        raise BadInput(f"no policy file for agent {agent!r} at {path}")
+    if path is None or not path.exists():
+        where = f" at {path}" if path is not None else ""
+        raise BadInput(f"no policy file for agent {agent!r}{where}")
     policy = _cached(str(path), path.stat().st_mtime)
     if policy.agent != agent:
         raise BadInput(f"{path.name}: agent: says {policy.agent!r}, expected {agent!r}")

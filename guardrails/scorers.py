@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from guardrails.output_checks import check_draft, faithfulness, known_texts
-from hitl_runtime.retrieval import tokens
+from hitl_core.retrieval import tokens
 
 SCORERS = ("relevance", "faithfulness", "policy_compliance", "tone", "safety")
 _COURTEOUS = re.compile(

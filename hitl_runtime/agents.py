@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
-from hitl_runtime.errors import BadInput
+from guardrails.policy import Policy, load_policy
+from hitl_core.db import Tx
+from hitl_core.errors import BadInput
+from hitl_core.users import BASE_ROLES
 
 AGENTS = ("support", "ops", "compliance")
 """The examples shipped in `graphs/`."""
@@ -104,3 +109,65 @@ def available_agents() -> list[str]:
             continue
         found.append(name)
     return found + sorted(n for n in _DISCOVERED if n not in found)
+
+
+def agent_policy(name: str) -> Policy:
+    """The agent's policy: its own `POLICY` object, else `HITL_POLICY_DIR/<name>.yaml`, else its `POLICY_FILE`."""
+    module = agent_module(name)
+    own = getattr(module, "POLICY", None)
+    if isinstance(own, Policy):
+        return own
+    return load_policy(name, own_file=policy_file(name))
+
+
+def policy_file(name: str) -> Path | None:
+    """Where the agent keeps its own policy file (beside its graph), if it has one."""
+    path = getattr(agent_module(name), "POLICY_FILE", None)
+    return Path(path) if path is not None else None
+
+
+def shipped_policy_files() -> dict[str, Path]:
+    """Each offered agent's own policy file, by agent (what a policy folder starts from)."""
+    found = {}
+    for name in available_agents():
+        path = policy_file(name)
+        if path is not None and path.exists():
+            found[name] = path
+    return found
+
+
+def _known() -> list[str]:
+    """Every agent this process can run: offered ones, then those registered in code."""
+    names = available_agents()
+    return names + [n for n in _EXTRA if n not in names]
+
+
+def agent_migrations() -> dict[str, list[list[str]]]:
+    """Each known agent's own tables (its `MIGRATIONS`), for the schema upgrade."""
+    found = {}
+    for name in _known():
+        steps = getattr(agent_module(name), "MIGRATIONS", None)
+        if steps:
+            found[name] = list(steps)
+    return found
+
+
+def sweep_steps() -> dict[str, Callable[[Tx], int]]:
+    """Each known agent's own step in `hitl sweep` (its `SWEEP`: deliveries due, and the like)."""
+    found = {}
+    for name in _known():
+        step = getattr(agent_module(name), "SWEEP", None)
+        if callable(step):
+            found[name] = step
+    return found
+
+
+def reviewer_roles() -> list[str]:
+    """Every role that reviews something for an offered agent (from their policies)."""
+    return sorted({role for name in available_agents() for role in agent_policy(name).reviewer_roles()})
+
+
+def known_roles() -> list[str]:
+    """The deployment's roles: `BASE_ROLES` and every role an offered agent's policy names."""
+    named = {role for name in available_agents() for role in agent_policy(name).roles()}
+    return [*BASE_ROLES, *sorted(named - set(BASE_ROLES))]

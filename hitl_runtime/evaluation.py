@@ -19,8 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guardrails.output_checks import action_statements
 from guardrails.scorers import SCORERS, model_graded, score_draft, summarize
-from hitl_runtime.errors import BadInput
-from hitl_runtime.settings import Settings
+from hitl_core import memory
+from hitl_core.errors import BadInput
+from hitl_core.settings import Settings
+from hitl_runtime.models import make_model
+from hitl_runtime.runner import Runner
 
 RouteName = Literal["auto", "review", "needs_info", "escalate", "block"]
 HUMAN_ROUTES = ("review", "needs_info", "escalate", "block")
@@ -148,23 +151,19 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run every case on a fresh database and score the routes (and the drafts).
 
-    `lessons`: the memory the agent runs with (accepted lessons as `hitl_runtime.memory` stores
+    `lessons`: the memory the agent runs with (accepted lessons as `hitl_core.memory` stores
     them); none by default. `grader="model"` adds model-graded draft scores from `grader_model`
     or, when not given, the configured ChatOpenAI (`OPENAI_API_KEY` or `OPENAI_BASE_URL`).
     `paraphrases`: cases with a `paraphrase_of` field, run too; the result then has
     `paraphrase_agreement` (the share of cases all of whose paraphrases route like the original)
     and `paraphrases` (their own routing figures and the agreement's details).
     """
-    from hitl_runtime import memory
-    from hitl_runtime.runner import Runner
-
     base = settings or Settings()
     if grader not in ("offline", "model"):
         raise BadInput(f"unknown grader {grader!r} (offline or model)")
     if grader == "model" and grader_model is None:
         if not (base.openai_api_key or base.openai_base_url):
             raise BadInput("--grader model needs a model server: OPENAI_API_KEY or OPENAI_BASE_URL")
-        from hitl_runtime.models import make_model
 
         grader_model = make_model(agent, base)
     with tempfile.TemporaryDirectory(prefix="hitl-eval-") as folder:

@@ -14,7 +14,7 @@ The seed's warning, made into a gate: human edits and rejections do not become m
    remembered and with this one added; the lesson is remembered only if, on every set, false_auto
    does not rise and route accuracy does not fall. Either way the before and after figures are
    recorded with the lesson (`refused` when it would regress).
-4. Remembered lessons live in the agent's LangGraph store (`hitl_runtime/memory.py`); `retire`
+4. Remembered lessons live in the agent's LangGraph store (`hitl_core/memory.py`); `retire`
    takes one out again.
 """
 
@@ -28,20 +28,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from guardrails.input_checks import detect_injection, redact
-from guardrails.policy import Rule, load_policy
-from hitl_runtime import audit, memory
-from hitl_runtime.canonical import dumps, loads, new_id, now_iso, parse_iso, utc_now
-from hitl_runtime.db import Database, Row, Tx
-from hitl_runtime.errors import BadInput, Conflict, Forbidden, NotFound
-from hitl_runtime.schema import MIGRATIONS
-from hitl_runtime.users import get_user
+from guardrails.policy import Rule
+from hitl_core import audit, memory
+from hitl_core.canonical import dumps, loads, new_id, now_iso, parse_iso, utc_now
+from hitl_core.db import Database, Row, Tx
+from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
+from hitl_core.schema import MIGRATIONS
+from hitl_core.settings import Settings
+from hitl_core.users import get_user
+from hitl_runtime.agents import agent_module, agent_policy
+from hitl_runtime.evaluation import evaluate, load_scenarios
 
 STATUSES = ("proposed", "evaluating", "active", "refused", "rejected", "retired")
 MIN_FEEDBACK = 2
 """How many pieces of feedback of one category on one action it takes to propose a lesson."""
 STALE_EVALUATION_SECONDS = 3600
 """An evaluation that has not finished after this long (its process died) may be started again."""
-REPO = Path(__file__).resolve().parent.parent
 
 CATEGORY_RULES: dict[tuple[str | None, str], dict[str, Any]] = {
     ("refund", "suspected_fraud"): {
@@ -145,7 +147,7 @@ def validate_rule(rule: Any, agent: str, lesson_id: str) -> dict[str, Any]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "rule"
         raise BadInput(f"--rule: {where}: {first['msg']}") from None
-    policy = load_policy(agent)
+    policy = agent_policy(agent)
     for action in parsed.actions or []:
         if action not in policy.actions:
             raise BadInput(f"--rule: actions: the {agent} policy has no action {action!r}")
@@ -164,8 +166,6 @@ def propose(
     feedback_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     """Queue one lesson for review."""
-    from hitl_runtime.agents import agent_module
-
     agent_module(agent)
     get_user(db, actor)
     lesson_id = new_id("les")
@@ -253,7 +253,7 @@ def propose_from_feedback(
 # -- deciding -----------------------------------------------------------------------------------------
 def reviewer_roles(agent: str) -> list[str]:
     """Roles that may accept or reject an agent's lessons: those of its escalation path."""
-    policy = load_policy(agent)
+    policy = agent_policy(agent)
     return sorted({r for tier in policy.escalation_path for r in tier.roles})
 
 
@@ -286,16 +286,17 @@ def reject(db: Database, lesson_id: str, reviewer: str, comment: str | None = No
     return get(db, lesson_id)
 
 
-def default_datasets(agent: str) -> list[Path]:
-    """The scenario sets a lesson is evaluated on: `HITL_LESSON_DATASETS` (os.pathsep-separated) or the agent's own."""
+def default_datasets(agent: str, settings: Settings | None = None) -> list[Path]:
+    """The scenario sets a lesson is evaluated on.
+
+    `HITL_LESSON_DATASETS` (os.pathsep-separated files) when set, else the agent's sets in the
+    `HITL_SCENARIO_DIRS` folders.
+    """
     configured = os.environ.get("HITL_LESSON_DATASETS")
     if configured:
         return [Path(p) for p in configured.split(os.pathsep) if p]
-    candidates = [
-        REPO / "tests" / "scenarios" / f"{agent}.jsonl",
-        REPO / "tests" / "scenarios" / f"{agent}_holdout.jsonl",
-        REPO / "tests" / "scenarios" / "shared" / f"{agent}.jsonl",
-    ]
+    folders = [Path(folder) for folder in (settings or Settings()).scenario_dirs]
+    candidates = [folder / f"{agent}{suffix}.jsonl" for folder in folders for suffix in ("", "_holdout")]
     return [p for p in candidates if p.exists()]
 
 
@@ -332,13 +333,13 @@ def accept(
     evaluate_fn: Any = None,
 ) -> dict[str, Any]:
     """A reviewer accepts; the lesson is remembered only if the evaluation shows no regression."""
-    from hitl_runtime.evaluation import evaluate, load_scenarios
-
     lesson = get(db, lesson_id)
     name = _authorize(db, lesson, reviewer)
     sets = datasets if datasets is not None else default_datasets(lesson["agent"])
     if not sets:
-        raise BadInput(f"no scenario sets to evaluate {lesson['agent']} lessons on (pass --dataset)")
+        raise BadInput(
+            f"no scenario sets to evaluate {lesson['agent']} lessons on (pass --dataset, or set HITL_SCENARIO_DIRS)"
+        )
     loaded = [(path, load_scenarios(path, lesson["agent"])) for path in sets]
     started = now_iso()
     with db.transaction() as tx:

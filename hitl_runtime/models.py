@@ -19,8 +19,9 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-from hitl_runtime.offline.model import OfflineChatModel, Responder
-from hitl_runtime.settings import Settings
+from hitl_core.offline_model import OfflineChatModel, Responder
+from hitl_core.settings import Settings
+from hitl_runtime.agents import agent_module
 
 PLACEHOLDER_KEY = "not-needed"
 """Sent to a server named by `OPENAI_BASE_URL` alone (local servers ignore the key; the client requires one)."""
@@ -36,8 +37,6 @@ def offline_responder(agent: str) -> Responder:
     Its own `OFFLINE_RESPONDER`, the shipped one (`hitl_runtime.offline.<agent>.respond`), or, for an
     agent that has none, one that says so.
     """
-    from hitl_runtime.agents import agent_module
-
     own: Responder | None = getattr(agent_module(agent), "OFFLINE_RESPONDER", None)
     if own is not None:
         return own

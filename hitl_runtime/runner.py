@@ -19,19 +19,18 @@ from langchain_core.messages import AIMessage
 from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import screen
-from guardrails.policy import Policy, load_policy
-from hitl_runtime import audit, feedback, leases, ledger, limits, memory, reviews, schema
-from hitl_runtime.actions import get_action
-from hitl_runtime.agents import agent_module
-from hitl_runtime.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
-from hitl_runtime.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
-from hitl_runtime.db import Database, Row, Tx, is_connection_error
-from hitl_runtime.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
-from hitl_runtime.faults import crash_point
+from guardrails.policy import Policy
+from hitl_core import audit, feedback, leases, ledger, limits, memory, reviews, schema
+from hitl_core.actions import get_action
+from hitl_core.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
+from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
+from hitl_core.db import Database, Row, Tx, is_connection_error
+from hitl_core.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
+from hitl_core.faults import crash_point
+from hitl_core.settings import Settings
+from hitl_core.users import ANONYMOUS, User, get_user, validate_name
+from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
-from hitl_runtime.settings import Settings
-from hitl_runtime.sim import support as helpdesk
-from hitl_runtime.users import ANONYMOUS, User, get_user, validate_name
 from nodes.assess import assess_state
 from nodes.propose import preview_for
 from nodes.state import AgentContext
@@ -108,7 +107,7 @@ class Runner:
         self.settings = settings or Settings()
         self.db = db or Database(self.settings.database_url)
         self.checkpointer = make_checkpointer(self.db, self.settings.lease_seconds)
-        schema.upgrade(self.db, self.checkpointer)
+        schema.upgrade(self.db, self.checkpointer, agent_migrations())
         self._model_factory = model_factory or (lambda agent: make_model(agent, self.settings))
         self._compiled: dict[str, Any] = {}
         self._models: dict[str, BaseChatModel] = {}
@@ -134,12 +133,8 @@ class Runner:
 
     @staticmethod
     def policy(agent: str) -> Policy:
-        """The agent's policy: its own `POLICY` if it has one, else its file (`POLICY_FILE`, or the policy folder's)."""
-        module = agent_module(agent)
-        own = getattr(module, "POLICY", None)
-        if isinstance(own, Policy):
-            return own
-        return load_policy(agent, own_file=getattr(module, "POLICY_FILE", None))
+        """The agent's policy (see `agents.agent_policy`)."""
+        return agent_policy(agent)
 
     def config(self, thread_id: str, token: int | None = None) -> dict[str, Any]:
         """LangGraph config for a thread; the lease token fences checkpoint writes and the executor's."""
@@ -662,7 +657,7 @@ class Runner:
 
     # -- deadlines and crash recovery --------------------------------------------------------------
     def sweep(self, *, now: str | None = None) -> dict[str, Any]:
-        """Expire overdue reviews (policy fallback), finish unapplied decisions, send due replies.
+        """Expire overdue reviews (policy fallback), finish unapplied decisions, run each agent's own step.
 
         One bad thread never stalls the rest: each item's failure is recorded in `errors` (one line)
         and the sweep moves on; the item is tried again by the next sweep.
@@ -713,13 +708,20 @@ class Runner:
 
             if attempt({"thread_id": thread["thread_id"]}, carry_on):
                 resumed.append(thread["thread_id"])
-        with self.db.transaction() as tx:
-            sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
+        steps: dict[str, int] = {}
+        for name, step in sweep_steps().items():
+
+            def agent_step(step: Callable[[Tx], int] = step) -> int:
+                with self.db.transaction() as tx:
+                    return step(tx)
+
+            steps[name] = attempt({"agent": name}, agent_step) or 0
         anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db))
         return {
             "expired": expired,
             "resumed": resumed,
-            "sent": sent,
+            "sent": sum(steps.values()),
+            "steps": steps,
             "errors": errors,
             "busy": busy,
             "audit_checkpoint": anchored.as_dict() if anchored is not None else None,

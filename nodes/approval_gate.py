@@ -18,11 +18,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from hitl_runtime.actions import get_action
-from hitl_runtime.canonical import value_hash
-from hitl_runtime.feedback import args_diff
+from hitl_core.actions import get_action
+from hitl_core.canonical import value_hash
+from hitl_core.feedback import args_diff
 from nodes.assess import proposal_signature
-from nodes.state import AgentContext, AgentState
+from nodes.state import AgentContext, AgentState, current_decisions
 
 EXTRA_DECISIONS = ["escalate", "request_info"]
 """Decision types beyond LangChain's approve / edit / reject that reviewers may use here."""
@@ -43,10 +43,11 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]
     spec = get_action(proposal["name"])
     turn = state.get("turn", 1)
     decisions = state.get("decisions", [])
-    last = decisions[-1] if decisions else {}
+    about_this = current_decisions(state)
+    last = about_this[-1] if about_this else {}
     proposed_by = (
         {"reviewer": last.get("reviewer"), "edit_of": last.get("review_id"), "diff": last.get("diff") or {}}
-        if last.get("turn") == turn and last.get("effective") == "edit" and not last.get("covered")
+        if last.get("effective") == "edit" and not last.get("covered")
         else None
     )
     return {
@@ -178,4 +179,4 @@ def route_after_gate(state: AgentState) -> str:
     if kind == "escalate":
         ladder = (state.get("assessment") or {}).get("ladder") or []
         return "approval_gate" if state.get("tier", 0) < len(ladder) else "refuse"
-    return "finish"
+    return "next_action" if state.get("pending_calls") else "finish"

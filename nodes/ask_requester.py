@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from guardrails.input_checks import screen
-from hitl_runtime.canonical import value_hash
+from hitl_core.canonical import value_hash
 from nodes.state import AgentContext, AgentState
 
 

@@ -18,13 +18,13 @@ from guardrails.calibration import load_calibration
 from guardrails.intents import intent_checks, request_intents
 from guardrails.output_checks import action_statements, check_draft
 from guardrails.routing import Check, Proposal, Signal, assess, lesson_checks
-from hitl_runtime import memory
-from hitl_runtime.actions import get_action
-from hitl_runtime.canonical import iso_in
-from hitl_runtime.errors import BadInput
+from hitl_core import memory
+from hitl_core.actions import get_action
+from hitl_core.canonical import iso_in
+from hitl_core.errors import BadInput
 from nodes.history import approval_rate
 from nodes.revise import revision_check
-from nodes.state import AgentContext, AgentState, Node
+from nodes.state import AgentContext, AgentState, Node, current_decisions
 
 SignalFn = Callable[[AgentState, AgentContext], tuple[dict[str, Any], list[Signal], list[Signal], list[Check]]]
 """An agent's own view of a proposal: facts for the rules, confidence and risk signals, checks."""
@@ -93,8 +93,7 @@ def assess_state(
         checks.append(changed)
         if not changed.passed:
             revisions_left = 0
-    turn = state.get("turn", 1)
-    reviewed = [d for d in state.get("decisions", []) if d.get("turn") == turn]
+    reviewed = current_decisions(state)
     verdict = assess(
         ctx.policy,
         Proposal(

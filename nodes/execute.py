@@ -13,11 +13,11 @@ from typing import Any
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from hitl_runtime import audit, leases, ledger
-from hitl_runtime.actions import get_action
-from hitl_runtime.checkpointing import LEASE_KEY, LEASE_TTL_KEY
-from hitl_runtime.errors import Forbidden, HitlError
-from nodes.state import AgentContext, AgentState
+from hitl_core import audit, leases, ledger
+from hitl_core.actions import get_action
+from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY
+from hitl_core.errors import Forbidden, HitlError
+from nodes.state import AgentContext, AgentState, current_decisions
 
 
 def _fence(thread_id: str) -> leases.Fence | None:
@@ -37,12 +37,11 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     if not spec.has_effect:
         return {"outcome": "answered"}
     turn = state.get("turn", 1)
-    approving = [
-        d for d in state.get("decisions", []) if d.get("turn") == turn and d["effective"] in ("approve", "edit")
-    ]
+    approving = [d for d in current_decisions(state) if d["effective"] in ("approve", "edit")]
     review_id = approving[-1]["review_id"] if approving else None
     actor = f"agent:{ctx.agent}"
-    key = ledger.idempotency_key(ctx.thread_id, review_id or f"auto-{turn}", spec.name)
+    later = len(state.get("earlier_replies") or [])  # a turn's second, third... action has a step of its own
+    key = ledger.idempotency_key(ctx.thread_id, review_id or f"auto-{turn}" + (f".{later}" if later else ""), spec.name)
     assessment = state.get("assessment") or {}
     fence = _fence(ctx.thread_id)
     try:

@@ -1,8 +1,9 @@
-"""The model call every agent makes: context in, one tool call (an action or a question) out.
+"""The model call every agent makes: context in, tool calls (actions, or a question) out.
 
 Actions are offered to the model as tools whose schemas are the actions' argument schemas; a
 tool call is a proposal, never an execution. Asking the requester is a tool too, so a model that
-lacks information says so in the same structured way.
+lacks information says so in the same structured way. When one answer holds several action
+calls, the first is the proposal and the rest wait their turn (`nodes/next_action.py`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, SystemMessage
 
-from hitl_runtime.actions import ActionSpec
-from hitl_runtime.errors import Unavailable
-from hitl_runtime.prompt_context import context_message
+from guardrails.prompt_context import context_message
+from hitl_core.actions import ActionSpec
+from hitl_core.errors import Unavailable
+from nodes.next_action import replaying
 from nodes.state import AgentContext, AgentState
 
 ASK_TOOL: dict[str, Any] = {
@@ -50,7 +52,16 @@ def call_model(
     context: dict[str, Any],
     actions: list[ActionSpec],
 ) -> dict[str, Any]:
-    """Ask the model for one proposal; return it as a plain dict for state."""
+    """Ask the model for a proposal (or take the next call of its earlier answer); a plain dict for state.
+
+    The proposal's `also_proposed` holds the answer's further action calls; the wiring moves them to
+    `pending_calls` (agents pass the dict on, adding to it).
+    """
+    if replaying(state):
+        waiting = state.get("pending_calls") or []
+        call = waiting[0]
+        answer = AIMessage(str(call.get("text") or ""), tool_calls=[{k: call[k] for k in ("name", "args", "id")}])
+        return {**proposal_from(answer, actions), "also_proposed": []}
     tools = [action_tool(a) for a in actions] + [ASK_TOOL]
     conversation = [m for m in state.get("messages", []) if not isinstance(m, SystemMessage)]
     try:
@@ -68,7 +79,8 @@ def proposal_from(answer: AIMessage, actions: list[ActionSpec]) -> dict[str, Any
     text = _CONFIDENCE.sub("", text).strip()
     known = {a.name: a for a in actions}
     calls = answer.tool_calls or []
-    call = next((c for c in calls if c["name"] in known or c["name"] == "ask_requester"), None)
+    acting = [c for c in calls if c["name"] in known]
+    call = acting[0] if acting else next((c for c in calls if c["name"] == "ask_requester"), None)
     if call is None or call["name"] == "ask_requester":
         args = call["args"] if call else {}
         return {
@@ -88,6 +100,10 @@ def proposal_from(answer: AIMessage, actions: list[ActionSpec]) -> dict[str, Any
         "draft": draft or None,
         "missing": [],
         "model_confidence": model_confidence,
+        "also_proposed": [
+            {"name": c["name"], "args": dict(c["args"]), "id": c.get("id") or f"call_{n}", "text": answer.content}
+            for n, c in enumerate(acting[1:], start=1)
+        ],
     }
 
 

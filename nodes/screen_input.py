@@ -34,6 +34,9 @@ def screen_input(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
         "outcome": "",
         "reply": None,
         "review_deadline": None,
+        "pending_calls": [],
+        "proposal_start": len(state.get("decisions", [])),
+        "earlier_replies": [],
     }
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from guardrails.policy import Policy
-    from hitl_runtime.db import Database
+    from hitl_core.db import Database
 
 
 class InputState(TypedDict, total=False):
@@ -76,6 +76,12 @@ class AgentState(InputState, total=False):
     """How the turn ended: executed, answered, rejected, blocked, expired, ..."""
     reply: str | None
     """The agent's last message to the requester."""
+    pending_calls: list[dict[str, Any]]
+    """Further tool calls of the model's answer, each proposed (and reviewed) on its own after this one."""
+    proposal_start: int
+    """How many decisions the thread had when the proposal in hand began: later ones are about it."""
+    earlier_replies: list[str]
+    """What this turn's earlier proposals came to, for the turn's one answer to the requester."""
 
 
 @dataclass
@@ -93,3 +99,9 @@ class Node(Protocol):
     """A node function: state and run context in, a partial state update out."""
 
     def __call__(self, state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]: ...  # noqa: D102
+
+
+def current_decisions(state: AgentState) -> list[dict[str, Any]]:
+    """The decisions about the proposal in hand: this turn's, since the proposal began."""
+    turn = state.get("turn", 1)
+    return [d for d in state.get("decisions", [])[state.get("proposal_start", 0) :] if d.get("turn") == turn]

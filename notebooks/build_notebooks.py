@@ -41,11 +41,11 @@ TOUR = [
     ),
     (
         "code",
-        "import json\nimport tempfile\nfrom pathlib import Path\n\nfrom IPython.display import Markdown, display\n\nfrom hitl_runtime.runner import Runner\nfrom hitl_runtime.settings import Settings\nfrom hitl_runtime.users import add_user\n\nfolder = Path(tempfile.mkdtemp(prefix='hitl-tour-'))\nrunner = Runner(Settings(database_url=f'sqlite:///{folder}/tour.db'))\nfor name, roles in {'sam': ['support_agent'], 'lee': ['support_lead'], 'eve': ['end_user']}.items():\n    add_user(runner.db, name, roles)\nrunner.db.url",
+        "import json\nimport tempfile\nfrom pathlib import Path\n\nfrom IPython.display import Markdown, display\n\nfrom hitl_runtime.runner import Runner\nfrom hitl_core.settings import Settings\nfrom hitl_core.users import add_user\n\nfolder = Path(tempfile.mkdtemp(prefix='hitl-tour-'))\nrunner = Runner(Settings(database_url=f'sqlite:///{folder}/tour.db'))\nfor name, roles in {'sam': ['support_agent'], 'lee': ['support_lead'], 'eve': ['end_user']}.items():\n    add_user(runner.db, name, roles)\nrunner.db.url",
     ),
     (
         "md",
-        "## The graph\n\n`graphs/support.py` returns an uncompiled `StateGraph`; the runner compiles it with the checkpointer chosen at the edge.",
+        "## The graph\n\n`graphs/support/graph.py` returns an uncompiled `StateGraph`; the runner compiles it with the checkpointer chosen at the edge.",
     ),
     (
         "code",
@@ -106,10 +106,10 @@ REVIEWERS = [
         Every scenario set goes through its agent (support, ops, compliance) on the embedded SQLite default,
         and simulated reviewers decide every review through `Runner.decide`: the same role, tier, two-person,
         payload-hash and audit checks as in production. The simulation runs on a simulated clock
-        (`hitl_runtime.canonical.use_clock`), so every timestamp the runtime writes is simulated time and
-        `hitl_runtime.metrics.compute` reads the seed's metrics, time to review included, from the tables as it
+        (`hitl_core.canonical.use_clock`), so every timestamp the runtime writes is simulated time and
+        `hitl_core.metrics.compute` reads the seed's metrics, time to review included, from the tables as it
         would in production. The model (reviewer accuracy, strictness and latency, ground truth, queueing,
-        deadlines) is described in `hitl_runtime/simulation.py`.
+        deadlines) is described in `hitl_lab/simulation.py`.
         """
     ),
     code(
@@ -122,13 +122,16 @@ REVIEWERS = [
         import matplotlib.pyplot as plt
         import pandas as pd
 
-        from hitl_runtime import metrics, simulation
+        from hitl_core import metrics
+        from hitl_lab import simulation
         from hitl_runtime.runner import Runner
-        from hitl_runtime.settings import Settings
+        from hitl_core.settings import Settings
 
         folder = Path(tempfile.mkdtemp(prefix='hitl-reviewers-'))
         runner = Runner(Settings(database_url=f'sqlite:///{folder}/reviewers.db'))
-        cases = simulation.load_cases(simulation.scenario_files())
+        # The scenario sets: HITL_SCENARIO_DIRS, else the repository's own beside this folder (and the design's samples).
+        folders = [Path(f) for f in Settings().scenario_dirs] or [Path('../tests/scenarios'), Path('../tests/scenarios/shared')]
+        cases = simulation.load_cases(simulation.scenario_files(folders))
         sets = Counter((case.dataset, case.scenario.agent) for case in cases)
         pd.DataFrame([{'set': s, 'agent': a, 'cases': n} for (s, a), n in sets.items()])
         """
@@ -373,16 +376,17 @@ THRESHOLDS = [
         import pandas as pd
 
         from guardrails.calibration import fit, load_calibration
-        from guardrails.policy import load_policy
-        from hitl_runtime import metrics, simulation
-        from hitl_runtime.calibrate import scenario_pairs
+        from hitl_runtime.agents import agent_policy
+        from hitl_core import metrics
+        from hitl_lab import simulation
+        from hitl_lab.calibrate import scenario_pairs
         from hitl_runtime.evaluation import load_scenarios
         from hitl_runtime.runner import Runner
-        from hitl_runtime.settings import Settings
+        from hitl_core.settings import Settings
 
-        SCENARIOS = simulation.SCENARIO_DIRS[0]
+        SCENARIOS = next((Path(f) for f in Settings().scenario_dirs), Path('../tests/scenarios'))
         agents = ['support', 'ops', 'compliance']
-        pd.DataFrame({agent: load_policy(agent).thresholds.model_dump() for agent in agents})
+        pd.DataFrame({agent: agent_policy(agent).thresholds.model_dump() for agent in agents})
         """
     ),
     md(

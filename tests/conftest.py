@@ -21,6 +21,8 @@ import hitl_runtime  # noqa: F401  (switches on strict msgpack before LangGraph 
 PG_ADMIN_URL = os.environ.get("HITL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent
 SHARED_SCENARIOS = REPO / "tests" / "scenarios" / "shared"  # copied from the design's samples
+# The repository's scenario sets are where lessons and simulations look unless a test says otherwise.
+os.environ.setdefault("HITL_SCENARIO_DIRS", os.pathsep.join([str(REPO / "tests" / "scenarios"), str(SHARED_SCENARIOS)]))
 
 ACCOUNTS: dict[str, list[str]] = {
     "sam": ["support_agent"],
@@ -118,7 +120,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture
 def settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Settings pointing at the module's database; decisions older than 0 s count as unapplied."""
-    from hitl_runtime.settings import Settings
+    from hitl_core.settings import Settings
 
     monkeypatch.setenv("HITL_DATABASE_URL", database_url)
     monkeypatch.setenv("HITL_RESUME_GRACE_SECONDS", "0")
@@ -128,8 +130,8 @@ def settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def runner(settings: Any) -> Iterator[Any]:
     """A Runner with the standard accounts."""
+    from hitl_core.users import add_user
     from hitl_runtime.runner import Runner
-    from hitl_runtime.users import add_user
 
     instance = Runner(settings)
     for name, roles in ACCOUNTS.items():
@@ -143,9 +145,11 @@ def policy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A writable copy of the shipped policies, used instead of them for this test."""
     import shutil
 
-    from guardrails.policy import POLICY_DIR
+    from hitl_runtime.agents import shipped_policy_files
 
     target = tmp_path / "policies"
-    shutil.copytree(POLICY_DIR, target)
+    target.mkdir()
+    for agent, path in shipped_policy_files().items():
+        shutil.copyfile(path, target / f"{agent}.yaml")
     monkeypatch.setenv("HITL_POLICY_DIR", str(target))
     return target

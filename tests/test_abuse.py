@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from guardrails.abuse import normalize_email, refund_history
-from hitl_runtime.canonical import new_id, now_iso
+from graphs.support.abuse import normalize_email, refund_history
+from hitl_core.canonical import new_id, now_iso
 from tests.helpers import question, refund_request, unique
 
 
@@ -97,10 +97,10 @@ def test_injection_in_tool_output_is_flagged(runner):
 
 
 def test_injection_in_retrieved_content_is_withheld_from_the_model(settings, monkeypatch):
-    import graphs.support as support
+    import graphs.support.graph as support
+    from guardrails.prompt_context import read_context
+    from hitl_core.offline_model import OfflineChatModel
     from hitl_runtime.models import offline_responder
-    from hitl_runtime.offline.model import OfflineChatModel
-    from hitl_runtime.prompt_context import read_context
     from hitl_runtime.runner import Runner
 
     real = support.retrieve

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hitl_runtime import audit
+from hitl_core import audit
 from tests.helpers import refund_request
 
 
@@ -54,7 +54,7 @@ def test_truncated_chain_is_detected(runner, decided):
 
 
 def _restore(runner, event):
-    from hitl_runtime.canonical import canonical_json
+    from hitl_core.canonical import canonical_json
 
     row = {**event, "data": canonical_json(event["data"])}
     with runner.db.transaction() as tx:

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from hitl_runtime import audit
-from hitl_runtime.canonical import canonical_json, new_id, now_iso
-from hitl_runtime.db import Database
+from hitl_core import audit
+from hitl_core.canonical import canonical_json, new_id, now_iso
+from hitl_core.db import Database
 from tests.helpers import question, refund_request, unique
 
 # The unkeyed scheme's formula, as anyone reading the code can recompute it.
@@ -270,7 +270,7 @@ def test_truncation_after_the_newest_checkpoint_is_not_detectable(runner):
 
 # -- keys -----------------------------------------------------------------------------------------
 def test_verify_with_the_wrong_key_fails(runner, monkeypatch, capsys):
-    from hitl_runtime.cli import main
+    from hitl_cli.main import main
 
     question(runner)
     assert audit.checkpoint(runner.db).ok
@@ -285,7 +285,7 @@ def test_verify_with_the_wrong_key_fails(runner, monkeypatch, capsys):
 
 
 def test_appending_with_another_key_is_refused(runner, monkeypatch):
-    from hitl_runtime.errors import HitlError
+    from hitl_core.errors import HitlError
 
     thread_id = question(runner).thread_id
     monkeypatch.setenv("HITL_AUDIT_KEY", "cd" * 32)
@@ -296,7 +296,7 @@ def test_appending_with_another_key_is_refused(runner, monkeypatch):
 
 
 def test_cli_checkpoint_prints_one_json_document(runner, capsys):
-    from hitl_runtime.cli import main
+    from hitl_cli.main import main
 
     question(runner)
     capsys.readouterr()
@@ -308,8 +308,8 @@ def test_cli_checkpoint_prints_one_json_document(runner, capsys):
 
 
 def test_key_file_is_created_beside_an_sqlite_database_with_mode_0600(tmp_path, monkeypatch):
+    from hitl_core.settings import Settings
     from hitl_runtime.runner import Runner
-    from hitl_runtime.settings import Settings
 
     monkeypatch.delenv("HITL_AUDIT_KEY_FILE")
     url = f"sqlite:///{tmp_path}/own.db"
@@ -365,7 +365,7 @@ def test_chains_verify_after_concurrent_appends_on_different_threads(runner):
 @pytest.fixture
 def legacy_db(database_url: str, tmp_path: Path) -> Iterator[Database]:
     """A fresh database at schema version 2 (the unkeyed chain) holding one legacy thread."""
-    from hitl_runtime import schema
+    from hitl_core import schema
 
     if database_url.startswith("sqlite"):
         db = Database(f"sqlite:///{tmp_path}/legacy.db")
@@ -419,7 +419,7 @@ def _legacy_stream(tx: Any, stream: str, count: int) -> None:
 
 
 def test_legacy_events_keep_verifying_and_continue_keyed(legacy_db):
-    from hitl_runtime import schema
+    from hitl_core import schema
 
     schema.upgrade(legacy_db)
     assert audit.verify(legacy_db).ok

@@ -17,7 +17,7 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
     database = tmp_path / "hitl.db"
     env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{database}"}
     done = subprocess.run(
-        [sys.executable, "-m", "hitl_runtime.cli", "bench", "--quick", "--json"],
+        [sys.executable, "-m", "hitl_cli.main", "bench", "--quick", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -70,11 +70,11 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_bench_text_table_and_usage(tmp_path: Path) -> None:
-    from hitl_runtime.bench import render
+    from hitl_lab.bench import render
 
     env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}
     bad = subprocess.run(
-        [sys.executable, "-m", "hitl_runtime.cli", "bench", "--bogus"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "hitl_cli.main", "bench", "--bogus"], env=env, capture_output=True, text=True
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     level = {
@@ -138,8 +138,8 @@ def test_scratch_schema_is_dropped() -> None:
         pytest.skip("PostgreSQL is not reachable")
     import psycopg
 
-    from hitl_runtime.bench import scratch_database
-    from hitl_runtime.db import Database
+    from hitl_core.db import Database
+    from hitl_lab.bench import scratch_database
 
     with scratch_database(PG_ADMIN_URL, "test") as url:
         db = Database(url)

@@ -1,7 +1,7 @@
 """Bounded input: every input has a size and shape limit, and what JSON or UTF-8 cannot carry is refused.
 
 The CLI part runs the real `hitl` in a subprocess on a SQLite file: a refusal is exit 2 with one
-line on stderr, and nothing in the database changes. The rest tests `hitl_runtime.limits` and the
+line on stderr, and nothing in the database changes. The rest tests `hitl_core.limits` and the
 policy loader in process.
 """
 
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.policy import MAX_POLICY_CHARS, POLICY_DIR, load_policy_file, parse_policy
-from hitl_runtime import limits
-from hitl_runtime.errors import BadInput
-from hitl_runtime.limits import check_text, check_value, parse_json_object
+from guardrails.policy import MAX_POLICY_CHARS, load_policy_file, parse_policy
+from hitl_core import limits
+from hitl_core.errors import BadInput
+from hitl_core.limits import check_text, check_value, parse_json_object
+from hitl_runtime.agents import shipped_policy_files
 
 HITL = str(Path(sys.executable).with_name("hitl"))
 CONTEXT = {
@@ -230,7 +231,7 @@ def test_finite_floats_survive():
 
 # -- policy files ---------------------------------------------------------------------------------------
 def _shipped(agent: str = "support") -> str:
-    return (POLICY_DIR / f"{agent}.yaml").read_text(encoding="utf-8")
+    return shipped_policy_files()[agent].read_text(encoding="utf-8")
 
 
 def test_policy_alias_is_refused_with_its_line():

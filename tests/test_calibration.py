@@ -22,7 +22,7 @@ from guardrails.calibration import (
 )
 from guardrails.policy import load_policy
 from guardrails.routing import Proposal, Signal, assess
-from hitl_runtime.errors import BadInput
+from hitl_core.errors import BadInput
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -110,7 +110,7 @@ def test_shipped_calibration_loads():
 
 
 def test_calibrate_command_reports_and_writes(tmp_path, monkeypatch, capsys):
-    from hitl_runtime.cli import main
+    from hitl_cli.main import main
 
     monkeypatch.setenv("HITL_CALIBRATION_DIR", str(tmp_path))
     monkeypatch.setenv("HITL_DATABASE_URL", f"sqlite:///{tmp_path}/hitl.db")
@@ -139,7 +139,7 @@ def test_calibrate_command_reports_and_writes(tmp_path, monkeypatch, capsys):
 
 
 def test_calibrate_needs_labelled_outcomes(capsys, tmp_path, monkeypatch):
-    from hitl_runtime.cli import main
+    from hitl_cli.main import main
 
     monkeypatch.setenv("HITL_DATABASE_URL", f"sqlite:///{tmp_path}/hitl.db")
     assert main(["calibrate", "support"]) == 2

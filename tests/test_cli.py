@@ -20,7 +20,7 @@ def hitl(settings, runner):
     ) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "HITL_DATABASE_URL": settings.database_url, **(env or {})}
         return subprocess.run(
-            [sys.executable, "-m", "hitl_runtime.cli", *args],
+            [sys.executable, "-m", "hitl_cli.main", *args],
             input=stdin,
             env=environment,
             capture_output=True,
@@ -152,7 +152,7 @@ def test_database_down_is_a_one_line_runtime_failure(hitl):
 
 
 def test_users_and_passwords(hitl, runner):
-    from hitl_runtime import tokens
+    from hitl_core import tokens
 
     admin = {"HITL_TOKEN": tokens.create(runner.db, "ada", actor="test")["token"]}  # accounts need an admin
     made = _json(
@@ -171,7 +171,7 @@ def test_users_and_passwords(hitl, runner):
         )
     )
     assert made == {"name": "pat", "roles": ["sre", "support_lead"]}
-    from hitl_runtime.users import authenticate
+    from hitl_core.users import authenticate
 
     assert authenticate(runner.db, "pat", "correct horse battery") is not None
     assert authenticate(runner.db, "pat", "wrong") is None

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hitl_runtime import audit, ledger
+from hitl_core import audit, ledger
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def hitl(database_url: str):
         if token:
             env["HITL_TOKEN"] = token
         return subprocess.run(
-            [sys.executable, "-m", "hitl_runtime.cli", *args],
+            [sys.executable, "-m", "hitl_cli.main", *args],
             input=stdin,
             env=env,
             capture_output=True,
@@ -114,7 +114,7 @@ def test_four_eyes_from_the_command_line_needs_each_approvers_credentials(hitl):
     second = _ok(hitl("decide", review_id, "approve", "--as", "sia", "--json", token=sia))
     assert second["status"] == "approved"
 
-    from hitl_runtime.db import Database
+    from hitl_core.db import Database
 
     db = Database(hitl.url)
     try:

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from graphs import compliance
-from hitl_runtime import audit, ledger, reviews
-from hitl_runtime.errors import Conflict, Forbidden
+from graphs.compliance import graph as compliance
+from graphs.compliance import records as desk
+from graphs.compliance.offline import CHECKS
+from hitl_core import audit, ledger, reviews
+from hitl_core.errors import Conflict, Forbidden
+from hitl_core.users import add_user
 from hitl_runtime.evaluation import evaluate, load_scenarios
-from hitl_runtime.offline.compliance import CHECKS
-from hitl_runtime.sim import compliance as desk
-from hitl_runtime.users import add_user
 from tests.conftest import SHARED_SCENARIOS
 from tests.helpers import unique
 

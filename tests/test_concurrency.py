@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from hitl_runtime import leases, ledger
-from hitl_runtime.errors import Conflict
+from hitl_core import leases, ledger
+from hitl_core.errors import Conflict
 from tests.helpers import refund_request
 
 # One contender: decide through the CLI, with a barrier at the decision point. Each contender stops
@@ -22,8 +22,8 @@ from tests.helpers import refund_request
 CONTENDER = """
 import json, os, sys, time
 from pathlib import Path
-from hitl_runtime import reviews
-from hitl_runtime.cli import main
+from hitl_core import reviews
+from hitl_cli.main import main
 from hitl_runtime.runner import Runner
 barrier, parties, log, argv = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]
 record = {"decision_points": []}

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from hitl_runtime import audit, ledger, reviews
-from hitl_runtime.canonical import parse_iso, use_clock
-from hitl_runtime.errors import Conflict, Forbidden
-from hitl_runtime.users import add_user
+from hitl_core import audit, ledger, reviews
+from hitl_core.canonical import parse_iso, use_clock
+from hitl_core.errors import Conflict, Forbidden
+from hitl_core.users import add_user
 from tests.helpers import unique
 
 
@@ -190,7 +190,7 @@ def test_exactly_once_after_a_kill_inside_execution(runner, settings, case):
         "HITL_LEASE_SECONDS": "1",
         "HITL_CRASH_AT": "inside_execution",
     }
-    command = [sys.executable, "-m", "hitl_runtime.cli", "decide", review["id"], "approve", "--as", case.reviewers[0]]
+    command = [sys.executable, "-m", "hitl_cli.main", "decide", review["id"], "approve", "--as", case.reviewers[0]]
     crashed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert crashed.returncode == -9, crashed.stderr
     assert _effects(runner, review["thread_id"]) == []

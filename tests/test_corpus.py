@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from guardrails.corpus import BENIGN_FILE, CORPORA, INJECTION_FILE, evaluate_corpus, read_corpus
-from hitl_runtime.cli import main
+from hitl_cli.main import main
 
 
 def test_corpus_is_committed_with_its_licences():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hitl_runtime import audit, feedback, ledger, reviews
-from hitl_runtime.errors import BadInput, Conflict, Forbidden, NotFound
+from hitl_core import audit, feedback, ledger, reviews
+from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
 from tests.helpers import refund_request
 
 
@@ -153,7 +153,7 @@ def test_large_refund_starts_escalated(runner):
 
 
 def test_self_approval_and_wrong_role_are_refused(runner):
-    from hitl_runtime.users import add_user
+    from hitl_core.users import add_user
 
     add_user(runner.db, "sally", ["support_agent", "end_user"])
     result = refund_request(runner, 20, user="sally")

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guardrails.policy import parse_policy
-from hitl_runtime.cli import main
-from hitl_runtime.errors import BadInput, HitlError
+from hitl_cli.main import main
+from hitl_core.errors import BadInput, HitlError
 from hitl_runtime.evaluation import load_scenarios
 from tests.helpers import refund_request
 

@@ -14,7 +14,7 @@ import pytest
 
 from guardrails.intents import classify, segments, strongest
 from guardrails.policy import load_policy
-from hitl_runtime.offline.model import OfflineChatModel, tool_call_message
+from hitl_core.offline_model import OfflineChatModel, tool_call_message
 from tests.helpers import unique
 
 # Paraphrases written for these tests (not taken from any scenario set).
@@ -72,7 +72,7 @@ def test_offline_model_reads_requests_with_the_same_signal():
 
 
 def test_numpy_encoder_matches_sentence_transformers():
-    from hitl_runtime import embeddings
+    from hitl_core import embeddings
 
     texts = ["roll back the deploy", "What are your customer support hours on Sundays?", "x", "Café naïve résumé"]
     fast = embeddings.load_encoder(embeddings.DEFAULT_MODEL)
@@ -83,7 +83,7 @@ def test_numpy_encoder_matches_sentence_transformers():
 
 
 def test_unknown_embedding_model_is_a_clear_failure(tmp_path):
-    from hitl_runtime.embeddings import EmbeddingUnavailable, load_encoder
+    from hitl_core.embeddings import EmbeddingUnavailable, load_encoder
 
     with pytest.raises(EmbeddingUnavailable, match="nothing is downloaded"):
         load_encoder("no-such-org/no-such-model")
@@ -157,8 +157,8 @@ def test_blocked_intent_blocks_whatever_the_model_proposes(runner, agent, messag
 
 def test_chatopenai_proposing_something_harmless_still_goes_to_review(tmp_path):
     """OPENAI_BASE_URL alone selects ChatOpenAI (no key); its harmless answer does not lower the route."""
+    from hitl_core.settings import Settings
     from hitl_runtime.runner import Runner
-    from hitl_runtime.settings import Settings
     from tests.test_openai_http import _completion, _Server
 
     server = _Server()
@@ -182,8 +182,8 @@ def test_chatopenai_proposing_something_harmless_still_goes_to_review(tmp_path):
 
 
 def test_model_in_use_is_named(capsys):
+    from hitl_core.settings import Settings
     from hitl_runtime.models import make_model, model_info
-    from hitl_runtime.settings import Settings
 
     assert model_info(Settings(database_url="sqlite:///x.db"))["kind"] == "offline"
     info = model_info(Settings(database_url="sqlite:///x.db", openai_base_url="http://127.0.0.1:1/v1"))
@@ -233,7 +233,7 @@ def test_eval_paraphrase_agreement_on_a_hand_made_file(tmp_path):
     )  # fmt: skip
     env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{tmp_path}/unused.db"}
     done = subprocess.run(
-        [sys.executable, "-m", "hitl_runtime.cli", "eval", "support", "--dataset", str(dataset), "--paraphrases",
+        [sys.executable, "-m", "hitl_cli.main", "eval", "support", "--dataset", str(dataset), "--paraphrases",
          str(paraphrases), "--json"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

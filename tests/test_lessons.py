@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from langgraph.store.base import BaseStore
 
-from hitl_runtime import lessons, memory
-from hitl_runtime.canonical import new_id, now_iso
-from hitl_runtime.errors import BadInput, Conflict, Forbidden
+from hitl_core import memory
+from hitl_core.canonical import new_id, now_iso
+from hitl_core.errors import BadInput, Conflict, Forbidden
+from hitl_runtime import lessons
 from tests.helpers import question, refund_request, unique
 
 SUPPORT = Path(__file__).parent / "scenarios" / "support.jsonl"
@@ -137,9 +138,9 @@ def test_a_lesson_that_would_regress_is_refused(runner, gate_set):
 
 
 def test_accepted_note_reaches_the_model_as_context(settings, runner, gate_set):
+    from guardrails.prompt_context import read_context
+    from hitl_core.offline_model import OfflineChatModel
     from hitl_runtime.models import offline_responder
-    from hitl_runtime.offline.model import OfflineChatModel
-    from hitl_runtime.prompt_context import read_context
     from hitl_runtime.runner import Runner
 
     text = "Mention the Northwind app when customers ask about order tracking."
@@ -190,7 +191,7 @@ def test_reject(runner, gate_set):
 
 
 def test_lessons_commands(runner, gate_set, capsys):
-    from hitl_runtime.cli import main
+    from hitl_cli.main import main
 
     assert (
         main(["lessons", "propose", "--agent", "support", "--as", "sam", "--text", "Greet by first name.", "--json"])

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from hitl_runtime import metrics, schema
-from hitl_runtime.calibrate import decision_pairs
-from hitl_runtime.canonical import dumps
-from hitl_runtime.db import Database
-from hitl_runtime.errors import BadInput, NotFound
+from hitl_core import metrics, schema
+from hitl_core.canonical import dumps
+from hitl_core.db import Database
+from hitl_core.errors import BadInput, NotFound
+from hitl_lab.calibrate import decision_pairs
 
 DAY1, DAY2 = "2026-03-01", "2026-03-02"
 
@@ -252,7 +252,7 @@ def test_report_incident(db):
 
 
 def test_metrics_command(db, monkeypatch, capsys):
-    from hitl_runtime.cli import main
+    from hitl_cli.main import main
 
     monkeypatch.setenv("HITL_DATABASE_URL", db.url)
     assert main(["metrics", "--json", "--since", DAY2, "--agent", "ops"]) == 0

@@ -11,9 +11,9 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 
 from guardrails.corpus import INJECTION_FILE, read_corpus
-from hitl_runtime import ledger
-from hitl_runtime.offline.model import OfflineChatModel, tool_call_message
-from hitl_runtime.prompt_context import read_context
+from guardrails.prompt_context import read_context
+from hitl_core import ledger
+from hitl_core.offline_model import OfflineChatModel, tool_call_message
 from tests.helpers import unique
 
 DANGEROUS_FIRST = [
@@ -132,7 +132,7 @@ def _channels(agent: str, attack: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 @pytest.mark.parametrize(("agent", "target"), [(a, t) for a, targets in SIDE_EFFECTS.items() for t in targets])
 def test_injection_through_every_channel_causes_no_unapproved_effect(settings, agent, target):
-    from hitl_runtime.actions import registered
+    from hitl_core.actions import registered
     from hitl_runtime.agents import agent_module
     from hitl_runtime.runner import Runner
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from hitl_core.settings import Settings
 from hitl_runtime.models import make_model
-from hitl_runtime.settings import Settings
 
 pytestmark = pytest.mark.network_model
 
@@ -74,7 +74,7 @@ def server() -> Iterator[_Server]:
 def test_factory_picks_chatopenai_only_with_a_key(server):
     from langchain_openai import ChatOpenAI
 
-    from hitl_runtime.offline.model import OfflineChatModel
+    from hitl_core.offline_model import OfflineChatModel
 
     assert isinstance(make_model("support", Settings(database_url="sqlite:///x.db")), OfflineChatModel)
     model = make_model(
@@ -133,7 +133,7 @@ def test_support_agent_over_real_http(server, tmp_path, monkeypatch):
 
 
 def test_model_server_down_is_a_clear_failure(tmp_path):
-    from hitl_runtime.errors import Unavailable
+    from hitl_core.errors import Unavailable
     from hitl_runtime.runner import Runner
 
     settings = Settings(

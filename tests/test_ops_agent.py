@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from graphs import ops
-from hitl_runtime import audit, ledger, reviews
-from hitl_runtime.errors import BadInput, Forbidden
+from graphs.ops import graph as ops
+from graphs.ops import records as fleet
+from hitl_core import audit, ledger, reviews
+from hitl_core.errors import BadInput, Forbidden
+from hitl_core.users import add_user
 from hitl_runtime.evaluation import evaluate, load_scenarios
-from hitl_runtime.sim import ops as fleet
-from hitl_runtime.users import add_user
 from tests.conftest import SHARED_SCENARIOS
 from tests.helpers import unique
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 AGENT_MODULE = '''
-"""A grants desk: proposes a grant to a team; a support lead approves it."""
+"""A grants desk: proposes a grant to a team; a grants officer approves it."""
 
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from guardrails.routing import Signal
-from hitl_runtime.actions import ActionSpec, register
+from hitl_core.actions import ActionSpec, register
 from nodes.wiring import AgentNodes, build_agent_graph
 
 NAME = "grants"
 POLICY_FILE = Path(__file__).with_name("grants.yaml")
+MIGRATIONS = [
+    ["CREATE TABLE IF NOT EXISTS outside_grants (thread_id TEXT, team TEXT, amount REAL)"],
+    ["ALTER TABLE outside_grants ADD COLUMN paid INTEGER NOT NULL DEFAULT 0"],
+]
+
+
+def SWEEP(tx: Any) -> int:
+    """The desk's step in `hitl sweep`: pay out the grants awarded since the last sweep."""
+    return tx.rowcount("UPDATE outside_grants SET paid = 1 WHERE paid = 0")
 
 
 class GrantArgs(BaseModel):
@@ -40,7 +49,6 @@ class GrantArgs(BaseModel):
 
 
 def _award(tx: Any, args: dict[str, Any], thread_id: str) -> dict[str, Any]:
-    tx.execute("CREATE TABLE IF NOT EXISTS outside_grants (thread_id TEXT, team TEXT, amount REAL)")
     tx.execute(
         "INSERT INTO outside_grants (thread_id, team, amount) VALUES (:t, :m, :a)",
         {"t": thread_id, "m": args["team"], "a": args["amount"]},
@@ -104,7 +112,7 @@ expiry_fallback: reject
 max_revisions: 1
 confidence_weights: {model_estimate: 0.6, validation: 0.4}
 escalation_path:
-  - {name: Compliance, roles: [compliance_officer]}
+  - {name: Grants board, roles: [grants_board]}
 actions:
   award_grant:
     review: always
@@ -113,7 +121,7 @@ actions:
     amount_arg: amount
     locked_args: [team]
     tiers:
-      - {name: Support lead, roles: [support_lead], max_amount: 5000}
+      - {name: Grants officer, roles: [grants_officer], max_amount: 5000}
 """
 
 
@@ -132,7 +140,7 @@ def hitl(database_url: str, tmp_path: Path):
             }
         )
         return subprocess.run(
-            [sys.executable, "-m", "hitl_runtime.cli", *args], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "hitl_cli.main", *args], env=env, capture_output=True, text=True, timeout=120
         )
 
     return call
@@ -148,10 +156,13 @@ def test_an_agent_from_outside_the_project_runs_through_the_cli(hitl):
     assert {"support", "ops", "compliance", "grants"} <= set(listed)
     assert listed["grants"]["source"] == "plugin"
     assert listed["grants"]["actions"] == ["award_grant"]
-    assert listed["grants"]["roles"] == ["compliance_officer", "support_lead"]
+    assert listed["grants"]["roles"] == ["grants_board", "grants_officer"]  # roles of its own, from its policy
     assert listed["grants"]["policy_file"].endswith("grants.yaml")
 
-    hitl("users", "add", "lena", "--role", "support_lead", "--json")  # first run: no admin yet
+    _json(hitl("users", "add", "lena", "--role", "grants_officer", "--json"))  # first run: no admin yet
+    unknown = hitl("users", "add", "max", "--role", "grants_wizard", "--json")
+    assert unknown.returncode == 2 and "unknown role 'grants_wizard'" in unknown.stderr
+    assert "grants_officer" in unknown.stderr and len(unknown.stderr.strip().splitlines()) == 1
     run = _json(
         hitl(
             "run",
@@ -172,6 +183,9 @@ def test_an_agent_from_outside_the_project_runs_through_the_cli(hitl):
     assert decided["status"] == "approved" and decided["thread"]["status"] == "completed"
     actions = [a for a in _json(hitl("actions", "--thread", run["thread_id"], "--json")) if a["name"] == "award_grant"]
     assert len(actions) == 1 and actions[0]["args"] == {"team": "core", "amount": 800.0}
+    swept = _json(hitl("sweep", "--json"))  # its own table (two migrations) and its own sweep step
+    assert swept["steps"]["grants"] == 1 and not swept["errors"]
+    assert _json(hitl("sweep", "--json"))["steps"]["grants"] == 0
 
 
 def test_a_bad_reference_is_one_line(hitl, monkeypatch):

@@ -6,16 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.policy import POLICY_DIR, load_policy, parse_policy
-from hitl_runtime.errors import BadInput
+from guardrails.policy import load_policy, parse_policy
+from hitl_core.errors import BadInput
+from hitl_runtime.agents import shipped_policy_files
 
-SUPPORT = (POLICY_DIR / "support.yaml").read_text()
+SHIPPED = shipped_policy_files()
+
+SUPPORT = SHIPPED["support"].read_text()
 
 
-@pytest.mark.parametrize("path", sorted(POLICY_DIR.glob("*.yaml")), ids=lambda p: p.stem)
-def test_shipped_policies_load(path: Path) -> None:
-    policy = load_policy(path.stem)
-    assert policy.agent == path.stem
+@pytest.mark.parametrize("agent", sorted(SHIPPED))
+def test_shipped_policies_load(agent: str) -> None:
+    policy = load_policy(agent, own_file=SHIPPED[agent])
+    assert policy.agent == agent
     assert policy.escalation_path
 
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from hitl_runtime import audit, ledger, reviews
-from hitl_runtime.canonical import iso, utc_now
+from hitl_core import audit, ledger, reviews
+from hitl_core.canonical import iso, utc_now
 from tests.helpers import refund_request
 
 LATER = iso(utc_now() + timedelta(days=2))
@@ -28,7 +28,7 @@ def _hitl(settings, *args, crash_at=None):
     if crash_at:
         env["HITL_CRASH_AT"] = crash_at
     return subprocess.run(
-        [sys.executable, "-m", "hitl_runtime.cli", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "hitl_cli.main", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -119,7 +119,7 @@ def test_replies_are_sent_after_the_undo_window(runner):
     with runner.db.transaction() as tx:
         tx.execute("UPDATE sim_outbox SET created_at = '2000-01-01T00:00:00.000000Z' WHERE id = :i", {"i": outbox})
     assert runner.sweep()["sent"] >= 1
-    from hitl_runtime.errors import Conflict
+    from hitl_core.errors import Conflict
 
     with pytest.raises(Conflict, match="already sent"):
         runner.rollback(entry["id"], "sam")

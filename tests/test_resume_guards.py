@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from langgraph.types import Command
 
-from hitl_runtime import leases, ledger, reviews
-from hitl_runtime.checkpointing import ForkRefused
-from hitl_runtime.errors import Conflict
+from hitl_core import leases, ledger, reviews
+from hitl_core.checkpointing import ForkRefused
+from hitl_core.errors import Conflict
 from tests.helpers import question, refund_request
 
 

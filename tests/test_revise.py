@@ -9,10 +9,10 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from guardrails.policy import load_policy
+from guardrails.prompt_context import read_context
 from guardrails.routing import Check, Proposal, Signal, assess
+from hitl_core.offline_model import OfflineChatModel
 from hitl_runtime.models import offline_responder
-from hitl_runtime.offline.model import OfflineChatModel
-from hitl_runtime.prompt_context import read_context
 from tests.helpers import question
 
 UNSUPPORTED = " We also refund your shipping twice over on every order."

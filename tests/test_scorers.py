@@ -8,8 +8,8 @@ from pathlib import Path
 from langchain_core.messages import AIMessage
 
 from guardrails.scorers import SCORERS, model_graded, score_draft, summarize
+from hitl_core.offline_model import OfflineChatModel
 from hitl_runtime.evaluation import evaluate, load_scenarios
-from hitl_runtime.offline.model import OfflineChatModel
 
 EVIDENCE = [
     {
@@ -93,7 +93,7 @@ def test_eval_reports_draft_scores_beside_routing():
 
 
 def test_eval_command(capsys, tmp_path, monkeypatch):
-    from hitl_runtime.cli import main
+    from hitl_cli.main import main
 
     dataset = tmp_path / "few.jsonl"
     rows = [json.loads(x) for x in (SCENARIOS / "support.jsonl").read_text().splitlines()[:3]]

@@ -22,7 +22,7 @@ from langgraph.checkpoint.serde.jsonplus import (
     JsonPlusSerializer,
 )
 
-from hitl_runtime import checkpointing
+from hitl_core import checkpointing
 
 
 def _command(marker: Path) -> str:
@@ -75,7 +75,7 @@ def test_crafted_checkpoint_runs_code_only_when_permissive(tmp_path: Path, code:
 
 
 def test_the_checkpointer_loads_with_the_strict_serializer(tmp_path: Path) -> None:
-    from hitl_runtime.db import Database
+    from hitl_core.db import Database
 
     marker = tmp_path / "pwned"
     blob = ("msgpack", _crafted(EXT_CONSTRUCTOR_SINGLE_ARG, _command(marker)))

@@ -1,4 +1,4 @@
-"""Simulated reviewers and threshold sweeps (hitl_runtime.simulation), on small inputs with known results.
+"""Simulated reviewers and threshold sweeps (hitl_lab.simulation), on small inputs with known results.
 
 The simulations run on the module's database through the `runner` fixture (SQLite and PostgreSQL);
 each test uses its own simulated day, its own case ids and its own customers, and reads the metrics
@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 
 from guardrails.policy import load_policy
-from hitl_runtime import ledger, metrics
-from hitl_runtime.canonical import iso, now_iso, use_clock
-from hitl_runtime.errors import BadInput
-from hitl_runtime.evaluation import Scenario, load_scenarios
-from hitl_runtime.simulation import (
+from hitl_core import ledger, metrics
+from hitl_core.canonical import iso, now_iso, use_clock
+from hitl_core.errors import BadInput
+from hitl_lab.simulation import (
     START,
     VARIANTS,
     Case,
@@ -39,6 +38,7 @@ from hitl_runtime.simulation import (
     using_policies,
     write_policies,
 )
+from hitl_runtime.evaluation import Scenario, load_scenarios
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from hitl_runtime.soak import check_promises
+from hitl_lab.soak import check_promises
 from tests.helpers import refund_request
 
 
@@ -62,7 +62,7 @@ def test_short_soak_on_postgres(settings):
     args = ["soak", "--threads", "60", "--seconds", "40", "--json"] + ([] if restart else ["--no-restart"])
     env = {**os.environ, "HITL_DATABASE_URL": settings.database_url}
     done = subprocess.run(
-        [sys.executable, "-m", "hitl_runtime.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "hitl_cli.main", *args], env=env, capture_output=True, text=True, timeout=300
     )
     report = json.loads(done.stdout)
     assert report["violations"] == 0, report["violation_details"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graphs import support
+from graphs.support import graph as support
 from hitl_runtime.evaluation import evaluate, load_scenarios
 from tests.conftest import SHARED_SCENARIOS
 from tests.helpers import question, refund_request
@@ -86,7 +86,7 @@ def test_injection_is_blocked_before_the_model(runner):
 
 
 def test_cancel_reply_before_it_is_sent(runner):
-    from hitl_runtime import ledger
+    from hitl_core import ledger
 
     result = question(runner)
     (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
@@ -105,7 +105,7 @@ def test_routing_on_scenario_sets(dataset):
 
 
 def test_scenario_file_errors_are_one_line(tmp_path):
-    from hitl_runtime.errors import BadInput
+    from hitl_core.errors import BadInput
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "agent": "support", "message": "hi", "expected": {"route": "auto"}}\n{"id": "b"\n')

@@ -19,13 +19,13 @@ import pytest
 from langchain_core.messages import AIMessage
 from streamlit.testing.v1 import AppTest
 
-from hitl_runtime import audit, ledger, reviews, sessions, threads
-from hitl_runtime.canonical import iso_in
-from hitl_runtime.demo import seed
-from hitl_runtime.offline.model import OfflineChatModel
+from hitl_core import audit, ledger, reviews, sessions, threads
+from hitl_core.canonical import iso_in
+from hitl_core.offline_model import OfflineChatModel
+from hitl_core.settings import Settings
+from hitl_core.users import add_user, get_user
+from hitl_lab.demo import seed
 from hitl_runtime.runner import Runner
-from hitl_runtime.settings import Settings
-from hitl_runtime.users import add_user, get_user
 from ui import services
 
 APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"

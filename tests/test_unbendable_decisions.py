@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from langgraph.types import Command
 
-from hitl_runtime import audit, leases, ledger, reviews
-from hitl_runtime.canonical import parse_iso, use_clock
-from hitl_runtime.errors import BadInput, Conflict, Forbidden
-from hitl_runtime.users import add_user
+from hitl_core import audit, leases, ledger, reviews
+from hitl_core.canonical import parse_iso, use_clock
+from hitl_core.errors import BadInput, Conflict, Forbidden
+from hitl_core.users import add_user
 from tests.helpers import refund_request, unique
 
 ENGINEERS = {"sid": ["sre"], "sia": ["sre"], "sol": ["sre"], "ola": ["ops_lead"]}
@@ -148,7 +148,7 @@ def test_edit_that_the_validator_blocks_is_refused_and_keeps_the_review(runner):
 
 
 def test_reply_edit_asking_for_card_details_is_refused(runner):
-    from hitl_runtime.sim import support as helpdesk
+    from graphs.support import records as helpdesk
 
     context = {"customer": {"id": unique("c"), "name": "Eve Example", "tier": "gold", "lifetime_value": 5000}}
     text = "I am furious, this is the worst service ever. Explain the warranty on my blender."

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from hitl_runtime.users import User
+from hitl_core.users import User
 from ui import services
 
 HERE = Path(__file__).resolve().parent

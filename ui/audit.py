@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, time
 import pandas as pd
 import streamlit as st
 
-from hitl_runtime import audit
-from hitl_runtime.actions import registered
-from hitl_runtime.canonical import iso, now_iso
+from hitl_core import audit
+from hitl_core.actions import registered
+from hitl_core.canonical import iso, now_iso
 from ui import services
 
 ANY = "Any"

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 import streamlit as st
 
-from hitl_runtime import reviews, threads
-from hitl_runtime.errors import HitlError
+from hitl_core import reviews, threads
+from hitl_core.errors import HitlError
 from ui import services
 
 NEW: Final = "__new__"

@@ -11,9 +11,9 @@ from typing import Any
 
 import streamlit as st
 
-from guardrails.policy import load_policy
-from hitl_runtime import reviews
-from hitl_runtime.errors import HitlError
+from hitl_core import reviews
+from hitl_core.errors import HitlError
+from hitl_runtime.agents import agent_policy
 from ui import services
 
 ALL = "All"
@@ -33,7 +33,7 @@ def main() -> None:
     user = services.require_user("inbox")
     st.title("Inbox")
     agents = services.visible_agents(user)
-    actions = sorted({name for agent in agents for name in load_policy(agent).actions})
+    actions = sorted({name for agent in agents for name in agent_policy(agent).actions})
     columns = st.columns(5)
     agent = columns[0].selectbox("Agent", [ALL, *agents], key="inbox_agent")
     action = columns[1].selectbox("Action", [ALL, *actions], key="inbox_action")

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from hitl_runtime.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from hitl_lab.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from ui import services
 
 

@@ -8,10 +8,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from guardrails.policy import load_policy
-from hitl_runtime import metrics
-from hitl_runtime.agents import available_agents
-from hitl_runtime.canonical import iso, utc_now
+from hitl_core import metrics
+from hitl_core.canonical import iso, utc_now
+from hitl_runtime.agents import agent_policy, available_agents
 from ui import services
 
 RATES = ("approval_rate", "edit_rate", "rejection_rate", "escalation_rate", "expiry_rate")
@@ -25,7 +24,7 @@ def main() -> None:
     """An agent picker (all agents only for those who may see all), headline numbers, then charts."""
     user = services.require_user("metrics")
     st.title("Metrics")
-    agents = services.visible_agents(user)
+    agents = services.oversight_agents(user, "metrics")
     if not agents:
         st.info("Your roles see no agent's reviews.")
         return
@@ -49,7 +48,7 @@ def main() -> None:
         st.line_chart(frame)
     by_agent = {a: s for a, s in result["per_agent"].items() if agent is None or a == agent}
     _rates("By agent", by_agent)
-    names = set(load_policy(agent).actions) if agent else None
+    names = set(agent_policy(agent).actions) if agent else None
     actions = {a: s for a, s in result["per_action"].items() if names is None or a in names}
     _rates("By action", actions)
     _time_to_review(by_agent, actions)

@@ -17,12 +17,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from guardrails.policy import load_policy
-from hitl_runtime import audit, reviews
-from hitl_runtime.canonical import now_iso
-from hitl_runtime.errors import Conflict, HitlError
-from hitl_runtime.feedback import CATEGORIES
-from hitl_runtime.users import User
+from hitl_core import audit, reviews
+from hitl_core.canonical import now_iso
+from hitl_core.errors import Conflict, HitlError
+from hitl_core.feedback import CATEGORIES
+from hitl_core.users import User
+from hitl_runtime.agents import agent_policy
 from ui import services
 
 # What an empty preview field means, where a plain "None" would not say it (no bare strings: Streamlit magic).
@@ -306,7 +306,7 @@ def _evidence(evidence: list[dict[str, Any]], tool_calls: list[dict[str, Any]]) 
 
 
 def _signals(review: dict[str, Any], payload: dict[str, Any]) -> None:
-    weights = load_policy(review["agent"]).confidence_weights
+    weights = agent_policy(review["agent"]).confidence_weights
     left, right = st.columns(2, gap="large")
     left.subheader(f"Confidence {services.number(review['confidence'])}")
     left.dataframe(

@@ -1,7 +1,7 @@
 """What every page shares: the cached Runner, who is logged in, and what their roles may see.
 
 Pages call the runtime's functions (the ones the CLI calls); this module only wires Streamlit to
-them. Login sessions are server-side (`hitl_runtime.sessions`): the browser keeps a random token,
+them. Login sessions are server-side (`hitl_core.sessions`): the browser keeps a random token,
 in this tab's session state and in a cookie so that a reload or a second tab stays logged in.
 Logging out revokes every session of the user, so other tabs and the cookie stop working at once.
 Every check here only decides what to show; the runtime checks roles again on every decision.
@@ -19,31 +19,21 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from guardrails.policy import load_policy
-from hitl_runtime import sessions
-from hitl_runtime.agents import available_agents
-from hitl_runtime.canonical import parse_iso, utc_now
-from hitl_runtime.errors import BadInput, HitlError
+from hitl_core import sessions
+from hitl_core.canonical import parse_iso, utc_now
+from hitl_core.errors import BadInput, HitlError
+from hitl_core.settings import DEFAULT_DATABASE_URL, Settings
+from hitl_core.users import User, add_user, authenticate, find_user, validate_name
+from hitl_runtime import agents
+from hitl_runtime.agents import agent_policy, available_agents, known_roles
 from hitl_runtime.runner import Runner
-from hitl_runtime.settings import DEFAULT_DATABASE_URL, Settings
-from hitl_runtime.users import ROLES, User, add_user, authenticate, find_user, validate_name
 
 TOKEN_KEY: Final = "hitl_session_token"
 """Session-state key (and cookie name) of this tab's login token."""
 COOKIE: Final = "hitl_session"
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
-REVIEWER_ROLES: Final = ("support_agent", "support_lead", "sre", "ops_lead", "compliance_officer")
-PAGE_ROLES: Final[dict[str, tuple[str, ...]]] = {
-    "inbox": (*REVIEWER_ROLES, "admin"),
-    "review": (*REVIEWER_ROLES, "admin"),
-    "thread": (*REVIEWER_ROLES, "admin"),
-    "audit": ("compliance_officer", "admin"),
-    "metrics": ("support_lead", "ops_lead", "compliance_officer", "admin"),
-}
-"""Which roles may open which page; within a page, agents are filtered by `visible_agents`.
-
-The chat page is open to the roles that may chat with some agent (`chat_agents`)."""
+PAGES: Final = ("inbox", "review", "thread", "audit", "metrics")
 DEFAULT_CHAT_AGENTS: Final[dict[str, tuple[str, ...]]] = {"end_user": ("support",), "sre": ("ops",)}
 """Which agents each role may chat with, unless the secrets' `[hitl_chat.agents]` table (role = [agents]) says."""
 LANDING_ORDER: Final = ("inbox", "chat", "audit", "metrics")
@@ -121,8 +111,9 @@ def roles_from_claims(claims: dict[str, Any], settings: dict[str, Any] | None = 
     raw = claims.get(str(config.get("roles_claim", "roles")))
     values = raw if isinstance(raw, (list, tuple)) else re.split(r"[\s,]+", raw) if isinstance(raw, str) else []
     mapping = {str(k): str(v) for k, v in dict(config.get("role_map") or {}).items()}
-    roles = sorted({mapping.get(str(v), str(v)) for v in values if v} & set(ROLES))
-    return roles or [r for r in config.get("default_roles", ["end_user"]) if r in ROLES]
+    known = set(known_roles())
+    roles = sorted({mapping.get(str(v), str(v)) for v in values if v} & known)
+    return roles or [r for r in config.get("default_roles", ["end_user"]) if r in known]
 
 
 def _oidc_user() -> User | None:
@@ -222,7 +213,30 @@ def may_open(user: User, page: str) -> bool:
     """Whether the user's roles may open a page."""
     if page == "chat":
         return bool(chat_agents(user))
-    return user.has_any(PAGE_ROLES[page])
+    return user.has_any(page_roles(page))
+
+
+def page_roles(page: str) -> tuple[str, ...]:
+    """Which roles may open a page, from the agents' policies.
+
+    Reviewers see the inbox, a review and a thread; the oversight roles the audit trail and the
+    metrics; administrators everything. Within a page, agents are filtered again (`visible_agents`,
+    `oversight_agents`).
+    """
+    if page in ("inbox", "review", "thread"):
+        return (*agents.reviewer_roles(), "admin")
+    if page in ("audit", "metrics"):
+        named = {role for agent in available_agents() for role in getattr(agent_policy(agent).oversight, page)}
+        return (*sorted(named), "admin")
+    raise KeyError(page)
+
+
+def oversight_agents(user: User, page: str) -> list[str]:
+    """The agents whose audit trail (`page="audit"`) or metrics (`"metrics"`) the user may read."""
+    agents = available_agents()
+    if "admin" in user.roles:
+        return agents
+    return [a for a in agents if user.has_any(getattr(agent_policy(a).oversight, page))]
 
 
 def landing_page(allowed: Iterable[str]) -> str | None:
@@ -281,10 +295,8 @@ def require_user(page: str) -> User:
 
 
 def agent_roles(agent: str) -> set[str]:
-    """Every role the agent's policy names (action tiers and the escalation path)."""
-    policy = load_policy(agent)
-    tiers = [t for a in policy.actions.values() for t in a.tiers] + list(policy.escalation_path)
-    return {role for tier in tiers for role in tier.roles}
+    """Every role the agent's policy names as a reviewer (action tiers and the escalation path)."""
+    return agent_policy(agent).reviewer_roles()
 
 
 def visible_agents(user: User) -> list[str]:
@@ -313,7 +325,7 @@ def may_decide(user: User, review: dict[str, Any]) -> tuple[bool, str]:
 
 def may_roll_back(user: User, agent: str, action: str) -> bool:
     """Whether to offer rollback of an executed action (roles that may decide it; the runtime checks again)."""
-    policy = load_policy(agent)
+    policy = agent_policy(agent)
     if action not in policy.actions:
         return False
     tiers = [*policy.actions[action].tiers, *policy.escalation_path]

@@ -13,10 +13,10 @@ from typing import Any
 
 import streamlit as st
 
-from hitl_runtime import audit, ledger, reviews
-from hitl_runtime.canonical import parse_iso
-from hitl_runtime.errors import HitlError
-from hitl_runtime.users import User
+from hitl_core import audit, ledger, reviews
+from hitl_core.canonical import parse_iso
+from hitl_core.errors import HitlError
+from hitl_core.users import User
 from ui import services
 
 MAX_STEPS = 200

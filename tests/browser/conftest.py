@@ -56,9 +56,9 @@ def chromium() -> Path:
 @pytest.fixture(scope="module")
 def app_server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`streamlit run ui/app.py` on a free port over a freshly seeded database."""
-    from hitl_runtime.demo import seed
+    from hitl_core.settings import Settings
+    from hitl_lab.demo import seed
     from hitl_runtime.runner import Runner
-    from hitl_runtime.settings import Settings
 
     folder = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{folder}/app.db"

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from hitl_runtime import audit, ledger, reviews, threads
+from hitl_core import audit, ledger, reviews, threads
 from tests.browser.conftest import ask, screenshot
 
 pytestmark = pytest.mark.browser

@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from hitl_runtime import audit, ledger, reviews, threads
+from hitl_core import audit, ledger, reviews, threads
+from hitl_core.canonical import iso_in
 from hitl_runtime.agents import agent_module
-from hitl_runtime.canonical import iso_in
 from tests.browser.conftest import ask, screenshot
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,1 @@
+"""The `hitl` command line: the runtime and the laboratory behind one parser."""

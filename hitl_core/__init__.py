@@ -1,0 +1,1 @@
+"""The core: storage, reviews, audit, ledger, leases, accounts and settings. It imports no agent, node, guardrail or application."""

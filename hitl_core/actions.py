@@ -1,0 +1,96 @@
+"""Actions agents may propose: their argument schema, preview, effect and undo.
+
+An action's effect runs inside the ledger's transaction (the simulated systems live in the same
+database), so recording it and doing it commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hitl_core.canonical import value_hash
+from hitl_core.db import Tx
+from hitl_core.errors import BadInput
+
+Effect = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One kind of action.
+
+    `execute` (transaction, args, thread id) and `undo` (transaction, effect) run inside the
+    ledger's transaction; `preview` and `undo_plan` are pure and
+    may read the database to describe what would happen.
+    """
+
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    execute: Callable[[Tx, dict[str, Any], str], Effect] | None = None
+    """None for read-only actions (summaries, lookups): nothing to ledger or undo."""
+    undo: Callable[[Tx, Effect], Effect] | None = None
+    preview: Callable[[Tx, dict[str, Any]], dict[str, Any]] | None = None
+    undo_plan: str = "No undo: the action changes nothing."
+    identity: tuple[str, ...] = ()
+    """Arguments that say what the action is about (a refund's order): a rejected action with the
+    same identity may come back only through a new review. Empty means all arguments."""
+    confirm: Callable[[dict[str, Any]], str] | None = None
+    """What the requester is told once the action ran with these (possibly edited) arguments."""
+    draft_arg: str | None = None
+    """The argument holding text a person will read (a reply's message): the output checks read it,
+    and an edit of it becomes the proposal's draft."""
+
+    @property
+    def has_effect(self) -> bool:
+        """Whether the action changes anything (and so goes through the ledger)."""
+        return self.execute is not None
+
+    def signature(self, args: dict[str, Any]) -> str:
+        """Identity of a proposal of this action, for the no-bypass rule."""
+        keys = self.identity or tuple(sorted(args))
+        return value_hash({"name": self.name, "args": {k: args.get(k) for k in keys}})
+
+    def args_schema(self) -> dict[str, Any]:
+        """JSON Schema of the arguments, as shown to reviewers and edit forms."""
+        return self.args_model.model_json_schema()
+
+    def validate_args(self, args: Any) -> dict[str, Any]:
+        """Validate and normalise arguments, or BadInput naming the first bad field."""
+        if not isinstance(args, dict):
+            raise BadInput(f"{self.name}: arguments must be a JSON object")
+        try:
+            return self.args_model.model_validate(args).model_dump(mode="json")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(arguments)"
+            raise BadInput(f"{self.name}: {where}: {first['msg']}") from None
+
+
+_REGISTRY: dict[str, ActionSpec] = {}
+
+
+def register(spec: ActionSpec) -> ActionSpec:
+    """Add an action to the registry; names are global across agents."""
+    existing = _REGISTRY.get(spec.name)
+    if existing is not None and existing is not spec:
+        raise ValueError(f"action {spec.name!r} registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_action(name: str) -> ActionSpec:
+    """The action's spec, or BadInput."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise BadInput(f"unknown action {name!r}") from None
+
+
+def registered() -> dict[str, ActionSpec]:
+    """All registered actions by name."""
+    return dict(_REGISTRY)

@@ -1,0 +1,256 @@
+"""The seed's evaluation metrics, computed from the reviews, ledger, feedback and incidents tables.
+
+Rates are over decided reviews (expired ones count as decided by the deadline); calibration
+compares each review's confidence with whether the proposal was approved unchanged. Everything is
+given overall, per agent, per action and per day, for reviews created in an optional window
+(`since` / `until`: ISO timestamps, dates, or a span back from now such as `7d` or `12h`).
+
+- approval_rate: approved or approved with edits / decided; edit_rate, rejection_rate,
+  escalation_rate, expiry_rate likewise;
+- time_to_review: median and 90th percentile seconds from a review's creation to a human decision;
+- false_approval_rate: approved actions later rolled back or reported as an incident / approved
+  actions executed; post_approval_incident_rate: those with an incident report only;
+- correction_categories: the reviewers' categories on edits and rejections (feedback in the window);
+- calibration: Brier score and expected calibration error of the confidence shown to reviewers
+  against "approved unchanged";
+- auto_share: actions executed without review / (those + review requests).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hitl_core import audit
+from hitl_core.canonical import iso, new_id, now_iso, parse_iso, utc_now
+from hitl_core.db import Database
+from hitl_core.errors import BadInput, NotFound
+
+FINAL = ("approved", "approved_with_edits", "rejected", "needs_info", "escalated", "expired")
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 3)
+
+
+def calibration(pairs: list[tuple[float, int]], bins: int = 10) -> dict[str, Any]:
+    """Brier score and expected calibration error of (confidence, outcome) pairs."""
+    if not pairs:
+        return {"brier": None, "ece": None, "n": 0, "bins": []}
+    brier = sum((p - y) ** 2 for p, y in pairs) / len(pairs)
+    grouped: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for p, y in pairs:
+        grouped[min(bins - 1, int(p * bins))].append((p, y))
+    ece, table = 0.0, []
+    for index in sorted(grouped):
+        members = grouped[index]
+        mean_p = sum(p for p, _ in members) / len(members)
+        mean_y = sum(y for _, y in members) / len(members)
+        ece += len(members) / len(pairs) * abs(mean_p - mean_y)
+        table.append({"bin": index, "n": len(members), "confidence": round(mean_p, 4), "approved": round(mean_y, 4)})
+    return {"brier": round(brier, 4), "ece": round(ece, 4), "n": len(pairs), "bins": table}
+
+
+_SPAN = re.compile(r"^(\d+)\s*([dhm])$")
+
+
+def window_bound(text: str | None, *, end: bool = False, now: datetime | None = None) -> str | None:
+    """A window bound as a stored timestamp: ISO time, a date (whole day), or a span back from now (7d, 12h, 30m)."""
+    if text is None or not str(text).strip():
+        return None
+    value = str(text).strip()
+    span = _SPAN.match(value)
+    if span:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[span.group(2)]
+        return iso((now or utc_now()) - timedelta(**{unit: int(span.group(1))}))
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return iso(day + timedelta(days=1) - timedelta(microseconds=1) if end else day)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(
+            f"{'--until' if end else '--since'} {value!r} is not a date, an ISO time or a span like 7d"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso(moment)
+
+
+def _summary(rows: list[dict[str, Any]], actions: dict[str, dict[str, Any]], incidents: set[str]) -> dict[str, Any]:
+    decided = [r for r in rows if r["status"] in FINAL]
+    count = Counter(r["status"] for r in decided)
+    human = [r for r in decided if r["status"] != "expired" and r["decided_at"]]
+    waits = [(parse_iso(r["decided_at"]) - parse_iso(r["created_at"])).total_seconds() for r in human]
+    approved_ids = {r["id"] for r in decided if r["status"] in ("approved", "approved_with_edits")}
+    executed = [a for a in actions.values() if a["review_id"] in approved_ids]
+    false_approvals = [a for a in executed if a["status"] == "rolled_back" or a["id"] in incidents]
+    incident_actions = [a for a in executed if a["id"] in incidents]
+    pairs = [
+        (float(r["confidence"]), 1 if r["status"] == "approved" else 0)
+        for r in decided
+        if r["confidence"] is not None and r["status"] in ("approved", "approved_with_edits", "rejected")
+    ]
+    return {
+        "reviews": len(rows),
+        "decided": len(decided),
+        "pending": sum(1 for r in rows if r["status"] == "pending"),
+        "approval_rate": _rate(count["approved"] + count["approved_with_edits"], len(decided)),
+        "edit_rate": _rate(count["approved_with_edits"], len(decided)),
+        "rejection_rate": _rate(count["rejected"], len(decided)),
+        "escalation_rate": _rate(count["escalated"], len(decided)),
+        "expiry_rate": _rate(count["expired"], len(decided)),
+        "time_to_review": {
+            "median_s": round(statistics.median(waits), 3) if waits else None,
+            "p90_s": _percentile(waits, 0.9),
+        },
+        "false_approval_rate": _rate(len(false_approvals), len(executed)),
+        "post_approval_incident_rate": _rate(len(incident_actions), len(executed)),
+        "calibration": {k: v for k, v in calibration(pairs).items() if k != "bins"},
+    }
+
+
+def _with_extras(
+    summary: dict[str, Any],
+    rows: list[dict[str, Any]],
+    auto: list[dict[str, Any]],
+    feedback: list[dict[str, Any]],
+) -> dict[str, Any]:
+    categories = Counter(f["category"] or "uncategorised" for f in feedback if f["kind"] in ("edit", "reject"))
+    summary["correction_categories"] = dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0])))
+    summary["automated_actions"] = len(auto)
+    summary["auto_share"] = _rate(len(auto), len(auto) + len(rows))
+    return summary
+
+
+def compute(
+    db: Database,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    agent: str | None = None,
+    action: str | None = None,
+) -> dict[str, Any]:
+    """All metrics, overall, per agent, per action and per day, for reviews created in [since, until]."""
+    since, until = window_bound(since), window_bound(until, end=True)
+    if since and until and since > until:
+        raise BadInput("--since is after --until")
+    where, params = ["kind = 'review'"], {}
+    ledger_where = ["review_id IS NULL"]
+    feedback_where = ["1 = 1"]
+    if since:
+        where.append("created_at >= :since")
+        ledger_where.append("executed_at >= :since")
+        feedback_where.append("at >= :since")
+        params["since"] = since
+    if until:
+        where.append("created_at <= :until")
+        ledger_where.append("executed_at <= :until")
+        feedback_where.append("at <= :until")
+        params["until"] = until
+    for column, value in (("agent", agent), ("action", action)):
+        if value:
+            where.append(f"{column} = :{column}")
+            ledger_where.append(f"{column} = :{column}")
+            feedback_where.append(f"{column} = :{column}")
+            params[column] = value
+    rows = db.read(
+        f"SELECT id, agent, action, status, confidence, created_at, decided_at FROM reviews WHERE {' AND '.join(where)}",
+        params,
+    )
+    actions = {a["id"]: a for a in db.read("SELECT id, review_id, status, agent, action FROM action_ledger")}
+    auto = db.read(
+        f"SELECT id, agent, action, executed_at FROM action_ledger WHERE {' AND '.join(ledger_where)}", params
+    )
+    incidents = {i["action_id"] for i in db.read("SELECT action_id FROM incidents")}
+    feedback = db.read(
+        f"SELECT agent, action, kind, category, at FROM feedback WHERE {' AND '.join(feedback_where)}", params
+    )
+    result = _with_extras(_summary(rows, actions, incidents), rows, auto, feedback)
+    decided_pairs = [
+        (float(r["confidence"]), 1 if r["status"] == "approved" else 0)
+        for r in rows
+        if r["confidence"] is not None and r["status"] in ("approved", "approved_with_edits", "rejected")
+    ]
+    result["calibration"] = calibration(decided_pairs)
+    agents = sorted({r["agent"] for r in rows} | {a["agent"] for a in auto})
+    result["per_agent"] = {
+        name: _with_extras(
+            _summary([r for r in rows if r["agent"] == name], actions, incidents),
+            [r for r in rows if r["agent"] == name],
+            [a for a in auto if a["agent"] == name],
+            [f for f in feedback if f["agent"] == name],
+        )
+        for name in agents
+    }
+    names = sorted({r["action"] for r in rows if r["action"]} | {a["action"] for a in auto})
+    result["per_action"] = {
+        name: _with_extras(
+            _summary([r for r in rows if r["action"] == name], actions, incidents),
+            [r for r in rows if r["action"] == name],
+            [a for a in auto if a["action"] == name],
+            [f for f in feedback if f["action"] == name],
+        )
+        for name in names
+    }
+    days = sorted({r["created_at"][:10] for r in rows} | {a["executed_at"][:10] for a in auto})
+    result["series"] = [
+        {
+            "date": day,
+            **{
+                k: v
+                for k, v in _with_extras(
+                    _summary([r for r in rows if r["created_at"][:10] == day], actions, incidents),
+                    [r for r in rows if r["created_at"][:10] == day],
+                    [a for a in auto if a["executed_at"][:10] == day],
+                    [f for f in feedback if f["at"][:10] == day],
+                ).items()
+                if k != "calibration"
+            },
+        }
+        for day in days
+    ]
+    result["window"] = {"since": since, "until": until, "agent": agent, "action": action}
+    return result
+
+
+def report_incident(db: Database, action_id: str, reporter: str, description: str) -> dict[str, Any]:
+    """Record that an executed action caused a problem (feeds false approvals and incident rate)."""
+    if not description.strip():
+        raise BadInput("describe the incident")
+    with db.transaction() as tx:
+        action = tx.one("SELECT id, thread_id, review_id FROM action_ledger WHERE id = :i", {"i": action_id})
+        if action is None:
+            raise NotFound(f"unknown action {action_id!r}")
+        incident = {
+            "id": new_id("inc"),
+            "action_id": action_id,
+            "reported_by": reporter,
+            "description": description[:2000],
+            "at": now_iso(),
+        }
+        tx.execute(
+            "INSERT INTO incidents (id, action_id, reported_by, description, at) VALUES (:id, :action_id, :reported_by, :description, :at)",
+            incident,
+        )
+        audit.append(
+            tx,
+            "incident_reported",
+            reporter,
+            {"description": description[:2000]},
+            thread_id=action["thread_id"],
+            review_id=action["review_id"],
+            action_id=action_id,
+        )
+    return incident

@@ -1,0 +1,364 @@
+"""The reviews table: one row per pending interrupt, the inbox, and compare-and-set decisions.
+
+The inbox is a query on this table (indexed by status, role, agent and deadline), never a scan of
+checkpoints. A row moves out of `pending` exactly once, by a conditional UPDATE: when two
+reviewers race, one UPDATE touches the row and the other touches nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from hitl_core import audit
+from hitl_core.canonical import dumps, loads, now_iso, value_hash
+from hitl_core.db import Database, Row, Tx
+from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
+
+DECISION_STATUS: Final = {
+    "approve": "approved",
+    "edit": "approved_with_edits",
+    "reject": "rejected",
+    "request_info": "needs_info",
+    "escalate": "escalated",
+    "expire": "expired",
+    "answer": "answered",
+}
+"""Review states, as the seed lists them: pending review, approved, approved with edits, ..."""
+DECIDED: Final = ("approved", "approved_with_edits", "rejected", "needs_info", "escalated", "answered")
+SORTS: Final = {
+    "deadline": "r.deadline ASC, r.created_at ASC",
+    "newest": "r.created_at DESC",
+    "oldest": "r.created_at ASC",
+    "risk": "r.risk DESC, r.deadline ASC",
+    "amount": "r.amount DESC, r.deadline ASC",
+}
+
+
+def register(tx: Tx, *, interrupt_id: str, value: dict[str, Any], agent: str, thread_id: str, requester: str) -> bool:
+    """Write the row for a pending interrupt; the same interrupt never makes two rows."""
+    kind = value.get("kind", "review")
+    payload_hash = value_hash(value)
+    if kind == "question":
+        action, args, roles, tier_name, approvals = None, None, ["end_user"], "requester", 1
+    else:
+        request = value["action_requests"][0]
+        action, args = request["name"], request["args"]
+        roles, tier_name, approvals = value["tier"]["roles"], value["tier"]["name"], value["tier"]["approvals"]
+    row = {
+        "id": value["review_id"],
+        "kind": kind,
+        "thread_id": thread_id,
+        "interrupt_id": interrupt_id,
+        "agent": agent,
+        "requester": requester,
+        "action": action,
+        "args": dumps(args) if args is not None else None,
+        "amount": value.get("amount"),
+        "route": value.get("route"),
+        "risk": value.get("risk"),
+        "confidence": value.get("confidence"),
+        "reasons": dumps(value.get("reasons", [])),
+        "required_roles": dumps(roles),
+        "tier": (value.get("tier") or {}).get("index", 0) if kind == "review" else 0,
+        "tier_name": tier_name,
+        "approvals_required": approvals,
+        "deadline": value.get("deadline"),
+        "payload": dumps(value),
+        "payload_hash": payload_hash,
+        "status": "pending",
+        "created_at": now_iso(),
+    }
+    inserted = tx.rowcount(
+        """INSERT INTO reviews (id, kind, thread_id, interrupt_id, agent, requester, action, args, amount,
+               route, risk, confidence, reasons, required_roles, tier, tier_name, approvals_required,
+               deadline, payload, payload_hash, status, created_at)
+           VALUES (:id, :kind, :thread_id, :interrupt_id, :agent, :requester, :action, :args, :amount,
+               :route, :risk, :confidence, :reasons, :required_roles, :tier, :tier_name, :approvals_required,
+               :deadline, :payload, :payload_hash, :status, :created_at)
+           ON CONFLICT DO NOTHING""",
+        row,
+    )
+    if inserted != 1:
+        return False
+    for role in roles:
+        tx.execute(
+            "INSERT INTO review_roles (role, review_id) VALUES (:r, :i) ON CONFLICT DO NOTHING",
+            {"r": role, "i": row["id"]},
+        )
+    shown = {
+        "action": action,
+        "args": args,
+        "question": value.get("question"),
+        "evidence": [{"id": e["id"], "score": e["score"]} for e in value.get("evidence", [])],
+        "checks_failed": [c["id"] for c in value.get("checks", []) if not c["passed"]],
+        "risk": value.get("risk"),
+        "confidence": value.get("confidence"),
+        "tier": tier_name,
+        "required_roles": roles,
+        "deadline": value.get("deadline"),
+    }
+    audit.append(
+        tx,
+        "question_asked" if kind == "question" else "review_requested",
+        f"agent:{agent}",
+        shown,
+        thread_id=thread_id,
+        review_id=row["id"],
+        payload_hash=payload_hash,
+    )
+    return True
+
+
+def get(db: Database, review_id: str) -> dict[str, Any]:
+    """A review in its public form, or NotFound."""
+    return public(get_row(db, review_id))
+
+
+def get_row(db: Database, review_id: str) -> Row:
+    """A review's raw row (with its interrupt id and payload), or NotFound."""
+    rows = db.read("SELECT * FROM reviews WHERE id = :i", {"i": review_id})
+    if not rows:
+        raise NotFound(f"unknown review {review_id!r}")
+    return rows[0]
+
+
+def row_for_update(tx: Tx, review_id: str) -> Row:
+    """The raw row inside a transaction, or NotFound."""
+    row = tx.one("SELECT * FROM reviews WHERE id = :i", {"i": review_id})
+    if row is None:
+        raise NotFound(f"unknown review {review_id!r}")
+    return row
+
+
+def already_decided(row: Row | dict[str, Any]) -> Conflict:
+    """The answer a losing reviewer gets."""
+    who = row.get("decided_by") or "the deadline"
+    return Conflict(f"review {row['id']} was already decided ({row['status']}) by {who} at {row.get('decided_at')}")
+
+
+def compare_and_set(tx: Tx, review_id: str, status: str, actor: str, decision: dict[str, Any]) -> bool:
+    """Move a pending review to `status`; False when someone else moved it first."""
+    return (
+        tx.rowcount(
+            """UPDATE reviews SET status = :s, decided_by = :a, decided_at = :t, decision = :d
+               WHERE id = :i AND status = 'pending'""",
+            {"s": status, "a": actor, "t": now_iso(), "d": dumps(decision), "i": review_id},
+        )
+        == 1
+    )
+
+
+def mark_applied(tx: Tx, review_id: str) -> None:
+    """The thread has consumed this decision."""
+    tx.execute(
+        "UPDATE reviews SET applied_at = :t WHERE id = :i AND applied_at IS NULL", {"t": now_iso(), "i": review_id}
+    )
+
+
+def add_approval(tx: Tx, review_id: str, reviewer: str, args_hash: str) -> int:
+    """Record one approver's approval of these exact arguments; return how many distinct approvers they have."""
+    inserted = tx.rowcount(
+        """INSERT INTO review_approvals (review_id, reviewer, at, args_hash) VALUES (:i, :r, :t, :h)
+           ON CONFLICT DO NOTHING""",
+        {"i": review_id, "r": reviewer, "t": now_iso(), "h": args_hash},
+    )
+    if inserted != 1:
+        raise Conflict(f"{reviewer} has already approved review {review_id}; a different approver is needed")
+    return len(approvers_of(tx, review_id, args_hash))
+
+
+def approvers_of(tx: Tx, review_id: str, args_hash: str) -> list[str]:
+    """Distinct approvers of these exact arguments, in the order they approved."""
+    rows = tx.execute(
+        "SELECT reviewer FROM review_approvals WHERE review_id = :i AND args_hash = :h ORDER BY at, reviewer",
+        {"i": review_id, "h": args_hash},
+    )
+    return [r["reviewer"] for r in rows]
+
+
+def authorizing_approvers(tx: Tx, review_id: str, thread_id: str, args: dict[str, Any]) -> list[str]:
+    """Who approved exactly these arguments on this review, per the reviews table; Forbidden if nobody did.
+
+    The executor calls this inside the transaction that performs the effect, so whatever value reached
+    the graph (a forged resume, a replayed decision), an effect runs only for a recorded approval.
+    """
+    row = tx.one("SELECT * FROM reviews WHERE id = :i", {"i": review_id})
+    if row is None or row["thread_id"] != thread_id or row["kind"] != "review":
+        raise Forbidden(f"no recorded review {review_id!r} on thread {thread_id} approves this action")
+    wanted = value_hash(args)
+    decision = loads(row["decision"], {}) or {}
+    status = row["status"]
+    if status == "approved":
+        if value_hash(loads(row["args"], {})) != wanted:
+            raise Forbidden(f"review {review_id} approved other arguments than these")
+        if int(row["approvals_required"]) <= 1:
+            return [str(row["decided_by"])]
+        approvers = approvers_of(tx, review_id, wanted)
+        if len(approvers) < int(row["approvals_required"]):
+            raise Forbidden(
+                f"review {review_id} has {len(approvers)} of {row['approvals_required']} approvals of these arguments"
+            )
+        return approvers
+    if status == "approved_with_edits":
+        edited = (decision.get("edited_action") or {}).get("args")
+        if not decision.get("covered") or not isinstance(edited, dict) or value_hash(edited) != wanted:
+            raise Forbidden(f"review {review_id}'s edit did not approve these arguments")
+        return [str(row["decided_by"])]
+    if status == "expired" and decision.get("fallback") == "approve":
+        if value_hash(loads(row["args"], {})) != wanted:
+            raise Forbidden(f"review {review_id} expired on other arguments than these")
+        return ["deadline"]
+    raise Forbidden(f"review {review_id} is {status}: nothing recorded approves this action")
+
+
+def approvals(db: Database, review_id: str) -> list[dict[str, Any]]:
+    """Approvals recorded so far on a review needing several approvers."""
+    return db.read(
+        "SELECT reviewer, at, args_hash FROM review_approvals WHERE review_id = :i ORDER BY at, reviewer",
+        {"i": review_id},
+    )
+
+
+def pending_question(db: Database, thread_id: str) -> Row | None:
+    """The open question to the requester on a thread, if any."""
+    rows = db.read(
+        "SELECT * FROM reviews WHERE thread_id = :t AND kind = 'question' AND status = 'pending' ORDER BY created_at DESC",
+        {"t": thread_id},
+    )
+    return rows[0] if rows else None
+
+
+def for_thread(db: Database, thread_id: str) -> list[dict[str, Any]]:
+    """All reviews and questions of a thread, oldest first."""
+    rows = db.read("SELECT * FROM reviews WHERE thread_id = :t ORDER BY created_at", {"t": thread_id})
+    return [public(r) for r in rows]
+
+
+def overdue(db: Database, now: str, limit: int = 500) -> list[Row]:
+    """Pending reviews and questions past their deadline."""
+    return db.read(
+        "SELECT * FROM reviews WHERE status = 'pending' AND deadline IS NOT NULL AND deadline < :n "
+        "ORDER BY deadline LIMIT :l",
+        {"n": now, "l": limit},
+    )
+
+
+def unapplied(db: Database, decided_before: str, limit: int = 500) -> list[Row]:
+    """Decisions recorded but not yet consumed by their thread (a crash between the two)."""
+    return db.read(
+        "SELECT * FROM reviews WHERE applied_at IS NULL AND status <> 'pending' AND decided_at < :b "
+        "ORDER BY decided_at LIMIT :l",
+        {"b": decided_before, "l": limit},
+    )
+
+
+def inbox(
+    db: Database,
+    *,
+    status: str = "pending",
+    role: str | None = None,
+    roles: list[str] | None = None,
+    agent: str | None = None,
+    action: str | None = None,
+    kind: str | None = "review",
+    limit: int = 50,
+    offset: int = 0,
+    sort: str = "deadline",
+) -> list[dict[str, Any]]:
+    """One page of reviews, filtered; a role filter goes through the review_roles index."""
+    if sort not in SORTS:
+        raise BadInput(f"unknown sort {sort!r} (choose from: {', '.join(SORTS)})")
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise BadInput("--limit must be between 1 and 1000 (and offset not negative)")
+    where, params = _filters(
+        status=status, agent=agent, action=action, kind=kind, roles=[role] if role else (roles or [])
+    )
+    params.update({"limit": limit, "offset": offset})
+    rows = db.read(
+        f"SELECT r.* FROM reviews r WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset",
+        params,
+    )
+    return [public(r) for r in rows]
+
+
+def counts_by_agent(db: Database, *, status: str = "pending", roles: list[str] | None = None) -> dict[str, int]:
+    """How many reviews each agent has in a status (for the inbox header)."""
+    where, params = _filters(status=status, agent=None, action=None, kind="review", roles=roles or [])
+    rows = db.read(f"SELECT r.agent, COUNT(*) AS n FROM reviews r WHERE {' AND '.join(where)} GROUP BY r.agent", params)
+    return {r["agent"]: int(r["n"]) for r in rows}
+
+
+def _filters(
+    *, status: str, agent: str | None, action: str | None, kind: str | None, roles: list[str]
+) -> tuple[list[str], dict[str, Any]]:
+    """WHERE terms and parameters; a role filter goes through the review_roles index."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if status == "decided":
+        where.append("r.status IN (" + ", ".join(f"'{s}'" for s in DECIDED) + ")")
+    elif status != "all":
+        if status not in ("pending", "expired", *DECIDED):
+            raise BadInput(f"unknown status {status!r} (pending, decided, expired, all or a review state)")
+        where.append("r.status = :status")
+        params["status"] = status
+    if kind:
+        where.append("r.kind = :kind")
+        params["kind"] = kind
+    if agent:
+        where.append("r.agent = :agent")
+        params["agent"] = agent
+    if action:
+        where.append("r.action = :action")
+        params["action"] = action
+    if roles:
+        names = {f"role{i}": r for i, r in enumerate(roles)}
+        placeholders = ", ".join(f":{k}" for k in names)
+        where.append(
+            f"EXISTS (SELECT 1 FROM review_roles rr WHERE rr.review_id = r.id AND rr.role IN ({placeholders}))"
+        )
+        params.update(names)
+    return where or ["1 = 1"], params
+
+
+def public(row: Row) -> dict[str, Any]:
+    """A review as the CLI and the app show it (JSON columns decoded, no raw payload)."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "thread_id": row["thread_id"],
+        "agent": row["agent"],
+        "requester": row["requester"],
+        "action": row["action"],
+        "args": loads(row["args"]),
+        "amount": row["amount"],
+        "route": row["route"],
+        "risk": row["risk"],
+        "confidence": row["confidence"],
+        "reasons": loads(row["reasons"], []),
+        "required_roles": loads(row["required_roles"], []),
+        "tier": row["tier"],
+        "tier_name": row["tier_name"],
+        "approvals_required": row["approvals_required"],
+        "deadline": row["deadline"],
+        "status": row["status"],
+        "decided_by": row["decided_by"],
+        "decided_at": row["decided_at"],
+        "decision": loads(row["decision"]),
+        "applied_at": row["applied_at"],
+        "created_at": row["created_at"],
+        "payload_hash": row["payload_hash"],
+    }
+
+
+def decided_counts(db: Database, agent: str, action: str) -> tuple[int, int]:
+    """How many reviews of this agent's action were approved, of how many decided (read from an index)."""
+    rows = db.read(
+        """SELECT SUM(CASE WHEN status IN ('approved', 'approved_with_edits') THEN 1 ELSE 0 END) AS approved,
+                  COUNT(*) AS decided
+           FROM reviews WHERE agent = :a AND action = :n AND kind = 'review'
+             AND status IN ('approved', 'approved_with_edits', 'rejected')""",
+        {"a": agent, "n": action},
+    )
+    if not rows:
+        return 0, 0
+    return int(rows[0]["approved"] or 0), int(rows[0]["decided"] or 0)

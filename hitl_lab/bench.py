@@ -1,0 +1,898 @@
+"""`hitl bench`: the runtime side by side with plain LangGraph, at scale.
+
+Four measurements, each in a scratch space of its own beside the configured database (a schema on
+PostgreSQL, a sibling file on SQLite) that is dropped afterwards, so a benchmark never leaves rows
+in the inbox it runs beside:
+
+1. Full cycle. One graph (the shared nodes of `nodes/wiring.py` around a trivial investigate and
+   propose: no model, no retrieval) on one checkpointer, driven two ways over the same number of
+   threads: plain LangGraph (`invoke` to the interrupt, then `Command(resume={interrupt_id:
+   {"decisions": [{"type": "approve"}]}})`, LangGraph's default durability) and the project's
+   runner (`run`, then `decide`: lease and fenced checkpoint writes, review rows, audit chain,
+   payload-hash check, compare-and-set, ledger). Throughput and p50/p99 latency of start-to-pause
+   and decide-to-complete with 1, 8 and 32 workers: threads of one process sharing one runner, one
+   checkpointer and one connection pool, as the sessions of one app process do. The two ways run in
+   alternating rounds so that whatever else the machine does weighs on both alike.
+2. Finding pending reviews: the inbox's first page (a reviewer's role, by deadline) against
+   discovery through LangGraph's public API (list every checkpoint, then `get_state` per thread)
+   at 1,000, 10,000 and 100,000 pending threads. One thread is run to its interrupt; its rows are
+   cloned with INSERT ... SELECT under new ids. With --quick, the 100,000 step clones only the rows
+   the inbox reads and the public API's time there is extrapolated from 10,000 (and says so).
+3. Concurrent deciders: 1, 4 and 16 reviewers (threads) each take a random review from the first
+   page of their inbox and approve it; a race is refused with "already decided". Afterwards every
+   review must be approved once, with one `review_decided` event and one ledger row, and the audit
+   chains must verify.
+4. Storage: bytes (PostgreSQL: `pg_total_relation_size`; SQLite: `dbstat` pages) and rows per
+   completed thread, per table, for the runner and for plain LangGraph.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from langchain_core.messages import AIMessage
+from langgraph.graph import StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+from pydantic import BaseModel, ConfigDict, Field
+
+from guardrails.policy import Policy
+from guardrails.routing import Check, Signal
+from hitl_core import audit, ledger, reviews
+from hitl_core.actions import ActionSpec, register
+from hitl_core.db import Database, DatabaseURL
+from hitl_core.errors import Conflict, HitlError
+from hitl_core.offline_model import OfflineChatModel
+from hitl_core.settings import Settings
+from hitl_core.users import add_user
+from hitl_runtime.agents import register_agent
+from hitl_runtime.runner import Runner
+from nodes.state import AgentContext, AgentState, InputState
+from nodes.wiring import AgentNodes, build_agent_graph
+
+AGENT = "bench"
+REQUESTER = "bench-requester"
+ROLE = "support_agent"
+REVIEWERS = 16
+
+
+# -- the benchmark agent: the shared nodes around a trivial investigate and propose --------------------
+class TransferArgs(BaseModel):
+    """Arguments of the benchmark's one action."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(min_length=1, max_length=40)
+    amount: float = Field(gt=0, le=10000)
+
+
+def _execute_transfer(tx: Any, args: dict[str, Any], thread_id: str) -> dict[str, Any]:
+    return {"account": args["account"], "credited": args["amount"]}
+
+
+def _undo_transfer(tx: Any, effect: dict[str, Any]) -> dict[str, Any]:
+    return {"account": effect["account"], "reversed": effect["credited"]}
+
+
+ACTION = register(
+    ActionSpec(
+        "bench_transfer",
+        "Credit an account (benchmark action: its ledger row is its only effect)",
+        TransferArgs,
+        _execute_transfer,
+        _undo_transfer,
+        undo_plan="Reverse the credit.",
+        identity=("account",),
+    )
+)
+
+POLICY = Policy.model_validate(
+    {
+        "agent": AGENT,
+        "version": 1,
+        "thresholds": {"auto_min_confidence": 0.6, "auto_max_risk": 0.35, "review_min_confidence": 0.3},
+        "review_deadline_minutes": 240,
+        "expiry_fallback": "reject",
+        "max_revisions": 2,
+        "confidence_weights": {"validation": 0.5, "model_estimate": 0.3, "historical_approval": 0.2},
+        "escalation_path": [{"name": "Support lead", "roles": ["support_lead"]}],
+        "actions": {
+            ACTION.name: {
+                "review": "always",
+                "reversible": True,
+                "base_risk": 0.2,
+                "amount_arg": "amount",
+                "tiers": [{"name": "Support agent", "roles": [ROLE]}],
+            }
+        },
+    }
+)
+"""Every proposal goes to a support agent: the benchmark measures the review path."""
+
+
+def _investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    account = str((state.get("context") or {}).get("account") or "acct-0")
+    return {
+        "facts": {**(state.get("facts") or {}), "account": account},
+        "evidence": [],
+        "tool_calls": [{"name": "lookup_account", "args": {"account": account}, "result": "active"}],
+    }
+
+
+def _propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    context = state.get("context") or {}
+    args = {"account": str(context.get("account") or "acct-0"), "amount": float(context.get("amount") or 25)}
+    return {
+        "proposal": {
+            "name": ACTION.name,
+            "args": args,
+            "description": ACTION.description,
+            "draft": None,
+            "missing": [],
+            "model_confidence": 0.9,
+            "preview": {"ledger": {"account": args["account"], "credit": args["amount"]}},
+            "alternatives": ["Do nothing"],
+        }
+    }
+
+
+def _signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[Signal], list[Signal], list[Check]]:
+    proposal = state.get("proposal") or {}
+    amount = float((proposal.get("args") or {}).get("amount") or 0)
+    confidence = [Signal("model_estimate", 0.9, "fixed")]
+    risk = [Signal("money", min(0.7, amount / 2000), f"credit of {amount:g}")]
+    return dict(state.get("facts") or {}), confidence, risk, []
+
+
+PARTS = AgentNodes(investigate=_investigate, propose=_propose, signals=_signals)
+
+
+def build_graph() -> StateGraph[AgentState, AgentContext, InputState, AgentState]:
+    """The benchmark agent's uncompiled graph: the shared flow around trivial agent parts."""
+    return build_agent_graph(PARTS)
+
+
+def _ungoverned_execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """The plain baseline's executor: the same ledgered effect, with none of the runtime's checks."""
+    ctx = runtime.context
+    proposal = state.get("proposal") or {}
+    key = ledger.idempotency_key(ctx.thread_id, f"plain-{state.get('turn', 1)}", ACTION.name)
+    entry = ledger.execute(
+        ctx.db,
+        key=key,
+        thread_id=ctx.thread_id,
+        agent=ctx.agent,
+        action=ACTION.name,
+        args=proposal["args"],
+        actor="plain",
+        review_id=None,
+        reversible=True,
+    )
+    return {"executed": [{"id": entry["id"], "name": entry["name"], "key": key}], "outcome": "executed"}
+
+
+def _plain_graph(runner: Any) -> Any:
+    """The benchmark graph without the runtime: resumed straight through `Command(resume=...)`."""
+    return build_agent_graph(PARTS, executor=_ungoverned_execute).compile(checkpointer=runner.checkpointer)
+
+
+def load_context(tx: Any, context: dict[str, Any], requester: str) -> None:
+    """Nothing to load: the benchmark's facts travel in the graph input."""
+
+
+register_agent(AGENT, sys.modules[__name__])
+
+
+def _stub_model(agent: str) -> Any:
+
+    return OfflineChatModel(responder=lambda messages, tools: AIMessage("unused"))
+
+
+# -- sizes ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does."""
+
+    cycle_threads: int
+    concurrency: tuple[int, ...]
+    inbox_sizes: tuple[int, ...]
+    discovery_max: int
+    """Largest size at which public-API discovery is measured; above it, it is extrapolated."""
+    decide_pool: int
+    deciders: tuple[int, ...]
+    storage_threads: int
+    inbox_repeats: int = 20
+    rounds: int = 4
+
+
+FULL = Sizes(
+    cycle_threads=320,
+    concurrency=(1, 8, 32),
+    inbox_sizes=(1_000, 10_000, 100_000),
+    discovery_max=100_000,
+    decide_pool=240,
+    deciders=(1, 4, 16),
+    storage_threads=200,
+)
+QUICK = Sizes(
+    cycle_threads=64,
+    concurrency=(1, 8, 32),
+    inbox_sizes=(1_000, 10_000, 100_000),
+    discovery_max=10_000,
+    decide_pool=64,
+    deciders=(1, 4, 16),
+    storage_threads=40,
+)
+
+
+# -- scratch space ---------------------------------------------------------------------------------------
+@contextmanager
+def scratch_database(url: str, label: str) -> Iterator[str]:
+    """A throwaway space beside the configured database: a schema on PostgreSQL, a file on SQLite."""
+    parsed = DatabaseURL.parse(url)
+    tag = f"hitl_bench_{label}_{uuid.uuid4().hex[:8]}"
+    if parsed.dialect == "sqlite":
+        target = Path(parsed.target)
+        path = target.with_name(f"{target.stem}.{tag}.db")
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    import psycopg
+
+    try:
+        with psycopg.connect(parsed.target, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE SCHEMA "{tag}"')
+    except psycopg.Error as exc:
+        raise HitlError(
+            f"cannot create a scratch schema for the benchmark: {str(exc).strip().splitlines()[0]}"
+        ) from exc
+    parts = urlsplit(parsed.target)
+    query = dict(parse_qsl(parts.query))
+    query["options"] = f"{query.get('options', '')} -c search_path={tag}".strip()
+    try:
+        yield urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    finally:
+        with psycopg.connect(parsed.target, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{tag}" CASCADE')
+
+
+def _runner(url: str, pool_size: int = 8) -> Any:
+
+    settings = Settings(database_url=url, lease_seconds=60.0, resume_grace_seconds=30.0)
+    runner = Runner(settings, db=Database(url, pool_size=pool_size), model_factory=_stub_model)
+    add_user(runner.db, REQUESTER, ["end_user"], actor="bench")
+    for i in range(REVIEWERS):
+        add_user(runner.db, f"bench-reviewer-{i}", [ROLE], actor="bench")
+    return runner
+
+
+def _analyze(db: Database) -> None:
+    """Fresh planner statistics before timings and sizes are read."""
+    with db.transaction() as tx:
+        tx.execute("ANALYZE")
+
+
+# -- statistics -----------------------------------------------------------------------------------------
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _latency(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(_percentile(values, 0.50) * 1000, 2),
+        "p99_ms": round(_percentile(values, 0.99) * 1000, 2),
+    }
+
+
+def _parallel(workers: int, items: list[Any], work: Callable[[Any], Any]) -> tuple[float, list[Any]]:
+    """Run `work` over items with a pool of worker threads; the wall time and the results in order."""
+    start = time.perf_counter()
+    if workers == 1:
+        results = [work(item) for item in items]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(work, items))
+    return time.perf_counter() - start, results
+
+
+def _time_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
+    """The first call and the median of the others, in milliseconds, and the last result."""
+    times, result = [], None
+    for _ in range(max(2, repeats)):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times[0], statistics.median(times[1:]), result
+
+
+def _context(index: int) -> dict[str, Any]:
+    return {"account": f"acct-{index % 997}", "amount": 10 + index % 90}
+
+
+# -- 1. full cycle: plain LangGraph against the runner ---------------------------------------------------------
+@dataclass
+class _Tally:
+    """Wall times and latencies of one way of driving threads, summed over rounds."""
+
+    threads: int = 0
+    start_wall: float = 0.0
+    end_wall: float = 0.0
+    start_lat: list[float] = field(default_factory=list)
+    end_lat: list[float] = field(default_factory=list)
+
+    def add(self, ids: list[int], start: tuple[float, list[Any]], end: tuple[float, list[Any]]) -> None:
+        self.threads += len(ids)
+        self.start_wall += start[0]
+        self.end_wall += end[0]
+        self.start_lat += [item[0] for item in start[1]]
+        self.end_lat += [item[0] for item in end[1]]
+
+    def figures(self) -> dict[str, Any]:
+        n = self.threads
+        return {
+            "threads": n,
+            "full_cycle_threads_per_s": round(n / (self.start_wall + self.end_wall), 1),
+            "start_to_pause": {"threads_per_s": round(n / self.start_wall, 1), **_latency(self.start_lat)},
+            "decide_to_complete": {"threads_per_s": round(n / self.end_wall, 1), **_latency(self.end_lat)},
+        }
+
+
+def _cycle_plain(
+    runner: Any, ids: list[int], workers: int, prefix: str, tally: _Tally, durability: str | None = None
+) -> None:
+    """Plain LangGraph: invoke to the interrupt, then resume it by interrupt id (default durability)."""
+    graph = _plain_graph(runner)
+    options: dict[str, Any] = {} if durability is None else {"durability": durability}
+
+    def start(i: int) -> tuple[float, str, str]:
+        thread_id = f"{prefix}-{i}"
+        t0 = time.perf_counter()
+        out = graph.invoke(
+            {"request": f"Please credit account {i}", "requester": REQUESTER, "turn": 1, "context": _context(i)},
+            {"configurable": {"thread_id": thread_id}},
+            context=runner.context(AGENT, thread_id),
+            **options,
+        )
+        elapsed = time.perf_counter() - t0
+        (pending,) = out["__interrupt__"]
+        return elapsed, thread_id, pending.id
+
+    def resume(item: tuple[float, str, str]) -> tuple[float, str]:
+        _, thread_id, interrupt_id = item
+        t0 = time.perf_counter()
+        out = graph.invoke(
+            Command(resume={interrupt_id: {"decisions": [{"type": "approve"}]}}),
+            {"configurable": {"thread_id": thread_id}},
+            context=runner.context(AGENT, thread_id),
+            **options,
+        )
+        return time.perf_counter() - t0, str(out.get("status"))
+
+    started = _parallel(workers, ids, start)
+    ended = _parallel(workers, started[1], resume)
+    if any(status != "completed" for _, status in ended[1]):
+        raise HitlError("benchmark: a plain LangGraph thread did not complete")
+    tally.add(ids, started, ended)
+
+
+def _cycle_runner(runner: Any, ids: list[int], workers: int, prefix: str, tally: _Tally) -> None:
+    """The runtime: run (to the review), then decide (approve) as a reviewer."""
+
+    def start(i: int) -> tuple[float, str]:
+        t0 = time.perf_counter()
+        result = runner.run(
+            AGENT, f"Please credit account {i}", thread_id=f"{prefix}-{i}", user=REQUESTER, context=_context(i)
+        )
+        elapsed = time.perf_counter() - t0
+        if result.status != "pending_review":
+            raise HitlError(f"benchmark: thread {result.thread_id} ended {result.status}, not pending_review")
+        return elapsed, result.reviews[0]
+
+    def decide(item: tuple[float, str]) -> tuple[float, str]:
+        _, review_id = item
+        t0 = time.perf_counter()
+        out = runner.decide(review_id, "approve", "bench-reviewer-0")
+        return time.perf_counter() - t0, str(out["thread"]["status"])
+
+    started = _parallel(workers, ids, start)
+    ended = _parallel(workers, started[1], decide)
+    if any(status != "completed" for _, status in ended[1]):
+        raise HitlError("benchmark: a thread run by the runner did not complete")
+    tally.add(ids, started, ended)
+
+
+def bench_cycle(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 1: plain LangGraph against the runner, per number of workers."""
+    out: dict[str, Any] = {
+        "workers": "threads of one process sharing one runner, checkpointer and connection pool",
+        "plain": "the same compiled graph and checkpointer, invoke and Command(resume=...), default durability",
+        "levels": {},
+    }
+    with scratch_database(url, "cycle") as scratch:
+        runner = _runner(scratch, pool_size=max(sizes.concurrency) + 2)
+        try:
+            _cycle_plain(runner, list(range(8)), 1, "warm-plain", _Tally())  # compile, cache, plan
+            _cycle_runner(runner, list(range(8)), 1, "warm-runner", _Tally())
+            for workers in sizes.concurrency:
+                tallies = {"plain": _Tally(), "runner": _Tally()}
+                ids = list(range(sizes.cycle_threads))
+                for r in range(sizes.rounds):
+                    chunk = ids[r :: sizes.rounds]
+                    for way in ("plain", "runner") if r % 2 == 0 else ("runner", "plain"):
+                        if way == "plain":
+                            _cycle_plain(runner, chunk, workers, f"plain-{workers}", tallies[way])
+                        else:
+                            _cycle_runner(runner, chunk, workers, f"runner-{workers}", tallies[way])
+                plain, ours = tallies["plain"].figures(), tallies["runner"].figures()
+                ratio = ours["full_cycle_threads_per_s"] / plain["full_cycle_threads_per_s"]
+                out["levels"][str(workers)] = {"plain": plain, "runner": ours, "ratio": round(ratio, 3)}
+                log(
+                    f"cycle with {workers} worker(s): plain {plain['full_cycle_threads_per_s']}/s, "
+                    f"runner {ours['full_cycle_threads_per_s']}/s, ratio {ratio:.2f}"
+                )
+            # For reference: plain LangGraph that writes one checkpoint per run, as the runner does.
+            reference = _Tally()
+            _cycle_plain(runner, list(range(sizes.cycle_threads // 2)), 1, "plain-exit", reference, "exit")
+            out["plain_exit_single_worker"] = reference.figures()
+        finally:
+            runner.close()
+    out["ratio_min"] = min(level["ratio"] for level in out["levels"].values())
+    return out
+
+
+# -- 2. the inbox against public-API discovery ------------------------------------------------------------------
+def _columns(tx: Any, table: str) -> list[str]:
+    if tx.dialect == "sqlite":
+        return [str(r["name"]) for r in tx.execute(f"PRAGMA table_info({table})")]
+    rows = tx.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = :t ORDER BY ordinal_position",
+        {"t": table},
+    )
+    return [str(r["column_name"]) for r in rows]
+
+
+def _clone(db: Database, template: dict[str, str], lo: int, hi: int, *, inbox_only: bool = False) -> None:
+    """Copy the template thread's rows to `clone-lo`..`clone-hi` in one transaction.
+
+    Copied: its latest checkpoint, that checkpoint's writes and the thread's blobs (unless
+    `inbox_only`), the thread row, the review row (deadline and creation time made distinct) and
+    its roles.
+    """
+    if hi < lo:
+        return
+    with db.transaction() as tx:
+        sqlite = tx.dialect == "sqlite"
+        prefix = "WITH RECURSIVE g(n) AS (SELECT :lo UNION ALL SELECT n + 1 FROM g WHERE n < :hi) " if sqlite else ""
+        series = "g" if sqlite else "generate_series(CAST(:lo AS INTEGER), CAST(:hi AS INTEGER)) AS g(n)"
+        micros = "substr('000000' || (g.n % 1000000), -6)" if sqlite else "lpad(CAST(g.n % 1000000 AS TEXT), 6, '0')"
+
+        def spread(column: str) -> str:
+            return f"substr(s.{column}, 1, 20) || {micros} || 'Z'"
+
+        thread = "'clone-' || CAST(g.n AS TEXT)"
+        review = "'rv-clone-' || CAST(g.n AS TEXT)"
+        plan: list[tuple[str, dict[str, str], str]] = [
+            ("threads", {"thread_id": thread}, "s.thread_id = :t"),
+            (
+                "reviews",
+                {"id": review, "thread_id": thread, "deadline": spread("deadline"), "created_at": spread("created_at")},
+                "s.id = :r",
+            ),
+            ("review_roles", {"review_id": review}, "s.review_id = :r"),
+        ]
+        if not inbox_only:
+            plan += [
+                ("checkpoints", {"thread_id": thread}, "s.thread_id = :t AND s.checkpoint_id = :c"),
+                (
+                    "writes" if sqlite else "checkpoint_writes",
+                    {"thread_id": thread},
+                    "s.thread_id = :t AND s.checkpoint_id = :c",
+                ),
+            ]
+            if not sqlite:
+                plan.append(("checkpoint_blobs", {"thread_id": thread}, "s.thread_id = :t"))
+        params = {"lo": lo, "hi": hi, **template}
+        for table, overrides, where in plan:
+            columns = _columns(tx, table)
+            select = ", ".join(overrides.get(c, f"s.{c}") for c in columns)
+            tx.execute(
+                f"{prefix}INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {table} s, {series} WHERE {where}",
+                params,
+            )
+
+
+def _discover(runner: Any) -> int:
+    """Threads waiting at an interrupt, through LangGraph's public API: list checkpoints, get_state each."""
+    graph = runner.graph(AGENT)
+    threads: dict[str, None] = {}
+    for item in runner.checkpointer.list(None):
+        threads.setdefault(item.config["configurable"]["thread_id"], None)
+    return sum(1 for t in threads if graph.get_state({"configurable": {"thread_id": t}}).interrupts)
+
+
+def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 2: the inbox's first page against discovery through the public API."""
+    out: dict[str, Any] = {
+        "inbox": "reviews.inbox(status=pending, roles=[support_agent], sort=deadline, limit=50): median of repeats",
+        "public_api": "checkpointer.list(None), then graph.get_state per distinct thread, counting interrupts",
+        "fixture": (
+            "one thread run to its interrupt, then cloned with INSERT ... SELECT under new thread and review ids: "
+            "its latest checkpoint with that checkpoint's writes and the thread's blobs, thread row, review row "
+            "(distinct deadlines) and roles. One checkpoint per clone: the public API lists the fewest rows it could."
+        ),
+        "sizes": {},
+    }
+    with scratch_database(url, "inbox") as scratch:
+        runner = _runner(scratch)
+        try:
+            seed = runner.run(AGENT, "Please credit account 1", user=REQUESTER, context=_context(1))
+            latest = runner.snapshot(AGENT, seed.thread_id).config["configurable"]["checkpoint_id"]
+            template = {"t": seed.thread_id, "c": latest, "r": seed.reviews[0]}
+            made = 1
+            for size in sizes.inbox_sizes:
+                discover = size <= sizes.discovery_max
+                t0 = time.perf_counter()
+                _clone(runner.db, template, made, size - 1, inbox_only=not discover)
+                made = size
+                _analyze(runner.db)
+                build_s = time.perf_counter() - t0
+
+                def page() -> list[dict[str, Any]]:
+                    return reviews.inbox(runner.db, status="pending", roles=[ROLE], limit=50)
+
+                cold_ms, page_ms, rows = _time_ms(page, sizes.inbox_repeats)
+                _, unfiltered_ms, _ = _time_ms(lambda: reviews.inbox(runner.db, limit=50), sizes.inbox_repeats)
+                _, counts_ms, counts = _time_ms(lambda: reviews.counts_by_agent(runner.db, roles=[ROLE]), 5)
+                if len(rows) != 50 or counts.get(AGENT) != size:
+                    raise HitlError(f"benchmark: the inbox shows {counts.get(AGENT)} reviews, expected {size}")
+                entry: dict[str, Any] = {
+                    "pending_threads": size,
+                    "fixture_build_s": round(build_s, 2),
+                    "inbox_first_page_ms": round(page_ms, 2),
+                    "inbox_first_page_cold_ms": round(cold_ms, 2),
+                    "inbox_unfiltered_page_ms": round(unfiltered_ms, 2),
+                    "inbox_counts_ms": round(counts_ms, 2),
+                }
+                if discover:
+                    t0 = time.perf_counter()
+                    found = _discover(runner)
+                    entry["public_api_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+                    entry["public_api_measured"] = True
+                    if found != size:
+                        raise HitlError(f"benchmark: public-API discovery found {found} threads, expected {size}")
+                else:
+                    last = [v for v in out["sizes"].values() if v["public_api_measured"]][-1]
+                    entry["public_api_ms"] = round(last["public_api_ms"] * size / last["pending_threads"], 1)
+                    entry["public_api_measured"] = False
+                    entry["public_api_note"] = (
+                        f"extrapolated linearly from {last['pending_threads']} threads (--quick); "
+                        "this size's fixture holds the inbox's rows only"
+                    )
+                entry["speedup"] = round(entry["public_api_ms"] / page_ms, 1)
+                out["sizes"][str(size)] = entry
+                log(
+                    f"inbox at {size} pending: first page {page_ms:.2f} ms, public API {entry['public_api_ms']:.0f} ms"
+                    f"{'' if entry['public_api_measured'] else ' (extrapolated)'}"
+                )
+        finally:
+            runner.close()
+    return out
+
+
+# -- 3. concurrent deciders ---------------------------------------------------------------------------------------
+def bench_deciders(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 3: reviewers racing over one pool of pending reviews."""
+    out: dict[str, Any] = {
+        "deciders": "threads of one process sharing one runner; each takes a random review from its inbox's first page",
+        "levels": {},
+    }
+    with scratch_database(url, "decide") as scratch:
+        runner = _runner(scratch, pool_size=max(sizes.deciders) + 2)
+        try:
+            _cycle_runner(runner, list(range(4)), 1, "warm", _Tally())
+            for deciders in sizes.deciders:
+                pool = [
+                    runner.run(
+                        AGENT, f"Please credit {i}", thread_id=f"d{deciders}-{i}", user=REQUESTER, context=_context(i)
+                    ).reviews[0]
+                    for i in range(sizes.decide_pool)
+                ]
+                ids = set(pool)
+                wall, counts, errors = _race(runner, ids, deciders)
+                check = _decision_check(runner.db, sorted(ids))
+                entry = {
+                    "reviews": len(ids),
+                    "decisions_per_s": round(counts["decided"] / wall, 1),
+                    **counts,
+                    "conflicts_refused": counts["refused_already_decided"] + counts["refused_moved_on"],
+                    "errors": errors[:5],
+                    **check,
+                }
+                out["levels"][str(deciders)] = entry
+                log(
+                    f"{deciders} decider(s): {entry['decisions_per_s']} decisions/s, {entry['conflicts_refused']} "
+                    f"conflicts refused, {check['lost']} lost, {check['doubled']} doubled"
+                )
+            out["audit_chain_ok"] = audit.verify(runner.db).ok
+        finally:
+            runner.close()
+    levels = list(out["levels"].values())
+    out["lost"] = sum(v["lost"] for v in levels)
+    out["doubled"] = sum(v["doubled"] for v in levels)
+    out["errors"] = sum(len(v["errors"]) for v in levels)
+    return out
+
+
+def _race(runner: Any, ids: set[str], deciders: int) -> tuple[float, dict[str, int], list[str]]:
+    """Reviewers in threads approve reviews of `ids` from their inbox's first page until none is left."""
+    counts = {"decided": 0, "refused_already_decided": 0, "refused_moved_on": 0, "refused_other": 0}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def reviewer(index: int) -> None:
+        rng = random.Random(index)
+        name = f"bench-reviewer-{index}"
+        while True:
+            page = [r["id"] for r in reviews.inbox(runner.db, roles=[ROLE], agent=AGENT, limit=20) if r["id"] in ids]
+            if not page:
+                return
+            try:
+                runner.decide(rng.choice(page), "approve", name)
+                key = "decided"
+            except Conflict as exc:
+                text = str(exc)
+                key = (
+                    "refused_already_decided"
+                    if "already decided" in text
+                    else "refused_moved_on"
+                    if "no longer waiting" in text
+                    else "refused_other"
+                )
+            except Exception as exc:
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            with lock:
+                counts[key] += 1
+
+    wall, _ = _parallel(deciders, list(range(deciders)), reviewer)
+    return wall, counts, errors
+
+
+def _decision_check(db: Database, ids: list[str]) -> dict[str, int]:
+    """Every review decided exactly once: approved, one decision event, one ledger row, thread completed."""
+    names = {f"i{k}": v for k, v in enumerate(ids)}
+    among = ", ".join(f":{k}" for k in names)
+    approved = db.read(f"SELECT COUNT(*) AS n FROM reviews WHERE id IN ({among}) AND status = 'approved'", names)
+    ledger_rows = db.read(
+        f"SELECT review_id, COUNT(*) AS n FROM action_ledger WHERE review_id IN ({among}) GROUP BY review_id", names
+    )
+    events = db.read(
+        f"SELECT review_id, COUNT(*) AS n FROM audit_events WHERE kind = 'review_decided' AND review_id IN ({among}) "
+        "GROUP BY review_id",
+        names,
+    )
+    completed = db.read(
+        f"SELECT COUNT(*) AS n FROM threads t JOIN reviews r ON r.thread_id = t.thread_id "
+        f"WHERE r.id IN ({among}) AND t.status = 'completed'",
+        names,
+    )
+    executed = {r["review_id"] for r in ledger_rows}
+    decided = {e["review_id"] for e in events}
+    return {
+        "approved": int(approved[0]["n"]),
+        "completed_threads": int(completed[0]["n"]),
+        "lost": len(set(ids) - (executed & decided)),
+        "doubled": sum(int(r["n"]) - 1 for r in ledger_rows) + sum(int(e["n"]) - 1 for e in events),
+    }
+
+
+# -- 4. storage ---------------------------------------------------------------------------------------------------
+def _table_sizes(db: Database) -> dict[str, dict[str, int]]:
+    sizes: dict[str, dict[str, int]] = {}
+    with db.transaction(write=False) as tx:
+        if tx.dialect == "sqlite":
+            owners = {
+                r["name"]: r["tbl_name"]
+                for r in tx.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')")
+            }
+            for row in tx.execute("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name"):
+                table = str(owners.get(row["name"], row["name"]))
+                entry = sizes.setdefault(table, {"bytes": 0, "rows": 0})
+                entry["bytes"] += int(row["bytes"])
+        else:
+            for row in tx.execute(
+                "SELECT c.relname, pg_total_relation_size(c.oid) AS bytes FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+            ):
+                sizes[str(row["relname"])] = {"bytes": int(row["bytes"]), "rows": 0}
+        for table, entry in sizes.items():
+            if not table.startswith("sqlite_"):
+                entry["rows"] = int(tx.scalar(f'SELECT COUNT(*) AS n FROM "{table}"') or 0)
+    return sizes
+
+
+def _per_thread(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], n: int) -> dict[str, Any]:
+    tables: dict[str, dict[str, float]] = {}
+    for table, entry in after.items():
+        base = before.get(table, {"bytes": 0, "rows": 0})
+        rows, size = (entry["rows"] - base["rows"]) / n, (entry["bytes"] - base["bytes"]) / n
+        if rows or size:
+            tables[table] = {"bytes_per_thread": round(size), "rows_per_thread": round(rows, 2)}
+    checkpoint_tables = {"checkpoints", "checkpoint_blobs", "checkpoint_writes", "writes"}
+    mine = [v for k, v in tables.items() if k in checkpoint_tables]
+    return {
+        "bytes_per_thread": round(sum(t["bytes_per_thread"] for t in tables.values())),
+        "rows_per_thread": round(sum(t["rows_per_thread"] for t in tables.values()), 2),
+        "checkpoint_bytes_per_thread": round(sum(v["bytes_per_thread"] for v in mine)),
+        "checkpoint_rows_per_thread": round(sum(v["rows_per_thread"] for v in mine), 2),
+        "tables": dict(sorted(tables.items(), key=lambda kv: -kv[1]["bytes_per_thread"])),
+    }
+
+
+def bench_storage(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 4: what one completed thread (run, review, approval, execution) costs on disk.
+
+    As many threads then go through plain LangGraph (the same graph: its ledger rows included).
+    """
+    n = sizes.storage_threads
+    with scratch_database(url, "storage") as scratch:
+        runner = _runner(scratch)
+        try:
+            # Tables created on first use (the memory store, ...) belong to the baseline, not to a thread.
+            _cycle_runner(runner, [0], 1, "warm-runner", _Tally())
+            _cycle_plain(runner, [0], 1, "warm-plain", _Tally())
+            _analyze(runner.db)
+            before = _table_sizes(runner.db)
+            _cycle_runner(runner, list(range(n)), 1, "runner", _Tally())
+            _analyze(runner.db)
+            middle = _table_sizes(runner.db)
+            _cycle_plain(runner, list(range(n)), 1, "plain", _Tally())
+            _analyze(runner.db)
+            after = _table_sizes(runner.db)
+        finally:
+            runner.close()
+    dialect = DatabaseURL.parse(url).dialect
+    out = {
+        "threads": n,
+        "measure": "pg_total_relation_size: heap, indexes, TOAST"
+        if dialect == "postgresql"
+        else "dbstat: table and index pages",
+        **_per_thread(before, middle, n),
+        "plain": _per_thread(middle, after, n),
+    }
+    log(
+        f"storage per completed thread: runner {out['bytes_per_thread']} bytes, {out['rows_per_thread']} rows; "
+        f"plain LangGraph {out['plain']['bytes_per_thread']} bytes, {out['plain']['rows_per_thread']} rows"
+    )
+    return out
+
+
+# -- the command ----------------------------------------------------------------------------------------------------
+def run(
+    settings: Settings | None = None,
+    *,
+    quick: bool = False,
+    sizes: Sizes | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Every measurement on the configured database's server; the headline keys first, then the figures."""
+    settings = settings or Settings()
+    chosen = sizes or (QUICK if quick else FULL)
+    say = log or (lambda text: None)
+    dialect = DatabaseURL.parse(settings.database_url).dialect
+    started = time.perf_counter()
+    elapsed: dict[str, float] = {}
+
+    def timed(name: str, measure: Callable[[str, Sizes, Callable[[str], None]], dict[str, Any]]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        result = measure(settings.database_url, chosen, say)
+        elapsed[name] = round(time.perf_counter() - t0, 1)
+        return result
+
+    cycle = timed("cycle", bench_cycle)
+    inbox = timed("inbox", bench_inbox)
+    deciders = timed("deciders", bench_deciders)
+    storage = timed("storage", bench_storage)
+    by_size = inbox["sizes"]
+    largest = by_size[str(max(chosen.inbox_sizes))]
+    return {
+        "runner_vs_plain_throughput_ratio": cycle["ratio_min"],
+        "inbox_vs_public_api_speedup_10k": (by_size.get("10000") or {}).get("speedup"),
+        "inbox_first_page_ms_100k": (by_size.get("100000") or {}).get("inbox_first_page_ms"),
+        "public_api_ms_100k_measured": bool((by_size.get("100000") or {}).get("public_api_measured")),
+        "decisions_lost": deciders["lost"],
+        "decisions_doubled": deciders["doubled"],
+        "database": dialect,
+        "quick": quick,
+        "largest_inbox": largest["pending_threads"],
+        "elapsed_s": round(time.perf_counter() - started, 1),
+        "elapsed_s_by_measurement": elapsed,
+        "cycle": cycle,
+        "inbox": inbox,
+        "deciders": deciders,
+        "storage": storage,
+    }
+
+
+# -- the table ------------------------------------------------------------------------------------------------------
+def render(report: dict[str, Any]) -> str:
+    """The report as the table `hitl bench` prints."""
+    cycle = report["cycle"]
+    lines = [
+        f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s",
+        "",
+        f"1. full cycle: start to pause, then decide to complete ({cycle['workers']}; plain: {cycle['plain']})",
+        f"{'workers':>7}  {'way':<7} {'cycle/s':>8} {'start/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'decide/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
+    ]
+
+    def row(workers: str, way: str, f: dict[str, Any]) -> str:
+        s, e = f["start_to_pause"], f["decide_to_complete"]
+        return (
+            f"{workers:>7}  {way:<7} {f['full_cycle_threads_per_s']:>8} {s['threads_per_s']:>8} {s['p50_ms']:>8} "
+            f"{s['p99_ms']:>8} {e['threads_per_s']:>9} {e['p50_ms']:>8} {e['p99_ms']:>8}"
+        )
+
+    for workers, level in cycle["levels"].items():
+        lines += [row(workers, "plain", level["plain"]), row(workers, "runner", level["runner"])]
+        lines.append(f"{'':>7}  runner / plain: {level['ratio']}")
+    lines += [
+        row("1", "plain*", cycle["plain_exit_single_worker"]),
+        f"{'':>7}  * plain with durability='exit' (one checkpoint per invoke, as the runner writes), for reference",
+        f"runner_vs_plain_throughput_ratio (lowest over workers): {report['runner_vs_plain_throughput_ratio']}",
+        "",
+        "2. finding pending reviews: the inbox's first page against discovery through the public API",
+        f"{'pending':>8} {'inbox ms':>9} {'cold ms':>8} {'counts ms':>10} {'public API ms':>14} {'speedup':>10}",
+    ]
+    for size, entry in report["inbox"]["sizes"].items():
+        mark = "" if entry["public_api_measured"] else "  (public API extrapolated)"
+        lines.append(
+            f"{size:>8} {entry['inbox_first_page_ms']:>9} {entry['inbox_first_page_cold_ms']:>8} "
+            f"{entry['inbox_counts_ms']:>10} {entry['public_api_ms']:>14} {entry['speedup']:>9}x{mark}"
+        )
+    lines += [
+        f"fixture: {report['inbox']['fixture']}",
+        "",
+        f"3. concurrent deciders ({report['deciders']['deciders']})",
+        f"{'deciders':>8} {'reviews':>8} {'decided/s':>10} {'refused':>8} {'lost':>5} {'doubled':>8} {'errors':>7}",
+    ]
+    for deciders, entry in report["deciders"]["levels"].items():
+        lines.append(
+            f"{deciders:>8} {entry['reviews']:>8} {entry['decisions_per_s']:>10} {entry['conflicts_refused']:>8} "
+            f"{entry['lost']:>5} {entry['doubled']:>8} {len(entry['errors']):>7}"
+        )
+    storage = report["storage"]
+    plain = storage["plain"]
+    lines += [
+        f"audit chains verify: {report['deciders']['audit_chain_ok']}",
+        "",
+        f"4. storage per completed thread ({storage['measure']}; {storage['threads']} threads each)",
+        f"runner: {storage['bytes_per_thread']} bytes, {storage['rows_per_thread']} rows "
+        f"(checkpoints: {storage['checkpoint_bytes_per_thread']} bytes, {storage['checkpoint_rows_per_thread']} rows)",
+        f"plain LangGraph: {plain['bytes_per_thread']} bytes, {plain['rows_per_thread']} rows "
+        f"(checkpoints: {plain['checkpoint_bytes_per_thread']} bytes, {plain['checkpoint_rows_per_thread']} rows)",
+    ]
+    lines += [
+        f"  {table:<22} {t['bytes_per_thread']:>8} bytes {t['rows_per_thread']:>7} rows"
+        for table, t in storage["tables"].items()
+    ]
+    return "\n".join(lines)

@@ -1,1 +1,0 @@
-"""The built-in deterministic model: offline, reproducible, and tool-calling like a real one."""

@@ -1,1 +1,0 @@
-"""Simulated business systems the agents act on."""
