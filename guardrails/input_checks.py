@@ -392,9 +392,3 @@ def input_checks(screening: Screening, channel: str = "request") -> list[Check]:
         ),
     ]
     return checks
-
-
-def source_checks(findings: list[SourceFinding], channel: str, rule: str) -> Check:
-    """One check over the findings of `screen_sources` for a channel (retrieved content, tool output)."""
-    detail = "; ".join(f"{f.source} {f.id}: {', '.join(f.patterns)}" for f in findings)
-    return Check(f"{channel}_injection", not findings, "review", rule, detail)

@@ -151,28 +151,6 @@ def lease(
 
 
 @contextmanager
-def held(db: Database, thread_id: str, ttl: float, retries: int = 50) -> Iterator[int]:
-    """Hold the lease for a block, waiting briefly while another process finishes with it."""
-    with lease(db, thread_id, ttl, retries=retries) as current:
-        yield current.token
-
-
-@contextmanager
-def try_held(db: Database, thread_id: str, ttl: float) -> Iterator[int | None]:
-    """Hold the lease if it is free right now; yields None (and holds nothing) if it is not."""
-    try:
-        token = acquire(db, thread_id, ttl)
-    except LeaseBusy:
-        yield None
-        return
-    try:
-        yield token
-    finally:
-        with suppress(HitlError):
-            release(db, thread_id, token)
-
-
-@contextmanager
 def try_lease(db: Database, thread_id: str, ttl: float) -> Iterator[Lease | None]:
     """Hold the lease if it is free right now; yields None (and holds nothing) if it is not."""
     try:

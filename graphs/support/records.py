@@ -103,17 +103,6 @@ def tickets_of(tx: Tx, customer_id: str) -> list[Row]:
     return tx.execute("SELECT * FROM sim_tickets WHERE customer_id = :c ORDER BY id", {"c": customer_id})
 
 
-def refund_count(tx: Tx, customer_id: str) -> int:
-    """Refunds already issued to the customer (an abuse signal)."""
-    return int(
-        tx.scalar(
-            "SELECT COUNT(*) AS n FROM sim_refunds WHERE customer_id = :c AND kind = 'refund'",
-            {"c": customer_id},
-        )
-        or 0
-    )
-
-
 def _order(tx: Tx, order_id: str) -> Row:
     row = tx.one("SELECT * FROM sim_orders WHERE id = :i", {"i": order_id})
     if row is None:
