@@ -20,9 +20,9 @@ from guardrails.calibration import (
     parse,
     scores,
 )
-from guardrails.policy import load_policy
 from guardrails.routing import Proposal, Signal, assess
 from hitl_core.errors import BadInput
+from hitl_runtime.agents import agent_policy
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -63,7 +63,7 @@ def test_calibration_is_strictly_increasing_so_routes_do_not_change(method):
     rng = random.Random(3)
     pairs = [(x, 1 if rng.random() < x * x else 0) for x in (rng.random() for _ in range(300))]
     calibration = fit("support", pairs, method)
-    policy = load_policy("support")
+    policy = agent_policy("support")
     grid = [i / 200 for i in range(201)]
     values = [calibration.apply(x) for x in grid]
     assert all(b > a for a, b in itertools.pairwise(values))
@@ -84,7 +84,7 @@ def test_calibration_is_strictly_increasing_so_routes_do_not_change(method):
 
 def test_thresholds_are_mapped_onto_the_calibrated_scale():
     calibration = Calibration("support", "platt", {"a": 4.0, "b": -2.0})
-    th = calibration.thresholds(load_policy("support").thresholds)
+    th = calibration.thresholds(agent_policy("support").thresholds)
     assert th.auto_min_confidence == pytest.approx(calibration.apply(0.62))
     assert th.review_min_confidence == pytest.approx(calibration.apply(0.30))
     assert th.auto_max_risk == 0.35  # risk is not calibrated

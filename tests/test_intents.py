@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from guardrails.intents import classify, segments, strongest
-from guardrails.policy import load_policy
 from hitl_core.offline_model import OfflineChatModel, tool_call_message
+from hitl_runtime.agents import agent_policy
 from tests.helpers import unique
 
 # Paraphrases written for these tests (not taken from any scenario set).
@@ -45,28 +45,28 @@ RISKY_PARAPHRASES = {
 
 @pytest.mark.parametrize(("agent", "intent"), sorted(RISKY_PARAPHRASES))
 def test_paraphrases_of_a_risky_request_map_to_the_same_intent(agent, intent):
-    policy = load_policy(agent)
+    policy = agent_policy(agent)
     for text in RISKY_PARAPHRASES[(agent, intent)]:
         found = [m["id"] for m in classify(policy, text)["matches"]]
         assert intent in found, (text, classify(policy, text)["nearest"])
 
 
 def test_plain_questions_carry_no_floor():
-    policy = load_policy("support")
+    policy = agent_policy("support")
     for text in ("What are your customer support hours?", "How do I descale my espresso machine?"):
         found = classify(policy, text)["matches"]
         assert all(policy.intents[m["id"]].route == "auto" for m in found), found
 
 
 def test_mixed_request_is_read_sentence_by_sentence():
-    policy = load_policy("support")
+    policy = agent_policy("support")
     text = "What are your opening hours on Saturday? Also, please close my account for good."
     assert segments(text)[1:] == ["What are your opening hours on Saturday?", "Also, please close my account for good."]
     assert "account_change" in [m["id"] for m in classify(policy, text)["matches"]]
 
 
 def test_offline_model_reads_requests_with_the_same_signal():
-    assert strongest(load_policy("ops"), "Put checkout-api back to how it was before this morning's release") == (
+    assert strongest(agent_policy("ops"), "Put checkout-api back to how it was before this morning's release") == (
         "rollback"
     )
 

@@ -8,7 +8,7 @@ import pytest
 
 from guardrails.policy import load_policy, parse_policy
 from hitl_core.errors import BadInput
-from hitl_runtime.agents import shipped_policy_files
+from hitl_runtime.agents import agent_policy, shipped_policy_files
 
 SHIPPED = shipped_policy_files()
 
@@ -77,4 +77,4 @@ def test_rules_must_name_known_actions() -> None:
 def test_broken_policy_file_on_disk(policy_dir: Path) -> None:
     (policy_dir / "support.yaml").write_text("agent: support\nversion: zero\n")
     with pytest.raises(BadInput, match="version: Input should be a valid integer"):
-        load_policy("support")
+        agent_policy("support")

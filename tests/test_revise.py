@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 
-from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from guardrails.routing import Check, Proposal, Signal, assess
 from hitl_core.offline_model import OfflineChatModel
+from hitl_runtime.agents import agent_policy
 from hitl_runtime.models import offline_responder
 from tests.helpers import question
 
@@ -23,7 +23,7 @@ CALM = {"customer": {"tier": "standard", "lifetime_value": 0}, "evidence": {"top
 # -- the validator's precedence, with known inputs ----------------------------------------------------
 @pytest.fixture(scope="module")
 def policy():
-    return load_policy("support")
+    return agent_policy("support")
 
 
 def _route(policy, checks, **kw):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails.policy import load_policy
 from guardrails.routing import Check, Proposal, Signal, assess, combine_confidence, combine_risk, ladder_for
+from hitl_runtime.agents import agent_policy
 
 
 @pytest.fixture(scope="module")
 def policy():
-    return load_policy("support")
+    return agent_policy("support")
 
 
 STRONG = [

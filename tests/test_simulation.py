@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from guardrails.policy import load_policy
+from guardrails.policy import load_policy_file
 from hitl_core import ledger, metrics
 from hitl_core.canonical import iso, now_iso, use_clock
 from hitl_core.errors import BadInput
@@ -38,6 +38,7 @@ from hitl_lab.simulation import (
     using_policies,
     write_policies,
 )
+from hitl_runtime.agents import agent_policy, shipped_policy_files
 from hitl_runtime.evaluation import Scenario, load_scenarios
 
 REPO = Path(__file__).resolve().parent.parent
@@ -256,7 +257,7 @@ def test_simulate_refuses_a_database_with_pending_reviews(runner: Any) -> None:
 
 # -- threshold sweeps -------------------------------------------------------------------------------------
 def test_policy_with_changes_thresholds_and_can_drop_the_review_rules() -> None:
-    shipped = load_policy("support")
+    shipped = agent_policy("support")
     policy = policy_with("support", auto_min_confidence=0.2, auto_max_risk=0.9, drop_review_rules=True)
     assert policy.thresholds.model_dump() == {
         "auto_min_confidence": 0.2,
@@ -278,7 +279,7 @@ def test_written_policies_are_what_the_agents_load(tmp_path: Path) -> None:
         from hitl_runtime.runner import Runner
 
         assert Runner.policy("ops") == policy
-        assert Runner.policy("support") == load_policy("support", REPO / "guardrails" / "policies")
+        assert Runner.policy("support") == load_policy_file(shipped_policy_files()["support"])
     assert os.environ.get("HITL_POLICY_DIR") == before
 
 
