@@ -51,3 +51,24 @@ class Settings:
     """`HITL_AUDIT_KEY_FILE`: a file holding that key when `HITL_AUDIT_KEY` is unset; by default `audit.key`
     beside an SQLite database file, or `.hitl/audit.key` in the working directory for PostgreSQL, created
     (mode 0600) on first use."""
+
+    tracing: str = field(default_factory=lambda: os.environ.get("HITL_TRACING", ""))
+    """`HITL_TRACING`: OpenTelemetry spans: `otlp` (over HTTP), `console` (stderr) or `off`; unset, the standard
+    variables below decide. Every span is masked (hitl_runtime/tracing.py)."""
+
+    otel_traces_exporter: str = field(default_factory=lambda: os.environ.get("OTEL_TRACES_EXPORTER", ""))
+    """`OTEL_TRACES_EXPORTER`: `otlp` or `console` switches spans on, `none` keeps them off."""
+
+    otel_endpoint: str | None = field(
+        default_factory=lambda: (
+            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or None
+        )
+    )
+    """`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`: set, spans go there (OTLP over HTTP)."""
+
+    otel_sdk_disabled: bool = field(
+        default_factory=lambda: os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    )
+    """`OTEL_SDK_DISABLED=true`: no spans, whatever else is set."""

@@ -116,7 +116,17 @@ def hitl(settings, runner):
 
 def _run(hitl, thread: str, env: dict[str, str]) -> dict[str, Any]:
     proc = hitl(
-        "run", "support", REQUEST, "--user", "eve", "--thread", thread, "--context", json.dumps(CONTEXT), "--json", env=env
+        "run",
+        "support",
+        REQUEST,
+        "--user",
+        "eve",
+        "--thread",
+        thread,
+        "--context",
+        json.dumps(CONTEXT),
+        "--json",
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout)
@@ -153,6 +163,7 @@ def _assert_no_clear_personal_data(receiver: Receiver) -> None:
     assert MARKER.encode() in everything, "control: the request's text must reach the receiver"
     assert not CLEAR_CARD.search(everything), "a clear card number left the process"
     assert not CLEAR_EMAIL.search(everything), "a clear email address left the process"
+    assert b"[CARD ****1111]" in everything and b"[EMAIL]" in everything, "masked, not dropped"
 
 
 def test_otlp_spans_cover_the_run_and_carry_no_clear_personal_data(hitl, receiver) -> None:
@@ -199,3 +210,29 @@ def test_langsmith_runs_carry_no_clear_personal_data(hitl, receiver) -> None:
     runs = [r for r in receiver.requests if r.method in ("POST", "PATCH") and r.path.startswith("/runs")]
     assert runs, [(r.method, r.path) for r in receiver.requests]
     _assert_no_clear_personal_data(receiver)
+
+
+def test_exceptions_and_events_are_masked_on_the_way_out(monkeypatch) -> None:
+    """Text the span helper never saw (an exception's message and traceback, an event) is masked at export."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from guardrails.input_checks import redact_for_log
+    from hitl_runtime import tracing
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(tracing.MaskingExporter(memory)))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
+    monkeypatch.setattr(tracing, "_mask_text", redact_for_log)
+
+    with pytest.raises(ValueError), tracing.span("hitl.test", thread_id="th-1", request=f"{MARKER} {EMAIL}") as current:
+        current.add_event(f"note {CARD}", {"detail": [f"to {EMAIL}"]})
+        raise ValueError(f"bad card {CARD}")
+
+    [span] = memory.get_finished_spans()
+    text = repr((span.name, dict(span.attributes), [(e.name, dict(e.attributes)) for e in span.events], span.status))
+    assert MARKER in text and "th-1" in text and "ValueError" in text
+    assert "4111 1111" not in text and EMAIL not in text, text
+    assert "[CARD ****1111]" in text and "[EMAIL]" in text
