@@ -169,15 +169,31 @@ def _assert_no_clear_personal_data(receiver: Receiver) -> None:
 def test_otlp_spans_cover_the_run_and_carry_no_clear_personal_data(hitl, receiver) -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_SERVICE_NAME": "hitl-test"}
     result = _run(hitl, "th-trace-otlp", env)
-    [review_id] = result["reviews"]
+    [asked] = result["reviews"]
+    question = hitl("decide", asked, "request-info", "--as", "sam", "--comment", "Which card?", "--json", env=env)
+    assert question.returncode == 0, question.stderr
+    replied = hitl("reply", "th-trace-otlp", f"The card {CARD}, write to {EMAIL}", "--json", env=env)
+    assert replied.returncode == 0, replied.stderr
+    [review_id] = json.loads(replied.stdout)["reviews"]
     decided = hitl("decide", review_id, "approve", "--as", "sam", "--json", env=env)
     assert decided.returncode == 0, decided.stderr
+    swept = hitl("sweep", "--json", env=env)
+    assert swept.returncode == 0, swept.stderr
 
     spans = _spans(receiver)
     names = [s["name"] for s in spans]
-    for expected in ("hitl.run", "hitl.node", "hitl.model", "hitl.review", "hitl.decide", "hitl.execute"):
+    for expected in (
+        "hitl.run",
+        "hitl.node",
+        "hitl.model",
+        "hitl.review",
+        "hitl.decide",
+        "hitl.reply",
+        "hitl.execute",
+        "hitl.sweep",
+    ):
         assert expected in names, (expected, sorted(set(names)))
-    by_name = {s["name"]: s["attributes"] for s in spans}
+    by_name = {s["name"]: s["attributes"] for s in spans}  # the last span of each name
     assert by_name["hitl.run"]["hitl.thread_id"] == "th-trace-otlp"
     assert by_name["hitl.run"]["hitl.agent"] == "support"
     assert by_name["hitl.review"]["hitl.review_id"] == review_id
@@ -189,6 +205,8 @@ def test_otlp_spans_cover_the_run_and_carry_no_clear_personal_data(hitl, receive
     assert {"screen_input", "propose", "assess", "approval_gate"} <= nodes
     assert all(s["attributes"].get("hitl.thread_id") == "th-trace-otlp" for s in spans if s["name"] == "hitl.node")
     assert "[CARD ****1111]" in by_name["hitl.run"]["hitl.request"]
+    assert by_name["hitl.reply"]["hitl.thread_id"] == "th-trace-otlp"
+    assert "[EMAIL]" in by_name["hitl.reply"]["hitl.request"]
     _assert_no_clear_personal_data(receiver)
 
 
@@ -236,3 +254,40 @@ def test_exceptions_and_events_are_masked_on_the_way_out(monkeypatch) -> None:
     assert MARKER in text and "th-1" in text and "ValueError" in text
     assert "4111 1111" not in text and EMAIL not in text, text
     assert "[CARD ****1111]" in text and "[EMAIL]" in text
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "otlp"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, "otlp"),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "console"),
+        ({"OTEL_TRACES_EXPORTER": "otlp_proto_http"}, "otlp"),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, None),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, None),
+        ({"HITL_TRACING": "off", "OTEL_TRACES_EXPORTER": "otlp"}, None),
+        ({"HITL_TRACING": "console"}, "console"),
+        ({"HITL_TRACING": "otlp", "OTEL_SDK_DISABLED": "true"}, "otlp"),
+        ({"OTEL_TRACES_EXPORTER": "zipkin_json"}, None),
+    ],
+)
+def test_spans_are_off_unless_configured(monkeypatch, variables: dict[str, str], expected: str | None) -> None:
+    from hitl_runtime.settings import Settings
+    from hitl_runtime.tracing import exporter_choice
+
+    for name in list(os.environ):
+        if name.startswith(TRACING_VARIABLES):
+            monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert exporter_choice(Settings()) == expected
+
+
+def test_a_bad_tracing_setting_is_one_clear_error_and_writes_nothing(hitl, runner) -> None:
+    proc = hitl("run", "support", REQUEST, "--user", "eve", "--thread", "th-trace-bad", env={"HITL_TRACING": "jaeger"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    [line] = proc.stderr.strip().splitlines()
+    assert "HITL_TRACING" in line and "otlp, console, off" in line
+    assert runner.db.read("SELECT thread_id FROM threads WHERE thread_id = 'th-trace-bad'") == []
