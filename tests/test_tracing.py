@@ -217,14 +217,15 @@ def test_no_spans_leave_without_configuration(hitl, receiver) -> None:
     assert receiver.requests == []
 
 
-def test_langsmith_runs_carry_no_clear_personal_data(hitl, receiver) -> None:
+@pytest.mark.parametrize(("prefix", "switch"), [("LANGSMITH", "TRACING"), ("LANGCHAIN", "TRACING_V2")])
+def test_langsmith_runs_carry_no_clear_personal_data(hitl, receiver, prefix: str, switch: str) -> None:
     env = {
-        "LANGSMITH_TRACING": "true",
-        "LANGSMITH_ENDPOINT": receiver.url,
-        "LANGSMITH_API_KEY": "lsv2-test-key",
-        "LANGSMITH_PROJECT": "hitl-test",
+        f"{prefix}_{switch}": "true",
+        f"{prefix}_ENDPOINT": receiver.url,
+        f"{prefix}_API_KEY": "lsv2-test-key",
+        f"{prefix}_PROJECT": "hitl-test",
     }
-    _run(hitl, "th-trace-langsmith", env)
+    _run(hitl, f"th-trace-{prefix.lower()}", env)
     runs = [r for r in receiver.requests if r.method in ("POST", "PATCH") and r.path.startswith("/runs")]
     assert runs, [(r.method, r.path) for r in receiver.requests]
     _assert_no_clear_personal_data(receiver)
