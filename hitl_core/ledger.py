@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hitl_core import audit, leases, reviews
+from hitl_core import audit, leases, reviews, tracing
 from hitl_core.actions import get_action
 from hitl_core.canonical import dumps, loads, new_id, now_iso
 from hitl_core.db import Database, Row, Tx
@@ -28,6 +28,7 @@ def _existing(tx: Tx, key: str) -> Row | None:
     return tx.one("SELECT * FROM action_ledger WHERE idempotency_key = :k", {"k": key})
 
 
+@tracing.traced("hitl.execute")
 def execute(
     db: Database,
     *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from hitl_core import audit
+from hitl_core import audit, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
 from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
@@ -80,6 +80,7 @@ def register(tx: Tx, *, interrupt_id: str, value: dict[str, Any], agent: str, th
     )
     if inserted != 1:
         return False
+    tracing.mark("hitl.review", review_id=row["id"], thread_id=thread_id, agent=agent, action=action, kind=kind)
     for role in roles:
         tx.execute(
             "INSERT INTO review_roles (role, review_id) VALUES (:r, :i) ON CONFLICT DO NOTHING",

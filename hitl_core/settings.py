@@ -58,3 +58,24 @@ class Settings:
     """`HITL_SCENARIO_DIRS`: folders of scenario sets (`<agent>.jsonl`, `<agent>_holdout.jsonl`), separated by
     the path separator; a lesson's regression gate and the simulations read them. The repository's own
     sets are `tests/scenarios` and `tests/scenarios/shared` (the README's commands name them)."""
+
+    tracing: str = field(default_factory=lambda: os.environ.get("HITL_TRACING", ""))
+    """`HITL_TRACING`: OpenTelemetry spans: `otlp` (over HTTP), `console` (stderr) or `off`; unset, the standard
+    variables below decide. Every span is masked (hitl_core/tracing.py)."""
+
+    otel_traces_exporter: str = field(default_factory=lambda: os.environ.get("OTEL_TRACES_EXPORTER", ""))
+    """`OTEL_TRACES_EXPORTER`: `otlp` or `console` switches spans on, `none` keeps them off."""
+
+    otel_endpoint: str | None = field(
+        default_factory=lambda: (
+            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or None
+        )
+    )
+    """`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`: set, spans go there (OTLP over HTTP)."""
+
+    otel_sdk_disabled: bool = field(
+        default_factory=lambda: os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    )
+    """`OTEL_SDK_DISABLED=true`: no spans, whatever else is set."""

@@ -18,9 +18,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langgraph.types import Command, Interrupt, StateSnapshot
 
-from guardrails.input_checks import screen
+from guardrails.input_checks import redact_for_log, screen
 from guardrails.policy import Policy
-from hitl_core import audit, feedback, leases, ledger, limits, memory, reviews, schema
+from hitl_core import audit, feedback, leases, ledger, limits, memory, reviews, schema, tracing
 from hitl_core.actions import get_action
 from hitl_core.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
 from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
@@ -108,6 +108,7 @@ class Runner:
         self.db = db or Database(self.settings.database_url)
         self.checkpointer = make_checkpointer(self.db, self.settings.lease_seconds)
         schema.upgrade(self.db, self.checkpointer, agent_migrations())
+        tracing.configure(self.settings, redact_for_log)
         self._model_factory = model_factory or (lambda agent: make_model(agent, self.settings))
         self._compiled: dict[str, Any] = {}
         self._models: dict[str, BaseChatModel] = {}
@@ -142,7 +143,7 @@ class Runner:
         if token is not None:
             configurable[LEASE_KEY] = token
             configurable[LEASE_TTL_KEY] = self.settings.lease_seconds
-        return {"configurable": configurable}
+        return {"configurable": configurable} | tracing.run_config()
 
     def snapshot(self, agent: str, thread_id: str) -> StateSnapshot:
         """The thread's current checkpointed state."""
@@ -156,6 +157,7 @@ class Runner:
         return rows[0]
 
     # -- starting and continuing ---------------------------------------------------------------
+    @tracing.traced("hitl.run")
     def run(
         self,
         agent: str,
@@ -178,6 +180,7 @@ class Runner:
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
         thread_id = thread_id or new_id("th")
+        tracing.annotate(thread_id=thread_id)
         existing = self.db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
         if existing:
             row = existing[0]
@@ -244,12 +247,14 @@ class Runner:
                 start_turn(tx, turn)
             return self._advance(agent, thread_id, held, graph_input(turn))
 
+    @tracing.traced("hitl.reply")
     def reply(self, thread_id: str, message: str, *, user: str | None = None) -> RunResult:
         """The requester answers the agent's question; the agent then revises its proposal."""
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the answer is empty")
         limits.check_value(message, "answer")
         thread = self.thread(thread_id)
+        tracing.annotate(agent=thread["agent"])
         question = reviews.pending_question(self.db, thread_id)
         if question is None:
             raise Conflict(f"thread {thread_id} is not waiting for an answer from the requester")
@@ -271,6 +276,7 @@ class Runner:
         return self._resume(thread["agent"], question, decision)
 
     # -- deciding ------------------------------------------------------------------------------
+    @tracing.traced("hitl.decide")
     def decide(
         self,
         review_id: str,
@@ -300,6 +306,7 @@ class Runner:
         raw = reviews.get_row(self.db, review_id)
         interrupt_id = str(raw["interrupt_id"])
         row = reviews.public(raw)
+        tracing.annotate(thread_id=row["thread_id"], agent=row["agent"], action=row["action"])
         if row["kind"] != "review":
             raise BadInput(
                 f"{review_id} is a question for the requester; answer it with: hitl reply {row['thread_id']}"
@@ -656,6 +663,7 @@ class Runner:
         return self._result(thread_id, self.snapshot(thread["agent"], thread_id))
 
     # -- deadlines and crash recovery --------------------------------------------------------------
+    @tracing.traced("hitl.sweep")
     def sweep(self, *, now: str | None = None) -> dict[str, Any]:
         """Expire overdue reviews (policy fallback), finish unapplied decisions, run each agent's own step.
 
