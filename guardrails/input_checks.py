@@ -10,7 +10,10 @@ output hijacking, approval bypass...). Its detection and false-positive rates on
 
 Personal data is found with validators where the format has one (the Luhn checksum for payment
 cards, ISO 7064 mod 97 for IBANs, the ABA checksum for US routing numbers) and masked before the
-text reaches a model, a log or the audit trail.
+text reaches a model, a log or the audit trail. Secrets (API keys, bearer tokens, passwords given
+with their label, private keys) are masked the same way. Card numbers, secrets and the requester's
+email addresses are also masked before anything is stored (`guardrails.at_rest`); the placeholders
+those leave behind still count as what they replaced, so a masked request screens as the original.
 """
 
 from __future__ import annotations
@@ -166,7 +169,39 @@ def normalize(text: str) -> str:
 
 
 # -- personal and regulated data ------------------------------------------------------------------
-_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+_DIGIT_RUN = re.compile(r"(?<!\d)\d++(?:[ -]\d++)*+")
+"""Groups of digits joined by single spaces or dashes: where a card number may hide, inside a longer run too."""
+_DIGIT_GROUP = re.compile(r"\d+")
+_SECRET_LABEL = (
+    r"pass(?:word|wd|phrase)|pwd|api[_ -]?key|apikey|secret[_ -]?key|client[_ -]?secret|"
+    r"access[_ -]?(?:key|token)|auth[_ -]?token|refresh[_ -]?token|private[_ -]?key|token|secret"
+)
+_SECRET_BY_NAME = re.compile(
+    rf"\b({_SECRET_LABEL})(\s*+(?:is\b\s*+:?|:|=>?)\s*+)([\"'`]?)([^\s\"'`]{{6,200}})\3",
+    _I,
+)
+"""A password or key given with its label; after "is" only a value with a digit or a symbol (not "is wrong")."""
+_PIN_BY_NAME = re.compile(r"\b(pin(?: code| number)?)(\s*+(?:is\b\s*+:?|:|=)\s*+)(\d{4,8})\b", _I)
+_SECRET_SHAPES = re.compile(
+    r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*+(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?"
+    r"|\b(?:sk|rk)[-_](?=[\w-]{0,80}\d)[A-Za-z0-9_-]{16,200}"  # OpenAI, Anthropic, Stripe secret keys
+    r"|\b(?:gh[pousr]_[A-Za-z0-9]{30,200}|github_pat_\w{30,200})"  # GitHub
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,200}"  # Slack
+    r"|\bAIza[0-9A-Za-z_-]{35}"  # Google
+    r"|\bglpat-[A-Za-z0-9_-]{20,200}"  # GitLab
+    r"|\bhitl_[A-Za-z0-9_-]{40,200}"  # this project's API tokens (hitl_runtime.tokens.PREFIX)
+    r"|\beyJ[A-Za-z0-9_-]{8,2000}\.eyJ[A-Za-z0-9_-]{4,4000}\.[A-Za-z0-9_-]{0,2000}"  # JSON web tokens
+)
+"""Secrets recognisable by their shape alone (published prefixes and formats)."""
+_BEARER = re.compile(r"\b(Bearer|Basic)(\s++)(?=[A-Za-z._~+/-]{0,200}\d)([A-Za-z0-9._~+/-]{8,2000}=*)")
+_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]{1,20}://[^\s:/@]{1,200}:)([^\s@/]{1,200})(@)", _I)
+_PLACEHOLDERS = (
+    ("payment_card", re.compile(r"\[CARD \*{4}\d{4}\]")),
+    ("secret", re.compile(r"\[SECRET\]")),
+    ("email", re.compile(r"\[EMAIL\]")),
+)
+"""What masking before storage leaves in a text: counted as the data it replaced when the text is screened."""
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
 _NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _ID_BY_NAME = re.compile(
@@ -212,6 +247,87 @@ def luhn_valid(digits: str) -> bool:
                 d -= 9
         total += d
     return total % 10 == 0
+
+
+def card_spans(text: str) -> list[tuple[int, int, str]]:
+    """Where Luhn-valid card numbers (13-19 digits) are in a text: (start, end, digits), in order.
+
+    Each run of digit groups is searched at group boundaries, longest number first, so a card
+    number written next to other numbers ("order 12 4111 1111 1111 1111") is still found.
+    """
+    spans = []
+    for run in _DIGIT_RUN.finditer(text):
+        groups = list(_DIGIT_GROUP.finditer(run.group(0)))
+        i = 0
+        while i < len(groups):
+            best, digits = None, ""
+            for j in range(i, len(groups)):
+                digits += groups[j].group(0)
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 13 and luhn_valid(digits):
+                    best = (j, digits)
+            if best is None:
+                i += 1
+                continue
+            j, found = best
+            spans.append((run.start() + groups[i].start(), run.start() + groups[j].end(), found))
+            i = j + 1
+    return spans
+
+
+def mask_cards(text: str) -> tuple[str, int]:
+    """The text with each card number replaced by `[CARD ****<last four>]`, and how many there were."""
+    spans = card_spans(text)
+    out, last = [], 0
+    for start, end, digits in spans:
+        out.append(text[last:start])
+        out.append(f"[CARD ****{digits[-4:]}]")
+        last = end
+    out.append(text[last:])
+    return "".join(out), len(spans)
+
+
+def mask_secrets(text: str) -> tuple[str, int]:
+    """The text with API keys, tokens, private keys and labelled passwords replaced by `[SECRET]`; and how many."""
+    count = 0
+
+    def masked(keep: str) -> str:
+        nonlocal count
+        count += 1
+        return f"{keep}[SECRET]"
+
+    def by_name(match: re.Match[str]) -> str:
+        value = match.group(4)
+        if value == "[SECRET]" or (
+            match.group(2).strip().lower().startswith("is") and not re.search(r"[\d\W_]", value)
+        ):
+            return match.group(0)
+        return masked(match.group(1) + match.group(2))
+
+    text = _SECRET_SHAPES.sub(lambda m: masked(""), text)
+    text = _BEARER.sub(lambda m: masked(m.group(1) + m.group(2)), text)
+    text = _URL_PASSWORD.sub(lambda m: masked(m.group(1)) + m.group(3), text)
+    text = _SECRET_BY_NAME.sub(by_name, text)
+    text = _PIN_BY_NAME.sub(lambda m: masked(m.group(1) + m.group(2)), text)
+    return text, count
+
+
+def mask_emails(text: str, keep_domains: tuple[str, ...] = ()) -> tuple[str, int]:
+    """The text with email addresses replaced by `[EMAIL]` (except at `keep_domains`); and how many."""
+    count = 0
+
+    def mask(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group("domain") is None:  # a run of address characters, not an address
+            return match.group(0)
+        domain = match.group("domain")[1:].lower()
+        if any(domain == d or domain.endswith("." + d) for d in keep_domains):
+            return match.group(0)
+        count += 1
+        return "[EMAIL]"
+
+    return _EMAIL.sub(mask, text), count
 
 
 def iban_valid(text: str) -> bool:
@@ -284,13 +400,6 @@ def redact(
     def count(kind: str) -> None:
         found[kind] = found.get(kind, 0) + 1
 
-    def mask_card(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            count("payment_card")
-            return f"[CARD ****{digits[-4:]}]"
-        return match.group(0)
-
     def mask_iban(match: re.Match[str]) -> str:
         if iban_valid(match.group(0)):
             count("bank_account")
@@ -309,17 +418,17 @@ def redact(
         count("government_id")
         return f"{match.group(1)}{match.group(2)}[NATIONAL ID]"
 
-    def mask_email(match: re.Match[str]) -> str:
-        if match.group("domain") is None:  # a run of address characters, not an address
-            return match.group(0)
-        domain = match.group("domain")[1:].lower()
-        if any(domain == d or domain.endswith("." + d) for d in keep_email_domains):
-            return match.group(0)
-        count("email")
-        return "[EMAIL]"
-
-    redacted = _IBAN.sub(mask_iban, text)
-    redacted = _CARD.sub(mask_card, redacted)
+    for kind, pattern in _PLACEHOLDERS:  # masked before it was stored: still what it was
+        n = len(pattern.findall(text))
+        if n:
+            found[kind] = n
+    redacted, n = mask_secrets(text)
+    if n:
+        found["secret"] = found.get("secret", 0) + n
+    redacted = _IBAN.sub(mask_iban, redacted)
+    redacted, n = mask_cards(redacted)
+    if n:
+        found["payment_card"] = found.get("payment_card", 0) + n
     redacted = _ACCOUNT_BY_NAME.sub(mask_account, redacted)
     redacted = _ID_BY_NAME.sub(mask_named_id, redacted)
     for kind, pattern, label in (
@@ -330,7 +439,9 @@ def redact(
         redacted, n = pattern.subn(label, redacted)
         if n:
             found[kind] = found.get(kind, 0) + n
-    redacted = _EMAIL.sub(mask_email, redacted)
+    redacted, n = mask_emails(redacted, keep_email_domains)
+    if n:
+        found["email"] = found.get("email", 0) + n
     health = len(_HEALTH.findall(text))
     if health:
         found["health"] = health

@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langgraph.types import Command, Interrupt, StateSnapshot
 
+from guardrails.at_rest import mask_text, mask_value
 from guardrails.input_checks import screen
 from guardrails.policy import Policy, load_policy
 from hitl_runtime import audit, feedback, leases, ledger, limits, memory, reviews, schema
@@ -179,6 +180,7 @@ class Runner:
             raise BadInput("--context must be a JSON object")
         limits.check_value(message, "message")
         limits.check_value(context, "context")
+        message, context = mask_text(message, emails=True), mask_value(context)  # before anything is stored
         requester = validate_name(user) if user else ANONYMOUS
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
@@ -254,6 +256,7 @@ class Runner:
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the answer is empty")
         limits.check_value(message, "answer")
+        message = mask_text(message, emails=True)  # before anything is stored
         thread = self.thread(thread_id)
         question = reviews.pending_question(self.db, thread_id)
         if question is None:
@@ -300,6 +303,7 @@ class Runner:
         category = feedback.validate_category(category)
         limits.check_value(comment, "comment")
         limits.check_value(args, "args")
+        comment, args = mask_value(comment), mask_value(args)  # before anything is stored
         if args is not None and kind != "edit":
             raise BadInput("--args is only for edit")
         raw = reviews.get_row(self.db, review_id)
@@ -777,6 +781,7 @@ class Runner:
         reason = reason.strip() if isinstance(reason, str) else None
         if reason is not None:
             limits.check_text(reason, "the reason", limits.MAX_COMMENT)
+            reason = mask_text(reason)  # before anything is stored
         entry = ledger.get_entry(self.db, action_id)
         user = get_user(self.db, actor)
         policy = self.policy(entry["agent"])
