@@ -13,9 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from guardrails.input_checks import luhn_valid
 from hitl_runtime import ledger
-from tests.helpers import unique
+from hitl_runtime.errors import BadInput
+from tests.helpers import refund_request, unique
 
 CARDS = {
     "message": "4111 1111 1111 1111",
@@ -60,7 +63,7 @@ def _decoded(serde: Any, kind: Any, blob: bytes) -> str:
     for attempt in attempts:
         try:
             return json.dumps(serde.loads_typed((attempt, blob)), default=repr)
-        except Exception:  # noqa: S112 - try the next encoding
+        except Exception:  # not this encoding: try the next
             continue
     return blob.decode("utf-8", "replace")
 
@@ -150,3 +153,32 @@ def test_no_card_number_or_secret_at_rest_after_every_way_in(runner):
     # The customer's email stays in the business record it belongs to; the one typed into the chat does not.
     assert RECORD_EMAIL in text
     assert MESSAGE_EMAIL not in text
+
+
+def test_errors_about_a_bad_value_never_echo_a_card_or_secret(runner):
+    order = "o-" + unique("")[1:]
+    context = {"order": {"id": order, "amount": CARDS["context"]}}
+    with pytest.raises(BadInput) as bad_context:
+        runner.run("support", "Refund please", user="eve", context=context, thread_id=unique("th"))
+    pending = refund_request(runner, 45)
+    with pytest.raises(BadInput) as bad_args:
+        runner.decide(pending.reviews[0], "edit", "sam", args={"amount": SECRETS["message"]})
+    for error in (bad_context.value, bad_args.value):
+        assert not LEAK.search(str(error)), str(error)
+    assert leaks(runner) == []
+
+
+def test_a_secret_shaped_record_stays_plain_data_and_a_masked_request_still_screens(runner):
+    shaped = {"lc": 1, "type": "secret", "id": ["OPENAI_API_KEY"]}
+    result = runner.run(
+        "support",
+        f"My card {CARDS['message']} was charged twice, write to {MESSAGE_EMAIL}",
+        user="eve",
+        context={"customer": {"id": unique("c"), "name": "Eve"}, "extra": shaped},
+        thread_id=unique("th"),
+    )
+    state = runner.snapshot("support", result.thread_id).values
+    assert state["context"]["extra"] == shaped
+    assert state["facts"]["guard"]["pii"] == {"payment_card": 1, "email": 1}
+    assert state["facts"]["guard"]["regulated"] == ["payment_card"]
+    assert leaks(runner) == []
