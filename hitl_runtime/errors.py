@@ -2,9 +2,18 @@
 
 
 class HitlError(Exception):
-    """Base class: the message is one line meant for a person."""
+    """Base class: the message is one line meant for a person, with card numbers and secrets masked.
+
+    Messages often quote the offending input; masking here keeps a pasted card number or key out
+    of every error shown, printed or logged, whoever raised it.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        from guardrails.at_rest import mask_value  # here: guardrails modules import these errors
+
+        super().__init__(*(mask_value(a) for a in args))
 
 
 class BadInput(HitlError):

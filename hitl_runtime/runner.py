@@ -184,6 +184,8 @@ class Runner:
         requester = validate_name(user) if user else ANONYMOUS
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
+        if thread_id is not None and mask_text(thread_id) != thread_id:
+            raise BadInput("invalid thread id: it holds a card number or a secret, which are never stored")
         thread_id = thread_id or new_id("th")
         existing = self.db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
         if existing:
@@ -628,7 +630,7 @@ class Runner:
                 "UPDATE threads SET status = 'failed', updated_at = :u WHERE thread_id = :t",
                 {"u": now_iso(), "t": thread_id},
             )
-            audit.append(tx, "run_failed", f"agent:{agent}", {"error": reason[:500]}, thread_id=thread_id)
+            audit.append(tx, "run_failed", f"agent:{agent}", {"error": mask_text(reason)[:500]}, thread_id=thread_id)
         if isinstance(exc, HitlError) and not isinstance(exc, BadInput):
             raise exc
         return RunResult(thread_id, "failed", None, None, None, [reason], None, [], None)

@@ -12,6 +12,7 @@ from langchain.agents.middleware.pii import detect_credit_card
 
 from guardrails.at_rest import mask_text, mask_value
 from guardrails.input_checks import card_spans, luhn_valid, screen
+from hitl_runtime.errors import BadInput, NotFound
 from hitl_runtime.tokens import PREFIX
 
 CARD = "4111 1111 1111 1111"
@@ -127,3 +128,9 @@ def test_every_card_langchains_detector_finds_is_masked(body, sep, before, after
     masked = mask_text(text)
     for match in found:
         assert re.sub(r"\D", "", match["value"]) not in re.sub(r"\D", "", masked.replace("[CARD ****", "[")), masked
+
+
+def test_no_card_or_secret_in_an_error_message():
+    error = BadInput(f"could not read {CARD!r} or 'sk-proj-Q9x7Vb2Lm4Nc8Kd1Zt6Rw3Yp'")
+    assert str(error) == "could not read '[CARD ****1111]' or '[SECRET]'"
+    assert str(NotFound("unknown thread 'th-1'")) == "unknown thread 'th-1'"

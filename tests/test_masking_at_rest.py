@@ -182,3 +182,10 @@ def test_a_secret_shaped_record_stays_plain_data_and_a_masked_request_still_scre
     assert state["facts"]["guard"]["pii"] == {"payment_card": 1, "email": 1}
     assert state["facts"]["guard"]["regulated"] == ["payment_card"]
     assert leaks(runner) == []
+
+
+def test_a_card_number_as_a_thread_id_is_refused(runner):
+    with pytest.raises(BadInput, match="card number or a secret") as refused:
+        runner.run("support", "Where is my order?", user="eve", thread_id=CARDS["context"])
+    assert not LEAK.search(str(refused.value))
+    assert leaks(runner) == []
