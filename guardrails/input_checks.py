@@ -257,22 +257,29 @@ def card_spans(text: str) -> list[tuple[int, int, str]]:
     """
     spans = []
     for run in _DIGIT_RUN.finditer(text):
-        groups = list(_DIGIT_GROUP.finditer(run.group(0)))
+        if sum(ch.isdigit() for ch in run.group(0)) < 13:
+            continue
+        groups = [(g.start(), g.end(), [int(d) for d in g.group(0)]) for g in _DIGIT_GROUP.finditer(run.group(0))]
         i = 0
         while i < len(groups):
-            best, digits = None, ""
+            best, length = None, 0
+            sums = [0, 0]  # Luhn sums with the doubled digits at even / odd places from the left
             for j in range(i, len(groups)):
-                digits += groups[j].group(0)
-                if len(digits) > 19:
+                for d in groups[j][2]:
+                    doubled = d * 2 - 9 if d > 4 else d * 2
+                    sums[0] += doubled if length % 2 == 0 else d
+                    sums[1] += d if length % 2 == 0 else doubled
+                    length += 1
+                if length > 19:
                     break
-                if len(digits) >= 13 and luhn_valid(digits):
-                    best = (j, digits)
+                if length >= 13 and sums[length % 2] % 10 == 0:  # the rightmost digit is never doubled
+                    best = j
             if best is None:
                 i += 1
                 continue
-            j, found = best
-            spans.append((run.start() + groups[i].start(), run.start() + groups[j].end(), found))
-            i = j + 1
+            digits = "".join(str(d) for g in groups[i : best + 1] for d in g[2])
+            spans.append((run.start() + groups[i][0], run.start() + groups[best][1], digits))
+            i = best + 1
     return spans
 
 
