@@ -9,8 +9,8 @@ into a chat is a leak however it is stored. Both are masked in every value, stru
 Email addresses are masked in the requester's free text only (the message and answers): the
 model, reviewers and the audit already see `[EMAIL]` there, so the clear address served nobody.
 Addresses in business records (a customer's email in the context, which the abuse check and
-replies use) and in an action's arguments stay, as do the organisation's own addresses in staff
-text. The detectors are those of `guardrails.input_checks` (one way to find each thing).
+replies use), in an action's arguments and in staff text (a reviewer's note may give the address
+to write to) stay. The detectors are those of `guardrails.input_checks` (one way to find each thing).
 """
 
 from __future__ import annotations
