@@ -10,7 +10,10 @@ output hijacking, approval bypass...). Its detection and false-positive rates on
 
 Personal data is found with validators where the format has one (the Luhn checksum for payment
 cards, ISO 7064 mod 97 for IBANs, the ABA checksum for US routing numbers) and masked before the
-text reaches a model, a log or the audit trail.
+text reaches a model, a log or the audit trail. Secrets (API keys, bearer tokens, passwords given
+with their label, private keys) are masked the same way. Card numbers, secrets and the requester's
+email addresses are also masked before anything is stored (`hitl_core.masking`); the placeholders
+those leave behind still count as what they replaced, so a masked request screens as the original.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails.routing import Check
+from hitl_core.masking import mask_cards, mask_emails, mask_secrets
 
 _I = re.IGNORECASE
 _DISCLOSE = r"(reveal|show|see|view|print|display|output|repeat|tell|give|share|leak|dump|list|encode|translate|spell[- ]check|write out|return|what(?:'s| is| are| were))"
@@ -166,7 +170,12 @@ def normalize(text: str) -> str:
 
 
 # -- personal and regulated data ------------------------------------------------------------------
-_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+_PLACEHOLDERS = (
+    ("payment_card", re.compile(r"\[CARD \*{4}\d{4}\]")),
+    ("secret", re.compile(r"\[SECRET\]")),
+    ("email", re.compile(r"\[EMAIL\]")),
+)
+"""What masking before storage leaves in a text: counted as the data it replaced when the text is screened."""
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
 _NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _ID_BY_NAME = re.compile(
@@ -182,9 +191,6 @@ _ACCOUNT_BY_NAME = re.compile(
     r"(\s*+(?:is|:|#)?\s*+[:#]?\s*+)((?:\d[ -]?){6,16}\d)\b",
     _I,
 )
-_EMAIL = re.compile(r"\b[\w.+-]++(?P<domain>@[\w-]+(?:\.[\w-]+)+\b)?")
-"""An address when `domain` matched; otherwise the match is a run of address characters without one,
-consumed whole so that no position inside it is tried again (which made long runs quadratic)."""
 _PHONE = re.compile(
     r"(?<![\w-])(?:\+?\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b"
     r"|(?<![\w+-])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\d\b"
@@ -199,19 +205,6 @@ _HEALTH = re.compile(rf"\b({HEALTH_TERMS})\b", _I)
 
 REGULATED = ("payment_card", "government_id", "health", "bank_account")
 """Categories that count as regulated data (escalation material)."""
-
-
-def luhn_valid(digits: str) -> bool:
-    """The payment-card checksum: it separates card numbers from order ids and phone numbers."""
-    total, parity = 0, len(digits) % 2
-    for i, ch in enumerate(digits):
-        d = int(ch)
-        if i % 2 == parity:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def iban_valid(text: str) -> bool:
@@ -284,13 +277,6 @@ def redact(
     def count(kind: str) -> None:
         found[kind] = found.get(kind, 0) + 1
 
-    def mask_card(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            count("payment_card")
-            return f"[CARD ****{digits[-4:]}]"
-        return match.group(0)
-
     def mask_iban(match: re.Match[str]) -> str:
         if iban_valid(match.group(0)):
             count("bank_account")
@@ -309,17 +295,17 @@ def redact(
         count("government_id")
         return f"{match.group(1)}{match.group(2)}[NATIONAL ID]"
 
-    def mask_email(match: re.Match[str]) -> str:
-        if match.group("domain") is None:  # a run of address characters, not an address
-            return match.group(0)
-        domain = match.group("domain")[1:].lower()
-        if any(domain == d or domain.endswith("." + d) for d in keep_email_domains):
-            return match.group(0)
-        count("email")
-        return "[EMAIL]"
-
-    redacted = _IBAN.sub(mask_iban, text)
-    redacted = _CARD.sub(mask_card, redacted)
+    for kind, pattern in _PLACEHOLDERS:  # masked before it was stored: still what it was
+        n = len(pattern.findall(text))
+        if n:
+            found[kind] = n
+    redacted, n = mask_secrets(text)
+    if n:
+        found["secret"] = found.get("secret", 0) + n
+    redacted = _IBAN.sub(mask_iban, redacted)
+    redacted, n = mask_cards(redacted)
+    if n:
+        found["payment_card"] = found.get("payment_card", 0) + n
     redacted = _ACCOUNT_BY_NAME.sub(mask_account, redacted)
     redacted = _ID_BY_NAME.sub(mask_named_id, redacted)
     for kind, pattern, label in (
@@ -330,7 +316,9 @@ def redact(
         redacted, n = pattern.subn(label, redacted)
         if n:
             found[kind] = found.get(kind, 0) + n
-    redacted = _EMAIL.sub(mask_email, redacted)
+    redacted, n = mask_emails(redacted, keep_email_domains)
+    if n:
+        found["email"] = found.get("email", 0) + n
     health = len(_HEALTH.findall(text))
     if health:
         found["health"] = health

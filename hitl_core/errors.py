@@ -1,10 +1,19 @@
 """Errors the runtime raises on purpose; the CLI maps them to exit codes 2 and 1."""
 
+from hitl_core.masking import mask_value
+
 
 class HitlError(Exception):
-    """Base class: the message is one line meant for a person."""
+    """Base class: the message is one line meant for a person, with card numbers and secrets masked.
+
+    Messages often quote the offending input; masking here keeps a pasted card number or key out
+    of every error shown, printed or logged, whoever raised it.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_value(a) for a in args))
 
 
 class BadInput(HitlError):

@@ -27,6 +27,7 @@ from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_
 from hitl_core.db import Database, Row, Tx, is_connection_error
 from hitl_core.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
 from hitl_core.faults import crash_point
+from hitl_core.masking import mask_text, mask_value
 from hitl_core.settings import Settings
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
@@ -176,9 +177,12 @@ class Runner:
             raise BadInput("--context must be a JSON object")
         limits.check_value(message, "message")
         limits.check_value(context, "context")
+        message, context = mask_text(message, emails=True), mask_value(context)  # before anything is stored
         requester = validate_name(user) if user else ANONYMOUS
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
+        if thread_id is not None and mask_text(thread_id) != thread_id:
+            raise BadInput("invalid thread id: it holds a card number or a secret, which are never stored")
         thread_id = thread_id or new_id("th")
         tracing.annotate(thread_id=thread_id)
         existing = self.db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
@@ -253,6 +257,7 @@ class Runner:
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the answer is empty")
         limits.check_value(message, "answer")
+        message = mask_text(message, emails=True)  # before anything is stored
         thread = self.thread(thread_id)
         tracing.annotate(agent=thread["agent"])
         question = reviews.pending_question(self.db, thread_id)
@@ -301,6 +306,7 @@ class Runner:
         category = feedback.validate_category(category)
         limits.check_value(comment, "comment")
         limits.check_value(args, "args")
+        comment, args = mask_value(comment), mask_value(args)  # before anything is stored
         if args is not None and kind != "edit":
             raise BadInput("--args is only for edit")
         raw = reviews.get_row(self.db, review_id)
@@ -626,7 +632,7 @@ class Runner:
                 "UPDATE threads SET status = 'failed', updated_at = :u WHERE thread_id = :t",
                 {"u": now_iso(), "t": thread_id},
             )
-            audit.append(tx, "run_failed", f"agent:{agent}", {"error": reason[:500]}, thread_id=thread_id)
+            audit.append(tx, "run_failed", f"agent:{agent}", {"error": mask_text(reason)[:500]}, thread_id=thread_id)
         if isinstance(exc, HitlError) and not isinstance(exc, BadInput):
             raise exc
         return RunResult(thread_id, "failed", None, None, None, [reason], None, [], None)
@@ -787,6 +793,7 @@ class Runner:
         reason = reason.strip() if isinstance(reason, str) else None
         if reason is not None:
             limits.check_text(reason, "the reason", limits.MAX_COMMENT)
+            reason = mask_text(reason)  # before anything is stored
         entry = ledger.get_entry(self.db, action_id)
         user = get_user(self.db, actor)
         policy = self.policy(entry["agent"])

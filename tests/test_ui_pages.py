@@ -557,3 +557,20 @@ def test_metrics_page_charts_the_seed_metrics(runner):
     assert lead.selectbox(key="metrics_agent").options == ["support"]
     assert "Rates by action" in [plain(h.value) for h in lead.subheader]
     assert len(lead.get("vega_lite_chart")) >= 4
+
+
+def test_chat_stores_no_card_number_or_secret(runner):
+    from tests.test_masking_at_rest import CARDS, SECRETS, leaks
+
+    at = app(runner, "eve")
+    message = f"My kettle o-1001 broke. Refund to card {CARDS['message']}? key {SECRETS['message']}"
+    at.chat_input(key="chat_message").set_value(message).run()
+    assert not at.error, [e.value for e in at.error]
+    thread_id = at.session_state["chat_thread"]
+    runner.decide(runner.state(thread_id).reviews[0], "request_info", "sam", comment="Which card did you pay with?")
+    at.run()
+    at.chat_input(key="chat_message").set_value(f"This one: {CARDS['answer']}").run()
+    assert not at.error, [e.value for e in at.error]
+    assert runner.state(thread_id).status == "pending_review"
+    assert any("[CARD ****1111]" in t for t in texts(at))
+    assert leaks(runner) == []
