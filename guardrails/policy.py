@@ -18,6 +18,8 @@ from hitl_runtime.errors import BadInput
 from hitl_runtime.users import ROLES
 
 POLICY_DIR = Path(__file__).parent / "policies"
+DEFAULT_RETENTION_DAYS = 90
+"""How long a finished thread's checkpoints and conversation are kept when a policy does not say."""
 
 Outcome = Literal["review", "escalate", "needs_info", "block", "revise", "info"]
 """What a failed check or a holding rule means. `revise`: the agent rewrites its draft first (bounded by
@@ -152,6 +154,9 @@ class Policy(_Strict):
     """How close a request (or one of its sentences) must come to an intent's examples to count as one."""
     intent_min_margin: float = Field(default=0.03, ge=0, le=1)
     """How far the closest intent must lead every intent with a milder minimum route."""
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500, strict=True)
+    """Days a finished thread's checkpoints and conversation are kept after its last update
+    (`hitl sweep` purges them; the audit trail and the ledger keep their rows)."""
 
     @model_validator(mode="after")
     def _known_intent_actions(self) -> Policy:

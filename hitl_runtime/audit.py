@@ -68,8 +68,15 @@ from hitl_runtime.settings import Settings
 
 GENESIS = "0" * 64
 SYSTEM_STREAM = "system"
-KEYED_SCHEME = "hmac-sha256"
-"""`audit_events.scheme` of keyed events; NULL marks the unkeyed SHA-256 chain of older rows."""
+KEYED_SCHEME = "hmac-sha256+digests"
+"""`audit_events.scheme` of keyed events written since schema version 5: the MAC covers keyed digests of
+the actor and the data, so both can be redacted by an audited erasure while the chain verifies."""
+KEYED_V4_SCHEME = "hmac-sha256"
+"""Keyed events written under schema version 4: the MAC covers the actor and the data themselves.
+NULL marks the unkeyed SHA-256 chain of rows older still."""
+ERASURE_KIND = "subject_erased"
+"""The event an erasure appends; its `events` list ([id, hash] pairs) is what may be redacted."""
+REDACTED = "[erased]"
 REGISTRY = "#registry"
 """How `VerifyResult.broken_stream` names the registry chain (thread ids never contain '#')."""
 CHECKPOINTS = "#checkpoints"
@@ -213,12 +220,27 @@ _HASHED_FIELDS = (
 )
 
 
+def content_digest(key: AuditKey, name: str, value: str) -> str:
+    """Keyed digest of an event's actor or data: what the chain covers, so the value itself can be erased.
+
+    Keyed, so that nobody without the key can test a guessed name or email against a stored digest.
+    """
+    return key.mac(f"{name}\n{value}")
+
+
 def event_hash(prev_hash: str, event: dict[str, Any], key: AuditKey | None) -> str:
-    """An event's hash: HMAC under `key` (keyed scheme), or plain SHA-256 (`key` None: rows from before the key)."""
+    """An event's hash: HMAC under `key` (over the content's digests, or the content for version 4 rows),
+    or plain SHA-256 (`key` None: rows from before the key)."""
     fields = {k: event[k] for k in _HASHED_FIELDS}
     if key is None:
         return sha256_hex(prev_hash + canonical_json(fields))
-    fields["scheme"] = KEYED_SCHEME
+    if event.get("scheme") == KEYED_SCHEME:
+        del fields["actor"], fields["data"]
+        fields["actor_digest"] = event["actor_digest"]
+        fields["data_digest"] = event["data_digest"]
+        fields["scheme"] = KEYED_SCHEME
+    else:
+        fields["scheme"] = KEYED_V4_SCHEME
     fields["key_id"] = key.id
     return key.mac(prev_hash + canonical_json(fields))
 
@@ -258,6 +280,8 @@ def append(
         "scheme": KEYED_SCHEME,
         "key_id": key.id,
     }
+    event["actor_digest"] = content_digest(key, "actor", actor)
+    event["data_digest"] = content_digest(key, "data", event["data"])
     if head is None:
         # A new chain: its head row is created already pointing at its first event.
         event["prev_hash"] = GENESIS
@@ -290,9 +314,9 @@ def append(
 def _insert_event(tx: Tx, event: dict[str, Any]) -> None:
     tx.execute(
         """INSERT INTO audit_events (id, stream, stream_seq, kind, thread_id, review_id, action_id,
-               actor, at, payload_hash, data, prev_hash, hash, scheme, key_id)
+               actor, at, payload_hash, data, prev_hash, hash, scheme, key_id, actor_digest, data_digest)
            VALUES (:id, :stream, :stream_seq, :kind, :thread_id, :review_id, :action_id,
-               :actor, :at, :payload_hash, :data, :prev_hash, :hash, :scheme, :key_id)""",
+               :actor, :at, :payload_hash, :data, :prev_hash, :hash, :scheme, :key_id, :actor_digest, :data_digest)""",
         event,
     )
 
@@ -552,10 +576,11 @@ def _check_moved(
         event = found.get((stream, int(head["seq"])))
         if event is None or event["hash"] != head["hash"]:
             return stream, "the chain's last event does not match its head"
-        if event["scheme"] == KEYED_SCHEME:
+        if event["scheme"] in (KEYED_SCHEME, KEYED_V4_SCHEME):
             if event["key_id"] != key.id:
                 return stream, f"the chain's last event is keyed with audit key {event['key_id']}, not {key.id}"
-            if event_hash(event["prev_hash"], event, key) != event["hash"]:
+            redacted_v4 = event["scheme"] == KEYED_V4_SCHEME and event["redacted_by"]  # checked by verify
+            if not redacted_v4 and event_hash(event["prev_hash"], event, key) != event["hash"]:
                 return stream, "the chain's last event does not match its MAC"
     return None
 
@@ -660,6 +685,7 @@ def verify(db: Database, *, key: AuditKey | None = None, batch: int = 500) -> Ve
             return tally.result(*failure)
         registry = {r["stream"]: r for r in registry_rows}
         anchors = {a["stream"]: a for a in anchor_rows}
+        erasures = _erasures(tx)
         newest = checkpoint_rows[-1] if checkpoint_rows else None
         if newest is not None:
             tally.checkpoint, tally.checkpoint_hash = int(newest["seq"]), newest["hash"]
@@ -694,7 +720,14 @@ def verify(db: Database, *, key: AuditKey | None = None, batch: int = 500) -> Ve
                 tally.events += len(events)
                 tally.legacy += sum(1 for e in events if e["scheme"] is None)
                 stream_failure = _verify_stream(
-                    name, events, heads[name], key, registry.get(name), anchors.get(name), newest is not None
+                    name,
+                    events,
+                    heads[name],
+                    key,
+                    registry.get(name),
+                    anchors.get(name),
+                    newest is not None,
+                    erasures,
                 )
                 if stream_failure:
                     event_id, reason = stream_failure
@@ -750,6 +783,7 @@ def _verify_stream(
     registered: dict[str, Any] | None,
     anchor: dict[str, Any] | None,
     checkpointed: bool,
+    erasures: dict[str, dict[str, str]],
 ) -> tuple[str | None, str] | None:
     prev = GENESIS
     keyed_from = int(registered["keyed_from"]) if registered else None
@@ -765,7 +799,9 @@ def _verify_stream(
                     "(rewritten without the key)"
                 )
             expected = event_hash(prev, event, None)
-        elif event["scheme"] == KEYED_SCHEME:
+            if event["redacted_by"]:
+                expected = _redacted_hash(event, erasures) or expected
+        elif event["scheme"] in (KEYED_SCHEME, KEYED_V4_SCHEME):
             if keyed_from is None:
                 return event["id"], "keyed chain missing from the registry (inserted, or its registry entry removed)"
             if position < keyed_from:
@@ -774,6 +810,17 @@ def _verify_stream(
                 verifying = key.id if key else "none"
                 return event["id"], f"written with audit key {event['key_id']}, not the verifying key ({verifying})"
             expected = event_hash(prev, event, key)
+            if event["redacted_by"]:
+                redacted = _redacted_hash(event, erasures)
+                if redacted is None:
+                    return event["id"], "redacted, but no audited erasure lists it (the event was edited)"
+                if event["scheme"] == KEYED_V4_SCHEME:
+                    expected = redacted  # its MAC covers the erased content: the erasure vouches for it
+            elif event["scheme"] == KEYED_SCHEME and (
+                content_digest(key, "actor", event["actor"]) != event["actor_digest"]
+                or content_digest(key, "data", event["data"]) != event["data_digest"]
+            ):
+                return event["id"], "contents do not match the event's hash (the event was edited)"
         else:
             return event["id"], f"unknown chain scheme {event['scheme']!r}"
         if expected != event["hash"]:
@@ -805,6 +852,30 @@ def _verify_stream(
     elif registered is None and checkpointed and events:
         return events[0]["id"], "unkeyed chain that no checkpoint recorded (inserted after the upgrade)"
     return None
+
+
+def _erasures(tx: Tx) -> dict[str, dict[str, str]]:
+    """Per erasure event: the events it redacted and their hashes at the time (verified with the chains)."""
+    rows = tx.execute("SELECT id, data FROM audit_events WHERE kind = :k", {"k": ERASURE_KIND})
+    return {r["id"]: {str(i): str(h) for i, h in loads(r["data"], {}).get("events", [])} for r in rows}
+
+
+def _redacted_hash(event: dict[str, Any], erasures: dict[str, dict[str, str]]) -> str | None:
+    """The hash the erasure named in `redacted_by` recorded for this event, if it lists it."""
+    recorded = erasures.get(str(event["redacted_by"]), {}).get(str(event["id"]))
+    return recorded if recorded == event["hash"] else None
+
+
+def redact(tx: Tx, erasure_id: str, changes: list[dict[str, Any]]) -> None:
+    """Replace events' actor and data (each `changes` item: id, actor, data) on behalf of an erasure event.
+
+    The erasure event must already list each event with its hash; the chains' hashes are not touched.
+    """
+    for change in changes:
+        tx.execute(
+            "UPDATE audit_events SET actor = :actor, data = :data, redacted_by = :e WHERE id = :id",
+            {"actor": change["actor"], "data": change["data"], "e": erasure_id, "id": change["id"]},
+        )
 
 
 def thread_history(db: Database, thread_id: str) -> list[dict[str, Any]]:
