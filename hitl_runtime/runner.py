@@ -20,7 +20,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import screen
 from guardrails.policy import Policy, load_policy
-from hitl_runtime import audit, feedback, leases, ledger, limits, memory, reviews, schema
+from hitl_runtime import audit, feedback, leases, ledger, limits, memory, retention, reviews, schema
 from hitl_runtime.actions import get_action
 from hitl_runtime.agents import agent_module
 from hitl_runtime.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
@@ -662,7 +662,8 @@ class Runner:
 
     # -- deadlines and crash recovery --------------------------------------------------------------
     def sweep(self, *, now: str | None = None) -> dict[str, Any]:
-        """Expire overdue reviews (policy fallback), finish unapplied decisions, send due replies.
+        """Expire overdue reviews (policy fallback), finish unapplied decisions, send due replies, purge
+        finished threads past their retention (`hitl_runtime/retention.py`).
 
         One bad thread never stalls the rest: each item's failure is recorded in `errors` (one line)
         and the sweep moves on; the item is tried again by the next sweep.
@@ -715,6 +716,10 @@ class Runner:
                 resumed.append(thread["thread_id"])
         with self.db.transaction() as tx:
             sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
+        purged = retention.apply(
+            self.db, self.checkpointer, lambda a: self.policy(a).retention_days, lease_seconds=self.settings.lease_seconds, now=moment
+        )
+        errors.extend(purged.pop("errors"))
         anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db))
         return {
             "expired": expired,
@@ -722,6 +727,7 @@ class Runner:
             "sent": sent,
             "errors": errors,
             "busy": busy,
+            "purged": purged,
             "audit_checkpoint": anchored.as_dict() if anchored is not None else None,
         }
 

@@ -1,0 +1,164 @@
+"""`hitl forget SUBJECT`: a person's data leaves every table and checkpoint; the audit still verifies.
+
+On both backends, through the command line an operator uses (in process, with an admin's token).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hitl_runtime import audit, memory, tokens
+from hitl_runtime.cli import main
+from hitl_runtime.users import add_user
+from tests.helpers import unique
+from tests.privacy_dump import dump
+
+EMAIL_DOMAIN = "example.org"
+
+
+@pytest.fixture(autouse=True)
+def _audit_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HITL_AUDIT_KEY", "erasure-tests-audit-key-0123456789")
+
+
+def _person(runner: Any) -> dict[str, str]:
+    """An end user with a name and an email, and two finished threads of theirs (one reviewed)."""
+    tag = unique("p").split("-")[1]
+    person = {
+        "user": f"ana.{tag}",
+        "name": f"Ana Lima{tag}",
+        "email": f"ana.{tag}@{EMAIL_DOMAIN}",
+        "customer": unique("c"),
+    }
+    add_user(runner.db, person["user"], ["end_user"], actor="test")
+    customer = {"id": person["customer"], "name": person["name"], "email": person["email"], "lifetime_value": 150}
+    order = "o-" + str(int(tag, 16) % 900000 + 100000)
+    refund = runner.run(
+        "support",
+        f"Hi, this is {person['name']} ({person['email']}). My kettle arrived broken. "
+        f"Can I get my $21 back for order {order}?",
+        user=person["user"],
+        context={
+            "customer": customer,
+            "order": {"id": order, "amount": 21, "currency": "USD", "days_since_delivery": 3},
+        },
+        thread_id=unique("th"),
+    )
+    assert refund.reviews, refund
+    runner.decide(refund.reviews[0], "reject", "sam", comment=f"{person['name']} asked twice already", category="other")
+    asked = runner.run(
+        "support",
+        f"What are your support hours? Write to {person['email']} please.",
+        user=person["user"],
+        context={"customer": customer},
+        thread_id=unique("th"),
+    )
+    person["threads"] = f"{refund.thread_id},{asked.thread_id}"
+    memory.remember(runner.db, "support", {"id": unique("ls"), "text": f"{person['name']} prefers email"})
+    return person
+
+
+def _bystander(runner: Any) -> str:
+    """Someone else's thread, which erasure must leave alone."""
+    name = f"Bob Builder{unique('b').split('-')[1]}"
+    context = {"customer": {"id": unique("c"), "name": name, "tier": "standard", "lifetime_value": 10}}
+    runner.run("support", "What are your customer support hours?", user="eve", context=context, thread_id=unique("th"))
+    return name
+
+
+def _token(runner: Any, user: str) -> str:
+    return str(tokens.create(runner.db, user, label="erasure test", actor="test")["token"])
+
+
+def _forget(monkeypatch: pytest.MonkeyPatch, capsys: Any, *args: str, token: str | None) -> tuple[int, str, str]:
+    if token is None:
+        monkeypatch.delenv("HITL_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("HITL_TOKEN", token)
+    capsys.readouterr()
+    code = main(["forget", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_forget_leaves_no_trace_and_the_audit_verifies(runner, monkeypatch, capsys):
+    person = _person(runner)
+    other = _bystander(runner)
+    assert audit.checkpoint(runner.db).ok
+    before = dump(runner.db)
+    assert person["email"].lower() in before and person["name"].lower() in before  # the dump does see them
+
+    code, out, err = _forget(monkeypatch, capsys, person["email"], "--json", token=_token(runner, "ada"))
+    assert code == 0, err
+    report = json.loads(out)
+    assert sorted(report["threads"]) == sorted(person["threads"].split(","))
+
+    after = dump(runner.db)
+    for trace in (person["email"], person["name"], person["user"], person["customer"]):
+        assert trace.lower() not in after, trace
+    assert other.lower() in after  # someone else's data stays
+    for thread_id in person["threads"].split(","):
+        assert runner.checkpointer.get_tuple({"configurable": {"thread_id": thread_id}}) is None
+    verified = audit.verify(runner.db)
+    assert verified.ok, verified
+    erasures = audit.search(runner.db, kind="subject_erased")
+    assert len(erasures) == 1 and erasures[0]["actor"] == "ada"
+    assert sorted(erasures[0]["data"]["threads"]) == sorted(person["threads"].split(","))
+    assert audit.checkpoint(runner.db).ok and audit.verify(runner.db).ok
+
+
+def test_forget_by_requester_name_erases_their_customer_record_too(runner, monkeypatch, capsys):
+    person = _person(runner)
+    code, _, err = _forget(monkeypatch, capsys, person["user"], token=_token(runner, "ada"))
+    assert code == 0, err
+    after = dump(runner.db)
+    for trace in (person["email"], person["name"], person["user"], person["customer"]):
+        assert trace.lower() not in after, [line[:200] for line in after.splitlines() if trace.lower() in line]
+    assert audit.verify(runner.db).ok
+
+
+@pytest.mark.parametrize(
+    ("who", "subject", "code"),
+    [
+        (None, "email", 2),  # no credentials
+        ("sam", "email", 2),  # not an admin
+        ("ada", "nobody-known@example.org", 2),  # nothing to erase
+        ("ada", "", 2),  # empty subject
+        ("ada", "x" * 300, 2),  # too long
+    ],
+)
+def test_refused_forget_is_one_line_and_changes_nothing(runner, monkeypatch, capsys, who, subject, code):
+    person = _person(runner)
+    token = _token(runner, who) if who else None
+    before = dump(runner.db)
+    got, out, err = _forget(monkeypatch, capsys, person["email"] if subject == "email" else subject, token=token)
+    assert got == code, (got, out, err)
+    assert len(err.strip().splitlines()) == 1 and err.startswith("hitl: "), err
+    after = dump(runner.db)
+    assert after.count(person["email"].lower()) == before.count(person["email"].lower())
+    assert person["name"].lower() in after
+
+
+def test_forget_refuses_a_staff_account(runner, monkeypatch, capsys):
+    before = audit.search(runner.db, kind="subject_erased")
+    code, _, err = _forget(monkeypatch, capsys, "sam", token=_token(runner, "ada"))
+    assert code == 2 and "staff" in err and len(err.strip().splitlines()) == 1
+    assert audit.search(runner.db, kind="subject_erased") == before
+
+
+def test_redaction_without_an_erasure_record_is_detected(runner):
+    """A writer without the key cannot pass an edit off as an erasure."""
+    person = _person(runner)
+    thread_id = person["threads"].split(",")[0]
+    victim = runner.db.read(
+        "SELECT id FROM audit_events WHERE stream = :s AND kind = 'request_received'", {"s": thread_id}
+    )[0]
+    with runner.db.transaction() as tx:
+        tx.execute(
+            "UPDATE audit_events SET data = '{}', redacted_by = 'ev-forged' WHERE id = :i", {"i": victim["id"]}
+        )
+    result = audit.verify(runner.db)
+    assert not result.ok and result.broken_event == victim["id"]
