@@ -229,8 +229,10 @@ def content_digest(key: AuditKey, name: str, value: str) -> str:
 
 
 def event_hash(prev_hash: str, event: dict[str, Any], key: AuditKey | None) -> str:
-    """An event's hash: HMAC under `key` (over the content's digests, or the content for version 4 rows),
-    or plain SHA-256 (`key` None: rows from before the key)."""
+    """An event's hash: HMAC under `key`, or plain SHA-256 (`key` None: rows from before the key).
+
+    The HMAC covers the digests of the actor and data (this scheme), or them (version 4 rows).
+    """
     fields = {k: event[k] for k in _HASHED_FIELDS}
     if key is None:
         return sha256_hex(prev_hash + canonical_json(fields))
@@ -783,7 +785,7 @@ def _verify_stream(
     registered: dict[str, Any] | None,
     anchor: dict[str, Any] | None,
     checkpointed: bool,
-    erasures: dict[str, dict[str, str]],
+    erasures: Erasures,
 ) -> tuple[str | None, str] | None:
     prev = GENESIS
     keyed_from = int(registered["keyed_from"]) if registered else None
@@ -800,7 +802,7 @@ def _verify_stream(
                 )
             expected = event_hash(prev, event, None)
             if event["redacted_by"]:
-                expected = _redacted_hash(event, erasures) or expected
+                expected = _redacted_hash(event, erasures, key) or expected
         elif event["scheme"] in (KEYED_SCHEME, KEYED_V4_SCHEME):
             if keyed_from is None:
                 return event["id"], "keyed chain missing from the registry (inserted, or its registry entry removed)"
@@ -811,7 +813,7 @@ def _verify_stream(
                 return event["id"], f"written with audit key {event['key_id']}, not the verifying key ({verifying})"
             expected = event_hash(prev, event, key)
             if event["redacted_by"]:
-                redacted = _redacted_hash(event, erasures)
+                redacted = _redacted_hash(event, erasures, key)
                 if redacted is None:
                     return event["id"], "redacted, but no audited erasure lists it (the event was edited)"
                 if event["scheme"] == KEYED_V4_SCHEME:
@@ -854,16 +856,42 @@ def _verify_stream(
     return None
 
 
-def _erasures(tx: Tx) -> dict[str, dict[str, str]]:
-    """Per erasure event: the events it redacted and their hashes at the time (verified with the chains)."""
+_FIXED_FIELDS = tuple(k for k in _HASHED_FIELDS if k not in ("actor", "data"))
+
+
+def _fields_mac(key: AuditKey, event: dict[str, Any]) -> str:
+    """MAC of an event's fields other than actor and data: what stays checkable on a redacted version 4 event."""
+    return key.mac("fields\n" + canonical_json({k: event[k] for k in _FIXED_FIELDS}))
+
+
+def vouch(tx: Tx, events: list[dict[str, Any]]) -> list[list[str]]:
+    """What an erasure event records of each event it redacts: [id, hash, MAC of the other fields]."""
+    key = _key_for_tx(tx)
+    return [[str(e["id"]), str(e["hash"]), _fields_mac(key, e)] for e in events]
+
+
+Erasures = dict[str, dict[str, tuple[str, str]]]
+
+
+def _erasures(tx: Tx) -> Erasures:
+    """Per erasure event: the events it redacted, their hashes and fields' MACs (verified with the chains)."""
     rows = tx.execute("SELECT id, data FROM audit_events WHERE kind = :k", {"k": ERASURE_KIND})
-    return {r["id"]: {str(i): str(h) for i, h in loads(r["data"], {}).get("events", [])} for r in rows}
+    return {
+        r["id"]: {
+            str(e[0]): (str(e[1]), str(e[2]) if len(e) > 2 else "") for e in loads(r["data"], {}).get("events", [])
+        }
+        for r in rows
+    }
 
 
-def _redacted_hash(event: dict[str, Any], erasures: dict[str, dict[str, str]]) -> str | None:
-    """The hash the erasure named in `redacted_by` recorded for this event, if it lists it."""
+def _redacted_hash(event: dict[str, Any], erasures: Erasures, key: AuditKey | None) -> str | None:
+    """The hash the erasure named in `redacted_by` recorded for this event, if it lists it unchanged."""
     recorded = erasures.get(str(event["redacted_by"]), {}).get(str(event["id"]))
-    return recorded if recorded == event["hash"] else None
+    if recorded is None or recorded[0] != event["hash"]:
+        return None
+    if key is not None and recorded[1] != _fields_mac(key, event):
+        return None
+    return recorded[0]
 
 
 def redact(tx: Tx, erasure_id: str, changes: list[dict[str, Any]]) -> None:

@@ -283,8 +283,10 @@ def cmd_retention_apply(args: argparse.Namespace) -> None:
     _print(
         args,
         result,
-        lambda r: f"purged {len(r['threads'])} threads, busy {len(r['busy'])}, errors {len(r['errors'])}"
-        + "".join(f"\n{e}" for e in r["errors"]),
+        lambda r: (
+            f"purged {len(r['threads'])} threads, busy {len(r['busy'])}, errors {len(r['errors'])}"
+            + "".join(f"\n{e}" for e in r["errors"])
+        ),
     )
     if result["errors"]:
         raise SystemExit(1)
@@ -301,7 +303,9 @@ def cmd_forget(args: argparse.Namespace) -> None:
         raise Forbidden("erasure needs an admin's credentials: set HITL_TOKEN, or --as NAME --password-stdin")
     if "admin" not in _user_roles(runner, name):
         raise Forbidden(f"{name} is not an admin; erasure needs an admin's credentials")
-    report = erasure.forget(runner.db, runner.checkpointer, subject, actor=name, lease_seconds=runner.settings.lease_seconds)
+    report = erasure.forget(
+        runner.db, runner.checkpointer, subject, actor=name, lease_seconds=runner.settings.lease_seconds
+    )
     _print(
         args,
         report,

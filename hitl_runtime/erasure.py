@@ -169,9 +169,7 @@ def _threads(db: Database, found: Subject) -> set[str]:
         )
         for sql in sources:
             for key in keys:
-                rows = db.read(
-                    f"SELECT * FROM ({sql}) found WHERE LOWER(text) LIKE :p ESCAPE '!'", {"p": _like(key)}
-                )
+                rows = db.read(f"SELECT * FROM ({sql}) found WHERE LOWER(text) LIKE :p ESCAPE '!'", {"p": _like(key)})
                 threads |= {str(r["thread_id"]) for r in rows if pattern.search(str(r["text"]))}
     return threads
 
@@ -242,7 +240,7 @@ def forget(db: Database, checkpointer: Any, subject: str, *, actor: str, lease_s
                     "checkpoints_deleted": len(found.threads),
                     "accounts_removed": len(found.accounts),
                     "tables": tables,
-                    "events": [[c["id"], c["hash"]] for c in changes],
+                    "events": audit.vouch(tx, [c["row"] for c in changes]),
                 },
             )
             audit.redact(tx, event_id, changes)
@@ -315,7 +313,7 @@ def _scrub_table(tx: Tx, table: str, scrub: _Scrubber) -> int:
     changed = 0
     for row in rows:
         updates: dict[str, Any] = {}
-        for column, kind in columns.items():
+        for column in columns:
             value = row.get(column)
             if value is None:
                 continue
@@ -341,14 +339,18 @@ def _scrub_table(tx: Tx, table: str, scrub: _Scrubber) -> int:
 
 
 def _audit_changes(tx: Tx, threads: set[str], scrub: _Scrubber) -> list[dict[str, Any]]:
-    """Events to redact: on the subject's threads, free text cleared and identifiers replaced; elsewhere,
-    identifiers replaced. Each with its (unchanged) hash, for the erasure event to vouch for."""
+    """Events to redact, each with its (unchanged) hash for the erasure event to vouch for.
+
+    On the subject's threads, free text is cleared and identifiers replaced; elsewhere, identifiers replaced.
+    """
     candidates: dict[str, dict[str, Any]] = {}
     for thread_id in sorted(threads):
         for row in tx.execute("SELECT * FROM audit_events WHERE stream = :s", {"s": thread_id}):
             candidates[row["id"]] = row
     params = {f"p{i}": like for i, like in enumerate(scrub.like)}
-    tests = " OR ".join(f"LOWER(data) LIKE :p{i} ESCAPE '!' OR LOWER(actor) LIKE :p{i} ESCAPE '!'" for i in range(len(params)))
+    tests = " OR ".join(
+        f"LOWER(data) LIKE :p{i} ESCAPE '!' OR LOWER(actor) LIKE :p{i} ESCAPE '!'" for i in range(len(params))
+    )
     for row in tx.execute(f"SELECT * FROM audit_events WHERE {tests}", params):
         candidates.setdefault(row["id"], row)
     changes = []
@@ -359,6 +361,5 @@ def _audit_changes(tx: Tx, threads: set[str], scrub: _Scrubber) -> list[dict[str
         new_data = scrub(canonical_json(data))
         new_actor = scrub(str(row["actor"]))
         if new_data != row["data"] or new_actor != row["actor"]:
-            changes.append({"id": row["id"], "hash": row["hash"], "actor": new_actor, "data": new_data})
+            changes.append({"id": row["id"], "row": row, "actor": new_actor, "data": new_data})
     return sorted(changes, key=lambda c: str(c["id"]))
-

@@ -81,7 +81,9 @@ def apply(
             except (leases.LeaseBusy, leases.LeaseLost):
                 done = False
             except Exception as exc:  # one thread's failure is reported; the next sweep tries again
-                errors.append({"thread_id": thread_id, "error": (str(exc).splitlines() or [type(exc).__name__])[0][:300]})
+                errors.append(
+                    {"thread_id": thread_id, "error": (str(exc).splitlines() or [type(exc).__name__])[0][:300]}
+                )
                 continue
             (purged if done else busy).append(thread_id)
     return {"threads": purged, "busy": busy, "errors": errors}

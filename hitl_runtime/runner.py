@@ -662,8 +662,9 @@ class Runner:
 
     # -- deadlines and crash recovery --------------------------------------------------------------
     def sweep(self, *, now: str | None = None) -> dict[str, Any]:
-        """Expire overdue reviews (policy fallback), finish unapplied decisions, send due replies, purge
-        finished threads past their retention (`hitl_runtime/retention.py`).
+        """Expire overdue reviews, finish unapplied decisions, send due replies, purge threads past retention.
+
+        Retention: `hitl_runtime/retention.py`, each agent's `retention_days`.
 
         One bad thread never stalls the rest: each item's failure is recorded in `errors` (one line)
         and the sweep moves on; the item is tried again by the next sweep.
@@ -717,7 +718,11 @@ class Runner:
         with self.db.transaction() as tx:
             sent = helpdesk.dispatch_outbox(tx, iso(utc_now() - timedelta(seconds=helpdesk.OUTBOX_UNDO_WINDOW_SECONDS)))
         purged = retention.apply(
-            self.db, self.checkpointer, lambda a: self.policy(a).retention_days, lease_seconds=self.settings.lease_seconds, now=moment
+            self.db,
+            self.checkpointer,
+            lambda a: self.policy(a).retention_days,
+            lease_seconds=self.settings.lease_seconds,
+            now=moment,
         )
         errors.extend(purged.pop("errors"))
         anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db))

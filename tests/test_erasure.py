@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from hitl_runtime import audit, memory, tokens
+from hitl_runtime.canonical import canonical_json, new_id, now_iso
 from hitl_runtime.cli import main
 from hitl_runtime.users import add_user
 from tests.helpers import unique
@@ -154,11 +155,78 @@ def test_redaction_without_an_erasure_record_is_detected(runner):
     person = _person(runner)
     thread_id = person["threads"].split(",")[0]
     victim = runner.db.read(
-        "SELECT id FROM audit_events WHERE stream = :s AND kind = 'request_received'", {"s": thread_id}
+        "SELECT id, data FROM audit_events WHERE stream = :s AND kind = 'request_received'", {"s": thread_id}
     )[0]
     with runner.db.transaction() as tx:
-        tx.execute(
-            "UPDATE audit_events SET data = '{}', redacted_by = 'ev-forged' WHERE id = :i", {"i": victim["id"]}
-        )
+        tx.execute("UPDATE audit_events SET data = '{}', redacted_by = 'ev-forged' WHERE id = :i", {"i": victim["id"]})
     result = audit.verify(runner.db)
     assert not result.ok and result.broken_event == victim["id"]
+    with runner.db.transaction() as tx:  # the module's database is shared: put the event back
+        tx.execute("UPDATE audit_events SET data = :data, redacted_by = NULL WHERE id = :id", victim)
+    assert audit.verify(runner.db).ok
+
+
+def _v4_chain(runner: Any, requester: str, email: str) -> str:
+    """A thread whose events were written under schema version 4 (the MAC covers actor and data themselves)."""
+    key = audit.load_key(runner.db)
+    assert key is not None
+    stream = unique("th")
+    with runner.db.transaction() as tx:
+        tx.execute(
+            "INSERT INTO threads (thread_id, agent, requester, status, created_at, updated_at) "
+            "VALUES (:t, 'support', :r, 'completed', :at, :at)",
+            {"t": stream, "r": requester, "at": now_iso()},
+        )
+        prev = audit.GENESIS
+        for seq in (1, 2):
+            event = {
+                "id": new_id("ev"),
+                "stream": stream,
+                "stream_seq": seq,
+                "kind": "request_received",
+                "thread_id": stream,
+                "review_id": None,
+                "action_id": None,
+                "actor": requester,
+                "at": now_iso(),
+                "payload_hash": None,
+                "data": canonical_json({"message": f"write to {email}", "seq": seq}),
+                "scheme": audit.KEYED_V4_SCHEME,
+                "key_id": key.id,
+                "prev_hash": prev,
+            }
+            event["hash"] = prev = audit.event_hash(prev, event, key)
+            tx.execute(
+                f"INSERT INTO audit_events ({', '.join(event)}) VALUES ({', '.join(':' + c for c in event)})", event
+            )
+        tx.execute(
+            "INSERT INTO audit_heads (stream, seq, hash, key_id) VALUES (:s, 2, :h, :k)",
+            {"s": stream, "h": prev, "k": key.id},
+        )
+        audit._register(tx, key, stream, 1, _first_hash(tx, stream))
+    return stream
+
+
+def _first_hash(tx: Any, stream: str) -> str:
+    return str(tx.one("SELECT hash FROM audit_events WHERE stream = :s AND stream_seq = 1", {"s": stream})["hash"])
+
+
+def test_version_4_events_keep_verifying_and_are_redacted_by_an_erasure(runner, monkeypatch, capsys):
+    person = _person(runner)
+    stream = _v4_chain(runner, person["user"], person["email"])
+    assert audit.verify(runner.db).ok
+    code, out, err = _forget(monkeypatch, capsys, person["user"], "--json", token=_token(runner, "ada"))
+    assert code == 0, err
+    assert stream in json.loads(out)["threads"]
+    rows = runner.db.read("SELECT actor, data, redacted_by FROM audit_events WHERE stream = :s", {"s": stream})
+    assert all(r["redacted_by"] for r in rows)
+    assert not any(person["email"] in r["data"] or person["user"] in r["actor"] for r in rows)
+    assert audit.verify(runner.db).ok
+    # A redacted version 4 event's other fields stay checked (the erasure recorded their MAC).
+    with runner.db.transaction() as tx:
+        tx.execute("UPDATE audit_events SET kind = 'approved' WHERE stream = :s AND stream_seq = 1", {"s": stream})
+    result = audit.verify(runner.db)
+    assert not result.ok and result.broken_stream == stream
+    with runner.db.transaction() as tx:
+        tx.execute("UPDATE audit_events SET kind = 'request_received' WHERE stream = :s", {"s": stream})
+    assert audit.verify(runner.db).ok
