@@ -267,8 +267,9 @@ def _clear_threads(tx: Tx, threads: list[str], actor: str) -> None:
             "UPDATE reviews SET status = 'withdrawn', decided_by = :u, decided_at = :at WHERE thread_id = :t AND status = 'pending'",
             {"u": actor, "at": now_iso(), "t": thread_id},
         )
-        tx.execute(
-            "UPDATE reviews SET payload = :p WHERE thread_id = :t", {"p": dumps({"erased": True}), "t": thread_id}
+        tx.execute(  # the payload was the reviewer's context; nothing is left to resume the thread with
+            "UPDATE reviews SET payload = :p, applied_at = COALESCE(applied_at, :at) WHERE thread_id = :t",
+            {"p": dumps({"erased": True}), "at": now_iso(), "t": thread_id},
         )
         tx.execute("UPDATE feedback SET comment = NULL WHERE thread_id = :t", {"t": thread_id})
 

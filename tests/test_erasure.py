@@ -125,6 +125,7 @@ def test_forget_by_requester_name_erases_their_customer_record_too(runner, monke
     ("who", "subject", "code"),
     [
         (None, "email", 2),  # no credentials
+        ("as-ada", "email", 2),  # a name without proof
         ("sam", "email", 2),  # not an admin
         ("ada", "nobody-known@example.org", 2),  # nothing to erase
         ("ada", "", 2),  # empty subject
@@ -133,9 +134,11 @@ def test_forget_by_requester_name_erases_their_customer_record_too(runner, monke
 )
 def test_refused_forget_is_one_line_and_changes_nothing(runner, monkeypatch, capsys, who, subject, code):
     person = _person(runner)
-    token = _token(runner, who) if who else None
+    token = _token(runner, who) if who and who != "as-ada" else None
+    extra = ["--as", "ada"] if who == "as-ada" else []
     before = dump(runner.db)
-    got, out, err = _forget(monkeypatch, capsys, person["email"] if subject == "email" else subject, token=token)
+    target = person["email"] if subject == "email" else subject
+    got, out, err = _forget(monkeypatch, capsys, target, *extra, token=token)
     assert got == code, (got, out, err)
     assert len(err.strip().splitlines()) == 1 and err.startswith("hitl: "), err
     after = dump(runner.db)
@@ -230,3 +233,45 @@ def test_version_4_events_keep_verifying_and_are_redacted_by_an_erasure(runner, 
     with runner.db.transaction() as tx:
         tx.execute("UPDATE audit_events SET kind = 'request_received' WHERE stream = :s", {"s": stream})
     assert audit.verify(runner.db).ok
+
+
+def test_a_waiting_thread_is_withdrawn_and_the_sweep_leaves_it_alone(runner, monkeypatch, capsys):
+    person = _person(runner)
+    waiting = runner.run(
+        "support",
+        "Please refund my $30 for order o-777777, it never arrived.",
+        user=person["user"],
+        context={
+            "customer": {"id": person["customer"], "name": person["name"], "email": person["email"]},
+            "order": {"id": "o-777777", "amount": 30, "currency": "USD", "days_since_delivery": 3},
+        },
+        thread_id=unique("th"),
+    )
+    assert waiting.status == "pending_review"
+    code, _, err = _forget(monkeypatch, capsys, person["email"], token=_token(runner, "ada"))
+    assert code == 0, err
+    review = runner.db.read("SELECT status, applied_at FROM reviews WHERE id = :i", {"i": waiting.reviews[0]})[0]
+    assert review["status"] == "withdrawn" and review["applied_at"]
+    assert runner.db.read("SELECT status FROM threads WHERE thread_id = :t", {"t": waiting.thread_id})[0] == {
+        "status": "withdrawn"
+    }
+    swept = runner.sweep()
+    assert not swept["errors"], swept["errors"]
+    assert waiting.reviews[0] not in swept["resumed"]
+    assert audit.verify(runner.db).ok
+
+
+def test_an_admin_may_prove_who_they_are_with_a_password(runner, monkeypatch, capsys):
+    import io
+
+    add_user(runner.db, "root-admin", ["admin"], password="correct horse", actor="test")
+    person = _person(runner)
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse\n"))
+    code, _, err = _forget(monkeypatch, capsys, person["email"], "--as", "root-admin", "--password-stdin", token=None)
+    assert code == 0, err
+    assert audit.search(runner.db, kind="subject_erased")[0]["actor"] == "root-admin"
+    monkeypatch.setattr("sys.stdin", io.StringIO("wrong horse\n"))
+    other = _person(runner)
+    code, _, err = _forget(monkeypatch, capsys, other["email"], "--as", "root-admin", "--password-stdin", token=None)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert other["email"].lower() in dump(runner.db)
