@@ -169,14 +169,22 @@ def _threads(db: Database, found: Subject) -> set[str]:
         )
         for sql in sources:
             for key in keys:
-                rows = db.read(f"SELECT * FROM ({sql}) found WHERE LOWER(text) LIKE :p ESCAPE '!'", {"p": _like(key)})
+                tests = " OR ".join(f"text {_like_op(db.dialect)} :p{i} ESCAPE '!'" for i in range(len(_likes(key))))
+                params = {f"p{i}": p for i, p in enumerate(_likes(key))}
+                rows = db.read(f"SELECT * FROM ({sql}) found WHERE {tests}", params)
                 threads |= {str(r["thread_id"]) for r in rows if pattern.search(str(r["text"]))}
     return threads
 
 
-def _like(term: str) -> str:
-    escaped = term.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return f"%{escaped}%"
+def _like_op(dialect: str) -> str:
+    """Case-insensitive LIKE: ILIKE on PostgreSQL; SQLite's LIKE ignores case for ASCII letters only."""
+    return "ILIKE" if dialect == "postgresql" else "LIKE"
+
+
+def _likes(term: str) -> list[str]:
+    """LIKE patterns finding the term; its case variants cover SQLite's ASCII-only case folding."""
+    spellings = {term, term.lower(), term.upper(), term.title()}
+    return sorted("%" + t.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%" for t in spellings)
 
 
 def _variants(term: str) -> set[str]:
@@ -195,7 +203,7 @@ class _Scrubber:
 
     def __init__(self, terms: list[str], erasure: str) -> None:
         self.pattern = _pattern(terms)
-        self.like = sorted({_like(v) for t in terms for v in _variants(t)})
+        self.like = sorted({p for t in terms for v in _variants(t) for p in _likes(v)})
         self._names: dict[str, str] = {}
         for number, term in enumerate(terms, start=1):
             for variant in _variants(term):
@@ -307,9 +315,10 @@ def _scrub_table(tx: Tx, table: str, scrub: _Scrubber) -> int:
     row_id = "rowid" if tx.dialect == "sqlite" else "ctid::text"
     params: dict[str, Any] = {}
     tests = []
+    haystack = " || ' ' || ".join(f"COALESCE(CAST(\"{c}\" AS TEXT), '')" for c in columns)  # one test per pattern
     for i, like in enumerate(scrub.like):
         params[f"p{i}"] = like
-        tests += [f"LOWER(CAST(\"{c}\" AS TEXT)) LIKE :p{i} ESCAPE '!'" for c in columns]
+        tests.append(f"({haystack}) {_like_op(tx.dialect)} :p{i} ESCAPE '!'")
     rows = tx.execute(f'SELECT {row_id} AS erasure_row, * FROM "{table}" WHERE {" OR ".join(tests)}', params)
     changed = 0
     for row in rows:
@@ -350,7 +359,8 @@ def _audit_changes(tx: Tx, threads: set[str], scrub: _Scrubber) -> list[dict[str
             candidates[row["id"]] = row
     params = {f"p{i}": like for i, like in enumerate(scrub.like)}
     tests = " OR ".join(
-        f"LOWER(data) LIKE :p{i} ESCAPE '!' OR LOWER(actor) LIKE :p{i} ESCAPE '!'" for i in range(len(params))
+        f"data {_like_op(tx.dialect)} :p{i} ESCAPE '!' OR actor {_like_op(tx.dialect)} :p{i} ESCAPE '!'"
+        for i in range(len(params))
     )
     for row in tx.execute(f"SELECT * FROM audit_events WHERE {tests}", params):
         candidates.setdefault(row["id"], row)
