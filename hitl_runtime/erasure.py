@@ -101,13 +101,14 @@ def find(db: Database, checkpointer: Any, subject: str) -> Subject:
     for requester in list(found.requesters):
         _add_customers(db, found, "id = :c", {"c": f"c-{requester}"})
     found.threads |= _threads(db, found)
-    for requester in _requesters(db, found.threads) - found.requesters:  # the customer's own account name
-        found.requesters.add(requester)
-        _add_customers(db, found, "id = :c", {"c": f"c-{requester}"})
-        if db.read("SELECT name FROM users WHERE name = :n", {"n": requester}):
-            found.accounts.add(requester)
     for customer_id in _customers_of(db, checkpointer, found.threads):
         _add_customers(db, found, "id = :c", {"c": customer_id})
+    for requester in _requesters(db, found.threads) - found.requesters:
+        if f"c-{requester}" in found.customers:  # the end user whose own customer record this is
+            found.requesters.add(requester)
+            if db.read("SELECT name FROM users WHERE name = :n", {"n": requester}):
+                found.accounts.add(requester)
+        # anyone else only asked about the person: their name goes from those threads, nothing more
     found.threads |= _threads(db, found)
     if not (found.requesters or found.customers or found.threads):
         raise NotFound(f"no data is recorded about {subject!r} (a customer id or email, or a requester name)")
@@ -203,11 +204,12 @@ class _Scrubber:
 
     def __init__(self, terms: list[str], erasure: str) -> None:
         self.pattern = _pattern(terms)
+        self.pseudonym = f"erased-{erasure[-8:]}"
         self.like = sorted({p for t in terms for v in _variants(t) for p in _likes(v)})
         self._names: dict[str, str] = {}
         for number, term in enumerate(terms, start=1):
             for variant in _variants(term):
-                self._names.setdefault(variant.lower(), f"erased-{erasure[-8:]}-{number}")
+                self._names.setdefault(variant.lower(), f"{self.pseudonym}-{number}")
 
     def __call__(self, text: str) -> str:
         return self.pattern.sub(lambda m: self._names.get(m.group(0).lower(), audit.REDACTED), text)
@@ -231,13 +233,18 @@ def forget(db: Database, checkpointer: Any, subject: str, *, actor: str, lease_s
         with db.transaction() as tx:
             for thread_id, lease in held.items():
                 leases.fence_in(tx, leases.Fence(thread_id, lease.token, lease_seconds))
-            _clear_threads(tx, sorted(found.threads), actor)
+            asked_by = {
+                str(r["thread_id"]): str(r["requester"])
+                for t in sorted(found.threads)
+                for r in tx.execute("SELECT thread_id, requester FROM threads WHERE thread_id = :t", {"t": t})
+            }
+            _clear_threads(tx, sorted(found.threads), actor, scrub.pseudonym)
             for name in sorted(found.accounts):
                 for table in ("sessions", "api_tokens"):
                     tx.execute(f"DELETE FROM {table} WHERE user_name = :n", {"n": name})
                 tx.execute("DELETE FROM users WHERE name = :n", {"n": name})
             tables = {name: n for name in _tables(tx) if (n := _scrub_table(tx, name, scrub))}
-            changes = _audit_changes(tx, found.threads, scrub)
+            changes = _audit_changes(tx, asked_by, scrub)
             event_id = audit.append(
                 tx,
                 audit.ERASURE_KIND,
@@ -263,10 +270,12 @@ def forget(db: Database, checkpointer: Any, subject: str, *, actor: str, lease_s
     }
 
 
-def _clear_threads(tx: Tx, threads: list[str], actor: str) -> None:
+def _clear_threads(tx: Tx, threads: list[str], actor: str, pseudonym: str) -> None:
     """The conversation goes; waiting threads and their reviews are withdrawn (nothing is left to resume)."""
     for thread_id in threads:
         clear_conversation(tx, thread_id, "erasure")
+        for table in ("threads", "reviews"):  # whoever asked, on the person's threads
+            tx.execute(f"UPDATE {table} SET requester = :p WHERE thread_id = :t", {"p": pseudonym, "t": thread_id})
         tx.execute(
             "UPDATE threads SET status = 'withdrawn' WHERE thread_id = :t AND status IN ('pending_review', 'needs_info', 'running')",
             {"t": thread_id},
@@ -348,10 +357,11 @@ def _scrub_table(tx: Tx, table: str, scrub: _Scrubber) -> int:
     return changed
 
 
-def _audit_changes(tx: Tx, threads: set[str], scrub: _Scrubber) -> list[dict[str, Any]]:
+def _audit_changes(tx: Tx, threads: dict[str, str], scrub: _Scrubber) -> list[dict[str, Any]]:
     """Events to redact, each with its (unchanged) hash for the erasure event to vouch for.
 
-    On the subject's threads, free text is cleared and identifiers replaced; elsewhere, identifiers replaced.
+    On the subject's threads (`threads`: id -> who asked) free text is cleared, identifiers and the
+    requester's name replaced; elsewhere, identifiers replaced.
     """
     candidates: dict[str, dict[str, Any]] = {}
     for thread_id in sorted(threads):
@@ -371,6 +381,8 @@ def _audit_changes(tx: Tx, threads: set[str], scrub: _Scrubber) -> list[dict[str
             data = {k: (audit.REDACTED if k in FREE_TEXT and v else v) for k, v in data.items()}
         new_data = scrub(canonical_json(data))
         new_actor = scrub(str(row["actor"]))
+        if threads.get(row["stream"]) == row["actor"]:
+            new_actor = scrub.pseudonym
         if new_data != row["data"] or new_actor != row["actor"]:
             changes.append({"id": row["id"], "row": row, "actor": new_actor, "data": new_data})
     return sorted(changes, key=lambda c: str(c["id"]))

@@ -32,8 +32,8 @@ def _person(runner: Any) -> dict[str, str]:
         "user": f"ana.{tag}",
         "name": f"Ána Líma{tag}",  # written as JSON escapes too, in some stores
         "email": f"ana.{tag}@{EMAIL_DOMAIN}",
-        "customer": unique("c"),
     }
+    person["customer"] = f"c-{person['user']}"  # the customer record an end user maps to
     add_user(runner.db, person["user"], ["end_user"], actor="test")
     customer = {"id": person["customer"], "name": person["name"], "email": person["email"], "lifetime_value": 150}
     order = "o-" + str(int(tag, 16) % 900000 + 100000)
@@ -282,3 +282,28 @@ def test_an_admin_may_prove_who_they_are_with_a_password(runner, monkeypatch, ca
     code, _, err = _forget(monkeypatch, capsys, other["email"], "--as", "root-admin", "--password-stdin", token=None)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert other["email"].lower() in dump(runner.db)
+
+
+def test_someone_who_asked_for_the_subject_keeps_their_account_and_other_threads(runner, monkeypatch, capsys):
+    person = _person(runner)
+    own = runner.run("support", "What are your customer support hours?", user="eve", thread_id=unique("th"))
+    for_them = runner.run(
+        "support",
+        "What are your support hours? My friend asked.",
+        user="eve",
+        context={"customer": {"id": person["customer"], "name": person["name"], "email": person["email"]}},
+        thread_id=unique("th"),
+    )
+    code, out, err = _forget(monkeypatch, capsys, person["email"], "--json", token=_token(runner, "ada"))
+    assert code == 0, err
+    erased = json.loads(out)["threads"]
+    assert for_them.thread_id in erased and own.thread_id not in erased
+    assert runner.db.read("SELECT name FROM users WHERE name = 'eve'")
+    rows = runner.db.read(
+        "SELECT thread_id, requester FROM threads WHERE thread_id IN (:a, :b)",
+        {"a": own.thread_id, "b": for_them.thread_id},
+    )
+    requesters = {r["thread_id"]: r["requester"] for r in rows}
+    assert requesters[own.thread_id] == "eve" and requesters[for_them.thread_id] != "eve"
+    assert runner.checkpointer.get_tuple({"configurable": {"thread_id": own.thread_id}}) is not None
+    assert audit.verify(runner.db).ok
