@@ -13,6 +13,15 @@ append refuses to extend a chain written under another key. Events written befor
 carry no scheme (`scheme` NULL): an unkeyed SHA-256 chain, which keeps verifying; the next event of
 such a chain is keyed, and from then on the chain cannot go back to the unkeyed scheme.
 
+Redaction (schema version 5). A keyed event's MAC covers keyed digests of its actor and its data
+(`actor_digest`, `data_digest`), not the values themselves, so `hitl forget` can replace personal data
+in an event while every hash stays. A redacted event names the erasure event that did it
+(`redacted_by`); that `subject_erased` event, itself chained, lists each redacted event's id, hash and a
+MAC of its other fields. `verify` checks an unredacted event's content against its digests and a
+redacted one against that list. Version 4 events (MAC over the values) can be redacted the same way:
+their hash is then vouched for by the erasure event. A redacted event's former content is gone: only
+its place in the chain, its other fields and the fact of its redaction remain provable.
+
 Registry. When a chain gets its first keyed event (a new chain, or an old one continuing), one
 entry is appended to a keyed registry chain in the same transaction: which chain, from which
 position it is keyed, and that first keyed event's hash. That is the only global serialisation
@@ -44,6 +53,7 @@ What it cannot detect:
   earlier consistent state. Keep each checkpoint's hash (`hitl audit checkpoint --json`) somewhere
   the database's writers cannot change, and compare it with `verify`'s `checkpoint_hash`;
 - unkeyed events from before the upgrade rewritten before the first checkpoint recorded them;
+- what a redacted event said before its erasure (by design), beyond its digests;
 - anything by someone who holds the key (it is a MAC, not a signature), and events that were never
   appended (the trail records what the runtime wrote, not what it should have written).
 """

@@ -2,7 +2,9 @@
 
 A subject is a customer (id or email, in the support systems' records) or a requester (a user name).
 From it we find the person's identifiers (customer ids, names, emails, requester names) and their
-threads (requested by them, or naming their customer id or email). Then, with each thread's lease:
+threads (requested by them, or naming their customer id, email, orders or tickets). A requester found
+through a thread counts as the person only when the customer record is their own (`c-NAME`); anyone
+else who asked about them keeps their account and other threads. Then, with each thread's lease:
 - the threads' checkpoints are deleted through the checkpointer's `delete_thread`;
 - the threads' conversation, review payloads (the reviewer's context) and feedback comments are cleared,
   waiting reviews are withdrawn;
@@ -12,6 +14,8 @@ threads (requested by them, or naming their customer id or email). Then, with ea
 - audit events keep their rows and chains: their actor and data are redacted, which the chain allows
   because it covers keyed digests of them (`hitl_runtime/audit.py`), and one `subject_erased` event
   records who erased, which threads and which events (ids and hashes), never the personal data.
+Checkpoints are deleted first, then everything else in one transaction: if that fails, running the
+command again finishes the job (the person is still found).
 """
 
 from __future__ import annotations
