@@ -19,6 +19,8 @@ from hitl_core.users import validate_role
 
 POLICY_DIR_ENV = "HITL_POLICY_DIR"
 """A folder of `<agent>.yaml` files that replaces the agents' own policies (simulations, deployments)."""
+DEFAULT_RETENTION_DAYS = 90
+"""How long a finished thread's checkpoints and conversation are kept when a policy does not say."""
 
 Outcome = Literal["review", "escalate", "needs_info", "block", "revise", "info"]
 """What a failed check or a holding rule means. `revise`: the agent rewrites its draft first (bounded by
@@ -175,6 +177,10 @@ class Policy(_Strict):
     def roles(self) -> set[str]:
         """Every role this policy names: reviewers and the oversight roles."""
         return self.reviewer_roles() | set(self.oversight.audit) | set(self.oversight.metrics)
+
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500, strict=True)
+    """Days a finished thread's checkpoints and conversation are kept after its last update
+    (`hitl sweep` purges them; the audit trail and the ledger keep their rows)."""
 
     @model_validator(mode="after")
     def _known_intent_actions(self) -> Policy:

@@ -270,6 +270,52 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_retention_apply(args: argparse.Namespace) -> None:
+    from hitl_core import retention
+
+    runner = _runner()
+    result = retention.apply(
+        runner.db,
+        runner.checkpointer,
+        lambda agent: runner.policy(agent).retention_days,
+        lease_seconds=runner.settings.lease_seconds,
+    )
+    _print(
+        args,
+        result,
+        lambda r: (
+            f"purged {len(r['threads'])} threads, busy {len(r['busy'])}, errors {len(r['errors'])}"
+            + "".join(f"\n{e}" for e in r["errors"])
+        ),
+    )
+    if result["errors"]:
+        raise SystemExit(1)
+
+
+def cmd_forget(args: argparse.Namespace) -> None:
+    from hitl_core.errors import Forbidden
+    from hitl_runtime import erasure
+
+    subject = erasure.validate_subject(args.subject)  # bad input is refused before anything else
+    runner = _runner()
+    name, _ = _proven_identity(runner, args.admin, args.password_stdin)
+    if name is None:
+        raise Forbidden("erasure needs an admin's credentials: set HITL_TOKEN, or --as NAME --password-stdin")
+    if "admin" not in _user_roles(runner, name):
+        raise Forbidden(f"{name} is not an admin; erasure needs an admin's credentials")
+    report = erasure.forget(
+        runner.db, runner.checkpointer, subject, actor=name, lease_seconds=runner.settings.lease_seconds
+    )
+    _print(
+        args,
+        report,
+        lambda r: (
+            f"erased: {len(r['threads'])} threads (checkpoints deleted), {r['events']} audit events redacted, "
+            f"{sum(r['tables'].values())} rows in {len(r['tables'])} tables; audit event {r['audit_event']}"
+        ),
+    )
+
+
 def cmd_audit(args: argparse.Namespace) -> None:
     from hitl_core import audit
 
@@ -869,6 +915,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("token_id")
     p.add_argument("--json", action="store_true")
 
+    retention_parser = sub.add_parser("retention", help="Retention of finished threads (policy: retention_days).")
+    retention_sub = retention_parser.add_subparsers(dest="retention_command", required=True, parser_class=_Parser)
+    p = retention_sub.add_parser("apply", help="Purge finished threads past retention (hitl sweep does this too).")
+    p.set_defaults(handler=cmd_retention_apply)
+    p.add_argument("--json", action="store_true")
+
+    p = command("forget", cmd_forget, "Erase a person's data (customer id or email, or requester name); admins only.")
+    p.add_argument("subject")
+    p.add_argument("--as", dest="admin", help="the admin erasing (with --password-stdin; or set HITL_TOKEN)")
+    p.add_argument("--password-stdin", action="store_true", help="prove you are the admin with your password")
+
     db = sub.add_parser("db", help="Database administration.")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
     p = db_sub.add_parser("upgrade", help="Create or upgrade the schema.")
@@ -891,6 +948,8 @@ _ARGUMENT_LABELS = {
         name: name.upper() for name in ("agent", "decision", "name", "review_id", "thread_id", "action_id", "lesson_id")
     },
     "target": "THREAD_ID",
+    "subject": "SUBJECT",
+    "admin": "--as",
 }
 """How an argument is named in an error: positional ones by their metavar, options by their flag."""
 

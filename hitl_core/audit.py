@@ -13,6 +13,15 @@ append refuses to extend a chain written under another key. Events written befor
 carry no scheme (`scheme` NULL): an unkeyed SHA-256 chain, which keeps verifying; the next event of
 such a chain is keyed, and from then on the chain cannot go back to the unkeyed scheme.
 
+Redaction (schema version 5). A keyed event's MAC covers keyed digests of its actor and its data
+(`actor_digest`, `data_digest`), not the values themselves, so `hitl forget` can replace personal data
+in an event while every hash stays. A redacted event names the erasure event that did it
+(`redacted_by`); that `subject_erased` event, itself chained, lists each redacted event's id, hash and a
+MAC of its other fields. `verify` checks an unredacted event's content against its digests and a
+redacted one against that list. Version 4 events (MAC over the values) can be redacted the same way:
+their hash is then vouched for by the erasure event. A redacted event's former content is gone: only
+its place in the chain, its other fields and the fact of its redaction remain provable.
+
 Registry. When a chain gets its first keyed event (a new chain, or an old one continuing), one
 entry is appended to a keyed registry chain in the same transaction: which chain, from which
 position it is keyed, and that first keyed event's hash. That is the only global serialisation
@@ -44,6 +53,7 @@ What it cannot detect:
   earlier consistent state. Keep each checkpoint's hash (`hitl audit checkpoint --json`) somewhere
   the database's writers cannot change, and compare it with `verify`'s `checkpoint_hash`;
 - unkeyed events from before the upgrade rewritten before the first checkpoint recorded them;
+- what a redacted event said before its erasure (by design), beyond its digests;
 - anything by someone who holds the key (it is a MAC, not a signature), and events that were never
   appended (the trail records what the runtime wrote, not what it should have written).
 """
@@ -68,8 +78,15 @@ from hitl_core.settings import Settings
 
 GENESIS = "0" * 64
 SYSTEM_STREAM = "system"
-KEYED_SCHEME = "hmac-sha256"
-"""`audit_events.scheme` of keyed events; NULL marks the unkeyed SHA-256 chain of older rows."""
+KEYED_SCHEME = "hmac-sha256+digests"
+"""`audit_events.scheme` of keyed events written since schema version 5: the MAC covers keyed digests of
+the actor and the data, so both can be redacted by an audited erasure while the chain verifies."""
+KEYED_V4_SCHEME = "hmac-sha256"
+"""Keyed events written under schema version 4: the MAC covers the actor and the data themselves.
+NULL marks the unkeyed SHA-256 chain of rows older still."""
+ERASURE_KIND = "subject_erased"
+"""The event an erasure appends; its `events` list ([id, hash] pairs) is what may be redacted."""
+REDACTED = "[erased]"
 REGISTRY = "#registry"
 """How `VerifyResult.broken_stream` names the registry chain (thread ids never contain '#')."""
 CHECKPOINTS = "#checkpoints"
@@ -213,12 +230,29 @@ _HASHED_FIELDS = (
 )
 
 
+def content_digest(key: AuditKey, name: str, value: str) -> str:
+    """Keyed digest of an event's actor or data: what the chain covers, so the value itself can be erased.
+
+    Keyed, so that nobody without the key can test a guessed name or email against a stored digest.
+    """
+    return key.mac(f"{name}\n{value}")
+
+
 def event_hash(prev_hash: str, event: dict[str, Any], key: AuditKey | None) -> str:
-    """An event's hash: HMAC under `key` (keyed scheme), or plain SHA-256 (`key` None: rows from before the key)."""
+    """An event's hash: HMAC under `key`, or plain SHA-256 (`key` None: rows from before the key).
+
+    The HMAC covers the digests of the actor and data (this scheme), or them (version 4 rows).
+    """
     fields = {k: event[k] for k in _HASHED_FIELDS}
     if key is None:
         return sha256_hex(prev_hash + canonical_json(fields))
-    fields["scheme"] = KEYED_SCHEME
+    if event.get("scheme") == KEYED_SCHEME:
+        del fields["actor"], fields["data"]
+        fields["actor_digest"] = event["actor_digest"]
+        fields["data_digest"] = event["data_digest"]
+        fields["scheme"] = KEYED_SCHEME
+    else:
+        fields["scheme"] = KEYED_V4_SCHEME
     fields["key_id"] = key.id
     return key.mac(prev_hash + canonical_json(fields))
 
@@ -258,6 +292,8 @@ def append(
         "scheme": KEYED_SCHEME,
         "key_id": key.id,
     }
+    event["actor_digest"] = content_digest(key, "actor", actor)
+    event["data_digest"] = content_digest(key, "data", event["data"])
     if head is None:
         # A new chain: its head row is created already pointing at its first event.
         event["prev_hash"] = GENESIS
@@ -290,9 +326,9 @@ def append(
 def _insert_event(tx: Tx, event: dict[str, Any]) -> None:
     tx.execute(
         """INSERT INTO audit_events (id, stream, stream_seq, kind, thread_id, review_id, action_id,
-               actor, at, payload_hash, data, prev_hash, hash, scheme, key_id)
+               actor, at, payload_hash, data, prev_hash, hash, scheme, key_id, actor_digest, data_digest)
            VALUES (:id, :stream, :stream_seq, :kind, :thread_id, :review_id, :action_id,
-               :actor, :at, :payload_hash, :data, :prev_hash, :hash, :scheme, :key_id)""",
+               :actor, :at, :payload_hash, :data, :prev_hash, :hash, :scheme, :key_id, :actor_digest, :data_digest)""",
         event,
     )
 
@@ -552,10 +588,11 @@ def _check_moved(
         event = found.get((stream, int(head["seq"])))
         if event is None or event["hash"] != head["hash"]:
             return stream, "the chain's last event does not match its head"
-        if event["scheme"] == KEYED_SCHEME:
+        if event["scheme"] in (KEYED_SCHEME, KEYED_V4_SCHEME):
             if event["key_id"] != key.id:
                 return stream, f"the chain's last event is keyed with audit key {event['key_id']}, not {key.id}"
-            if event_hash(event["prev_hash"], event, key) != event["hash"]:
+            redacted_v4 = event["scheme"] == KEYED_V4_SCHEME and event["redacted_by"]  # checked by verify
+            if not redacted_v4 and event_hash(event["prev_hash"], event, key) != event["hash"]:
                 return stream, "the chain's last event does not match its MAC"
     return None
 
@@ -660,6 +697,7 @@ def verify(db: Database, *, key: AuditKey | None = None, batch: int = 500) -> Ve
             return tally.result(*failure)
         registry = {r["stream"]: r for r in registry_rows}
         anchors = {a["stream"]: a for a in anchor_rows}
+        erasures = _erasures(tx)
         newest = checkpoint_rows[-1] if checkpoint_rows else None
         if newest is not None:
             tally.checkpoint, tally.checkpoint_hash = int(newest["seq"]), newest["hash"]
@@ -694,7 +732,14 @@ def verify(db: Database, *, key: AuditKey | None = None, batch: int = 500) -> Ve
                 tally.events += len(events)
                 tally.legacy += sum(1 for e in events if e["scheme"] is None)
                 stream_failure = _verify_stream(
-                    name, events, heads[name], key, registry.get(name), anchors.get(name), newest is not None
+                    name,
+                    events,
+                    heads[name],
+                    key,
+                    registry.get(name),
+                    anchors.get(name),
+                    newest is not None,
+                    erasures,
                 )
                 if stream_failure:
                     event_id, reason = stream_failure
@@ -750,6 +795,7 @@ def _verify_stream(
     registered: dict[str, Any] | None,
     anchor: dict[str, Any] | None,
     checkpointed: bool,
+    erasures: Erasures,
 ) -> tuple[str | None, str] | None:
     prev = GENESIS
     keyed_from = int(registered["keyed_from"]) if registered else None
@@ -765,7 +811,9 @@ def _verify_stream(
                     "(rewritten without the key)"
                 )
             expected = event_hash(prev, event, None)
-        elif event["scheme"] == KEYED_SCHEME:
+            if event["redacted_by"]:
+                expected = _redacted_hash(event, erasures, key) or expected
+        elif event["scheme"] in (KEYED_SCHEME, KEYED_V4_SCHEME):
             if keyed_from is None:
                 return event["id"], "keyed chain missing from the registry (inserted, or its registry entry removed)"
             if position < keyed_from:
@@ -774,6 +822,17 @@ def _verify_stream(
                 verifying = key.id if key else "none"
                 return event["id"], f"written with audit key {event['key_id']}, not the verifying key ({verifying})"
             expected = event_hash(prev, event, key)
+            if event["redacted_by"]:
+                redacted = _redacted_hash(event, erasures, key)
+                if redacted is None:
+                    return event["id"], "redacted, but no audited erasure lists it (the event was edited)"
+                if event["scheme"] == KEYED_V4_SCHEME:
+                    expected = redacted  # its MAC covers the erased content: the erasure vouches for it
+            elif event["scheme"] == KEYED_SCHEME and (
+                content_digest(key, "actor", event["actor"]) != event["actor_digest"]
+                or content_digest(key, "data", event["data"]) != event["data_digest"]
+            ):
+                return event["id"], "contents do not match the event's hash (the event was edited)"
         else:
             return event["id"], f"unknown chain scheme {event['scheme']!r}"
         if expected != event["hash"]:
@@ -805,6 +864,56 @@ def _verify_stream(
     elif registered is None and checkpointed and events:
         return events[0]["id"], "unkeyed chain that no checkpoint recorded (inserted after the upgrade)"
     return None
+
+
+_FIXED_FIELDS = tuple(k for k in _HASHED_FIELDS if k not in ("actor", "data"))
+
+
+def _fields_mac(key: AuditKey, event: dict[str, Any]) -> str:
+    """MAC of an event's fields other than actor and data: what stays checkable on a redacted version 4 event."""
+    return key.mac("fields\n" + canonical_json({k: event[k] for k in _FIXED_FIELDS}))
+
+
+def vouch(tx: Tx, events: list[dict[str, Any]]) -> list[list[str]]:
+    """What an erasure event records of each event it redacts: [id, hash, MAC of the other fields]."""
+    key = _key_for_tx(tx)
+    return [[str(e["id"]), str(e["hash"]), _fields_mac(key, e)] for e in events]
+
+
+Erasures = dict[str, dict[str, tuple[str, str]]]
+
+
+def _erasures(tx: Tx) -> Erasures:
+    """Per erasure event: the events it redacted, their hashes and fields' MACs (verified with the chains)."""
+    rows = tx.execute("SELECT id, data FROM audit_events WHERE kind = :k", {"k": ERASURE_KIND})
+    return {
+        r["id"]: {
+            str(e[0]): (str(e[1]), str(e[2]) if len(e) > 2 else "") for e in loads(r["data"], {}).get("events", [])
+        }
+        for r in rows
+    }
+
+
+def _redacted_hash(event: dict[str, Any], erasures: Erasures, key: AuditKey | None) -> str | None:
+    """The hash the erasure named in `redacted_by` recorded for this event, if it lists it unchanged."""
+    recorded = erasures.get(str(event["redacted_by"]), {}).get(str(event["id"]))
+    if recorded is None or recorded[0] != event["hash"]:
+        return None
+    if key is not None and recorded[1] != _fields_mac(key, event):
+        return None
+    return recorded[0]
+
+
+def redact(tx: Tx, erasure_id: str, changes: list[dict[str, Any]]) -> None:
+    """Replace events' actor and data (each `changes` item: id, actor, data) on behalf of an erasure event.
+
+    The erasure event must already list each event with its hash; the chains' hashes are not touched.
+    """
+    for change in changes:
+        tx.execute(
+            "UPDATE audit_events SET actor = :actor, data = :data, redacted_by = :e WHERE id = :id",
+            {"actor": change["actor"], "data": change["data"], "e": erasure_id, "id": change["id"]},
+        )
 
 
 def thread_history(db: Database, thread_id: str) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ _SECRET_SHAPES = re.compile(
     r"|\bxox[abposr]-[A-Za-z0-9-]{10,200}"  # Slack
     r"|\bAIza[0-9A-Za-z_-]{35}"  # Google
     r"|\bglpat-[A-Za-z0-9_-]{20,200}"  # GitLab
-    r"|\bhitl_[A-Za-z0-9_-]{40,200}"  # this project's API tokens (hitl_runtime.tokens.PREFIX)
+    r"|\bhitl_[A-Za-z0-9_-]{40,200}"  # this project's API tokens (hitl_core.tokens.PREFIX)
     r"|\beyJ[A-Za-z0-9_-]{8,2000}\.eyJ[A-Za-z0-9_-]{4,4000}\.[A-Za-z0-9_-]{0,2000}"  # JSON web tokens
 )
 """Secrets recognisable by their shape alone (published prefixes and formats)."""

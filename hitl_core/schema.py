@@ -248,6 +248,18 @@ MIGRATIONS: list[list[str]] = [
         f"""INSERT INTO audit_chain_heads (name, seq, hash)
             VALUES ('registry', 0, '{"0" * 64}'), ('checkpoints', 0, '{"0" * 64}') ON CONFLICT DO NOTHING""",
     ],
+    [
+        # Version 5: erasure and retention. New audit events are chained over keyed digests of their actor
+        # and data (scheme 'hmac-sha256+digests'), so personal data can be redacted from an event while its
+        # chain verifies; `redacted_by` names the audited erasure that did it. Older events keep their scheme.
+        "ALTER TABLE audit_events ADD COLUMN actor_digest TEXT",
+        "ALTER TABLE audit_events ADD COLUMN data_digest TEXT",
+        "ALTER TABLE audit_events ADD COLUMN redacted_by TEXT",
+        # A thread whose checkpoints were deleted (retention or erasure): when, and why.
+        "ALTER TABLE threads ADD COLUMN purged_at TEXT",
+        "ALTER TABLE threads ADD COLUMN purged_by TEXT",
+        "CREATE INDEX IF NOT EXISTS threads_retention ON threads (purged_at, status, updated_at)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

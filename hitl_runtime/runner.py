@@ -20,7 +20,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import redact_for_log, screen
 from guardrails.policy import Policy
-from hitl_core import audit, feedback, leases, ledger, limits, memory, reviews, schema, tracing
+from hitl_core import audit, feedback, leases, ledger, limits, memory, retention, reviews, schema, tracing
 from hitl_core.actions import get_action
 from hitl_core.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
 from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
@@ -671,7 +671,9 @@ class Runner:
     # -- deadlines and crash recovery --------------------------------------------------------------
     @tracing.traced("hitl.sweep")
     def sweep(self, *, now: str | None = None) -> dict[str, Any]:
-        """Expire overdue reviews (policy fallback), finish unapplied decisions, run each agent's own step.
+        """Expire overdue reviews, finish unapplied decisions, run each agent's own step, purge threads past retention.
+
+        Retention: `hitl_core/retention.py`, each agent's `retention_days`.
 
         One bad thread never stalls the rest: each item's failure is recorded in `errors` (one line)
         and the sweep moves on; the item is tried again by the next sweep.
@@ -730,6 +732,14 @@ class Runner:
                     return step(tx)
 
             steps[name] = attempt({"agent": name}, agent_step) or 0
+        purged = retention.apply(
+            self.db,
+            self.checkpointer,
+            lambda a: self.policy(a).retention_days,
+            lease_seconds=self.settings.lease_seconds,
+            now=moment,
+        )
+        errors.extend(purged.pop("errors"))
         anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db))
         return {
             "expired": expired,
@@ -738,6 +748,7 @@ class Runner:
             "steps": steps,
             "errors": errors,
             "busy": busy,
+            "purged": purged,
             "audit_checkpoint": anchored.as_dict() if anchored is not None else None,
         }
 

@@ -58,12 +58,8 @@ def _restore(runner, event):
 
     row = {**event, "data": canonical_json(event["data"])}
     with runner.db.transaction() as tx:
-        tx.execute(
-            """INSERT INTO audit_events (id, stream, stream_seq, kind, thread_id, review_id, action_id, actor, at,
-                   payload_hash, data, prev_hash, hash, scheme, key_id)
-               VALUES (:id, :stream, :stream_seq, :kind, :thread_id, :review_id, :action_id, :actor, :at,
-                   :payload_hash, :data, :prev_hash, :hash, :scheme, :key_id)""",
-            row,
+        tx.execute(  # every column the row was read with, as it was
+            f"INSERT INTO audit_events ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
         )
     assert audit.verify(runner.db).ok
 
