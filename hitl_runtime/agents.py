@@ -171,3 +171,8 @@ def known_roles() -> list[str]:
     """The deployment's roles: `BASE_ROLES` and every role an offered agent's policy names."""
     named = {role for name in available_agents() for role in agent_policy(name).roles()}
     return [*BASE_ROLES, *sorted(named - set(BASE_ROLES))]
+
+
+def people_records() -> dict[str, Any]:
+    """Each known agent's `PEOPLE`: where its business records name a person (for `hitl forget`)."""
+    return {name: hook for name in _known() if (hook := getattr(agent_module(name), "PEOPLE", None)) is not None}

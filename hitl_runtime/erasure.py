@@ -1,10 +1,11 @@
 """`hitl forget SUBJECT`: erase one person's data wherever the runtime keeps it, audited, the chain intact.
 
-A subject is a customer (id or email, in the support systems' records) or a requester (a user name).
-From it we find the person's identifiers (customer ids, names, emails, requester names) and their
-threads (requested by them, or naming their customer id, email, orders or tickets). A requester found
-through a thread counts as the person only when the customer record is their own (`c-NAME`); anyone
-else who asked about them keeps their account and other threads. Then, with each thread's lease:
+A subject is a person in an agent's business records (an id or an email, found through each agent's
+`PEOPLE`: the support example's customers) or a requester (a user name). From it we find the
+person's identifiers (record ids, names, emails, requester names) and their threads (requested by
+them, or naming their record ids, emails, or what the agent says names them, such as orders). A
+requester found through a thread counts as the person only when the record is their own (the
+agent's `own_id`); anyone else who asked about them keeps their account and other threads. Then, with each thread's lease:
 - the threads' checkpoints are deleted through the checkpointer's `delete_thread`;
 - the threads' conversation, review payloads (the reviewer's context) and feedback comments are cleared,
   waiting reviews are withdrawn;
@@ -33,6 +34,7 @@ from hitl_core.db import Database, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
 from hitl_core.retention import clear_conversation
 from hitl_core.users import ANONYMOUS
+from hitl_runtime.agents import people_records
 
 MAX_SUBJECT: Final = 254
 FREE_TEXT: Final = ("message", "answer", "reply", "comment", "reason", "question", "request", "error")
@@ -76,7 +78,8 @@ class Subject:
     """What identifies the person, and their threads."""
 
     requesters: set[str] = field(default_factory=set)
-    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The person's records in the agents' business systems, by id (each with its name and email)."""
     threads: set[str] = field(default_factory=set)
     accounts: set[str] = field(default_factory=set)
     """End-user accounts of the person (removed with their sessions and tokens)."""
@@ -84,7 +87,7 @@ class Subject:
     def terms(self, subject: str) -> list[str]:
         """Every identifier to erase, longest first (so an email wins over the name inside it)."""
         found = {subject, *self.requesters}
-        for row in self.customers.values():
+        for row in self.records.values():
             found.update(str(v) for v in (row["id"], row["name"], row["email"]) if v)
         return sorted((t for t in found if len(t) >= 2), key=lambda t: (-len(t), t))
 
@@ -101,20 +104,26 @@ def find(db: Database, checkpointer: Any, subject: str) -> Subject:
         found.requesters.add(subject)
     if db.read("SELECT thread_id FROM threads WHERE requester = :r LIMIT 1", {"r": subject}):
         found.requesters.add(subject)
-    _add_customers(db, found, "LOWER(id) = :s OR LOWER(email) = :s", {"s": subject.lower()})
-    for requester in list(found.requesters):
-        _add_customers(db, found, "id = :c", {"c": f"c-{requester}"})
-    found.threads |= _threads(db, found)
-    for customer_id in _customers_of(db, checkpointer, found.threads):
-        _add_customers(db, found, "id = :c", {"c": customer_id})
+    hooks = people_records()
+    for hook in hooks.values():
+        _add(found, hook.find(db, subject))
+        for requester in list(found.requesters):
+            _add(found, hook.by_id(db, hook.own_id(requester)))
+    found.threads |= _threads(db, found, hooks)
+    for hook in hooks.values():
+        for thread_id in sorted(found.threads):
+            saved = checkpointer.get_tuple({"configurable": {"thread_id": thread_id}})
+            values = saved.checkpoint.get("channel_values", {}) if saved else {}
+            for record_id in sorted(hook.of_thread(db, thread_id, values if isinstance(values, dict) else {})):
+                _add(found, hook.by_id(db, record_id))
     for requester in _requesters(db, found.threads) - found.requesters:
-        if f"c-{requester}" in found.customers:  # the end user whose own customer record this is
+        if any(hook.own_id(requester) in found.records for hook in hooks.values()):  # their own record
             found.requesters.add(requester)
             if db.read("SELECT name FROM users WHERE name = :n", {"n": requester}):
                 found.accounts.add(requester)
         # anyone else only asked about the person: their name goes from those threads, nothing more
-    found.threads |= _threads(db, found)
-    if not (found.requesters or found.customers or found.threads):
+    found.threads |= _threads(db, found, hooks)
+    if not (found.requesters or found.records or found.threads):
         raise NotFound(f"no data is recorded about {subject!r} (a customer id or email, or a requester name)")
     return found
 
@@ -131,48 +140,31 @@ def _requesters(db: Database, threads: set[str]) -> set[str]:
     return names
 
 
-def _customers_of(db: Database, checkpointer: Any, threads: set[str]) -> set[str]:
-    """The customer records these threads were about: the thread's facts in its checkpoint, and its outbox."""
-    ids: set[str] = set()
-    for thread_id in sorted(threads):
-        saved = checkpointer.get_tuple({"configurable": {"thread_id": thread_id}})
-        values = saved.checkpoint.get("channel_values", {}) if saved else {}
-        context = values.get("context") if isinstance(values, dict) else None
-        customer = context.get("customer") if isinstance(context, dict) else None
-        if isinstance(customer, dict) and customer.get("id"):
-            ids.add(str(customer["id"]))
-        rows = db.read("SELECT customer_id FROM sim_outbox WHERE thread_id = :t", {"t": thread_id})
-        ids |= {str(r["customer_id"]) for r in rows if r["customer_id"]}
-    return ids
+def _add(found: Subject, rows: Iterable[dict[str, Any]]) -> None:
+    for row in rows:
+        found.records[str(row["id"])] = row
 
 
-def _add_customers(db: Database, found: Subject, where: str, params: dict[str, Any]) -> None:
-    for row in db.read(f"SELECT id, name, email FROM sim_customers WHERE {where}", params):
-        found.customers[str(row["id"])] = row
-
-
-def _threads(db: Database, found: Subject) -> set[str]:
-    """Threads the person requested, or that name one of their customer ids or emails."""
+def _threads(db: Database, found: Subject, hooks: dict[str, Any]) -> set[str]:
+    """Threads the person requested, or that name one of their record ids, emails or what names them."""
     threads = {
         str(r["thread_id"])
         for requester in found.requesters
         for r in db.read("SELECT thread_id FROM threads WHERE requester = :r", {"r": requester})
     }
-    keys = [str(k) for row in found.customers.values() for k in (row["id"], row["email"]) if k]
-    for customer_id in sorted(found.customers):  # their orders and tickets name them in the threads' actions
-        for table in ("sim_orders", "sim_tickets"):
-            rows = db.read(f"SELECT id FROM {table} WHERE customer_id = :c", {"c": customer_id})
-            keys += [str(r["id"]) for r in rows]
+    keys = [str(k) for row in found.records.values() for k in (row["id"], row["email"]) if k]
+    for record_id in sorted(found.records):  # e.g. their orders and tickets, named in the threads' actions
+        for hook in hooks.values():
+            keys += hook.thread_keys(db, record_id)
     if keys:
         pattern = _pattern(keys)
         sources = (
             "SELECT thread_id, last_request AS text FROM threads",
             "SELECT thread_id, args AS text FROM reviews",
             "SELECT thread_id, args AS text FROM action_ledger",
-            "SELECT thread_id, customer_id AS text FROM sim_outbox",
             "SELECT thread_id, data AS text FROM audit_events WHERE thread_id IS NOT NULL",
         )
-        for sql in sources:
+        for sql in (*sources, *(source for hook in hooks.values() for source in hook.THREAD_SOURCES)):
             for key in keys:
                 tests = " OR ".join(f"text {_like_op(db.dialect)} :p{i} ESCAPE '!'" for i in range(len(_likes(key))))
                 params = {f"p{i}": p for i, p in enumerate(_likes(key))}

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from guardrails.policy import DEFAULT_RETENTION_DAYS, load_policy, parse_policy
+from guardrails.policy import DEFAULT_RETENTION_DAYS, parse_policy
 from hitl_cli.main import main
 from hitl_core import audit
 from hitl_core.canonical import iso, utc_now
 from hitl_core.errors import BadInput
+from hitl_runtime.agents import agent_policy
 from tests.helpers import question, refund_request
 
 
@@ -40,7 +41,7 @@ def _row(runner: Any, thread_id: str) -> dict[str, Any]:
 
 
 def test_sweep_purges_old_finished_threads_only(runner):
-    days = load_policy("support").retention_days
+    days = agent_policy("support").retention_days
     old, recent, waiting = question(runner), question(runner), refund_request(runner, 21)
     assert (old.status, recent.status, waiting.status) == ("completed", "completed", "pending_review")
     _age(runner, old.thread_id, days + 1)
@@ -78,15 +79,15 @@ def test_retention_comes_from_the_agents_policy(runner, policy_dir, capsys):
 
 
 def test_default_retention_is_kept_for_a_policy_without_the_key():
-    assert load_policy("support").retention_days >= 1
+    assert agent_policy("support").retention_days >= 1
     assert DEFAULT_RETENTION_DAYS >= 30
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "forever", "1.5", "100000"])
 def test_bad_retention_is_a_one_line_error(value):
-    from guardrails.policy import POLICY_DIR
+    from hitl_runtime.agents import shipped_policy_files
 
-    text = (POLICY_DIR / "support.yaml").read_text(encoding="utf-8") + f"\nretention_days: {value}\n"
+    text = shipped_policy_files()["support"].read_text(encoding="utf-8") + f"\nretention_days: {value}\n"
     with pytest.raises(BadInput) as caught:
         parse_policy(text, "support.yaml")
     message = str(caught.value)

@@ -2,11 +2,12 @@
 
 What the runtime reads from an agent package (see hitl_runtime.agents): the graph builder, the
 context loader, the nodes whose signals re-validate an edit, the policy file, the offline model's
-responder, the tables it owns and, here, its sweep step. Everything else is the package's own.
+responder, the tables it owns and, here, its sweep step and where its records name a person. Everything else is the package's own.
 """
 
 from __future__ import annotations
 
+from graphs.support import people as PEOPLE
 from graphs.support.files import KNOWLEDGE, POLICY_FILE
 from graphs.support.graph import ACTIONS, NODES, build_graph, load_context
 from graphs.support.migrations import MIGRATIONS
@@ -22,6 +23,7 @@ __all__ = [
     "NAME",
     "NODES",
     "OFFLINE_RESPONDER",
+    "PEOPLE",
     "POLICY_FILE",
     "SWEEP",
     "build_graph",
