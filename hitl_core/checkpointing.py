@@ -5,6 +5,11 @@ Every write carries the writer's lease token in its config and is refused if the
 The token check runs in the checkpoint write's own transaction, on the saver's connection: the
 lease row stays locked until the write commits, so a new owner cannot take the thread over between
 the check and the write, and the check costs no transaction of its own.
+
+This module is the one place that leans on LangGraph beyond its documented surface: the savers'
+cursor factories (`SqliteSaver.cursor`, `PostgresSaver._cursor`) are overridden, because a
+checkpoint write and the token check must share one transaction and the public API offers no
+hook for that. `tests/test_langgraph_surface.py` fails loudly if an upgrade moves them.
 """
 
 from __future__ import annotations
