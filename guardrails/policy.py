@@ -30,6 +30,14 @@ Operator = Literal["==", "!=", ">=", ">", "<=", "<", "in", "not_in", "contains",
 Route = Literal["auto", "review", "needs_info", "escalate", "block"]
 
 
+def _role_name(role: str) -> None:
+    """A role name's check as a validation error, so the message names the field it is in."""
+    try:
+        validate_role(role)
+    except BadInput as exc:
+        raise ValueError(str(exc)) from None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,7 +53,7 @@ class Tier(_Strict):
     @model_validator(mode="after")
     def _role_names(self) -> Tier:
         for role in self.roles:
-            validate_role(role)
+            _role_name(role)
         return self
 
 
@@ -140,7 +148,7 @@ class Oversight(_Strict):
     @model_validator(mode="after")
     def _role_names(self) -> Oversight:
         for role in [*self.audit, *self.metrics]:
-            validate_role(role)
+            _role_name(role)
         return self
 
 

@@ -38,9 +38,11 @@ def test_missing_field_is_named() -> None:
     assert "thresholds: Field required" in _error(SUPPORT.replace("thresholds:", "thresholdz:", 1))
 
 
-def test_unknown_role_is_named() -> None:
-    message = _error(SUPPORT.replace("roles: [support_lead]}", "roles: [support_boss]}", 1))
-    assert "escalation_path.0" in message and "support_boss" in message
+def test_a_new_role_is_the_policys_own_and_a_malformed_one_is_named() -> None:
+    own = parse_policy(SUPPORT.replace("roles: [support_lead]}", "roles: [support_boss]}", 1), "support.yaml")
+    assert "support_boss" in own.reviewer_roles()  # roles come from the policies: a new one exists
+    message = _error(SUPPORT.replace("roles: [support_lead]}", "roles: [Support Boss!]}", 1))
+    assert "escalation_path.0" in message and "Support Boss!" in message
 
 
 def test_silence_never_approves_by_default() -> None:
