@@ -96,3 +96,22 @@ def test_a_rejected_first_action_does_not_drop_the_second(settings, runner):
     reply = agent.state(thread).reply or ""
     assert "not damaged in transit" in reply and "could not go ahead" in reply, reply
     agent.close()
+
+
+def test_a_blocked_first_action_ends_the_turn_and_names_what_was_not_attempted(settings, runner):
+    context, calls = _context(), []
+
+    def too_big(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessage:
+        answer = _two_actions(context, calls)(messages, tools)
+        answer.tool_calls[0]["args"]["amount"] = 50_000  # beyond every tier's limit: nobody may approve it
+        return answer
+
+    agent = Runner(settings, model_factory=lambda name: OfflineChatModel(responder=too_big))
+    thread = unique("two")
+    result = agent.run(
+        "support", "Refund fifty thousand and pause my account", user="eve", thread_id=thread, context=context
+    )
+    assert result.status == "blocked", result
+    assert _pending(agent.db, thread) == [] and ledger.list_entries(agent.db, thread_id=thread) == []
+    assert "change_account_status" in (result.reply or ""), result.reply
+    agent.close()
