@@ -568,7 +568,10 @@ def test_chat_stores_no_card_number_or_secret(runner):
     assert not at.error, [e.value for e in at.error]
     thread_id = at.session_state["chat_thread"]
     runner.decide(runner.state(thread_id).reviews[0], "request_info", "sam", comment="Which card did you pay with?")
+    assert runner.state(thread_id).status == "needs_info"
     at.run()
+    box = at.chat_input(key="chat_message")
+    assert not box.disabled, (at.session_state["chat_thread"], thread_id, texts(at))
     at.chat_input(key="chat_message").set_value(f"This one: {CARDS['answer']}").run()
     assert not at.error, [e.value for e in at.error]
     assert runner.state(thread_id).status == "pending_review"
