@@ -97,7 +97,7 @@ def book(state: TravelState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def build_graph() -> StateGraph[TravelState, AgentContext, InputState, TravelState]:
-    """plan -> book: a graph of one's own, no shared wiring."""
+    """Two nodes of its own (plan, then book); no shared wiring."""
     graph = StateGraph(TravelState, context_schema=AgentContext, input_schema=InputState)
     graph.add_node("plan", plan)
     graph.add_node("book", book)

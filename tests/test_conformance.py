@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from examples import purchasing_agent, travel_desk
 from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import parse_iso, use_clock
 from hitl_core.errors import Conflict, Forbidden
-from examples import purchasing_agent, travel_desk
 from hitl_core.users import add_user
 from hitl_runtime.agents import register_agent
 from tests.helpers import unique

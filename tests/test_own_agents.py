@@ -64,9 +64,7 @@ def example(request: pytest.FixtureRequest) -> Example:
 def hitl(database_url: str):
     def call(*args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "HITL_TOKEN"}
-        env.update(
-            {"HITL_DATABASE_URL": database_url, "HITL_AGENTS": "examples.travel_desk,examples.purchasing_agent"}
-        )
+        env.update({"HITL_DATABASE_URL": database_url, "HITL_AGENTS": "examples.travel_desk,examples.purchasing_agent"})
         return subprocess.run(
             [sys.executable, "-m", "hitl_cli.main", *args], env=env, capture_output=True, text=True, timeout=120
         )
