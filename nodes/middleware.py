@@ -143,7 +143,9 @@ class GovernedActions(AgentMiddleware[GovernedState, AgentContext, Any]):
             content = _told(approval.decision, call["name"], approval.state)
             if approval.decision in ("blocked", "escalated_out"):
                 update.update({"status": "blocked", "outcome": "blocked"})
-        message = ToolMessage(content, tool_call_id=call["id"], name=call["name"], status="error" if failed else "success")
+        message = ToolMessage(
+            content, tool_call_id=call["id"], name=call["name"], status="error" if failed else "success"
+        )
         return Command(update={**update, "messages": [message]})
 
     def after_agent(self, state: GovernedState, runtime: Runtime[AgentContext]) -> dict[str, Any] | None:
