@@ -34,27 +34,35 @@ from nodes.governed import request_approval
 from nodes.state import AgentContext
 
 
+def _latest(old: Any, new: Any) -> Any:
+    """The last write wins: each tool call of one model answer runs as a task of its own, in one step."""
+    return new
+
+
 class GovernedState(AgentState[Any]):
-    """LangChain's agent state plus what the runner reads and writes (see `nodes.state.AgentState`)."""
+    """LangChain's agent state plus what the runner reads and writes (see `nodes.state.AgentState`).
+
+    The keys a tool call writes take the last value, so several calls in one answer may finish together.
+    """
 
     request: NotRequired[str]
     requester: NotRequired[str]
     turn: NotRequired[int]
     context: NotRequired[dict[str, Any]]
-    redacted_request: NotRequired[str]
-    input_checks: NotRequired[list[dict[str, Any]]]
-    facts: NotRequired[dict[str, Any]]
-    proposal: NotRequired[dict[str, Any] | None]
-    assessment: NotRequired[dict[str, Any] | None]
-    tier: NotRequired[int]
-    review_deadline: NotRequired[str | None]
-    proposal_start: NotRequired[int]
+    redacted_request: NotRequired[Annotated[str, _latest]]
+    input_checks: NotRequired[Annotated[list[dict[str, Any]], _latest]]
+    facts: NotRequired[Annotated[dict[str, Any], _latest]]
+    proposal: NotRequired[Annotated[dict[str, Any] | None, _latest]]
+    assessment: NotRequired[Annotated[dict[str, Any] | None, _latest]]
+    tier: NotRequired[Annotated[int, _latest]]
+    review_deadline: NotRequired[Annotated[str | None, _latest]]
+    proposal_start: NotRequired[Annotated[int, _latest]]
     decisions: NotRequired[Annotated[list[dict[str, Any]], operator.add]]
     rejected: NotRequired[Annotated[list[str], operator.add]]
     executed: NotRequired[Annotated[list[dict[str, Any]], operator.add]]
-    status: NotRequired[str]
-    outcome: NotRequired[str]
-    reply: NotRequired[str | None]
+    status: NotRequired[Annotated[str, _latest]]
+    outcome: NotRequired[Annotated[str, _latest]]
+    reply: NotRequired[Annotated[str | None, _latest]]
 
 
 def messages_input(value: dict[str, Any]) -> dict[str, Any]:

@@ -14,15 +14,21 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.types import Command
 
 from examples import purchasing_agent, travel_desk
 from hitl_core import audit, leases, ledger, reviews
+from hitl_core.offline_model import OfflineChatModel
 from hitl_core.users import add_user
 from hitl_runtime.agents import register_agent
+from nodes.middleware import GovernedActions, action_tool, messages_input
+from nodes.state import AgentContext
 from tests.helpers import unique
 
 
@@ -159,3 +165,45 @@ def test_a_resume_that_skipped_the_runtime_executes_nothing(runner, example):
     assert "execution_refused" in [e["kind"] for e in audit.thread_history(runner.db, started.thread_id)]
     assert reviews.get(runner.db, started.reviews[0])["status"] == "pending"
     assert audit.verify(runner.db).ok
+
+
+def _two_orders(messages: list[Any], tools: list[dict[str, Any]]) -> AIMessage:
+    """A model answer with two actions at once (two tool calls), then a summary of their results."""
+    if isinstance(messages[-1], ToolMessage):
+        return AIMessage(" | ".join(str(m.content) for m in messages if isinstance(m, ToolMessage)))
+    calls = [("c1", "Acme", "desk", 300), ("c2", "Zed", "chair", 200)]
+    return AIMessage(
+        "",
+        tool_calls=[
+            {"name": "place_order", "args": {"vendor": v, "item": i, "amount": a}, "id": c} for c, v, i, a in calls
+        ],
+    )
+
+
+def test_two_tool_calls_in_one_answer_are_two_reviews(runner):
+    def build_graph() -> Any:
+        return create_agent(
+            OfflineChatModel(responder=_two_orders),
+            tools=[action_tool(purchasing_agent.PLACE_ORDER)],
+            middleware=[GovernedActions(signals=purchasing_agent.SIGNALS)],
+            context_schema=AgentContext,
+        )
+
+    agent = SimpleNamespace(
+        POLICY_FILE=purchasing_agent.POLICY_FILE,
+        GRAPH_INPUT=messages_input,
+        build_graph=build_graph,
+        load_context=purchasing_agent.load_context,
+    )
+    register_agent("purchasing", agent)
+    try:
+        add_user(runner.db, "pat", ["buyer"], actor="test")
+        started = runner.run("purchasing", "Two orders, please", user="eve")
+        assert started.status == "pending_review" and len(started.reviews) == 2
+        first, second = started.reviews
+        assert runner.decide(first, "approve", "pat")["thread"]["reviews"] == [second]
+        done = runner.decide(second, "reject", "pat", comment="one is enough")
+        assert done["thread"]["status"] == "completed" and "one is enough" in done["thread"]["reply"]
+        assert [(e["args"]["item"], e["review_id"]) for e in _effects(runner, started.thread_id)] == [("desk", first)]
+    finally:
+        register_agent("purchasing", purchasing_agent)
