@@ -207,3 +207,20 @@ def test_two_tool_calls_in_one_answer_are_two_reviews(runner):
         assert [(e["args"]["item"], e["review_id"]) for e in _effects(runner, started.thread_id)] == [("desk", first)]
     finally:
         register_agent("purchasing", purchasing_agent)
+
+
+def test_rollback_tells_the_requester_and_request_info_asks_in_the_reply(runner, example):
+    add_user(runner.db, "pat", [example.approver_role], actor="test")
+    started = runner.run(example.name, example.message, user="eve", context=example.context)
+    runner.decide(started.reviews[0], "approve", "pat")
+    (effect,) = _effects(runner, started.thread_id)
+    undone = runner.rollback(effect["id"], "pat", reason="plans changed")
+    assert undone["status"] == "rolled_back" and undone["told"] is True
+    assert "plans changed" in str(runner.state(started.thread_id).reply)
+
+    asked = runner.run(example.name, example.message, user="eve", context=example.context)
+    out = runner.decide(asked.reviews[0], "request_info", "pat", comment="Which budget line?")
+    assert out["thread"]["status"] == "completed" and "Which budget line?" in out["thread"]["reply"]
+    assert _effects(runner, asked.thread_id) == []
+    again = runner.run(example.name, example.message, user="eve", context=example.context, thread_id=asked.thread_id)
+    assert again.status == "pending_review" and again.reviews != asked.reviews
