@@ -23,7 +23,7 @@ has them all, so subclass it for the graph's state):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -62,7 +62,7 @@ class Approval:
     """The node's view of the state after the decisions: what the executor and the reply read."""
     update: dict[str, Any]
     """The state update recording them (list keys hold only the new items: the graph's reducers add)."""
-    step: str | None = field(default=None)
+    step: str | None = None
     """The ledger step of an automatic action, when one turn may run several (see `request_approval`'s `key`)."""
 
     @property
