@@ -123,6 +123,12 @@ def get_row(db: Database, review_id: str) -> Row:
     return rows[0]
 
 
+def shown_payload(db: Database, review_id: str) -> dict[str, Any] | None:
+    """The interrupt value a review was opened with (what its reviewers saw), or None if there is no such review."""
+    rows = db.read("SELECT payload FROM reviews WHERE id = :i", {"i": review_id})
+    return loads(rows[0]["payload"]) if rows else None
+
+
 def row_for_update(tx: Tx, review_id: str) -> Row:
     """The raw row inside a transaction, or NotFound."""
     row = tx.one("SELECT * FROM reviews WHERE id = :i", {"i": review_id})

@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
+from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import redact_for_log, screen
@@ -33,6 +34,7 @@ from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
 from nodes.assess import assess_state
+from nodes.governed import no_signals
 from nodes.propose import preview_for
 from nodes.state import AgentContext
 
@@ -122,7 +124,13 @@ class Runner:
     def graph(self, agent: str) -> Any:
         """The agent's graph compiled with this database's checkpointer (cached)."""
         if agent not in self._compiled:
-            self._compiled[agent] = agent_module(agent).build_graph().compile(checkpointer=self.checkpointer)
+            built = agent_module(agent).build_graph()
+            # An already compiled graph (`create_agent(...)`) keeps its own options, with our checkpointer.
+            self._compiled[agent] = (
+                built.copy(update={"checkpointer": self.checkpointer})
+                if isinstance(built, Pregel)
+                else built.compile(checkpointer=self.checkpointer)
+            )
         return self._compiled[agent]
 
     def context(self, agent: str, thread_id: str) -> AgentContext:
@@ -221,7 +229,8 @@ class Runner:
             value: dict[str, Any] = {"request": message, "requester": requester, "turn": turn}
             if context is not None or not existing:
                 value["context"] = context or {}  # a follow-up turn keeps the thread's facts
-            return value
+            own = getattr(module, "GRAPH_INPUT", None)  # a graph whose input is another shape ({"messages": ...})
+            return dict(own(value)) if callable(own) else value
 
         if not existing and self.checkpointer.get_tuple({"configurable": {"thread_id": thread_id}}) is None:
             # A new thread is turn 1: the lease, its thread row and first audit event in one transaction.
@@ -480,10 +489,9 @@ class Runner:
         proposal["preview"] = preview_for(ctx, spec, args)
         if spec.draft_arg and isinstance(args.get(spec.draft_arg), str):
             proposal["draft"] = args[spec.draft_arg]
-        parts = getattr(agent_module(agent), "NODES", None)
-        signals = (
-            parts.signals if parts is not None else (lambda state, _ctx: (dict(state.get("facts") or {}), [], [], []))
-        )
+        module = agent_module(agent)
+        parts = getattr(module, "NODES", None)
+        signals = getattr(module, "SIGNALS", None) or (parts.signals if parts is not None else no_signals)
         state = {**snapshot.values, "proposal": proposal}
         update = assess_state(state, ctx, signals, memory.active_lessons(self.db, agent), revise_drafts=False)  # type: ignore[arg-type]
         return update["assessment"], proposal["preview"]
@@ -642,6 +650,10 @@ class Runner:
         assessment = values.get("assessment") or {}
         proposal = values.get("proposal") or {}
         pending = [p.value for p in snapshot.interrupts]
+        waiting = [p for p in pending if p.get("kind") == "review"]
+        if waiting and not proposal.get("name"):
+            # Asked from inside a node (`nodes.governed.request_approval`): the proposal is in the review only.
+            assessment, proposal = waiting[0], waiting[0]["action_requests"][0]
         questions = [p for p in pending if p.get("kind") == "question"]
         if questions:
             status = "needs_info"
@@ -827,7 +839,9 @@ class Runner:
                 if snapshot.next or snapshot.interrupts:
                     return False  # a turn is under way or waiting for someone: its own reply comes next
                 update = {"messages": [AIMessage(text)], "reply": text}
-                self.graph(agent).update_state(self.config(thread_id, held.token), update, as_node="finish")
+                graph = self.graph(agent)
+                as_node = "finish" if "finish" in graph.nodes else None  # a graph of one's own: its last node
+                graph.update_state(self.config(thread_id, held.token), update, as_node=as_node)
                 with self.db.transaction() as tx:
                     leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
                     tx.execute(

@@ -105,7 +105,7 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]
     }
 
 
-def _decision_of(response: Any) -> dict[str, Any]:
+def decision_of(response: Any) -> dict[str, Any]:
     """Accept a HITLResponse ({"decisions": [...]}) carrying exactly one decision."""
     if isinstance(response, dict) and isinstance(response.get("decisions"), list) and len(response["decisions"]) == 1:
         decision = response["decisions"][0]
@@ -117,7 +117,11 @@ def _decision_of(response: Any) -> dict[str, Any]:
 def approval_gate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Pause for a reviewer at the current tier; record the decision and what it changes."""
     request = build_review_request(state, runtime.context)
-    decision = _decision_of(interrupt(request))
+    return apply_decision(state, request, decision_of(interrupt(request)))
+
+
+def apply_decision(state: AgentState, request: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """The state update a decision the runtime accepted makes (the gate's, and `request_approval`'s)."""
     proposal = dict(state.get("proposal") or {})
     tier = state.get("tier", 0)
     kind = decision["type"]

@@ -31,7 +31,15 @@ def _fence(thread_id: str) -> leases.Fence | None:
 
 def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Perform the proposal (idempotent on thread + review); read-only actions just answer."""
-    ctx = runtime.context
+    return execute_proposal(state, runtime.context)
+
+
+def execute_proposal(state: AgentState, ctx: AgentContext, *, step: str | None = None) -> dict[str, Any]:
+    """The executor's work for the proposal in `state`, from any node (`nodes/governed.py` calls it too).
+
+    `step` names an automatic action's ledger step when one node may run several in a turn (the
+    middleware's tool calls); a reviewed action's step is always its review.
+    """
     proposal = state.get("proposal") or {}
     spec = get_action(proposal["name"])
     if not spec.has_effect:
@@ -41,7 +49,8 @@ def execute(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     review_id = approving[-1]["review_id"] if approving else None
     actor = f"agent:{ctx.agent}"
     later = len(state.get("earlier_replies") or [])  # a turn's second, third... action has a step of its own
-    key = ledger.idempotency_key(ctx.thread_id, review_id or f"auto-{turn}" + (f".{later}" if later else ""), spec.name)
+    auto_step = step or f"auto-{turn}" + (f".{later}" if later else "")
+    key = ledger.idempotency_key(ctx.thread_id, review_id or auto_step, spec.name)
     assessment = state.get("assessment") or {}
     fence = _fence(ctx.thread_id)
     try:

@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 
+from examples import purchasing_agent, travel_desk
 from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import parse_iso, use_clock
 from hitl_core.errors import Conflict, Forbidden
 from hitl_core.users import add_user
+from hitl_runtime.agents import register_agent
 from tests.helpers import unique
 
 
@@ -82,16 +84,39 @@ def _compliance_regulated() -> tuple[str, dict[str, Any]]:
     return "Check this export for problems before we share it with the analytics partner.", context
 
 
+def _trip(cost: int) -> Callable[[], tuple[str, dict[str, Any]]]:
+    def make() -> tuple[str, dict[str, Any]]:
+        return "Book my trip to the Lisbon office", {"traveller": unique("tr"), "destination": "Lisbon", "cost": cost}
+
+    return make
+
+
+def _order(amount: int) -> Callable[[], tuple[str, dict[str, Any]]]:
+    def make() -> tuple[str, dict[str, Any]]:
+        return f"Order a standing desk from Acme for {amount}", {}
+
+    return make
+
+
 CASES = [
     Case("support", _support, ("sam", "sue"), ("support_agent",)),
     Case("ops", _ops_access, ("sid", "sia"), ("sre",), two_approvers=_ops_restart),
     Case("compliance", _compliance, ("olga", "omar"), ("compliance_officer",), two_approvers=_compliance_regulated),
+    # Agents of one's own (`examples/`): a hand-written graph calling `request_approval`, and a
+    # `create_agent` graph behind the `GovernedActions` middleware.
+    Case("travel", _trip(900), ("tia", "tim"), ("travel_manager",), two_approvers=_trip(8000)),
+    Case("purchasing", _order(650), ("bea", "ben"), ("buyer",), two_approvers=_order(8000)),
 ]
+OWN_AGENTS = {"travel": travel_desk, "purchasing": purchasing_agent}
+"""Registered in this process, and through HITL_AGENTS for the command lines the suite starts."""
 
 
 @pytest.fixture(params=CASES, ids=lambda c: c.agent)
-def case(request, runner) -> Case:
+def case(request, runner, monkeypatch) -> Case:
     spec: Case = request.param
+    if spec.agent in OWN_AGENTS:
+        register_agent(spec.agent, OWN_AGENTS[spec.agent])
+        monkeypatch.setenv("HITL_AGENTS", ",".join(m.__name__ for m in OWN_AGENTS.values()))
     for name in spec.reviewers:
         add_user(runner.db, name, list(spec.roles), actor="test")
     add_user(runner.db, "requester-reviewer", ["end_user", *spec.roles], actor="test")
