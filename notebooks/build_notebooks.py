@@ -41,7 +41,7 @@ TOUR = [
     ),
     (
         "code",
-        "import json\nimport tempfile\nfrom pathlib import Path\n\nfrom IPython.display import Markdown, display\n\nfrom hitl_runtime.runner import Runner\nfrom hitl_core.settings import Settings\nfrom hitl_core.users import add_user\n\nfolder = Path(tempfile.mkdtemp(prefix='hitl-tour-'))\nrunner = Runner(Settings(database_url=f'sqlite:///{folder}/tour.db'))\nfor name, roles in {'sam': ['support_agent'], 'lee': ['support_lead'], 'eve': ['end_user']}.items():\n    add_user(runner.db, name, roles)\nrunner.db.url",
+        "import json\nimport tempfile\nfrom pathlib import Path\n\nfrom IPython.display import Markdown, display\n\nfrom hitl_core.settings import Settings\nfrom hitl_core.users import add_user\nfrom hitl_runtime.runner import Runner\n\nfolder = Path(tempfile.mkdtemp(prefix='hitl-tour-'))\nrunner = Runner(Settings(database_url=f'sqlite:///{folder}/tour.db'))\nfor name, roles in {'sam': ['support_agent'], 'lee': ['support_lead'], 'eve': ['end_user']}.items():\n    add_user(runner.db, name, roles)\nrunner.db.url",
     ),
     (
         "md",
@@ -123,9 +123,9 @@ REVIEWERS = [
         import pandas as pd
 
         from hitl_core import metrics
+        from hitl_core.settings import Settings
         from hitl_lab import simulation
         from hitl_runtime.runner import Runner
-        from hitl_core.settings import Settings
 
         folder = Path(tempfile.mkdtemp(prefix='hitl-reviewers-'))
         runner = Runner(Settings(database_url=f'sqlite:///{folder}/reviewers.db'))
@@ -376,13 +376,13 @@ THRESHOLDS = [
         import pandas as pd
 
         from guardrails.calibration import fit, load_calibration
-        from hitl_runtime.agents import agent_policy
         from hitl_core import metrics
+        from hitl_core.settings import Settings
         from hitl_lab import simulation
         from hitl_lab.calibrate import scenario_pairs
+        from hitl_runtime.agents import agent_policy
         from hitl_runtime.evaluation import load_scenarios
         from hitl_runtime.runner import Runner
-        from hitl_core.settings import Settings
 
         SCENARIOS = next((Path(f) for f in Settings().scenario_dirs), Path('../tests/scenarios'))
         agents = ['support', 'ops', 'compliance']
