@@ -28,7 +28,7 @@ from hitl_core.db import Database, Row, Tx, is_connection_error
 from hitl_core.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
 from hitl_core.faults import crash_point
 from hitl_core.masking import mask_text, mask_value
-from hitl_core.settings import Settings
+from hitl_core.settings import Settings, configured
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
@@ -105,7 +105,7 @@ class Runner:
         db: Database | None = None,
         model_factory: Callable[[str], BaseChatModel] | None = None,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or configured()
         self.db = db or Database(self.settings.database_url)
         self.checkpointer = make_checkpointer(self.db, self.settings.lease_seconds)
         schema.upgrade(self.db, self.checkpointer, agent_migrations())
@@ -133,10 +133,9 @@ class Runner:
             db=self.db, policy=self.policy(agent), model=self._models[agent], agent=agent, thread_id=thread_id
         )
 
-    @staticmethod
-    def policy(agent: str) -> Policy:
-        """The agent's policy (see `agents.agent_policy`)."""
-        return agent_policy(agent)
+    def policy(self, agent: str) -> Policy:
+        """The agent's policy, from this runner's `policy_dir` when set (see `agents.agent_policy`)."""
+        return agent_policy(agent, self.settings.policy_dir)
 
     def config(self, thread_id: str, token: int | None = None) -> dict[str, Any]:
         """LangGraph config for a thread; the lease token fences checkpoint writes and the executor's."""

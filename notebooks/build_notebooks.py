@@ -14,7 +14,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).parent
 
 
+STRICT = (
+    "code",
+    "# LangGraph's strict msgpack mode, first, whatever is imported next (hitl_core/strict_msgpack.py).\n"
+    "from hitl_core.strict_msgpack import enable_strict_msgpack\n\nenable_strict_msgpack()",
+)
+"""Every notebook's first code cell: the kernel is a process the project starts."""
+
+
 def write(name: str, cells: list[tuple[str, str]], folder: Path = HERE) -> None:
+    title, rest = cells[0], cells[1:]
+    cells = [title, STRICT, *rest] if title[0] == "md" else [STRICT, *cells]
     notebook = new_notebook(
         cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -41,7 +51,7 @@ TOUR = [
     ),
     (
         "code",
-        "import json\nimport tempfile\nfrom pathlib import Path\n\nfrom IPython.display import Markdown, display\n\nfrom hitl_runtime.runner import Runner\nfrom hitl_core.settings import Settings\nfrom hitl_core.users import add_user\n\nfolder = Path(tempfile.mkdtemp(prefix='hitl-tour-'))\nrunner = Runner(Settings(database_url=f'sqlite:///{folder}/tour.db'))\nfor name, roles in {'sam': ['support_agent'], 'lee': ['support_lead'], 'eve': ['end_user']}.items():\n    add_user(runner.db, name, roles)\nrunner.db.url",
+        "import json\nimport tempfile\nfrom pathlib import Path\n\nfrom IPython.display import Markdown, display\n\nfrom hitl_core.settings import Settings\nfrom hitl_core.users import add_user\nfrom hitl_runtime.runner import Runner\n\nfolder = Path(tempfile.mkdtemp(prefix='hitl-tour-'))\nrunner = Runner(Settings(database_url=f'sqlite:///{folder}/tour.db'))\nfor name, roles in {'sam': ['support_agent'], 'lee': ['support_lead'], 'eve': ['end_user']}.items():\n    add_user(runner.db, name, roles)\nrunner.db.url",
     ),
     (
         "md",
@@ -123,9 +133,9 @@ REVIEWERS = [
         import pandas as pd
 
         from hitl_core import metrics
+        from hitl_core.settings import Settings
         from hitl_lab import simulation
         from hitl_runtime.runner import Runner
-        from hitl_core.settings import Settings
 
         folder = Path(tempfile.mkdtemp(prefix='hitl-reviewers-'))
         runner = Runner(Settings(database_url=f'sqlite:///{folder}/reviewers.db'))
@@ -368,7 +378,6 @@ THRESHOLDS = [
     ),
     code(
         """
-        import os
         import tempfile
         from pathlib import Path
 
@@ -376,13 +385,13 @@ THRESHOLDS = [
         import pandas as pd
 
         from guardrails.calibration import fit, load_calibration
-        from hitl_runtime.agents import agent_policy
         from hitl_core import metrics
+        from hitl_core.settings import Settings
         from hitl_lab import simulation
         from hitl_lab.calibrate import scenario_pairs
+        from hitl_runtime.agents import agent_policy
         from hitl_runtime.evaluation import load_scenarios
         from hitl_runtime.runner import Runner
-        from hitl_core.settings import Settings
 
         SCENARIOS = next((Path(f) for f in Settings().scenario_dirs), Path('../tests/scenarios'))
         agents = ['support', 'ops', 'compliance']
@@ -394,7 +403,7 @@ THRESHOLDS = [
         ## The sweep
 
         Each grid point builds every agent's policy with other thresholds (`simulation.policy_with`: the shipped
-        policy through the pydantic model), writes it to a folder of its own, points `HITL_POLICY_DIR` at it and
+        policy through the pydantic model), writes it to a folder of its own, sets the settings' `policy_dir` there and
         runs the cases through `hitl eval`'s `evaluate` on a fresh database. Two variants: the policy's rules as
         shipped, and without its `review` rules, which shows what the thresholds catch on their own.
 
@@ -535,8 +544,8 @@ THRESHOLDS = [
         ## Writing the chosen thresholds
 
         `simulation.write_policies` writes a complete policy folder (the shipped files, with each agent's policy
-        rebuilt with its chosen thresholds) in a temporary folder; pointing `HITL_POLICY_DIR` at it is all an
-        agent needs to load them.
+        rebuilt with its chosen thresholds) in a temporary folder; a runner whose settings' `policy_dir` is that
+        folder (`HITL_POLICY_DIR` for the command line and the app) loads them.
         """
     ),
     code(
@@ -553,8 +562,7 @@ THRESHOLDS = [
     ),
     code(
         """
-        os.environ['HITL_POLICY_DIR'] = str(chosen_dir)
-        runner = Runner(Settings(database_url=f'sqlite:///{chosen_dir}/check.db'))
+        runner = Runner(Settings(database_url=f'sqlite:///{chosen_dir}/check.db', policy_dir=str(chosen_dir)))
         print(pd.DataFrame({agent: runner.policy(agent).thresholds.model_dump() for agent in agents}), '\\n')
         check = [(case, runner.run('support', case.message, user='requester', context=case.context))
                  for case in sample['support']]
