@@ -515,7 +515,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         method=args.method,
         holdout=[Path(p) for p in args.holdout],
         write=args.write,
-        output=Path(args.output or args.settings.calibration_dir) if args.output or args.settings.calibration_dir else None,
+        output=Path(args.output or args.settings.calibration_dir)
+        if args.output or args.settings.calibration_dir
+        else None,
     )
 
     def text(r: dict[str, Any]) -> str:

@@ -194,7 +194,9 @@ _READS = (
         name
         for info in Settings.model_fields.values()
         for name in (
-            info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else [info.validation_alias]
+            info.validation_alias.choices
+            if isinstance(info.validation_alias, AliasChoices)
+            else [info.validation_alias]
         )
         if isinstance(name, str)
     ),
