@@ -7,7 +7,7 @@ reviewers race, one UPDATE touches the row and the other touches nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from hitl_core import audit, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
@@ -47,10 +47,11 @@ def register(
     requester: str,
 ) -> bool:
     """Write the row for a pending interrupt (a review's `ReviewRequest` or a `QuestionRequest`); once per interrupt."""
-    kind = value["kind"]
+    kind = value.get("kind", "review")  # a value without a kind is a review, as it always was
     payload_hash = value_hash(value)
-    review = value if value["kind"] == "review" else None
-    question = value if value["kind"] == "question" else None
+    # The two shapes, told apart the way the rows always were (by `kind`).
+    question = cast("QuestionRequest", value) if kind == "question" else None
+    review = cast("ReviewRequest", value) if question is None else None
     if review is None:
         action, args, roles, tier_name, approvals = None, None, ["end_user"], "requester", 1
     else:
@@ -72,7 +73,7 @@ def register(
         "confidence": review.get("confidence") if review else None,
         "reasons": dumps(review.get("reasons", []) if review else []),
         "required_roles": dumps(roles),
-        "tier": review["tier"].get("index", 0) if review else 0,
+        "tier": (review.get("tier") or {}).get("index", 0) if review else 0,
         "tier_name": tier_name,
         "approvals_required": approvals,
         "deadline": value.get("deadline"),
@@ -102,7 +103,7 @@ def register(
     shown = {
         "action": action,
         "args": args,
-        "question": question["question"] if question else None,
+        "question": question.get("question") if question else None,
         "evidence": [{"id": e["id"], "score": e["score"]} for e in (review.get("evidence", []) if review else [])],
         "checks_failed": [c["id"] for c in (review.get("checks", []) if review else []) if not c["passed"]],
         "risk": review.get("risk") if review else None,

@@ -608,8 +608,8 @@ class Runner:
                     thread_id=thread_id,
                     requester=requester,
                 )
-                if created and value["kind"] == "review" and value.get("proposed_by"):
-                    _approve_by_edit(tx, value, thread_id)
+                if created and value.get("kind") != "question" and value.get("proposed_by"):
+                    _approve_by_edit(tx, cast(ReviewRequest, value), thread_id)
             if applied:
                 reviews.mark_applied(tx, applied)
             tx.execute(
