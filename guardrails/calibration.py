@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,6 +31,7 @@ from typing import Any, Literal
 
 from guardrails.policy import Thresholds
 from hitl_core.errors import BadInput
+from hitl_core.settings import Settings, configured
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 Method = Literal["platt", "isotonic"]
@@ -203,9 +203,13 @@ def cross_validated(pairs: list[tuple[float, int]], method: Method, folds: int =
     return scores(predicted)
 
 
-def calibration_dir() -> Path:
-    """Where calibration files are read from and written to."""
-    return Path(os.environ.get("HITL_CALIBRATION_DIR", CALIBRATION_DIR))
+def calibration_dir(settings: Settings | None = None) -> Path:
+    """Where calibration files are read from and written to (`HITL_CALIBRATION_DIR`, else the shipped folder).
+
+    The validator node loads calibrations with no settings in reach (nodes/assess.py), so without
+    `settings` the configured folder is read through `Settings`.
+    """
+    return Path((settings or configured()).calibration_dir or CALIBRATION_DIR)
 
 
 def save(calibration: Calibration, directory: Path | None = None) -> Path:

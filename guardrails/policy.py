@@ -15,10 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hitl_core.errors import BadInput
+from hitl_core.settings import configured
 from hitl_core.users import validate_role
 
-POLICY_DIR_ENV = "HITL_POLICY_DIR"
-"""A folder of `<agent>.yaml` files that replaces the agents' own policies (simulations, deployments)."""
 DEFAULT_RETENTION_DAYS = 90
 """How long a finished thread's checkpoints and conversation are kept when a policy does not say."""
 
@@ -309,15 +308,16 @@ def _cached(path: str, mtime: float) -> Policy:
     return load_policy_file(Path(path))
 
 
-def load_policy(agent: str, directory: Path | None = None, *, own_file: Path | None = None) -> Policy:
+def load_policy(agent: str, directory: Path | str | None = None, *, own_file: Path | None = None) -> Policy:
     """The agent's policy, reloaded when its file changes.
 
-    `<agent>.yaml` in `directory` or `HITL_POLICY_DIR` wins when it is there (simulations and
-    deployments replace policies that way); otherwise the agent's own file (`own_file`, beside its graph).
+    `<agent>.yaml` in `directory` (the runner passes its settings' `policy_dir`) wins when it is there
+    (simulations and deployments replace policies that way); otherwise the agent's own file (`own_file`,
+    beside its graph). Without `directory`, the configured `HITL_POLICY_DIR`, read through `Settings`:
+    the example agents' offline models load their policy's intents with no settings in reach.
     """
-    import os
-
-    folder = directory or (Path(os.environ[POLICY_DIR_ENV]) if os.environ.get(POLICY_DIR_ENV) else None)
+    chosen = directory or configured().policy_dir
+    folder = Path(chosen) if chosen else None
     path = folder / f"{agent}.yaml" if folder is not None else None
     if (path is None or not path.exists()) and own_file is not None:
         path = Path(own_file)

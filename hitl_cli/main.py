@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hitl_core.errors import BadInput, HitlError
+from hitl_core.settings import Settings
+from hitl_core.strict_msgpack import enable_strict_msgpack
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -28,10 +30,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _runner() -> Any:
+def _runner(args: argparse.Namespace) -> Any:
     from hitl_runtime.runner import Runner
 
-    return Runner()
+    return Runner(args.settings)
 
 
 def _print(args: argparse.Namespace, value: Any, text: Callable[[Any], str]) -> None:
@@ -80,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     check_value(args.message, "message")
     context = parse_json_object(args.context, "--context") if args.context else None
-    result = _runner().run(args.agent, args.message, thread_id=args.thread, user=args.user, context=context)
+    result = _runner(args).run(args.agent, args.message, thread_id=args.thread, user=args.user, context=context)
     _print(args, result.as_dict(), _run_text)
     if result.status == "failed":
         raise SystemExit(1)
@@ -90,14 +92,14 @@ def cmd_reply(args: argparse.Namespace) -> None:
     from hitl_core.limits import check_value
 
     check_value(args.message, "answer")
-    result = _runner().reply(args.thread_id, args.message, user=args.user)
+    result = _runner(args).reply(args.thread_id, args.message, user=args.user)
     _print(args, result.as_dict(), _run_text)
 
 
 def cmd_reviews(args: argparse.Namespace) -> None:
     from hitl_core import reviews
 
-    runner = _runner()
+    runner = _runner(args)
     rows = reviews.inbox(
         runner.db,
         status=args.status,
@@ -118,7 +120,7 @@ def cmd_reviews(args: argparse.Namespace) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    review = _runner().show(args.review_id)
+    review = _runner(args).show(args.review_id)
 
     def text(r: dict[str, Any]) -> str:
         payload = r["interrupt"]
@@ -179,7 +181,7 @@ def _proven_identity(runner: Any, claimed: str | None, password_stdin: bool) -> 
     from hitl_core.errors import Forbidden
     from hitl_core.users import authenticate
 
-    token = os.environ.get("HITL_TOKEN")
+    token = runner.settings.token
     if token:
         user = tokens.authenticate(runner.db, token)
         if claimed is not None and claimed != user.name:
@@ -200,7 +202,7 @@ def _admin_or_bootstrap(runner: Any, what: str) -> str:
     from hitl_core import tokens
     from hitl_core.errors import Forbidden
 
-    if not tokens.has_admin(runner.db) and not os.environ.get("HITL_TOKEN"):
+    if not tokens.has_admin(runner.db) and not runner.settings.token:
         return "bootstrap"
     name, _ = _proven_identity(runner, None, False)
     if name is None:
@@ -222,7 +224,7 @@ def cmd_decide(args: argparse.Namespace) -> None:
     if args.comment is not None:
         check_value(args.comment, "comment")
     edited = parse_json_object(args.args, "--args") if args.args is not None else None
-    runner = _runner()
+    runner = _runner(args)
     proven, channel = _proven_identity(runner, args.reviewer, args.password_stdin)
     result = runner.decide(
         args.review_id,
@@ -248,17 +250,17 @@ def cmd_decide(args: argparse.Namespace) -> None:
 def cmd_actions(args: argparse.Namespace) -> None:
     from hitl_core import ledger
 
-    rows = ledger.list_entries(_runner().db, thread_id=args.thread, limit=args.limit)
+    rows = ledger.list_entries(_runner(args).db, thread_id=args.thread, limit=args.limit)
     _print(args, rows, lambda r: _lines(r, ["id", "thread_id", "name", "args", "status", "idempotency_key"]))
 
 
 def cmd_rollback(args: argparse.Namespace) -> None:
-    result = _runner().rollback(args.action_id, args.reviewer)
+    result = _runner(args).rollback(args.action_id, args.reviewer)
     _print(args, result, lambda r: f"action {r['id']} ({r['name']}): {r['status']} by {r['rolled_back_by']}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    result = _runner().sweep()
+    result = _runner(args).sweep()
     _print(
         args,
         result,
@@ -273,7 +275,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 def cmd_retention_apply(args: argparse.Namespace) -> None:
     from hitl_core import retention
 
-    runner = _runner()
+    runner = _runner(args)
     result = retention.apply(
         runner.db,
         runner.checkpointer,
@@ -297,7 +299,7 @@ def cmd_forget(args: argparse.Namespace) -> None:
     from hitl_runtime import erasure
 
     subject = erasure.validate_subject(args.subject)  # bad input is refused before anything else
-    runner = _runner()
+    runner = _runner(args)
     name, _ = _proven_identity(runner, args.admin, args.password_stdin)
     if name is None:
         raise Forbidden("erasure needs an admin's credentials: set HITL_TOKEN, or --as NAME --password-stdin")
@@ -319,7 +321,7 @@ def cmd_forget(args: argparse.Namespace) -> None:
 def cmd_audit(args: argparse.Namespace) -> None:
     from hitl_core import audit
 
-    runner = _runner()
+    runner = _runner(args)
     if args.target == "verify":
         result = audit.verify(runner.db).as_dict()
         _print(
@@ -369,7 +371,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 def cmd_metrics(args: argparse.Namespace) -> None:
     from hitl_core import metrics
 
-    result = metrics.compute(_runner().db, since=args.since, until=args.until, agent=args.agent, action=args.action)
+    result = metrics.compute(_runner(args).db, since=args.since, until=args.until, agent=args.agent, action=args.action)
     _print(args, result, _metrics_text)
 
 
@@ -398,7 +400,7 @@ def cmd_incident(args: argparse.Namespace) -> None:
     from hitl_core import metrics
     from hitl_core.users import get_user
 
-    runner = _runner()
+    runner = _runner(args)
     get_user(runner.db, args.reviewer)
     result = metrics.report_incident(runner.db, args.action_id, args.reviewer, args.description)
     _print(args, result, lambda r: f"incident {r['id']} recorded on action {r['action_id']}")
@@ -408,7 +410,7 @@ def cmd_agents(args: argparse.Namespace) -> None:
     from hitl_runtime.agents import AGENTS, agent_module, available_agents
     from hitl_runtime.models import model_info
 
-    runner = _runner()
+    runner = _runner(args)
     model = model_info(runner.settings)
     rows = []
     for name in available_agents():
@@ -443,7 +445,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if repeated:
         raise BadInput(f"the same case id in more than one dataset: {', '.join(repeated[:5])}")
     paraphrases = load_scenarios(Path(args.paraphrases), args.agent) if args.paraphrases else None
-    result = evaluate(args.agent, cases, grader=args.grader, paraphrases=paraphrases)
+    result = evaluate(args.agent, cases, settings=args.settings, grader=args.grader, paraphrases=paraphrases)
 
     def text(r: dict[str, Any]) -> str:
         lines = []
@@ -470,22 +472,20 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from hitl_core.settings import Settings
     from hitl_lab.bench import render, run
 
     def progress(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
-    report = run(Settings(), quick=args.quick, log=None if args.json else progress)
+    report = run(args.settings, quick=args.quick, log=None if args.json else progress)
     _print(args, report, render)
 
 
 def cmd_soak(args: argparse.Namespace) -> None:
-    from hitl_core.settings import Settings
     from hitl_lab.soak import run_soak
 
     report = run_soak(
-        Settings().database_url,
+        args.settings.database_url,
         threads=args.threads,
         seconds=args.seconds,
         starters=args.workers,
@@ -507,7 +507,7 @@ def cmd_soak(args: argparse.Namespace) -> None:
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from hitl_lab.calibrate import calibrate
 
-    runner = _runner() if args.decisions else None
+    runner = _runner(args) if args.decisions else None
     result = calibrate(
         args.agent,
         [Path(p) for p in args.dataset],
@@ -515,7 +515,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         method=args.method,
         holdout=[Path(p) for p in args.holdout],
         write=args.write,
-        output=Path(args.output) if args.output else None,
+        output=Path(args.output or args.settings.calibration_dir)
+        if args.output or args.settings.calibration_dir
+        else None,
     )
 
     def text(r: dict[str, Any]) -> str:
@@ -589,7 +591,7 @@ def cmd_lessons_propose(args: argparse.Namespace) -> None:
     from hitl_core.limits import parse_json_object
     from hitl_runtime import lessons
 
-    db = _runner().db
+    db = _runner(args).db
     if args.text:
         rule = parse_json_object(args.rule, "--rule") if args.rule else None
         made = [lessons.propose(db, args.agent, args.reviewer, args.text, rule=rule, feedback_ids=args.feedback)]
@@ -603,34 +605,36 @@ def cmd_lessons_propose(args: argparse.Namespace) -> None:
 def cmd_lessons_list(args: argparse.Namespace) -> None:
     from hitl_runtime import lessons
 
-    rows = lessons.list_lessons(_runner().db, status=args.status, agent=args.agent)
+    rows = lessons.list_lessons(_runner(args).db, status=args.status, agent=args.agent)
     _print(args, rows, lambda r: "\n".join(_lesson_text(x) for x in r) or "(none)")
 
 
 def cmd_lessons_show(args: argparse.Namespace) -> None:
     from hitl_runtime import lessons
 
-    _print(args, lessons.get(_runner().db, args.lesson_id), _lesson_text)
+    _print(args, lessons.get(_runner(args).db, args.lesson_id), _lesson_text)
 
 
 def cmd_lessons_accept(args: argparse.Namespace) -> None:
     from hitl_runtime import lessons
 
     datasets = [Path(p) for p in args.dataset] or None
-    result = lessons.accept(_runner().db, args.lesson_id, args.reviewer, datasets=datasets, comment=args.comment)
+    result = lessons.accept(
+        _runner(args).db, args.lesson_id, args.reviewer, datasets=datasets, comment=args.comment, settings=args.settings
+    )
     _print(args, result, _lesson_text)
 
 
 def cmd_lessons_reject(args: argparse.Namespace) -> None:
     from hitl_runtime import lessons
 
-    _print(args, lessons.reject(_runner().db, args.lesson_id, args.reviewer, args.comment), _lesson_text)
+    _print(args, lessons.reject(_runner(args).db, args.lesson_id, args.reviewer, args.comment), _lesson_text)
 
 
 def cmd_lessons_retire(args: argparse.Namespace) -> None:
     from hitl_runtime import lessons
 
-    _print(args, lessons.retire(_runner().db, args.lesson_id, args.reviewer, args.comment), _lesson_text)
+    _print(args, lessons.retire(_runner(args).db, args.lesson_id, args.reviewer, args.comment), _lesson_text)
 
 
 def cmd_users_add(args: argparse.Namespace) -> None:
@@ -641,7 +645,7 @@ def cmd_users_add(args: argparse.Namespace) -> None:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     validate_account(args.name, args.role, password, known_roles())  # bad input is refused before anything else
-    runner = _runner()
+    runner = _runner(args)
     actor = _admin_or_bootstrap(runner, "creating or changing accounts")
     user = add_user(runner.db, args.name, args.role, password=password, actor=actor)
     _print(args, {"name": user.name, "roles": list(user.roles)}, lambda u: f"user {u['name']}: {', '.join(u['roles'])}")
@@ -650,14 +654,14 @@ def cmd_users_add(args: argparse.Namespace) -> None:
 def cmd_users_list(args: argparse.Namespace) -> None:
     from hitl_core.users import list_users
 
-    users = [{"name": u.name, "roles": list(u.roles)} for u in list_users(_runner().db)]
+    users = [{"name": u.name, "roles": list(u.roles)} for u in list_users(_runner(args).db)]
     _print(args, users, lambda rows: _lines(rows, ["name", "roles"]))
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> None:
     from hitl_core import tokens
 
-    runner = _runner()
+    runner = _runner(args)
     if args.password_stdin:
         proven, _ = _proven_identity(runner, args.name, True)
         actor = proven or args.name
@@ -670,7 +674,7 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
 def cmd_tokens_list(args: argparse.Namespace) -> None:
     from hitl_core import tokens
 
-    runner = _runner()
+    runner = _runner(args)
     _admin_or_bootstrap(runner, "listing tokens")
     rows = tokens.list_tokens(runner.db, args.user)
     _print(args, rows, lambda r: _lines(r, ["id", "user", "label", "created_at", "last_used_at", "revoked_at"]))
@@ -679,7 +683,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> None:
 def cmd_tokens_revoke(args: argparse.Namespace) -> None:
     from hitl_core import tokens
 
-    runner = _runner()
+    runner = _runner(args)
     actor = _admin_or_bootstrap(runner, "revoking a token")
     revoked = tokens.revoke(runner.db, args.token_id, actor=actor)
     _print(args, revoked, lambda r: f"token {r['id']} of {r['user']} revoked at {r['revoked_at']}")
@@ -688,11 +692,11 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> None:
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     from hitl_core.schema import SCHEMA_VERSION
 
-    _runner()
+    _runner(args)
     _print(args, {"schema_version": SCHEMA_VERSION}, lambda r: f"schema at version {r['schema_version']}")
 
 
-def _streamlit(port: int | None) -> None:
+def _streamlit(port: int | None, *, demo: bool = False) -> None:
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     if not app.exists():
         raise BadInput("the review app is not part of this build (ui/app.py is missing)")
@@ -709,21 +713,23 @@ def _streamlit(port: int | None) -> None:
     ]
     if port:
         command += ["--server.port", str(port)]
-    raise SystemExit(subprocess.call(command, env=os.environ.copy()))
+    # A subprocess boundary: the app reads its settings from this environment at its own edge.
+    env = os.environ | ({"HITL_DEMO": "1"} if demo else {})
+    raise SystemExit(subprocess.call(command, env=env))
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
-    _runner()
+    _runner(args)
     _streamlit(args.port)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from hitl_lab.demo import seed
 
-    summary = seed(_runner())
+    summary = seed(_runner(args))
     _print(args, summary, lambda s: "\n".join(f"{k}: {v}" for k, v in s.items()))
     if not args.seed_only:
-        _streamlit(args.port)
+        _streamlit(args.port, demo=True)
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -977,6 +983,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     import logging
 
+    enable_strict_msgpack()
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # failures reach the user as one line instead
     try:
         args = build_parser().parse_args(argv)
@@ -984,6 +991,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         _utf8_arguments(args)
+        args.settings = Settings()  # the environment, read once; a bad value stops here, before anything is written
         args.handler(args)
     except SystemExit as exc:
         return int(exc.code or 0)

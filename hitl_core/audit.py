@@ -74,7 +74,7 @@ from typing import Any
 from hitl_core.canonical import canonical_json, loads, new_id, now_iso, sha256_hex
 from hitl_core.db import Database, Tx
 from hitl_core.errors import HitlError
-from hitl_core.settings import Settings
+from hitl_core.settings import Settings, configured
 
 GENESIS = "0" * 64
 SYSTEM_STREAM = "system"
@@ -138,7 +138,7 @@ _TEXT_KEYS: dict[str, AuditKey] = {}
 
 def key_file_path(dialect: str, database_file: str | None, settings: Settings | None = None) -> Path:
     """Where the key file is: `HITL_AUDIT_KEY_FILE`, beside an SQLite file, or `.hitl/` here for PostgreSQL."""
-    settings = settings or Settings()
+    settings = settings or configured()
     if settings.audit_key_file:
         return Path(settings.audit_key_file).expanduser()
     if dialect == "sqlite" and database_file:
@@ -148,13 +148,15 @@ def key_file_path(dialect: str, database_file: str | None, settings: Settings | 
 
 def load_key(db: Database, *, settings: Settings | None = None, create: bool = True) -> AuditKey | None:
     """The audit key for this database; a new key file on first use when `create` (else None if absent)."""
-    settings = settings or Settings()
+    settings = settings or configured()
     database_file = os.path.abspath(db.target) if db.dialect == "sqlite" else None
     return _resolve(settings, db.dialect, database_file, create)
 
 
 def _key_for_tx(tx: Tx) -> AuditKey:
-    settings = Settings()
+    # Events are appended from every layer with only a transaction in hand, so the key's settings are
+    # read here; the text keys are cached (`_TEXT_KEYS`), a key file is read once per path.
+    settings = configured()
     database_file = None
     if not settings.audit_key and not settings.audit_key_file and tx.dialect == "sqlite":
         listed = tx.execute("PRAGMA database_list")  # in-process, no round trip

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hitl_core.errors import Unavailable
-from hitl_core.settings import Settings
+from hitl_core.settings import configured
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,7 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 def load_encoder(name: str, *, backend: str = "auto") -> Encoder:
     """Load a model; `backend` auto (NumPy for BERT-family models), numpy, or sentence-transformers."""
+    # Switches of the Hugging Face libraries (not ours): they read them from the environment when loading.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -255,8 +256,12 @@ def load_encoder(name: str, *, backend: str = "auto") -> Encoder:
 
 
 def configured_model() -> str:
-    """The model name or path in use (`HITL_EMBEDDING_MODEL`)."""
-    return Settings().embedding_model
+    """The model name or path in use (`HITL_EMBEDDING_MODEL`).
+
+    Read through `Settings` here: the intent and evidence signals call it from guardrails and
+    nodes, which get no settings; the encoder is loaded once per process.
+    """
+    return configured().embedding_model
 
 
 _lock = threading.Lock()
@@ -316,8 +321,8 @@ def embed(texts: list[str]) -> np.ndarray:
 
 
 def cache_dir() -> Path:
-    """Where vectors of fixed texts are kept (`HITL_CACHE_DIR`)."""
-    return Path(Settings().cache_dir).expanduser()
+    """Where vectors of fixed texts are kept (`HITL_CACHE_DIR`, through `Settings`, as `configured_model`)."""
+    return Path(configured().cache_dir).expanduser()
 
 
 @lru_cache(maxsize=64)

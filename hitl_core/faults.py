@@ -14,5 +14,7 @@ POINTS = ("after_decision", "inside_execution", "after_execution")
 
 def crash_point(name: str) -> None:
     """Die here if the environment asks for it."""
+    # Read here on purpose: a test hook, not configuration. The parent sets it for one child process
+    # (tests, `hitl soak`), and the points sit deep inside a step where no settings are in reach.
     if os.environ.get("HITL_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -7,12 +7,15 @@ reviewers race, one UPDATE touches the row and the other touches nothing.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from hitl_core import audit, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
 from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
+
+if TYPE_CHECKING:  # types only: LangChain's agents package is slow to import (see hitl_core/payloads.py)
+    from hitl_core.payloads import QuestionRequest, ReviewRequest
 
 DECISION_STATUS: Final = {
     "approve": "approved",
@@ -34,17 +37,28 @@ SORTS: Final = {
 }
 
 
-def register(tx: Tx, *, interrupt_id: str, value: dict[str, Any], agent: str, thread_id: str, requester: str) -> bool:
-    """Write the row for a pending interrupt; the same interrupt never makes two rows."""
-    kind = value.get("kind", "review")
+def register(
+    tx: Tx,
+    *,
+    interrupt_id: str,
+    value: ReviewRequest | QuestionRequest,
+    agent: str,
+    thread_id: str,
+    requester: str,
+) -> bool:
+    """Write the row for a pending interrupt (a review's `ReviewRequest` or a `QuestionRequest`); once per interrupt."""
+    kind = value.get("kind", "review")  # a value without a kind is a review, as it always was
     payload_hash = value_hash(value)
-    if kind == "question":
+    # The two shapes, told apart the way the rows always were (by `kind`).
+    question = cast("QuestionRequest", value) if kind == "question" else None
+    review = cast("ReviewRequest", value) if question is None else None
+    if review is None:
         action, args, roles, tier_name, approvals = None, None, ["end_user"], "requester", 1
     else:
-        request = value["action_requests"][0]
+        request = review["action_requests"][0]
         action, args = request["name"], request["args"]
-        roles, tier_name, approvals = value["tier"]["roles"], value["tier"]["name"], value["tier"]["approvals"]
-    row = {
+        roles, tier_name, approvals = review["tier"]["roles"], review["tier"]["name"], review["tier"]["approvals"]
+    row: dict[str, Any] = {
         "id": value["review_id"],
         "kind": kind,
         "thread_id": thread_id,
@@ -53,13 +67,13 @@ def register(tx: Tx, *, interrupt_id: str, value: dict[str, Any], agent: str, th
         "requester": requester,
         "action": action,
         "args": dumps(args) if args is not None else None,
-        "amount": value.get("amount"),
-        "route": value.get("route"),
-        "risk": value.get("risk"),
-        "confidence": value.get("confidence"),
-        "reasons": dumps(value.get("reasons", [])),
+        "amount": review.get("amount") if review else None,
+        "route": review.get("route") if review else None,
+        "risk": review.get("risk") if review else None,
+        "confidence": review.get("confidence") if review else None,
+        "reasons": dumps(review.get("reasons", []) if review else []),
         "required_roles": dumps(roles),
-        "tier": (value.get("tier") or {}).get("index", 0) if kind == "review" else 0,
+        "tier": (review.get("tier") or {}).get("index", 0) if review else 0,
         "tier_name": tier_name,
         "approvals_required": approvals,
         "deadline": value.get("deadline"),
@@ -89,11 +103,11 @@ def register(tx: Tx, *, interrupt_id: str, value: dict[str, Any], agent: str, th
     shown = {
         "action": action,
         "args": args,
-        "question": value.get("question"),
-        "evidence": [{"id": e["id"], "score": e["score"]} for e in value.get("evidence", [])],
-        "checks_failed": [c["id"] for c in value.get("checks", []) if not c["passed"]],
-        "risk": value.get("risk"),
-        "confidence": value.get("confidence"),
+        "question": question.get("question") if question else None,
+        "evidence": [{"id": e["id"], "score": e["score"]} for e in (review.get("evidence", []) if review else [])],
+        "checks_failed": [c["id"] for c in (review.get("checks", []) if review else []) if not c["passed"]],
+        "risk": review.get("risk") if review else None,
+        "confidence": review.get("confidence") if review else None,
         "tier": tier_name,
         "required_roles": roles,
         "deadline": value.get("deadline"),

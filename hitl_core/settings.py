@@ -1,81 +1,206 @@
-"""Settings read from the environment once, at the edge (CLI, app, tests)."""
+"""Settings read from the environment once, at the edge (CLI, app, tests), and passed down.
+
+One pydantic-settings model names every variable, its default and its check; a bad value is a
+one-line `BadInput` naming the variable. Empty values count as unset. Lists are not JSON: folders
+and files are separated by `os.pathsep`, agent references by commas.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hitl_core.errors import BadInput
 
 DEFAULT_DATABASE_URL = "sqlite:///.hitl/hitl.db"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Process-wide configuration; every field has an environment variable."""
+def _default_cache_dir() -> str:
+    # The XDG fallback is part of this variable's default, so it is read here with the rest.
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hitl-agents")
 
-    database_url: str = field(default_factory=lambda: os.environ.get("HITL_DATABASE_URL", DEFAULT_DATABASE_URL))
+
+def _env(*names: str) -> Any:
+    return Field(validation_alias=AliasChoices(*names)) if len(names) > 1 else Field(validation_alias=names[0])
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; every field has an environment variable (see README, Configuration)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        env_ignore_empty=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="forbid",
+        case_sensitive=True,
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias="HITL_DATABASE_URL", min_length=1)
     """`HITL_DATABASE_URL`: SQLAlchemy-style URL, `sqlite:///file.db` or `postgresql://...`."""
 
-    openai_api_key: str | None = field(default_factory=lambda: os.environ.get("OPENAI_API_KEY"))
+    openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY", repr=False)
     """`OPENAI_API_KEY`: when set, agents use ChatOpenAI instead of the offline model."""
 
-    openai_base_url: str | None = field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL"))
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     """`OPENAI_BASE_URL`: any OpenAI-compatible server (vLLM, Ollama, llama.cpp)."""
 
-    model_name: str = field(default_factory=lambda: os.environ.get("HITL_MODEL", "gpt-4o-mini"))
+    model_name: str = Field("gpt-4o-mini", validation_alias="HITL_MODEL")
     """`HITL_MODEL`: the chat model's name on that server."""
 
-    embedding_model: str = field(default_factory=lambda: os.environ.get("HITL_EMBEDDING_MODEL") or "all-MiniLM-L6-v2")
+    embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias="HITL_EMBEDDING_MODEL")
     """`HITL_EMBEDDING_MODEL`: the sentence-embedding model of the intent and evidence signals: a name
     (the packaged all-MiniLM-L6-v2, or one in the local Hugging Face cache) or a model folder."""
 
-    cache_dir: str = field(
-        default_factory=lambda: (
-            os.environ.get("HITL_CACHE_DIR")
-            or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hitl-agents")
-        )
-    )
-    """`HITL_CACHE_DIR`: where embeddings of fixed texts (intent examples, knowledge files) are kept."""
+    cache_dir: str = Field(default_factory=_default_cache_dir, validation_alias="HITL_CACHE_DIR")
+    """`HITL_CACHE_DIR`: where embeddings of fixed texts (intent examples, knowledge files) are kept;
+    unset, `$XDG_CACHE_HOME/hitl-agents`, else `~/.cache/hitl-agents`."""
 
-    lease_seconds: float = field(default_factory=lambda: float(os.environ.get("HITL_LEASE_SECONDS", "60")))
+    lease_seconds: float = Field(60.0, validation_alias="HITL_LEASE_SECONDS", gt=0, allow_inf_nan=False)
     """`HITL_LEASE_SECONDS`: how long a process owns a thread before another may take it over."""
 
-    resume_grace_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("HITL_RESUME_GRACE_SECONDS", "30"))
-    )
+    resume_grace_seconds: float = Field(30.0, validation_alias="HITL_RESUME_GRACE_SECONDS", ge=0, allow_inf_nan=False)
     """`HITL_RESUME_GRACE_SECONDS`: a decision not applied after this long is finished by sweep."""
 
-    audit_key: str | None = field(default_factory=lambda: os.environ.get("HITL_AUDIT_KEY") or None, repr=False)
+    audit_key: str | None = Field(None, validation_alias="HITL_AUDIT_KEY", repr=False)
     """`HITL_AUDIT_KEY`: the audit chain's HMAC key (hex, or text of at least 16 bytes); kept out of the database."""
 
-    audit_key_file: str | None = field(default_factory=lambda: os.environ.get("HITL_AUDIT_KEY_FILE") or None)
+    audit_key_file: str | None = Field(None, validation_alias="HITL_AUDIT_KEY_FILE")
     """`HITL_AUDIT_KEY_FILE`: a file holding that key when `HITL_AUDIT_KEY` is unset; by default `audit.key`
     beside an SQLite database file, or `.hitl/audit.key` in the working directory for PostgreSQL, created
     (mode 0600) on first use."""
 
-    scenario_dirs: tuple[str, ...] = field(
-        default_factory=lambda: tuple(p for p in os.environ.get("HITL_SCENARIO_DIRS", "").split(os.pathsep) if p)
-    )
+    scenario_dirs: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="HITL_SCENARIO_DIRS")
     """`HITL_SCENARIO_DIRS`: folders of scenario sets (`<agent>.jsonl`, `<agent>_holdout.jsonl`), separated by
     the path separator; a lesson's regression gate and the simulations read them. The repository's own
     sets are `tests/scenarios` and `tests/scenarios/shared` (the README's commands name them)."""
 
-    tracing: str = field(default_factory=lambda: os.environ.get("HITL_TRACING", ""))
+    lesson_datasets: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="HITL_LESSON_DATASETS")
+    """`HITL_LESSON_DATASETS`: scenario files (path-separator-separated) a lesson is evaluated on; unset,
+    the agent's sets in `scenario_dirs`."""
+
+    policy_dir: str | None = Field(None, validation_alias="HITL_POLICY_DIR")
+    """`HITL_POLICY_DIR`: a folder of `<agent>.yaml` policies used instead of the agents' own files."""
+
+    calibration_dir: str | None = Field(None, validation_alias="HITL_CALIBRATION_DIR")
+    """`HITL_CALIBRATION_DIR`: where calibration files `<agent>.json` are read and written; unset, the
+    shipped `guardrails/calibration`."""
+
+    agents: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="HITL_AGENTS")
+    """`HITL_AGENTS`: more agents, comma-separated `module` or `module:attribute` references."""
+
+    token: str | None = Field(None, validation_alias="HITL_TOKEN", repr=False)
+    """`HITL_TOKEN`: the command line's API token, proving who runs a command."""
+
+    ui_refresh_seconds: float = Field(3.0, validation_alias="HITL_UI_REFRESH_SECONDS", ge=0.5, allow_inf_nan=False)
+    """`HITL_UI_REFRESH_SECONDS`: how often the app's chat, inbox and review status refresh themselves."""
+
+    demo: bool = Field(False, validation_alias="HITL_DEMO")
+    """`HITL_DEMO`: the app's login page lists the demo accounts (`hitl demo` sets it for the app it starts)."""
+
+    tracing: str = Field("", validation_alias="HITL_TRACING")
     """`HITL_TRACING`: OpenTelemetry spans: `otlp` (over HTTP), `console` (stderr) or `off`; unset, the standard
     variables below decide. Every span is masked (hitl_core/tracing.py)."""
 
-    otel_traces_exporter: str = field(default_factory=lambda: os.environ.get("OTEL_TRACES_EXPORTER", ""))
+    otel_traces_exporter: str = Field("", validation_alias="OTEL_TRACES_EXPORTER")
     """`OTEL_TRACES_EXPORTER`: `otlp` or `console` switches spans on, `none` keeps them off."""
 
-    otel_endpoint: str | None = field(
-        default_factory=lambda: (
-            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-            or None
-        )
+    otel_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     )
     """`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`: set, spans go there (OTLP over HTTP)."""
 
-    otel_sdk_disabled: bool = field(
-        default_factory=lambda: os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
-    )
-    """`OTEL_SDK_DISABLED=true`: no spans, whatever else is set."""
+    otel_sdk_disabled: bool = Field(False, validation_alias="OTEL_SDK_DISABLED")
+    """`OTEL_SDK_DISABLED=true`: no spans, whatever else is set (any other value leaves them on, as the
+    OpenTelemetry specification says)."""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise BadInput(_one_line(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords, then the environment: no `.env` or secrets folder is read behind the operator's back."""
+        return init_settings, env_settings
+
+    @field_validator("scenario_dirs", "lesson_datasets", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> Any:
+        return tuple(p for p in value.split(os.pathsep) if p) if isinstance(value, str) else value
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _references(cls, value: Any) -> Any:
+        return tuple(r.strip() for r in value.split(",") if r.strip()) if isinstance(value, str) else value
+
+    @field_validator("otel_sdk_disabled", mode="before")
+    @classmethod
+    def _only_true_disables(cls, value: Any) -> Any:
+        return value.strip().lower() == "true" if isinstance(value, str) else value
+
+
+def configured() -> Settings:
+    """The environment's settings, for code that has none passed to it (pages, nodes, the registry).
+
+    Rebuilt only when one of the variables changes, so calling it on every step costs a few lookups.
+    """
+    return _configured(tuple(os.environ.get(name) for name in _READS))
+
+
+@lru_cache(maxsize=8)
+def _configured(_values: tuple[str | None, ...]) -> Settings:
+    return Settings()
+
+
+def variable(field: str) -> str:
+    """The environment variable of a field (the first one, for a field with several)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias or field)
+
+
+_SECRET = {"openai_api_key", "audit_key", "token"}
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first problem, naming the variable (and its value, unless it is a secret)."""
+    error = exc.errors(include_url=False)[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if field not in Settings.model_fields:  # reported under the alias, or an unknown keyword
+        names = {variable(f): f for f in Settings.model_fields}
+        field = names.get(field, field)
+    if field not in Settings.model_fields:
+        return f"settings: unknown setting {field!r}"
+    shown = "" if field in _SECRET else f"={error.get('input')!r}"
+    return f"{variable(field)}{shown}: {error['msg']}"
+
+
+_READS = (
+    *(
+        name
+        for info in Settings.model_fields.values()
+        for name in (
+            info.validation_alias.choices
+            if isinstance(info.validation_alias, AliasChoices)
+            else [info.validation_alias]
+        )
+        if isinstance(name, str)
+    ),
+    "XDG_CACHE_HOME",
+    "HOME",
+)
+"""Every variable `Settings` reads (`cache_dir`'s default reads the last two)."""

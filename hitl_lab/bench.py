@@ -55,7 +55,7 @@ from hitl_core.actions import ActionSpec, register
 from hitl_core.db import Database, DatabaseURL
 from hitl_core.errors import Conflict, HitlError
 from hitl_core.offline_model import OfflineChatModel
-from hitl_core.settings import Settings
+from hitl_core.settings import Settings, configured
 from hitl_core.users import add_user
 from hitl_runtime.agents import register_agent
 from hitl_runtime.runner import Runner
@@ -795,7 +795,7 @@ def run(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Every measurement on the configured database's server; the headline keys first, then the figures."""
-    settings = settings or Settings()
+    settings = settings or configured()
     chosen = sizes or (QUICK if quick else FULL)
     say = log or (lambda text: None)
     dialect = DatabaseURL.parse(settings.database_url).dialect

@@ -12,7 +12,6 @@ the demo one): a pending review from elsewhere whose deadline falls before that 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
@@ -385,10 +384,8 @@ SUPPORT_CASES: Final[list[Case]] = [
 def seed(runner: Runner) -> dict[str, Any]:
     """Create the demo accounts and threads (skipping what exists); return a summary.
 
-    Also sets `HITL_DEMO=1` in this process's environment, so the app that `hitl demo` starts
-    next lists the demo accounts on its login page.
+    `hitl demo` then starts the app with `HITL_DEMO=1`, so its login page lists the demo accounts.
     """
-    os.environ.setdefault("HITL_DEMO", "1")
     accounts = _accounts(runner)
     if "support" in available_agents():
         _load(runner, EVE, "eve", EVE_ORDERS)  # the demo end user's orders, to ask about in the chat

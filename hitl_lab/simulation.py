@@ -35,8 +35,8 @@ Time
 Threshold sweeps
     `policy_with` builds a policy with other thresholds (optionally without the policy's rules whose
     outcome is `review`, to see what the thresholds catch on their own), `write_policies` writes a
-    complete policy folder and `using_policies` points `HITL_POLICY_DIR` at it; `sweep_thresholds`
-    runs scenario cases through `evaluation.evaluate` once per grid point, and `choose_thresholds`
+    complete policy folder (what `HITL_POLICY_DIR`, a runner's `policy_dir`, points at); `sweep_thresholds`
+    runs scenario cases through `evaluation.evaluate` once per grid point, with `policy_dir` there, and `choose_thresholds`
     picks the point with the least review load that is no less safe than the shipped thresholds.
 
 (The simulated business systems the agents act on are another thing: `hitl_runtime.sim`.)
@@ -47,13 +47,11 @@ from __future__ import annotations
 import heapq
 import json
 import math
-import os
 import random
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,7 +64,7 @@ from guardrails.policy import Policy, load_policy, load_policy_file
 from hitl_core import ledger, metrics
 from hitl_core.canonical import iso, parse_iso, use_clock
 from hitl_core.errors import BadInput
-from hitl_core.settings import Settings
+from hitl_core.settings import Settings, configured
 from hitl_core.users import add_user
 from hitl_runtime.agents import policy_file, shipped_policy_files
 from hitl_runtime.evaluation import HUMAN_ROUTES, Scenario, evaluate, load_scenarios
@@ -166,7 +164,7 @@ class Case:
 
 def scenario_files(folders: Iterable[Path] | None = None) -> list[Path]:
     """Every scenario set (`*.jsonl`) in the given folders (by default `HITL_SCENARIO_DIRS`), in order."""
-    chosen = list(folders) if folders is not None else [Path(f) for f in Settings().scenario_dirs]
+    chosen = list(folders) if folders is not None else [Path(f) for f in configured().scenario_dirs]
     if not chosen:
         raise BadInput("no scenario folders: pass them, or set HITL_SCENARIO_DIRS (for example tests/scenarios)")
     return [path for folder in chosen if folder.is_dir() for path in sorted(folder.glob("*.jsonl"))]
@@ -671,20 +669,6 @@ def write_policies(folder: Path, policies: Iterable[Policy]) -> Path:
     return folder
 
 
-@contextmanager
-def using_policies(folder: Path) -> Iterator[Path]:
-    """Point `HITL_POLICY_DIR` at `folder` for the block, then restore what it was."""
-    before = os.environ.get("HITL_POLICY_DIR")
-    os.environ["HITL_POLICY_DIR"] = str(folder)
-    try:
-        yield folder
-    finally:
-        if before is None:
-            os.environ.pop("HITL_POLICY_DIR", None)
-        else:
-            os.environ["HITL_POLICY_DIR"] = before
-
-
 def routing_figures(per_case: list[dict[str, Any]]) -> dict[str, Any]:
     """Review load, automation and false_auto of one evaluation's cases."""
     n = len(per_case)
@@ -712,13 +696,16 @@ def sweep_thresholds(
     *,
     variants: Sequence[str] = VARIANTS,
     include_shipped: bool = True,
+    settings: Settings | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate each agent's cases at every (auto_min_confidence, auto_max_risk) of the grid.
 
     One row per agent, variant and grid point (plus the shipped thresholds when `include_shipped`),
     with `routing_figures`. Each point writes its policies to a folder of its own (the policy cache
-    is keyed by path and mtime) and runs `evaluation.evaluate` on a fresh database.
+    is keyed by path and mtime) and runs `evaluation.evaluate` on a fresh database with `settings`
+    (default: the environment's) pointing `policy_dir` there.
     """
+    base = settings or configured()
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise BadInput(f"unknown sweep variant {unknown[0]!r} (choose from: {', '.join(VARIANTS)})")
@@ -738,8 +725,8 @@ def sweep_thresholds(
                         drop_review_rules=variant == "thresholds alone",
                     )
                     folder = write_policies(Path(scratch) / f"p{len(rows)}", [policy])
-                    with using_policies(folder):
-                        result = evaluate(agent, scenarios, grade_drafts=False)
+                    point = base.model_copy(update={"policy_dir": str(folder)})
+                    result = evaluate(agent, scenarios, settings=point, grade_drafts=False)
                     rows.append(
                         {
                             "agent": agent,

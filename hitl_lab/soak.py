@@ -86,6 +86,7 @@ class SoakReport:
 
 # -- child processes -------------------------------------------------------------------------------
 def _child_env(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    # A subprocess boundary: the children read their settings from this environment at their own edge.
     env = {k: v for k, v in os.environ.items() if k != "HITL_CRASH_AT"}
     env.update(
         {"HITL_DATABASE_URL": database_url, "HITL_LEASE_SECONDS": LEASE_SECONDS, "HITL_RESUME_GRACE_SECONDS": "1"}
@@ -397,10 +398,8 @@ class _Conductor:
 
 def _drain(runner: Any) -> None:
     """Finish everything the chaos left half-done (as an operator's `hitl sweep` would, once its grace passed)."""
-    from dataclasses import replace
-
     time.sleep(float(LEASE_SECONDS) + 0.5)
-    sweeper = Runner(replace(runner.settings, resume_grace_seconds=0.0), db=runner.db)
+    sweeper = Runner(runner.settings.model_copy(update={"resume_grace_seconds": 0.0}), db=runner.db)
     for _ in range(20):
         try:
             out = sweeper.sweep()

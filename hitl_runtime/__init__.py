@@ -1,9 +1,4 @@
-"""Shared runtime of hitl-agents: storage, review queue, audit, ledger, runner and CLI.
+"""The runtime: runner (start, decide, resume, sweep, rollback), agent registry, models, evaluation, lessons.
 
-Checkpoints must never deserialize arbitrary Python objects, so strict msgpack mode is switched
-on here, before any LangGraph module is imported by the project's processes.
+Strict msgpack is switched on where processes start (`hitl_core.strict_msgpack`), not on import here.
 """
-
-import os
-
-os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")

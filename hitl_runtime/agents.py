@@ -11,7 +11,6 @@ installed as packages), read once per process.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from guardrails.policy import Policy, load_policy
 from hitl_core.db import Tx
 from hitl_core.errors import BadInput
+from hitl_core.settings import configured
 from hitl_core.users import BASE_ROLES
 
 AGENTS = ("support", "ops", "compliance")
@@ -71,7 +71,9 @@ def _discover() -> None:
         if point.name not in _EXTRA and point.name not in AGENTS:
             _EXTRA[point.name] = _load_reference(point.value, f"entry point {point.name}")
             _DISCOVERED.append(point.name)
-    for reference in filter(None, (os.environ.get("HITL_AGENTS") or "").split(",")):
+    # The registry is process-wide and consulted from every layer (pages, nodes, the CLI), discovered
+    # once, lazily; so `HITL_AGENTS` is read here, through Settings, the one time it is needed.
+    for reference in configured().agents:
         value = _load_reference(reference, "HITL_AGENTS")
         name = _name_of(value, reference.partition(":")[0].rsplit(".", 1)[-1])
         _EXTRA[name] = value
@@ -111,13 +113,16 @@ def available_agents() -> list[str]:
     return found + sorted(n for n in _DISCOVERED if n not in found)
 
 
-def agent_policy(name: str) -> Policy:
-    """The agent's policy: its own `POLICY` object, else `HITL_POLICY_DIR/<name>.yaml`, else its `POLICY_FILE`."""
+def agent_policy(name: str, policy_dir: str | Path | None = None) -> Policy:
+    """The agent's policy: its own `POLICY` object, else `<policy_dir>/<name>.yaml`, else its `POLICY_FILE`.
+
+    `policy_dir` defaults to the configured `HITL_POLICY_DIR` (see `load_policy`).
+    """
     module = agent_module(name)
     own = getattr(module, "POLICY", None)
     if isinstance(own, Policy):
         return own
-    return load_policy(name, own_file=policy_file(name))
+    return load_policy(name, policy_dir, own_file=policy_file(name))
 
 
 def policy_file(name: str) -> Path | None:

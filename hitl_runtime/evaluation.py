@@ -21,7 +21,7 @@ from guardrails.output_checks import action_statements
 from guardrails.scorers import SCORERS, model_graded, score_draft, summarize
 from hitl_core import memory
 from hitl_core.errors import BadInput
-from hitl_core.settings import Settings
+from hitl_core.settings import Settings, configured
 from hitl_runtime.models import make_model
 from hitl_runtime.runner import Runner
 
@@ -158,7 +158,7 @@ def evaluate(
     `paraphrase_agreement` (the share of cases all of whose paraphrases route like the original)
     and `paraphrases` (their own routing figures and the agreement's details).
     """
-    base = settings or Settings()
+    base = settings or configured()
     if grader not in ("offline", "model"):
         raise BadInput(f"unknown grader {grader!r} (offline or model)")
     if grader == "model" and grader_model is None:
@@ -167,12 +167,7 @@ def evaluate(
 
         grader_model = make_model(agent, base)
     with tempfile.TemporaryDirectory(prefix="hitl-eval-") as folder:
-        eval_settings = Settings(
-            database_url=f"sqlite:///{folder}/eval.db",
-            openai_api_key=base.openai_api_key,
-            openai_base_url=base.openai_base_url,
-            model_name=base.model_name,
-        )
+        eval_settings = base.model_copy(update={"database_url": f"sqlite:///{folder}/eval.db"})
         runner = (runner_factory or Runner)(eval_settings)
         try:
             for lesson in lessons or []:

@@ -20,7 +20,6 @@ The seed's warning, made into a gate: human edits and rejections do not become m
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from hitl_core.canonical import dumps, loads, new_id, now_iso, parse_iso, utc_no
 from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
 from hitl_core.schema import MIGRATIONS
-from hitl_core.settings import Settings
+from hitl_core.settings import Settings, configured
 from hitl_core.users import get_user
 from hitl_runtime.agents import agent_module, agent_policy
 from hitl_runtime.evaluation import evaluate, load_scenarios
@@ -289,13 +288,13 @@ def reject(db: Database, lesson_id: str, reviewer: str, comment: str | None = No
 def default_datasets(agent: str, settings: Settings | None = None) -> list[Path]:
     """The scenario sets a lesson is evaluated on.
 
-    `HITL_LESSON_DATASETS` (os.pathsep-separated files) when set, else the agent's sets in the
-    `HITL_SCENARIO_DIRS` folders.
+    `lesson_datasets` (`HITL_LESSON_DATASETS`) when set, else the agent's sets in the `scenario_dirs`
+    folders (`HITL_SCENARIO_DIRS`).
     """
-    configured = os.environ.get("HITL_LESSON_DATASETS")
-    if configured:
-        return [Path(p) for p in configured.split(os.pathsep) if p]
-    folders = [Path(folder) for folder in (settings or Settings()).scenario_dirs]
+    settings = settings or configured()
+    if settings.lesson_datasets:
+        return [Path(p) for p in settings.lesson_datasets]
+    folders = [Path(folder) for folder in settings.scenario_dirs]
     candidates = [folder / f"{agent}{suffix}.jsonl" for folder in folders for suffix in ("", "_holdout")]
     return [p for p in candidates if p.exists()]
 
@@ -331,11 +330,15 @@ def accept(
     datasets: list[Path] | None = None,
     comment: str | None = None,
     evaluate_fn: Any = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """A reviewer accepts; the lesson is remembered only if the evaluation shows no regression."""
+    """A reviewer accepts; the lesson is remembered only if the evaluation shows no regression.
+
+    Without `datasets`, the sets `settings` name (`default_datasets`).
+    """
     lesson = get(db, lesson_id)
     name = _authorize(db, lesson, reviewer)
-    sets = datasets if datasets is not None else default_datasets(lesson["agent"])
+    sets = datasets if datasets is not None else default_datasets(lesson["agent"], settings)
     if not sets:
         raise BadInput(
             f"no scenario sets to evaluate {lesson['agent']} lessons on (pass --dataset, or set HITL_SCENARIO_DIRS)"

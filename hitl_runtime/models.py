@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from hitl_core.offline_model import OfflineChatModel, Responder
-from hitl_core.settings import Settings
+from hitl_core.settings import Settings, configured
 from hitl_runtime.agents import agent_module
 
 PLACEHOLDER_KEY = "not-needed"
@@ -60,7 +60,7 @@ def model_info(settings: Settings | None = None) -> dict[str, str | None]:
     `kind` is `openai` (ChatOpenAI, hosted or any compatible server) or `offline` (the built-in
     deterministic model, used when neither `OPENAI_API_KEY` nor `OPENAI_BASE_URL` is set).
     """
-    settings = settings or Settings()
+    settings = settings or configured()
     if settings.openai_api_key or settings.openai_base_url:
         selected = "OPENAI_API_KEY" if settings.openai_api_key else "OPENAI_BASE_URL"
         if settings.openai_api_key and settings.openai_base_url:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
@@ -29,7 +29,8 @@ from hitl_core.db import Database, Row, Tx, is_connection_error
 from hitl_core.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
 from hitl_core.faults import crash_point
 from hitl_core.masking import mask_text, mask_value
-from hitl_core.settings import Settings
+from hitl_core.payloads import QuestionRequest, ReviewDecision, ReviewRequest, ReviewResponse
+from hitl_core.settings import Settings, configured
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
@@ -107,7 +108,7 @@ class Runner:
         db: Database | None = None,
         model_factory: Callable[[str], BaseChatModel] | None = None,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or configured()
         self.db = db or Database(self.settings.database_url)
         self.checkpointer = make_checkpointer(self.db, self.settings.lease_seconds)
         schema.upgrade(self.db, self.checkpointer, agent_migrations())
@@ -141,10 +142,9 @@ class Runner:
             db=self.db, policy=self.policy(agent), model=self._models[agent], agent=agent, thread_id=thread_id
         )
 
-    @staticmethod
-    def policy(agent: str) -> Policy:
-        """The agent's policy (see `agents.agent_policy`)."""
-        return agent_policy(agent)
+    def policy(self, agent: str) -> Policy:
+        """The agent's policy, from this runner's `policy_dir` when set (see `agents.agent_policy`)."""
+        return agent_policy(agent, self.settings.policy_dir)
 
     def config(self, thread_id: str, token: int | None = None) -> dict[str, Any]:
         """LangGraph config for a thread; the lease token fences checkpoint writes and the executor's."""
@@ -500,14 +500,16 @@ class Runner:
         rows = self.db.read("SELECT interrupt_id FROM reviews WHERE id = :i", {"i": review_id})
         return str(rows[0]["interrupt_id"])
 
-    def _pending_payload(self, row: dict[str, Any], interrupt_id: str) -> tuple[dict[str, Any], StateSnapshot]:
+    def _pending_payload(
+        self, row: dict[str, Any], interrupt_id: str
+    ) -> tuple[ReviewRequest | QuestionRequest, StateSnapshot]:
         """The interrupt value still waiting in the checkpoint, which must hash as recorded (and that snapshot)."""
         snapshot = self.snapshot(row["agent"], row["thread_id"])
         for pending in snapshot.interrupts:
             if pending.id == interrupt_id:
                 if value_hash(pending.value) != row["payload_hash"]:
                     raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
-                value: dict[str, Any] = pending.value
+                value: ReviewRequest | QuestionRequest = pending.value
                 return value, snapshot
         current = reviews.get(self.db, row["id"])
         if current["status"] != "pending":  # another reviewer won the race meanwhile
@@ -544,8 +546,13 @@ class Runner:
                 with self.db.transaction() as tx:
                     reviews.mark_applied(tx, row["id"])
                 return self._result(thread_id, snapshot)
-            value = decision if row["kind"] == "question" else {"decisions": [decision]}
-            return self._advance(agent, thread_id, held, Command(resume={interrupt_id: value}), applied=row["id"])
+            if row["kind"] == "question":
+                return self._advance(
+                    agent, thread_id, held, Command(resume={interrupt_id: decision}), applied=row["id"]
+                )
+            # `decide` and the deadline build the decision as a dict; its keys are ReviewDecision's.
+            response: ReviewResponse = {"decisions": [cast(ReviewDecision, decision)]}
+            return self._advance(agent, thread_id, held, Command(resume={interrupt_id: response}), applied=row["id"])
 
     def _advance(
         self, agent: str, thread_id: str, held: leases.Lease, graph_input: Any, applied: str | None = None
@@ -600,16 +607,17 @@ class Runner:
                 leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
             requester = snapshot.values.get("requester", ANONYMOUS)
             for pending in snapshot.interrupts:
+                value: ReviewRequest | QuestionRequest = pending.value
                 created = reviews.register(
                     tx,
                     interrupt_id=pending.id,
-                    value=pending.value,
+                    value=value,
                     agent=agent,
                     thread_id=thread_id,
                     requester=requester,
                 )
-                if created and pending.value.get("proposed_by"):
-                    _approve_by_edit(tx, pending.value, thread_id)
+                if created and value.get("kind") != "question" and value.get("proposed_by"):
+                    _approve_by_edit(tx, cast(ReviewRequest, value), thread_id)
             if applied:
                 reviews.mark_applied(tx, applied)
             tx.execute(
@@ -871,13 +879,16 @@ class Runner:
         return str(reviews.get(self.db, review_id)["payload_hash"])
 
 
-def _approve_by_edit(tx: Tx, value: dict[str, Any], thread_id: str) -> None:
+def _approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:
     """Start a review opened by an edit with the editor's approval of the new arguments.
 
     Only when the editor may decide at its tier: they are one of the approvers it needs, never all.
     """
-    proposer = str(value["proposed_by"].get("reviewer") or "")
-    tier = value.get("tier") or {}
+    proposed_by = value["proposed_by"]
+    if proposed_by is None:
+        return
+    proposer = str(proposed_by.get("reviewer") or "")
+    tier = value["tier"]
     account = tx.one("SELECT roles FROM users WHERE name = :n", {"n": proposer})
     if not proposer or account is None or int(tier.get("approvals") or 1) <= 1:
         return
@@ -894,7 +905,7 @@ def _approve_by_edit(tx: Tx, value: dict[str, Any], thread_id: str) -> None:
             "approvals": count,
             "required": tier.get("approvals"),
             "args_hash": value_hash(args),
-            "by_edit": value["proposed_by"].get("edit_of"),
+            "by_edit": proposed_by.get("edit_of"),
         },
         thread_id=thread_id,
         review_id=value["review_id"],

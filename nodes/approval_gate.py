@@ -13,7 +13,7 @@ where the result belongs (a higher tier, or the full number of approvers), propo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -21,6 +21,7 @@ from langgraph.types import interrupt
 from hitl_core.actions import get_action
 from hitl_core.canonical import value_hash
 from hitl_core.feedback import args_diff
+from hitl_core.payloads import ProposedBy, ReviewDecision, ReviewRequest, TierView
 from nodes.assess import proposal_signature
 from nodes.state import AgentContext, AgentState, current_decisions
 
@@ -33,7 +34,7 @@ def review_id_for(thread_id: str, turn: int, gate_visit: int) -> str:
     return "rv-" + value_hash([thread_id, turn, gate_visit])[:16]
 
 
-def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]:
+def build_review_request(state: AgentState, ctx: AgentContext) -> ReviewRequest:
     """The interrupt value: a LangChain HITLRequest plus everything a reviewer needs to see."""
     proposal = state.get("proposal") or {}
     assessment = state.get("assessment") or {}
@@ -45,7 +46,7 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]
     decisions = state.get("decisions", [])
     about_this = current_decisions(state)
     last = about_this[-1] if about_this else {}
-    proposed_by = (
+    proposed_by: ProposedBy | None = (
         {"reviewer": last.get("reviewer"), "edit_of": last.get("review_id"), "diff": last.get("diff") or {}}
         if last.get("effective") == "edit" and not last.get("covered")
         else None
@@ -97,7 +98,7 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]
         "amount": assessment.get("amount"),
         "deadline": state.get("review_deadline"),
         "expiry_fallback": assessment.get("fallback"),
-        "tier": {"index": tier, **current},
+        "tier": cast(TierView, {"index": tier, **current}),  # the policy's tier as the ladder holds it
         "escalation_path": ladder[tier + 1 :],
         "extra_decisions": EXTRA_DECISIONS,
         "history": decisions,
@@ -105,12 +106,13 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> dict[str, Any]
     }
 
 
-def decision_of(response: Any) -> dict[str, Any]:
-    """Accept a HITLResponse ({"decisions": [...]}) carrying exactly one decision."""
+def decision_of(response: Any) -> ReviewDecision:
+    """Accept a `ReviewResponse` (LangChain's HITLResponse shape, `{"decisions": [...]}`) with exactly one decision."""
     if isinstance(response, dict) and isinstance(response.get("decisions"), list) and len(response["decisions"]) == 1:
         decision = response["decisions"][0]
         if isinstance(decision, dict) and isinstance(decision.get("type"), str):
-            return decision
+            # The runtime's `decide` built and checked it; LangGraph hands the resume value back untyped.
+            return cast(ReviewDecision, decision)
     raise ValueError("resume value must be a HITLResponse with exactly one decision")
 
 
@@ -120,11 +122,11 @@ def approval_gate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     return apply_decision(state, request, decision_of(interrupt(request)))
 
 
-def apply_decision(state: AgentState, request: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+def apply_decision(state: AgentState, request: ReviewRequest, decision: ReviewDecision) -> dict[str, Any]:
     """The state update a decision the runtime accepted makes (the gate's, and `request_approval`'s)."""
     proposal = dict(state.get("proposal") or {})
     tier = state.get("tier", 0)
-    kind = decision["type"]
+    kind: str = decision["type"]
     if kind == "expire":
         kind = {"approve": "approve", "escalate": "escalate"}.get(decision.get("fallback", "reject"), "reject")
     record = {
@@ -141,7 +143,7 @@ def apply_decision(state: AgentState, request: dict[str, Any], decision: dict[st
         "at": decision.get("at"),
     }
     update: dict[str, Any] = {"decisions": [record]}
-    if kind == "edit":
+    if decision["type"] == "edit":  # the same as kind == "edit": an expiry never falls back to an edit
         edited = decision["edited_action"]
         spec = get_action(str(proposal.get("name")))
         record["covered"] = bool(decision.get("covered"))

@@ -14,7 +14,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).parent
 
 
+STRICT = (
+    "code",
+    "# LangGraph's strict msgpack mode, first, whatever is imported next (hitl_core/strict_msgpack.py).\n"
+    "from hitl_core.strict_msgpack import enable_strict_msgpack\n\nenable_strict_msgpack()",
+)
+"""Every notebook's first code cell: the kernel is a process the project starts."""
+
+
 def write(name: str, cells: list[tuple[str, str]], folder: Path = HERE) -> None:
+    title, rest = cells[0], cells[1:]
+    cells = [title, STRICT, *rest] if title[0] == "md" else [STRICT, *cells]
     notebook = new_notebook(
         cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -368,7 +378,6 @@ THRESHOLDS = [
     ),
     code(
         """
-        import os
         import tempfile
         from pathlib import Path
 
@@ -394,7 +403,7 @@ THRESHOLDS = [
         ## The sweep
 
         Each grid point builds every agent's policy with other thresholds (`simulation.policy_with`: the shipped
-        policy through the pydantic model), writes it to a folder of its own, points `HITL_POLICY_DIR` at it and
+        policy through the pydantic model), writes it to a folder of its own, sets the settings' `policy_dir` there and
         runs the cases through `hitl eval`'s `evaluate` on a fresh database. Two variants: the policy's rules as
         shipped, and without its `review` rules, which shows what the thresholds catch on their own.
 
@@ -535,8 +544,8 @@ THRESHOLDS = [
         ## Writing the chosen thresholds
 
         `simulation.write_policies` writes a complete policy folder (the shipped files, with each agent's policy
-        rebuilt with its chosen thresholds) in a temporary folder; pointing `HITL_POLICY_DIR` at it is all an
-        agent needs to load them.
+        rebuilt with its chosen thresholds) in a temporary folder; a runner whose settings' `policy_dir` is that
+        folder (`HITL_POLICY_DIR` for the command line and the app) loads them.
         """
     ),
     code(
@@ -553,8 +562,7 @@ THRESHOLDS = [
     ),
     code(
         """
-        os.environ['HITL_POLICY_DIR'] = str(chosen_dir)
-        runner = Runner(Settings(database_url=f'sqlite:///{chosen_dir}/check.db'))
+        runner = Runner(Settings(database_url=f'sqlite:///{chosen_dir}/check.db', policy_dir=str(chosen_dir)))
         print(pd.DataFrame({agent: runner.policy(agent).thresholds.model_dump() for agent in agents}), '\\n')
         check = [(case, runner.run('support', case.message, user='requester', context=case.context))
                  for case in sample['support']]

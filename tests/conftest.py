@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-import hitl_runtime  # noqa: F401  (switches on strict msgpack before LangGraph loads)
+from hitl_core.strict_msgpack import enable_strict_msgpack
+
+enable_strict_msgpack()  # the test process starts here, like the CLI and the app
 
 PG_ADMIN_URL = os.environ.get("HITL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent

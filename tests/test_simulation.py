@@ -7,7 +7,6 @@ for its day only.
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +34,6 @@ from hitl_lab.simulation import (
     simulate,
     sweep_thresholds,
     team,
-    using_policies,
     write_policies,
 )
 from hitl_runtime.agents import agent_policy, shipped_policy_files
@@ -274,13 +272,15 @@ def test_written_policies_are_what_the_agents_load(tmp_path: Path) -> None:
     policy = policy_with("ops", auto_min_confidence=0.7, auto_max_risk=0.25)
     folder = write_policies(tmp_path / "policies", [policy])
     assert sorted(p.name for p in folder.glob("*.yaml")) == ["compliance.yaml", "ops.yaml", "support.yaml"]
-    before = os.environ.get("HITL_POLICY_DIR")
-    with using_policies(folder):
-        from hitl_runtime.runner import Runner
+    from hitl_core.settings import Settings
+    from hitl_runtime.runner import Runner
 
-        assert Runner.policy("ops") == policy
-        assert Runner.policy("support") == load_policy_file(shipped_policy_files()["support"])
-    assert os.environ.get("HITL_POLICY_DIR") == before
+    runner = Runner(Settings(database_url=f"sqlite:///{tmp_path}/p.db", policy_dir=str(folder)))
+    try:
+        assert runner.policy("ops") == policy
+        assert runner.policy("support") == load_policy_file(shipped_policy_files()["support"])
+    finally:
+        runner.close()
 
 
 def test_routing_figures() -> None:

@@ -563,6 +563,7 @@ def test_chat_stores_no_card_number_or_secret(runner):
     from tests.test_masking_at_rest import CARDS, SECRETS, leaks
 
     at = app(runner, "eve")
+    at.button(key="chat_new").click().run()  # eve's seeded conversation may be waiting for a review
     message = f"My kettle o-1001 broke. Refund to card {CARDS['message']}? key {SECRETS['message']}"
     at.chat_input(key="chat_message").set_value(message).run()
     assert not at.error, [e.value for e in at.error]

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from hitl_core.strict_msgpack import enable_strict_msgpack
 from hitl_core.users import User
 from ui import services
+
+enable_strict_msgpack()  # the app's process starts here (`streamlit run ui/app.py` imports nothing of ours first)
 
 HERE = Path(__file__).resolve().parent
 # Page module (ui/<name>.py, also its URL path) -> title and icon; who may open each is in services.

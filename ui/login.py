@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from hitl_lab.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
@@ -34,7 +32,7 @@ def main() -> None:
             st.error("Wrong user name or password.")
         else:
             st.rerun()
-    if os.environ.get("HITL_DEMO"):
+    if services.demo():
         accounts = "; ".join(f"{name} ({', '.join(roles)})" for name, roles in DEMO_ACCOUNTS.items())
         st.caption("Demo accounts, each with the password " + services.md_escape(DEMO_PASSWORD) + ":")
         st.text(accounts)

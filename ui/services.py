@@ -10,7 +10,6 @@ Every check here only decides what to show; the runtime checks roles again on ev
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import streamlit as st
 from hitl_core import sessions
 from hitl_core.canonical import parse_iso, utc_now
 from hitl_core.errors import BadInput, HitlError
-from hitl_core.settings import DEFAULT_DATABASE_URL, Settings
+from hitl_core.settings import Settings
 from hitl_core.users import User, add_user, authenticate, find_user, validate_name
 from hitl_runtime import agents
 from hitl_runtime.agents import agent_policy, available_agents, known_roles
@@ -49,27 +48,35 @@ REVIEWER_WORDS: Final[dict[str, str]] = {
 """Who reviews a request, in the words an end user reads (no role ids, no policy limits)."""
 
 
+def settings() -> Settings:
+    """The app's settings, read from the environment at the app's edge (each script run)."""
+    return Settings()
+
+
 def refresh_seconds() -> float:
     """How often the chat, inbox and review status refresh themselves (`HITL_UI_REFRESH_SECONDS`)."""
-    try:
-        return max(0.5, float(os.environ.get("HITL_UI_REFRESH_SECONDS", "3")))
-    except ValueError:
-        return 3.0
+    return settings().ui_refresh_seconds
+
+
+def demo() -> bool:
+    """Whether the login page lists the demo accounts (`HITL_DEMO`, set by `hitl demo`)."""
+    return settings().demo
 
 
 # -- the runtime ------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
 def _runner_for(database_url: str) -> Runner:
-    return Runner(Settings(database_url=database_url))
+    # One Runner per database (the cache's key); the other settings are read when it is built.
+    return Runner(settings().model_copy(update={"database_url": database_url}))
 
 
 def database_url() -> str:
     """`HITL_DATABASE_URL`, or the embedded default."""
-    return os.environ.get("HITL_DATABASE_URL", DEFAULT_DATABASE_URL)
+    return settings().database_url
 
 
 def runner() -> Runner:
-    """The process-wide Runner for `HITL_DATABASE_URL` (thread-safe, shared by every session)."""
+    """The process-wide Runner for the app's settings (thread-safe, shared by every session using them)."""
     return _runner_for(database_url())
 
 
