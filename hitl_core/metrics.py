@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from hitl_core import audit
 from hitl_core.canonical import iso, new_id, now_iso, parse_iso, utc_now
 from hitl_core.db import Database
 from hitl_core.errors import BadInput, NotFound
+from hitl_core.stats import brier, calibration_bins, ece, percentile
 
 FINAL = ("approved", "approved_with_edits", "rejected", "needs_info", "escalated", "expired")
 
@@ -37,29 +38,19 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return round(ordered[index], 3)
+    value = percentile(values, q)
+    return None if value is None else round(value, 3)
 
 
 def calibration(pairs: list[tuple[float, int]], bins: int = 10) -> dict[str, Any]:
-    """Brier score and expected calibration error of (confidence, outcome) pairs."""
+    """Brier score and expected calibration error of (confidence, outcome) pairs, with the bins behind the ECE."""
     if not pairs:
         return {"brier": None, "ece": None, "n": 0, "bins": []}
-    brier = sum((p - y) ** 2 for p, y in pairs) / len(pairs)
-    grouped: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for p, y in pairs:
-        grouped[min(bins - 1, int(p * bins))].append((p, y))
-    ece, table = 0.0, []
-    for index in sorted(grouped):
-        members = grouped[index]
-        mean_p = sum(p for p, _ in members) / len(members)
-        mean_y = sum(y for _, y in members) / len(members)
-        ece += len(members) / len(pairs) * abs(mean_p - mean_y)
-        table.append({"bin": index, "n": len(members), "confidence": round(mean_p, 4), "approved": round(mean_y, 4)})
-    return {"brier": round(brier, 4), "ece": round(ece, 4), "n": len(pairs), "bins": table}
+    table = [
+        b | {"confidence": round(b["confidence"], 4), "approved": round(b["approved"], 4)}
+        for b in calibration_bins(pairs, bins)
+    ]
+    return {"brier": brier(pairs), "ece": ece(pairs, bins), "n": len(pairs), "bins": table}
 
 
 _SPAN = re.compile(r"^(\d+)\s*([dhm])$")
