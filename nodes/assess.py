@@ -24,7 +24,7 @@ from hitl_core.canonical import iso_in
 from hitl_core.errors import BadInput
 from nodes.history import approval_rate
 from nodes.revise import revision_check
-from nodes.state import AgentContext, AgentState, Node, current_decisions
+from nodes.state import AgentContext, AgentState, Node, current_decisions, turn_text
 
 SignalFn = Callable[[AgentState, AgentContext], tuple[dict[str, Any], list[Signal], list[Signal], list[Check]]]
 """An agent's own view of a proposal: facts for the rules, confidence and risk signals, checks."""
@@ -67,7 +67,7 @@ def assess_state(
         checks += check_draft(
             str(proposal["draft"]),
             list(state.get("evidence") or []),
-            request=state.get("redacted_request") or state.get("request", ""),
+            request=turn_text(state),
             facts=facts,
             args=args,
             tool_calls=list(state.get("tool_calls") or []),
@@ -82,7 +82,7 @@ def assess_state(
         checks += lesson_checks(lessons, facts, name)
     # The request's own intents, found without the model: no route below what the request needs.
     # A reviewer's edit is re-checked against the intents found when the request came in.
-    text = state.get("redacted_request") or state.get("request", "")
+    text = turn_text(state)
     found = request_intents(ctx.policy, text, (state.get("facts") or {}).get("intent"))
     facts = {**facts, "intent": found}
     checks += intent_checks(ctx.policy, found, facts, name)

@@ -26,7 +26,7 @@ from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
 from hitl_core.retrieval import read_jsonl, search_call
 from nodes.propose import call_model, preview_for
-from nodes.state import AgentContext, AgentState, InputState
+from nodes.state import AgentContext, AgentState, InputState, turn_text
 from nodes.wiring import AgentNodes, build_agent_graph
 
 ACTIONS = [desk.SUMMARIZE, desk.FLAG_VIOLATION, desk.ADVISE_COMMITMENT]
@@ -105,10 +105,6 @@ INFORMATIONAL = re.compile(
 """A general question about what the policies say (as opposed to a case, a practice or a document)."""
 
 
-def _turn_text(state: AgentState) -> str:
-    return state.get("redacted_request") or state.get("request", "")
-
-
 @lru_cache(maxsize=1)
 def regulated_terms() -> tuple[tuple[str, str], ...]:
     """(term, category) pairs from the shipped regulated-terms list."""
@@ -172,7 +168,7 @@ def applies(policy: dict[str, Any], jurisdiction: str | None) -> bool:
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Read the document, find regulated data in it, and retrieve the policies that apply."""
     ctx = runtime.context
-    text = _turn_text(state)
+    text = turn_text(state)
     context = state.get("context") or {}
     raw_document = context.get("document") if isinstance(context.get("document"), str) else ""
     if not raw_document and state.get("revisions") and "\n" in text:
@@ -270,7 +266,7 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     ctx = runtime.context
     facts = state.get("facts") or {}
     context = {
-        "request": _turn_text(state),
+        "request": turn_text(state),
         "document": (facts.get("document") or {}).get("text"),
         "subject_id": facts.get("subject_id"),
         "jurisdiction": facts.get("jurisdiction"),
@@ -316,7 +312,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     facts = dict(state.get("facts") or {})
     proposal = state.get("proposal") or {}
     args = proposal.get("args") or {}
-    text = _turn_text(state)
+    text = turn_text(state)
     policies = state.get("evidence", [])
     top = max((e["score"] for e in policies), default=0.0)
     cited = desk.cited(args)

@@ -24,7 +24,7 @@ from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
 from hitl_core.retrieval import read_jsonl, search_call
 from nodes.propose import call_model, preview_for
-from nodes.state import AgentContext, AgentState, InputState
+from nodes.state import AgentContext, AgentState, InputState, turn_text
 from nodes.wiring import AgentNodes, build_agent_graph
 
 ACTIONS = [
@@ -122,10 +122,6 @@ def find_service(text: str, names: list[str]) -> str | None:
     return None
 
 
-def _turn_text(state: AgentState) -> str:
-    return state.get("redacted_request") or state.get("request", "")
-
-
 def _query_text(text: str, names: list[str]) -> str:
     """Words that describe symptoms: without timestamps, ids, versions, service and environment names."""
     text = _STRIP_FOR_QUERY.sub(" ", text)
@@ -137,7 +133,7 @@ def _query_text(text: str, names: list[str]) -> str:
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Read the service record, metrics, deploys, incident logs; retrieve runbooks and known log patterns."""
     ctx = runtime.context
-    text = _turn_text(state)
+    text = turn_text(state)
     context = state.get("context") or {}
     raw = context.get("service")
     ref: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -290,7 +286,7 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     with ctx.db.transaction(write=False) as tx:
         names, teams = fleet.service_names(tx), fleet.teams(tx)
     context = {
-        "request": _turn_text(state),
+        "request": turn_text(state),
         "requester": state.get("requester", "anonymous"),
         "service": facts.get("service"),
         "incident": facts.get("incident"),
@@ -370,7 +366,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     proposal = state.get("proposal") or {}
     args = proposal.get("args") or {}
     name = proposal.get("name")
-    text = _turn_text(state)
+    text = turn_text(state)
     service = facts.get("service") or {}
     incident = facts.get("incident") or {}
     runbooks = [e for e in state.get("evidence", []) if e["source"] == "runbook"]

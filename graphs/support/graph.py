@@ -26,7 +26,7 @@ from hitl_core.retrieval import evidence as retrieve
 from hitl_core.retrieval import search_call
 from nodes.propose import call_model
 from nodes.revise import revision_request
-from nodes.state import AgentContext, AgentState, InputState
+from nodes.state import AgentContext, AgentState, InputState, turn_text
 from nodes.wiring import AgentNodes, build_agent_graph
 
 ACTIONS = [
@@ -55,10 +55,6 @@ Write the text the customer will see in the tool arguments (for `reply`) or as y
 End your message with a line `CONFIDENCE: <0..1>`: how sure you are that this is right."""
 
 
-def _turn_text(state: AgentState) -> str:
-    return state.get("redacted_request") or state.get("request", "")
-
-
 def _clean(source: str, raw: dict[str, Any], fields: tuple[str, ...], findings: list[str]) -> dict[str, Any]:
     """A record as the model and the reviewer see it: instructions withheld, personal data masked.
 
@@ -74,7 +70,7 @@ def _clean(source: str, raw: dict[str, Any], fields: tuple[str, ...], findings: 
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Look up the customer, their orders and tickets; retrieve articles and similar tickets."""
     ctx = runtime.context
-    text = _turn_text(state)
+    text = turn_text(state)
     context = state.get("context") or {}
     raw = context.get("customer")
     customer_ref: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -171,7 +167,7 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         orders = helpdesk.orders_of(tx, (facts.get("customer") or {}).get("id", ""))
     unused: list[str] = []  # investigate flagged these already
     context = {
-        "request": _turn_text(state),
+        "request": turn_text(state),
         "customer": facts.get("customer"),
         "order": facts.get("order"),
         "orders_mentioned": facts.get("orders_mentioned", []),
@@ -225,7 +221,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     """Support's facts and signals: evidence strength, customer value, mood, money, abuse."""
     facts = dict(state.get("facts") or {})
     proposal = state.get("proposal") or {}
-    text = read_text(_turn_text(state))
+    text = read_text(turn_text(state))
     articles = [e for e in state.get("evidence", []) if e["source"] == "help_article"]
     tickets = [e for e in state.get("evidence", []) if e["source"] == "past_ticket"]
     top = max((e["score"] for e in articles), default=0.0)
