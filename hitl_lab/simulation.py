@@ -63,7 +63,7 @@ import yaml
 from pydantic import ValidationError
 
 from guardrails.policy import Policy, load_policy, load_policy_file
-from hitl_core import ledger, metrics
+from hitl_core import ledger, metrics, reviews
 from hitl_core.canonical import iso, parse_iso, use_clock
 from hitl_core.errors import BadInput
 from hitl_core.settings import Settings
@@ -377,10 +377,8 @@ def simulate(
 
     def assign(task: _Task, exclude: set[str]) -> None:
         row = runner.db.read("SELECT required_roles, requester FROM reviews WHERE id = :i", {"i": task.review_id})[0]
-        roles = set(_json_list(row["required_roles"]))
-        eligible = [
-            r for r in reviewers if roles & set(r.roles) and r.name != row["requester"] and r.name not in exclude
-        ]
+        review = {"requester": row["requester"], "required_roles": _json_list(row["required_roles"])}
+        eligible = [r for r in reviewers if r.name not in exclude and reviews.decide_refusal(r, review) is None]
         if not eligible:
             return  # nobody may decide it: it waits for its deadline
         chosen = min(eligible, key=lambda r: (max(free_at[r.name], clock.at), r.name))

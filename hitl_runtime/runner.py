@@ -421,9 +421,11 @@ class Runner:
         return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
 
     def _authorize(self, user: User, row: dict[str, Any]) -> None:
-        if user.name == row["requester"]:
+        """Refuse a reviewer the shared rule refuses (reviews.decide_refusal), saying why."""
+        refusal = reviews.decide_refusal(user, row)
+        if refusal == "own_request":
             raise Forbidden(f"{user.name} made this request and cannot decide it")
-        if not user.has_any(row["required_roles"]):
+        if refusal == "no_role":
             raise Forbidden(
                 f"{user.name} (roles: {', '.join(user.roles)}) may not decide review {row['id']}: "
                 f"it needs one of {', '.join(row['required_roles'])} ({row['tier_name']})"
@@ -807,12 +809,10 @@ class Runner:
             reason = mask_text(reason)  # before anything is stored
         entry = ledger.get_entry(self.db, action_id)
         user = get_user(self.db, actor)
-        policy = self.policy(entry["agent"])
-        action_policy = policy.action(entry["name"])
-        roles = {r for t in [*action_policy.tiers, *policy.escalation_path] for r in t.roles}
-        if not user.has_any(sorted(roles)):
+        roles = self.policy(entry["agent"]).rollback_roles(entry["name"])
+        if not user.has_any(roles):
             raise Forbidden(
-                f"{actor} (roles: {', '.join(user.roles)}) may not roll back {entry['name']}: needs one of {', '.join(sorted(roles))}"
+                f"{actor} (roles: {', '.join(user.roles)}) may not roll back {entry['name']}: needs one of {', '.join(roles)}"
             )
         result = ledger.rollback(self.db, action_id, user.name, reason=reason or None)
         notice = f"Update on your request: our team reversed the {entry['name'].replace('_', ' ')} made for it."
