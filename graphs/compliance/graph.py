@@ -170,9 +170,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     ctx = runtime.context
     text = turn_text(state)
     context = state.get("context") or {}
-    raw_document = context.get("document") if isinstance(context.get("document"), str) else ""
-    if not raw_document and state.get("revisions") and "\n" in text:
-        raw_document = text.split("\n", 1)[1].strip()  # the requester pasted it when we asked
+    raw_document = _document_text(state, text, context)
     document_screen = screen(raw_document or "")
     # The document is data written by others: passages that carry instructions are withheld from the
     # model and the reviewer's payload (a marker says so and why); personal data in the rest is masked.
@@ -196,26 +194,9 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         "declared_categories": categories_regulated(categories),
         "request_values": list((state.get("facts") or {}).get("guard", {}).get("regulated", [])),
     }
-    query = _META.sub(" ", f"{text} {without_markers(shown_document)[:1500]}")
     found = sorted({c for values in regulated.values() for c in values})
-    if found:  # look up what the library says about each regulated category found
-        query += " " + " ".join(c.replace("_", " ") for c in found)
-    if context.get("customer_commitment") or COMMITMENT_CUES.search(text):
-        query += " commitments beyond the standard dpa contract"  # where such promises are governed
-    policies = [
-        e
-        for e in retrieve(
-            KNOWLEDGE / "policies.jsonl",
-            query,
-            source="policy",
-            title_field="title",
-            text_fields=("summary", "clauses", "tags", "topic"),
-            snippet_field="summary",
-            k=8,
-            semantic=True,  # a question in other words still finds its policy (hitl_core.embeddings)
-        )
-        if applies(e["record"], jurisdiction)
-    ][:4]
+    query = _policy_query(text, shown_document, found, bool(context.get("customer_commitment")))
+    policies = _search_policies(query, jurisdiction)
     facts = dict(state.get("facts") or {})
     facts.update(
         {
@@ -259,6 +240,42 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         },
     ]
     return {"facts": facts, "evidence": policies, "tool_calls": tool_calls}
+
+
+def _document_text(state: AgentState, text: str, context: dict[str, Any]) -> str:
+    """The document to review: the caller's, else one the requester pasted below their answer when we asked."""
+    raw_document = context.get("document") if isinstance(context.get("document"), str) else ""
+    if not raw_document and state.get("revisions") and "\n" in text:
+        raw_document = text.split("\n", 1)[1].strip()  # the requester pasted it when we asked
+    return str(raw_document or "")
+
+
+def _policy_query(text: str, shown_document: str, found: list[str], commitment: bool) -> str:
+    """What to search the policy library for: the request, the document's start, each regulated category found."""
+    query = _META.sub(" ", f"{text} {without_markers(shown_document)[:1500]}")
+    if found:  # look up what the library says about each regulated category found
+        query += " " + " ".join(c.replace("_", " ") for c in found)
+    if commitment or COMMITMENT_CUES.search(text):
+        query += " commitments beyond the standard dpa contract"  # where such promises are governed
+    return query
+
+
+def _search_policies(query: str, jurisdiction: str | None) -> list[dict[str, Any]]:
+    """The four best-matching policies that apply in the jurisdiction (applies() decides)."""
+    return [
+        e
+        for e in retrieve(
+            KNOWLEDGE / "policies.jsonl",
+            query,
+            source="policy",
+            title_field="title",
+            text_fields=("summary", "clauses", "tags", "topic"),
+            snippet_field="summary",
+            k=8,
+            semantic=True,  # a question in other words still finds its policy (hitl_core.embeddings)
+        )
+        if applies(e["record"], jurisdiction)
+    ][:4]
 
 
 def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
