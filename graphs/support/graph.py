@@ -22,6 +22,7 @@ from guardrails.prompt_context import clean_record
 from guardrails.routing import Check, Signal
 from guardrails.signals import read_text
 from hitl_core import memory
+from hitl_core.db import Row
 from hitl_core.retrieval import evidence as retrieve
 from hitl_core.retrieval import search_call
 from nodes.propose import call_model
@@ -81,45 +82,13 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         tickets = helpdesk.tickets_of(tx, customer_id)
         history = abuse.refund_history(tx, customer_id, state.get("requester"))
     prior_refunds = history["prior_refunds"]
-    articles = retrieve(
-        KNOWLEDGE / "help_articles.jsonl",
-        text,
-        source="help_article",
-        title_field="title",
-        text_fields=("body", "tags", "category"),
-        snippet_field="body",
-        k=3,
-        semantic=True,  # a paraphrased question still finds its article (hitl_core.embeddings)
-    )
-    similar = retrieve(
-        KNOWLEDGE / "past_tickets.jsonl",
-        text,
-        source="past_ticket",
-        title_field="subject",
-        text_fields=("customer_message", "resolution", "tags", "category"),
-        snippet_field="resolution",
-        k=3,
-    )
-    # Retrieved documents and tool output are data: instructions inside them are flagged and withheld
-    # from the model; personal data in them is masked before the model sees it.
-    retrieved = screen_sources(
-        (e["source"], e["id"], f"{e['title']}\n{e['snippet']}\n{e['record'].get('customer_message', '')}")
-        for e in articles + similar
-    )
-    flagged = {f.id: f.patterns for f in retrieved}
-    for item in articles + similar:
-        item["snippet"] = redact(item["snippet"], keep_email_domains=ORGANISATION_EMAIL_DOMAINS)[0]
-        if item["id"] in flagged:
-            item["injection"] = flagged[item["id"]]
-    retrieved_injection = [f.id for f in retrieved]
+    articles, similar, retrieved_injection = _search_knowledge(text)
     # Records are tool output written by others: text in them that carries instructions is withheld
     # (the finding is flagged for the reviewer), and card numbers and other personal data are masked,
     # before they enter state. The model and the review payload only ever see the cleaned records.
     tool_output: list[str] = []
     mentioned = {m.lower() for m in _ORDER_ID.findall(text)}
-    order = next((o for o in orders if o["id"].lower() in mentioned), None)
-    if order is None and len(orders) == 1 and not mentioned:
-        order = orders[0]
+    order = _order_in_question(orders, mentioned)
     ticket = tickets[-1] if tickets else None
     shown_customer = _clean("lookup_customer", dict(customer), _CUSTOMER_FIELDS, tool_output)
     for other in orders:
@@ -157,6 +126,50 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         search_call("search_past_tickets", text, similar),
     ]
     return {"facts": facts, "evidence": articles + similar, "tool_calls": tool_calls}
+
+
+def _search_knowledge(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Help articles and similar past tickets, screened and masked; the ids of those carrying instructions."""
+    articles = retrieve(
+        KNOWLEDGE / "help_articles.jsonl",
+        text,
+        source="help_article",
+        title_field="title",
+        text_fields=("body", "tags", "category"),
+        snippet_field="body",
+        k=3,
+        semantic=True,  # a paraphrased question still finds its article (hitl_core.embeddings)
+    )
+    similar = retrieve(
+        KNOWLEDGE / "past_tickets.jsonl",
+        text,
+        source="past_ticket",
+        title_field="subject",
+        text_fields=("customer_message", "resolution", "tags", "category"),
+        snippet_field="resolution",
+        k=3,
+    )
+    # Retrieved documents and tool output are data: instructions inside them are flagged and withheld
+    # from the model; personal data in them is masked before the model sees it.
+    retrieved = screen_sources(
+        (e["source"], e["id"], f"{e['title']}\n{e['snippet']}\n{e['record'].get('customer_message', '')}")
+        for e in articles + similar
+    )
+    flagged = {f.id: f.patterns for f in retrieved}
+    for item in articles + similar:
+        item["snippet"] = redact(item["snippet"], keep_email_domains=ORGANISATION_EMAIL_DOMAINS)[0]
+        if item["id"] in flagged:
+            item["injection"] = flagged[item["id"]]
+    retrieved_injection = [f.id for f in retrieved]
+    return articles, similar, retrieved_injection
+
+
+def _order_in_question(orders: list[Row], mentioned: set[str]) -> Row | None:
+    """The order the request names, else the customer's only order when it names none."""
+    order = next((o for o in orders if o["id"].lower() in mentioned), None)
+    if order is None and len(orders) == 1 and not mentioned:
+        order = orders[0]
+    return order
 
 
 def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
