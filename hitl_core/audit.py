@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import Any
 
 from hitl_core.canonical import canonical_json, loads, new_id, now_iso, sha256_hex
-from hitl_core.db import Database, Tx
+from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import HitlError
 from hitl_core.settings import Settings
 
@@ -450,11 +450,7 @@ def checkpoint(db: Database, *, key: AuditKey | None = None, batch: int = 200) -
             current = heads.get(stream)
             if current is None or int(current["seq"]) < int(anchor["seq"]):
                 return refuse(stream, f"the chain is shorter than checkpoint {anchor['checkpoint']} recorded")
-        changed = sorted(
-            s
-            for s, h in heads.items()
-            if s not in anchors or (int(anchors[s]["seq"]), anchors[s]["hash"]) != (int(h["seq"]), h["hash"])
-        )
+        changed = _moved_streams(heads, anchors)
         if previous is not None and not changed and int(previous["registry_seq"]) == int(registry["seq"]):
             return _checkpoint_result(previous, created=False, changed=0)
         for start in range(0, len(changed), batch):
@@ -462,49 +458,73 @@ def checkpoint(db: Database, *, key: AuditKey | None = None, batch: int = 200) -
             if failure:
                 return refuse(*failure)
         number = int(head["seq"]) + 1
-        for stream in changed:
-            anchors[stream] = {
-                "stream": stream,
-                "seq": heads[stream]["seq"],
-                "hash": heads[stream]["hash"],
-                "checkpoint": number,
-            }
-        for start in range(0, len(changed), batch):
-            chunk = changed[start : start + batch]
-            params: dict[str, Any] = {"c": number}
-            values = []
-            for i, stream in enumerate(chunk):
-                params.update({f"s{i}": stream, f"q{i}": heads[stream]["seq"], f"h{i}": heads[stream]["hash"]})
-                values.append(f"(:s{i}, :q{i}, :h{i}, :c)")
-            tx.execute(
-                f"""INSERT INTO audit_anchors (stream, seq, hash, checkpoint) VALUES {", ".join(values)}
-                    ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
-                    checkpoint = excluded.checkpoint""",
-                params,
-            )
-        row = {
-            "seq": number,
-            "at": now_iso(),
-            "registry_seq": int(registry["seq"]),
-            "registry_hash": registry["hash"],
-            "streams": len(anchors),
-            "events": sum(int(a["seq"]) for a in anchors.values()),
-            "digest": _anchors_digest(anchors.values()),
-            "key_id": key.id,
-            "prev_hash": head["hash"],
-        }
-        row["hash"] = _checkpoint_hash(head["hash"], row, key)
-        tx.execute(
-            """INSERT INTO audit_checkpoints (seq, at, registry_seq, registry_hash, streams, events, digest, key_id,
-                   prev_hash, hash)
-               VALUES (:seq, :at, :registry_seq, :registry_hash, :streams, :events, :digest, :key_id,
-                   :prev_hash, :hash)""",
-            row,
-        )
-        tx.execute(
-            "UPDATE audit_chain_heads SET seq = :seq, hash = :hash, key_id = :key_id WHERE name = 'checkpoints'", row
-        )
+        _write_anchors(tx, changed, heads, anchors, number, batch)
+        row = _write_checkpoint(tx, number, registry, anchors, key, head["hash"])
     return _checkpoint_result(row, created=True, changed=len(changed))
+
+
+def _moved_streams(heads: dict[str, Any], anchors: dict[str, Any]) -> list[str]:
+    """Streams whose head is new or has moved since the anchor the last checkpoint recorded, sorted."""
+    return sorted(
+        s
+        for s, h in heads.items()
+        if s not in anchors or (int(anchors[s]["seq"]), anchors[s]["hash"]) != (int(h["seq"]), h["hash"])
+    )
+
+
+def _write_anchors(
+    tx: Tx, changed: list[str], heads: dict[str, Any], anchors: dict[str, Any], number: int, batch: int
+) -> None:
+    """Anchor each moved stream's head to checkpoint `number`, in `anchors` and in batched upserts."""
+    for stream in changed:
+        anchors[stream] = {
+            "stream": stream,
+            "seq": heads[stream]["seq"],
+            "hash": heads[stream]["hash"],
+            "checkpoint": number,
+        }
+    for start in range(0, len(changed), batch):
+        chunk = changed[start : start + batch]
+        params: dict[str, Any] = {"c": number}
+        values = []
+        for i, stream in enumerate(chunk):
+            params.update({f"s{i}": stream, f"q{i}": heads[stream]["seq"], f"h{i}": heads[stream]["hash"]})
+            values.append(f"(:s{i}, :q{i}, :h{i}, :c)")
+        tx.execute(
+            f"""INSERT INTO audit_anchors (stream, seq, hash, checkpoint) VALUES {", ".join(values)}
+                ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                checkpoint = excluded.checkpoint""",
+            params,
+        )
+
+
+def _write_checkpoint(
+    tx: Tx, number: int, registry: Row, anchors: dict[str, Any], key: AuditKey, prev_hash: str
+) -> dict[str, Any]:
+    """Sign and store checkpoint `number` over the anchors and the registry's head, chained to the previous one."""
+    row = {
+        "seq": number,
+        "at": now_iso(),
+        "registry_seq": int(registry["seq"]),
+        "registry_hash": registry["hash"],
+        "streams": len(anchors),
+        "events": sum(int(a["seq"]) for a in anchors.values()),
+        "digest": _anchors_digest(anchors.values()),
+        "key_id": key.id,
+        "prev_hash": prev_hash,
+    }
+    row["hash"] = _checkpoint_hash(prev_hash, row, key)
+    tx.execute(
+        """INSERT INTO audit_checkpoints (seq, at, registry_seq, registry_hash, streams, events, digest, key_id,
+               prev_hash, hash)
+           VALUES (:seq, :at, :registry_seq, :registry_hash, :streams, :events, :digest, :key_id,
+               :prev_hash, :hash)""",
+        row,
+    )
+    tx.execute(
+        "UPDATE audit_chain_heads SET seq = :seq, hash = :hash, key_id = :key_id WHERE name = 'checkpoints'", row
+    )
+    return row
 
 
 def _check_since_previous(
