@@ -726,45 +726,60 @@ def verify(db: Database, *, key: AuditKey | None = None, batch: int = 500) -> Ve
                 return tally.result(None, *broken)
         elif anchor_rows:
             return tally.result(None, CHECKPOINTS, "chain positions are recorded but no checkpoint signs them")
-        for stream, entry in registry.items():
-            if stream not in heads:
-                return tally.result(
-                    None, stream, f"registered chain (registry entry {entry['seq']}) is missing: deleted"
-                )
-        for stream, anchor in anchors.items():
-            if stream not in heads:
-                return tally.result(
-                    None, stream, f"chain recorded by checkpoint {anchor['checkpoint']} is missing: deleted"
-                )
-        names = sorted(heads)
-        for start in range(0, len(names), batch):
-            chunk = names[start : start + batch]
-            params = {f"s{i}": name for i, name in enumerate(chunk)}
-            placeholders = ", ".join(f":s{i}" for i in range(len(chunk)))
-            rows = tx.execute(
-                f"SELECT * FROM audit_events WHERE stream IN ({placeholders}) ORDER BY stream, stream_seq", params
-            )
-            by_stream: dict[str, list[dict[str, Any]]] = {name: [] for name in chunk}
-            for row in rows:
-                by_stream[row["stream"]].append(row)
-            for name in chunk:
-                events = by_stream[name]
-                tally.events += len(events)
-                tally.legacy += sum(1 for e in events if e["scheme"] is None)
-                stream_failure = _verify_stream(
-                    name,
-                    events,
-                    heads[name],
-                    key,
-                    registry.get(name),
-                    anchors.get(name),
-                    newest is not None,
-                    erasures,
-                )
-                if stream_failure:
-                    event_id, reason = stream_failure
-                    return tally.result(event_id, name, reason)
+        missing = _missing_chain(heads, registry, anchors)
+        if missing:
+            return tally.result(None, *missing)
+        failure = _verify_streams(tx, heads, key, registry, anchors, newest is not None, erasures, tally, batch)
+        if failure:
+            return tally.result(*failure)
     return tally.result()
+
+
+def _missing_chain(heads: dict[str, Any], registry: dict[str, Any], anchors: dict[str, Any]) -> tuple[str, str] | None:
+    """A chain the registry or a checkpoint recorded that no longer has a head: it was deleted."""
+    for stream, entry in registry.items():
+        if stream not in heads:
+            return stream, f"registered chain (registry entry {entry['seq']}) is missing: deleted"
+    for stream, anchor in anchors.items():
+        if stream not in heads:
+            return stream, f"chain recorded by checkpoint {anchor['checkpoint']} is missing: deleted"
+    return None
+
+
+def _verify_streams(
+    tx: Tx,
+    heads: dict[str, Any],
+    key: AuditKey | None,
+    registry: dict[str, Any],
+    anchors: dict[str, Any],
+    checkpointed: bool,
+    erasures: Erasures,
+    tally: _Tally,
+    batch: int,
+) -> tuple[str | None, str, str] | None:
+    """Every stream's events against its head, registry entry and anchor, read `batch` streams at a time; counted."""
+    names = sorted(heads)
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        params = {f"s{i}": name for i, name in enumerate(chunk)}
+        placeholders = ", ".join(f":s{i}" for i in range(len(chunk)))
+        rows = tx.execute(
+            f"SELECT * FROM audit_events WHERE stream IN ({placeholders}) ORDER BY stream, stream_seq", params
+        )
+        by_stream: dict[str, list[dict[str, Any]]] = {name: [] for name in chunk}
+        for row in rows:
+            by_stream[row["stream"]].append(row)
+        for name in chunk:
+            events = by_stream[name]
+            tally.events += len(events)
+            tally.legacy += sum(1 for e in events if e["scheme"] is None)
+            stream_failure = _verify_stream(
+                name, events, heads[name], key, registry.get(name), anchors.get(name), checkpointed, erasures
+            )
+            if stream_failure:
+                event_id, reason = stream_failure
+                return event_id, name, reason
+    return None
 
 
 def _verify_chain(
