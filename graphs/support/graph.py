@@ -20,7 +20,7 @@ from graphs.support.files import KNOWLEDGE
 from guardrails.input_checks import redact, screen_sources
 from guardrails.prompt_context import clean_record
 from guardrails.routing import Check, Signal
-from guardrails.signals import read_text
+from guardrails.signals import TextSignals, read_text
 from hitl_core import memory
 from hitl_core.db import Row
 from hitl_core.retrieval import evidence as retrieve
@@ -254,9 +254,6 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     }
     facts["evidence"] = {"top_score": top, "conflict": conflict}
     facts["action"] = {"name": proposal.get("name"), "amount": amount}
-    customer = facts.get("customer") or {}
-    order = facts.get("order") or {}
-    fraud = facts.get("fraud") or {}
     confidence = [
         Signal("retrieval_quality", top, f"best help article covers {top:.0%} of the request's key words"),
         Signal(
@@ -266,8 +263,17 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         ),
         Signal("model_estimate", float(proposal.get("model_confidence", 0.5)), "the model's own estimate"),
     ]
+    risk = _risk_signals(facts, text, amount)
+    checks = _support_checks(facts, proposal, amount)
+    return facts, confidence, risk, checks
+
+
+def _risk_signals(facts: dict[str, Any], text: TextSignals, amount: Any) -> list[Signal]:
+    """What raises the stakes: money, the customer's value and mood, legal threats, abuse, regulated data."""
+    customer = facts.get("customer") or {}
+    fraud = facts.get("fraud") or {}
     tier_risk = {"enterprise": 0.35, "gold": 0.2}.get(str(customer.get("tier")), 0.0)
-    risk = [
+    return [
         Signal("money", min(0.7, (amount or 0) / 2000), f"refund of {amount}" if amount else "no money moves"),
         Signal(
             "customer_value",
@@ -290,6 +296,11 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
             ", ".join(facts.get("guard", {}).get("regulated", [])) or "none",
         ),
     ]
+
+
+def _support_checks(facts: dict[str, Any], proposal: dict[str, Any], amount: Any) -> list[Check]:
+    """Instructions found in what was read, and a refund within what is left on the order."""
+    order = facts.get("order") or {}
     checks = [
         Check(
             "retrieved_content_injection",
@@ -317,7 +328,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
                 f"{amount} of {remaining:.2f} left",
             )
         )
-    return facts, confidence, risk, checks
+    return checks
 
 
 NODES = AgentNodes(investigate=investigate, propose=propose, signals=signals, revise_drafts=True)
