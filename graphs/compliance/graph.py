@@ -360,12 +360,21 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         ),
         Signal("model_estimate", float(proposal.get("model_confidence", 0.5)), "the model's own estimate"),
     ]
-    risk = [
+    risk = _risk_signals(facts["request"], regulated, case_specific, document)
+    checks = _compliance_checks(unknown, document)
+    return facts, confidence, risk, checks
+
+
+def _risk_signals(
+    request: dict[str, Any], regulated: list[str], case_specific: bool, document: dict[str, Any]
+) -> list[Signal]:
+    """What raises the stakes: regulated data, commitments, case-specific law, reporting, enforcement, injection."""
+    return [
         Signal("regulated_data", 0.45 if regulated else 0.0, ", ".join(regulated) or "none"),
         Signal(
             "customer_commitment",
-            0.3 if facts["request"]["customer_commitment"] else 0.0,
-            "a customer commitment is at stake" if facts["request"]["customer_commitment"] else "none",
+            0.3 if request["customer_commitment"] else 0.0,
+            "a customer commitment is at stake" if request["customer_commitment"] else "none",
         ),
         Signal(
             "legal_interpretation",
@@ -374,13 +383,13 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         ),
         Signal(
             "regulatory_reporting",
-            0.3 if facts["request"]["reporting_decision"] else 0.0,
-            "may trigger a report to a regulator or customers" if facts["request"]["reporting_decision"] else "none",
+            0.3 if request["reporting_decision"] else 0.0,
+            "may trigger a report to a regulator or customers" if request["reporting_decision"] else "none",
         ),
         Signal(
             "enforcement",
-            0.3 if facts["request"]["enforcement"] else 0.0,
-            "enforcement mentioned" if facts["request"]["enforcement"] else "none",
+            0.3 if request["enforcement"] else 0.0,
+            "enforcement mentioned" if request["enforcement"] else "none",
         ),
         Signal(
             "document_injection",
@@ -388,7 +397,11 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
             ", ".join(document.get("injection") or []) or "none",
         ),
     ]
-    checks = [
+
+
+def _compliance_checks(unknown: list[str], document: dict[str, Any]) -> list[Check]:
+    """Citations that exist in the library, and instructions inside the document flagged as data."""
+    return [
         Check(
             "citations_exist",
             not unknown,
@@ -404,7 +417,6 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
             ", ".join(document.get("injection") or []),
         ),
     ]
-    return facts, confidence, risk, checks
 
 
 NODES = AgentNodes(investigate=investigate, propose=propose, signals=signals)
