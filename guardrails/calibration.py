@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, Literal
 from guardrails.policy import Thresholds
 from hitl_core.errors import BadInput
 from hitl_core.settings import Settings, configured
+from hitl_core.stats import brier, ece
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 Method = Literal["platt", "isotonic"]
@@ -40,26 +40,6 @@ _TIE_BREAK = 1e-3
 
 
 # -- scores ------------------------------------------------------------------------------------------
-def brier(pairs: list[tuple[float, int]]) -> float | None:
-    """Mean squared error of probabilities against 0/1 outcomes."""
-    return round(sum((p - y) ** 2 for p, y in pairs) / len(pairs), 4) if pairs else None
-
-
-def ece(pairs: list[tuple[float, int]], bins: int = 10) -> float | None:
-    """Expected calibration error over equal-width bins (weighted |mean confidence - outcome rate|)."""
-    if not pairs:
-        return None
-    grouped: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for p, y in pairs:
-        grouped[min(bins - 1, int(p * bins))].append((p, y))
-    total = 0.0
-    for members in grouped.values():
-        mean_p = sum(p for p, _ in members) / len(members)
-        mean_y = sum(y for _, y in members) / len(members)
-        total += len(members) / len(pairs) * abs(mean_p - mean_y)
-    return round(total, 4)
-
-
 def scores(pairs: list[tuple[float, int]]) -> dict[str, Any]:
     """Brier score and ECE of (probability, outcome) pairs."""
     return {"n": len(pairs), "brier": brier(pairs), "ece": ece(pairs)}

@@ -229,15 +229,29 @@ def check_draft(
     unless the agent's policy gives it an outcome in `guardrail_outcomes`. `known` are further
     texts a draft may restate, such as the action's own confirmation of its effect.
     """
-    _, leaked = redact(text)
-    sensitive_leak = [k for k in ("payment_card", "government_id", "bank_account") if leaked.get(k)]
+    checks = _content_checks(text)
+    if evidence is not None:
+        known = known_texts(request, facts, args, tool_calls) + [k for k in (known or []) if k]
+        checks += _grounding_checks(text, evidence, known)
+    return checks
+
+
+def _rudeness(text: str) -> str:
+    """What makes a draft discourteous: a rude phrase, or at least three shouted words making up 30% of its words."""
     words = re.findall(r"\b[A-Za-z]{4,}\b", text)
     shouting = [w for w in words if w.isupper() and w not in _ACRONYMS]
-    rude = _first(_RUDE, text) or (
+    return _first(_RUDE, text) or (
         ", ".join(shouting[:3]) if len(shouting) >= 3 and len(shouting) >= 0.3 * len(words) else ""
     )
+
+
+def _content_checks(text: str) -> list[Check]:
+    """Checks on the draft's own words, needing no sources: promises, advice, leaks, tone, safety, hijacking."""
+    _, leaked = redact(text)
+    sensitive_leak = [k for k in ("payment_card", "government_id", "bank_account") if leaked.get(k)]
+    rude = _rudeness(text)
     injected = detect_injection(text)
-    checks = [
+    return [
         Check(
             "draft_no_unbacked_promise",
             not _PROMISE.search(text),
@@ -282,38 +296,36 @@ def check_draft(
             ", ".join(injected),
         ),
     ]
-    if evidence is not None:
-        known = known_texts(request, facts, args, tool_calls) + [k for k in (known or []) if k]
-        unsupported = [c for c in faithfulness(text, evidence, known) if not c.supported]
-        checks.append(
-            Check(
-                "draft_supported_by_evidence",
-                not unsupported,
-                "info",
-                "Every factual statement in a reply is backed by the retrieved sources (no unsupported claims)",
-                "; ".join(
-                    f"{c.text[:100]!r} (coverage {c.coverage:.2f}"
-                    + (
-                        f", numbers {', '.join(c.unsupported_numbers)} not in the sources"
-                        if c.unsupported_numbers
-                        else ""
-                    )
-                    + ")"
-                    for c in unsupported
-                ),
-            )
+
+
+def _grounding_checks(text: str, evidence: list[dict[str, Any]], known: list[str]) -> list[Check]:
+    """Checks against what the agent knows: every statement backed, no contact details from elsewhere."""
+    unsupported = [c for c in faithfulness(text, evidence, known) if not c.supported]
+    checks = [
+        Check(
+            "draft_supported_by_evidence",
+            not unsupported,
+            "info",
+            "Every factual statement in a reply is backed by the retrieved sources (no unsupported claims)",
+            "; ".join(
+                f"{c.text[:100]!r} (coverage {c.coverage:.2f}"
+                + (f", numbers {', '.join(c.unsupported_numbers)} not in the sources" if c.unsupported_numbers else "")
+                + ")"
+                for c in unsupported
+            ),
         )
-        allowed = " ".join([*known, *(t for _, t in evidence_passages(evidence))])
-        foreign = _foreign_contacts(text, allowed)
-        checks.append(
-            Check(
-                "draft_no_personal_data",
-                not foreign,
-                "review",
-                "Replies disclose no email address or phone number that is not the customer's own or in the sources",
-                ", ".join(foreign),
-            )
+    ]
+    allowed = " ".join([*known, *(t for _, t in evidence_passages(evidence))])
+    foreign = _foreign_contacts(text, allowed)
+    checks.append(
+        Check(
+            "draft_no_personal_data",
+            not foreign,
+            "review",
+            "Replies disclose no email address or phone number that is not the customer's own or in the sources",
+            ", ".join(foreign),
         )
+    )
     return checks
 
 

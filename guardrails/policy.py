@@ -222,6 +222,11 @@ class Policy(_Strict):
         except KeyError:
             raise BadInput(f"policy {self.agent!r} has no action {name!r}") from None
 
+    def rollback_roles(self, action: str) -> list[str]:
+        """Who may undo an executed action: the roles that may decide it (its tiers and the escalation path)."""
+        action_policy = self.action(action)
+        return sorted({r for t in [*action_policy.tiers, *self.escalation_path] for r in t.roles})
+
     def deadline_minutes(self, action: str) -> int:
         """Review deadline for an action (its own, else the policy's)."""
         return self.actions[action].deadline_minutes or self.review_deadline_minutes

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from guardrails.policy import Policy, Rule, Tier
+from guardrails.policy import ActionPolicy, Policy, Rule, Thresholds, Tier
 
 if TYPE_CHECKING:
     from guardrails.calibration import Calibration
@@ -175,13 +175,8 @@ def assess(
     the calibrated one and the thresholds are mapped onto the same scale (a strictly increasing
     map, so the routes are exactly those of the raw scale).
     """
-    checks = [Check(c.id, c.passed, policy.guardrail_outcomes.get(c.id, c.outcome), c.rule, c.detail) for c in checks]
     action = proposal.action
-    for rule in policy.rules:
-        if rule.actions is not None and action not in rule.actions:
-            continue
-        holds = rule_holds(rule, facts)
-        checks.append(Check(rule.id, not holds, rule.outcome, rule.rule, _rule_detail(rule, facts)))
+    checks = _policy_checks(policy, action, facts, checks)
     failed = [c for c in checks if not c.passed]
     raw_confidence = combine_confidence(confidence_signals, policy.confidence_weights)
     confidence = calibration.apply(raw_confidence) if calibration is not None else raw_confidence
@@ -190,55 +185,8 @@ def assess(
         risk_signals = [Signal("action_base_risk", action_policy.base_risk, f"{action} per policy"), *risk_signals]
     risk = combine_risk(risk_signals)
     th = calibration.thresholds(policy.thresholds) if calibration is not None else policy.thresholds
-    reasons: list[str] = []
-
-    def outcome(kind: str) -> list[Check]:
-        return [c for c in failed if c.outcome == kind]
-
     amount = amount_of(policy, action, proposal.args) if action else None
-    route: str
-    if outcome("block") or (action is not None and action_policy is None):
-        route = "block"
-        reasons += [f"{c.id}: {c.rule}" for c in outcome("block")]
-        if action is not None and action_policy is None:
-            reasons.append(f"action {action!r} is not permitted by the {policy.agent} policy")
-    elif proposal.missing or outcome("needs_info") or action is None:
-        route = "needs_info"
-        reasons += [f"missing: {m}" for m in proposal.missing]
-        reasons += [f"{c.id}: {c.rule}" for c in outcome("needs_info")]
-        if action is None and not reasons:
-            reasons.append("the request does not say what is needed")
-    elif outcome("revise") and proposal.revisions_left > 0:
-        route = "revise"
-        reasons += [f"{c.id}: {c.rule}" for c in outcome("revise")]
-    else:
-        assert action_policy is not None
-        exceeds = _tier_for_amount(action_policy.tiers, amount) is None
-        low_conf = confidence < th.review_min_confidence
-        if outcome("escalate") or exceeds or low_conf:
-            route = "escalate"
-            reasons += [f"{c.id}: {c.rule}" for c in outcome("escalate")]
-            if exceeds:
-                reasons.append(f"amount {amount:g} exceeds the highest approval tier for {action}")
-            if low_conf:
-                reasons.append(f"confidence {confidence:.2f} below {th.review_min_confidence:.2f}")
-        else:
-            needs_review = []
-            if action_policy.review == "always":
-                needs_review.append(f"{action} always needs review per policy")
-            needs_review += [f"{c.id}: {c.rule}" for c in outcome("review")]
-            needs_review += [f"{c.id}: {c.rule} (still failing after revision)" for c in outcome("revise")]
-            if proposal.previously_rejected:
-                needs_review.append("the same action was rejected earlier on this thread")
-            if action_policy.review != "never":
-                if risk > th.auto_max_risk:
-                    needs_review.append(f"risk {risk:.2f} above {th.auto_max_risk:.2f}")
-                if confidence < th.auto_min_confidence:
-                    needs_review.append(f"confidence {confidence:.2f} below {th.auto_min_confidence:.2f}")
-            if proposal.previously_rejected and action_policy.review == "never":
-                needs_review.append("a rejected action cannot run automatically")
-            route = "review" if needs_review else "auto"
-            reasons += needs_review
+    route, reasons = _route(policy, proposal, failed, amount, confidence, risk, th)
     result: dict[str, Any] = {
         "route": route,
         "risk": round(risk, 4),
@@ -260,6 +208,88 @@ def assess(
         ladder = ladder_for(policy, action, amount, escalated=route == "escalate")
         result["ladder"] = [t.model_dump() for t in ladder]
     return result
+
+
+def _policy_checks(policy: Policy, action: str | None, facts: dict[str, Any], checks: list[Check]) -> list[Check]:
+    """The checks with the policy's outcome for each, then the policy's own rules that apply to this action."""
+    checks = [Check(c.id, c.passed, policy.guardrail_outcomes.get(c.id, c.outcome), c.rule, c.detail) for c in checks]
+    for rule in policy.rules:
+        if rule.actions is not None and action not in rule.actions:
+            continue
+        holds = rule_holds(rule, facts)
+        checks.append(Check(rule.id, not holds, rule.outcome, rule.rule, _rule_detail(rule, facts)))
+    return checks
+
+
+def _route(
+    policy: Policy,
+    proposal: Proposal,
+    failed: list[Check],
+    amount: float | None,
+    confidence: float,
+    risk: float,
+    th: Thresholds,
+) -> tuple[str, list[str]]:
+    """The route and its reasons, by precedence: block, needs info, revise, escalate, review, auto."""
+    action = proposal.action
+    action_policy = policy.actions.get(action) if action else None
+    reasons: list[str] = []
+
+    def outcome(kind: str) -> list[Check]:
+        return [c for c in failed if c.outcome == kind]
+
+    if outcome("block") or (action is not None and action_policy is None):
+        reasons += [f"{c.id}: {c.rule}" for c in outcome("block")]
+        if action is not None and action_policy is None:
+            reasons.append(f"action {action!r} is not permitted by the {policy.agent} policy")
+        return "block", reasons
+    if proposal.missing or outcome("needs_info") or action is None:
+        reasons += [f"missing: {m}" for m in proposal.missing]
+        reasons += [f"{c.id}: {c.rule}" for c in outcome("needs_info")]
+        if action is None and not reasons:
+            reasons.append("the request does not say what is needed")
+        return "needs_info", reasons
+    if outcome("revise") and proposal.revisions_left > 0:
+        return "revise", [f"{c.id}: {c.rule}" for c in outcome("revise")]
+    assert action_policy is not None
+    exceeds = _tier_for_amount(action_policy.tiers, amount) is None
+    low_conf = confidence < th.review_min_confidence
+    if outcome("escalate") or exceeds or low_conf:
+        reasons += [f"{c.id}: {c.rule}" for c in outcome("escalate")]
+        if exceeds:
+            reasons.append(f"amount {amount:g} exceeds the highest approval tier for {action}")
+        if low_conf:
+            reasons.append(f"confidence {confidence:.2f} below {th.review_min_confidence:.2f}")
+        return "escalate", reasons
+    needs_review = _review_reasons(proposal, action_policy, failed, confidence, risk, th)
+    return ("review" if needs_review else "auto"), needs_review
+
+
+def _review_reasons(
+    proposal: Proposal,
+    action_policy: ActionPolicy,
+    failed: list[Check],
+    confidence: float,
+    risk: float,
+    th: Thresholds,
+) -> list[str]:
+    """Why a human must see a proposal no stronger route took; none means it may run automatically."""
+    action = proposal.action
+    needs_review = []
+    if action_policy.review == "always":
+        needs_review.append(f"{action} always needs review per policy")
+    needs_review += [f"{c.id}: {c.rule}" for c in failed if c.outcome == "review"]
+    needs_review += [f"{c.id}: {c.rule} (still failing after revision)" for c in failed if c.outcome == "revise"]
+    if proposal.previously_rejected:
+        needs_review.append("the same action was rejected earlier on this thread")
+    if action_policy.review != "never":
+        if risk > th.auto_max_risk:
+            needs_review.append(f"risk {risk:.2f} above {th.auto_max_risk:.2f}")
+        if confidence < th.auto_min_confidence:
+            needs_review.append(f"confidence {confidence:.2f} below {th.auto_min_confidence:.2f}")
+    if proposal.previously_rejected and action_policy.review == "never":
+        needs_review.append("a rejected action cannot run automatically")
+    return needs_review
 
 
 def _rule_detail(rule: Rule, facts: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol, TypeAlias
 
 from hitl_core.errors import BadInput, HitlError
 from hitl_core.settings import Settings
@@ -733,8 +733,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 # -- parser --------------------------------------------------------------------------------------
+_Subcommands: TypeAlias = "argparse._SubParsersAction[_Parser]"
+"""What the parser's `add_subparsers()` returns: where a group of commands is added."""
+
+
+class _AddCommand(Protocol):
+    """`build_parser`'s `command`: adds one top-level command with its handler and, by default, --json."""
+
+    def __call__(
+        self, name: str, handler: Handler, help_text: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser: ...
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree."""
+    """The whole command tree, one group after another (their order is the order --help lists)."""
     parser = _Parser(prog="hitl", description="Human-in-the-loop workflows for AI agents.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -745,6 +757,22 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON document")
         return p
 
+    _add_thread_commands(command)
+    _add_review_commands(command)
+    _add_oversight_commands(command)
+    _add_evaluation_commands(command)
+    _add_guardrails_commands(sub)
+    _add_lessons_commands(sub)
+    _add_load_commands(command)
+    _add_account_commands(sub)
+    _add_privacy_commands(sub, command)
+    _add_db_commands(sub)
+    _add_app_commands(command)
+    return parser
+
+
+def _add_thread_commands(command: _AddCommand) -> None:
+    """Starting and continuing a request's thread: run, reply."""
     p = command("run", cmd_run, "Start a request on an agent; runs until it completes or pauses.")
     p.add_argument("agent")
     p.add_argument("message")
@@ -757,6 +785,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message")
     p.add_argument("--user", help="the requester answering (checked against the thread)")
 
+
+def _add_review_commands(command: _AddCommand) -> None:
+    """The reviewer's work: the inbox, one review, deciding, the ledger and undoing, the sweep."""
     p = command("reviews", cmd_reviews, "List reviews (the inbox).")
     p.add_argument("--status", default="pending")
     p.add_argument("--role")
@@ -795,6 +826,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("sweep", cmd_sweep, "Expire overdue reviews, finish unapplied decisions, send due replies.")
 
+
+def _add_oversight_commands(command: _AddCommand) -> None:
+    """What oversight reads and reports: the audit trail, metrics, incidents."""
     p = command(
         "audit",
         cmd_audit,
@@ -813,6 +847,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="reviewer", required=True)
     p.add_argument("--description", required=True)
 
+
+def _add_evaluation_commands(command: _AddCommand) -> None:
+    """Measuring an agent offline: scenario evaluation and confidence calibration."""
     p = command("eval", cmd_eval, "Evaluate an agent's routing and drafts on a scenario file.")
     p.add_argument("agent")
     p.add_argument("--dataset", required=True, action="append", help="scenario file (repeat to evaluate several)")
@@ -836,6 +873,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="write the calibration file the agent loads")
     p.add_argument("--output", help="directory for the file (default HITL_CALIBRATION_DIR or guardrails/calibration)")
 
+
+def _add_guardrails_commands(sub: _Subcommands) -> None:
+    """The guardrails group: corpus rates and screening a text."""
     guard = sub.add_parser("guardrails", help="Guardrail tools.")
     guard_sub = guard.add_subparsers(dest="guardrails_command", required=True, parser_class=_Parser)
     p = guard_sub.add_parser("corpus", help="Injection detection and false-positive rates on the shipped corpora.")
@@ -846,6 +886,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("--json", action="store_true")
 
+
+def _add_lessons_commands(sub: _Subcommands) -> None:
+    """The lessons group: proposing, listing and deciding lessons from feedback."""
     lessons = sub.add_parser("lessons", help="Lessons from reviewers' feedback: the queue and the agents' memory.")
     lessons_sub = lessons.add_subparsers(dest="lessons_command", required=True, parser_class=_Parser)
     p = lessons_sub.add_parser("propose", help="Propose lessons from feedback, or one written by hand (--text).")
@@ -880,6 +923,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "accept":
             p.add_argument("--dataset", action="append", default=[], help="scenario file (default: the agent's sets)")
 
+
+def _add_load_commands(command: _AddCommand) -> None:
+    """Performance and fault harnesses: bench, soak."""
     p = command("bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage.")
     p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
 
@@ -892,6 +938,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deciders", type=int, default=3, help="processes racing to decide")
     p.add_argument("--no-restart", action="store_true", help="do not restart the local PostgreSQL")
 
+
+def _add_account_commands(sub: _Subcommands) -> None:
+    """Accounts and the API tokens that prove who an approver is: users, tokens."""
     users = sub.add_parser("users", help="Manage accounts.")
     users_sub = users.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
     p = users_sub.add_parser("add", help="Create or update an account.")
@@ -921,9 +970,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("token_id")
     p.add_argument("--json", action="store_true")
 
+
+def _add_privacy_commands(sub: _Subcommands, command: _AddCommand) -> None:
+    """Keeping and erasing personal data: retention, forget."""
     retention_parser = sub.add_parser("retention", help="Retention of finished threads (policy: retention_days).")
     retention_sub = retention_parser.add_subparsers(dest="retention_command", required=True, parser_class=_Parser)
-    p = retention_sub.add_parser("apply", help="Purge finished threads past retention (hitl sweep does this too).")
+    p: argparse.ArgumentParser = retention_sub.add_parser(
+        "apply", help="Purge finished threads past retention (hitl sweep does this too)."
+    )
     p.set_defaults(handler=cmd_retention_apply)
     p.add_argument("--json", action="store_true")
 
@@ -932,18 +986,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="admin", help="the admin erasing (with --password-stdin; or set HITL_TOKEN)")
     p.add_argument("--password-stdin", action="store_true", help="prove you are the admin with your password")
 
+
+def _add_db_commands(sub: _Subcommands) -> None:
+    """Database administration: upgrade."""
     db = sub.add_parser("db", help="Database administration.")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
     p = db_sub.add_parser("upgrade", help="Create or upgrade the schema.")
     p.set_defaults(handler=cmd_db_upgrade)
     p.add_argument("--json", action="store_true")
 
+
+def _add_app_commands(command: _AddCommand) -> None:
+    """The review app: ui, and demo (seed data, then the app)."""
     p = command("ui", cmd_ui, "Start the Streamlit review app.", json_flag=False)
     p.add_argument("--port", type=int)
     p = command("demo", cmd_demo, "Seed demo data, then start the app.")
     p.add_argument("--port", type=int)
     p.add_argument("--seed-only", action="store_true")
-    return parser
 
 
 _ARGUMENT_LABELS = {

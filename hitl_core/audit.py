@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import Any
 
 from hitl_core.canonical import canonical_json, loads, new_id, now_iso, sha256_hex
-from hitl_core.db import Database, Tx
+from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import HitlError
 from hitl_core.settings import Settings, configured
 
@@ -452,11 +452,7 @@ def checkpoint(db: Database, *, key: AuditKey | None = None, batch: int = 200) -
             current = heads.get(stream)
             if current is None or int(current["seq"]) < int(anchor["seq"]):
                 return refuse(stream, f"the chain is shorter than checkpoint {anchor['checkpoint']} recorded")
-        changed = sorted(
-            s
-            for s, h in heads.items()
-            if s not in anchors or (int(anchors[s]["seq"]), anchors[s]["hash"]) != (int(h["seq"]), h["hash"])
-        )
+        changed = _moved_streams(heads, anchors)
         if previous is not None and not changed and int(previous["registry_seq"]) == int(registry["seq"]):
             return _checkpoint_result(previous, created=False, changed=0)
         for start in range(0, len(changed), batch):
@@ -464,49 +460,73 @@ def checkpoint(db: Database, *, key: AuditKey | None = None, batch: int = 200) -
             if failure:
                 return refuse(*failure)
         number = int(head["seq"]) + 1
-        for stream in changed:
-            anchors[stream] = {
-                "stream": stream,
-                "seq": heads[stream]["seq"],
-                "hash": heads[stream]["hash"],
-                "checkpoint": number,
-            }
-        for start in range(0, len(changed), batch):
-            chunk = changed[start : start + batch]
-            params: dict[str, Any] = {"c": number}
-            values = []
-            for i, stream in enumerate(chunk):
-                params.update({f"s{i}": stream, f"q{i}": heads[stream]["seq"], f"h{i}": heads[stream]["hash"]})
-                values.append(f"(:s{i}, :q{i}, :h{i}, :c)")
-            tx.execute(
-                f"""INSERT INTO audit_anchors (stream, seq, hash, checkpoint) VALUES {", ".join(values)}
-                    ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
-                    checkpoint = excluded.checkpoint""",
-                params,
-            )
-        row = {
-            "seq": number,
-            "at": now_iso(),
-            "registry_seq": int(registry["seq"]),
-            "registry_hash": registry["hash"],
-            "streams": len(anchors),
-            "events": sum(int(a["seq"]) for a in anchors.values()),
-            "digest": _anchors_digest(anchors.values()),
-            "key_id": key.id,
-            "prev_hash": head["hash"],
-        }
-        row["hash"] = _checkpoint_hash(head["hash"], row, key)
-        tx.execute(
-            """INSERT INTO audit_checkpoints (seq, at, registry_seq, registry_hash, streams, events, digest, key_id,
-                   prev_hash, hash)
-               VALUES (:seq, :at, :registry_seq, :registry_hash, :streams, :events, :digest, :key_id,
-                   :prev_hash, :hash)""",
-            row,
-        )
-        tx.execute(
-            "UPDATE audit_chain_heads SET seq = :seq, hash = :hash, key_id = :key_id WHERE name = 'checkpoints'", row
-        )
+        _write_anchors(tx, changed, heads, anchors, number, batch)
+        row = _write_checkpoint(tx, number, registry, anchors, key, head["hash"])
     return _checkpoint_result(row, created=True, changed=len(changed))
+
+
+def _moved_streams(heads: dict[str, Any], anchors: dict[str, Any]) -> list[str]:
+    """Streams whose head is new or has moved since the anchor the last checkpoint recorded, sorted."""
+    return sorted(
+        s
+        for s, h in heads.items()
+        if s not in anchors or (int(anchors[s]["seq"]), anchors[s]["hash"]) != (int(h["seq"]), h["hash"])
+    )
+
+
+def _write_anchors(
+    tx: Tx, changed: list[str], heads: dict[str, Any], anchors: dict[str, Any], number: int, batch: int
+) -> None:
+    """Anchor each moved stream's head to checkpoint `number`, in `anchors` and in batched upserts."""
+    for stream in changed:
+        anchors[stream] = {
+            "stream": stream,
+            "seq": heads[stream]["seq"],
+            "hash": heads[stream]["hash"],
+            "checkpoint": number,
+        }
+    for start in range(0, len(changed), batch):
+        chunk = changed[start : start + batch]
+        params: dict[str, Any] = {"c": number}
+        values = []
+        for i, stream in enumerate(chunk):
+            params.update({f"s{i}": stream, f"q{i}": heads[stream]["seq"], f"h{i}": heads[stream]["hash"]})
+            values.append(f"(:s{i}, :q{i}, :h{i}, :c)")
+        tx.execute(
+            f"""INSERT INTO audit_anchors (stream, seq, hash, checkpoint) VALUES {", ".join(values)}
+                ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                checkpoint = excluded.checkpoint""",
+            params,
+        )
+
+
+def _write_checkpoint(
+    tx: Tx, number: int, registry: Row, anchors: dict[str, Any], key: AuditKey, prev_hash: str
+) -> dict[str, Any]:
+    """Sign and store checkpoint `number` over the anchors and the registry's head, chained to the previous one."""
+    row = {
+        "seq": number,
+        "at": now_iso(),
+        "registry_seq": int(registry["seq"]),
+        "registry_hash": registry["hash"],
+        "streams": len(anchors),
+        "events": sum(int(a["seq"]) for a in anchors.values()),
+        "digest": _anchors_digest(anchors.values()),
+        "key_id": key.id,
+        "prev_hash": prev_hash,
+    }
+    row["hash"] = _checkpoint_hash(prev_hash, row, key)
+    tx.execute(
+        """INSERT INTO audit_checkpoints (seq, at, registry_seq, registry_hash, streams, events, digest, key_id,
+               prev_hash, hash)
+           VALUES (:seq, :at, :registry_seq, :registry_hash, :streams, :events, :digest, :key_id,
+               :prev_hash, :hash)""",
+        row,
+    )
+    tx.execute(
+        "UPDATE audit_chain_heads SET seq = :seq, hash = :hash, key_id = :key_id WHERE name = 'checkpoints'", row
+    )
+    return row
 
 
 def _check_since_previous(
@@ -708,45 +728,60 @@ def verify(db: Database, *, key: AuditKey | None = None, batch: int = 500) -> Ve
                 return tally.result(None, *broken)
         elif anchor_rows:
             return tally.result(None, CHECKPOINTS, "chain positions are recorded but no checkpoint signs them")
-        for stream, entry in registry.items():
-            if stream not in heads:
-                return tally.result(
-                    None, stream, f"registered chain (registry entry {entry['seq']}) is missing: deleted"
-                )
-        for stream, anchor in anchors.items():
-            if stream not in heads:
-                return tally.result(
-                    None, stream, f"chain recorded by checkpoint {anchor['checkpoint']} is missing: deleted"
-                )
-        names = sorted(heads)
-        for start in range(0, len(names), batch):
-            chunk = names[start : start + batch]
-            params = {f"s{i}": name for i, name in enumerate(chunk)}
-            placeholders = ", ".join(f":s{i}" for i in range(len(chunk)))
-            rows = tx.execute(
-                f"SELECT * FROM audit_events WHERE stream IN ({placeholders}) ORDER BY stream, stream_seq", params
-            )
-            by_stream: dict[str, list[dict[str, Any]]] = {name: [] for name in chunk}
-            for row in rows:
-                by_stream[row["stream"]].append(row)
-            for name in chunk:
-                events = by_stream[name]
-                tally.events += len(events)
-                tally.legacy += sum(1 for e in events if e["scheme"] is None)
-                stream_failure = _verify_stream(
-                    name,
-                    events,
-                    heads[name],
-                    key,
-                    registry.get(name),
-                    anchors.get(name),
-                    newest is not None,
-                    erasures,
-                )
-                if stream_failure:
-                    event_id, reason = stream_failure
-                    return tally.result(event_id, name, reason)
+        missing = _missing_chain(heads, registry, anchors)
+        if missing:
+            return tally.result(None, *missing)
+        failure = _verify_streams(tx, heads, key, registry, anchors, newest is not None, erasures, tally, batch)
+        if failure:
+            return tally.result(*failure)
     return tally.result()
+
+
+def _missing_chain(heads: dict[str, Any], registry: dict[str, Any], anchors: dict[str, Any]) -> tuple[str, str] | None:
+    """A chain the registry or a checkpoint recorded that no longer has a head: it was deleted."""
+    for stream, entry in registry.items():
+        if stream not in heads:
+            return stream, f"registered chain (registry entry {entry['seq']}) is missing: deleted"
+    for stream, anchor in anchors.items():
+        if stream not in heads:
+            return stream, f"chain recorded by checkpoint {anchor['checkpoint']} is missing: deleted"
+    return None
+
+
+def _verify_streams(
+    tx: Tx,
+    heads: dict[str, Any],
+    key: AuditKey | None,
+    registry: dict[str, Any],
+    anchors: dict[str, Any],
+    checkpointed: bool,
+    erasures: Erasures,
+    tally: _Tally,
+    batch: int,
+) -> tuple[str | None, str, str] | None:
+    """Every stream's events against its head, registry entry and anchor, read `batch` streams at a time; counted."""
+    names = sorted(heads)
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        params = {f"s{i}": name for i, name in enumerate(chunk)}
+        placeholders = ", ".join(f":s{i}" for i in range(len(chunk)))
+        rows = tx.execute(
+            f"SELECT * FROM audit_events WHERE stream IN ({placeholders}) ORDER BY stream, stream_seq", params
+        )
+        by_stream: dict[str, list[dict[str, Any]]] = {name: [] for name in chunk}
+        for row in rows:
+            by_stream[row["stream"]].append(row)
+        for name in chunk:
+            events = by_stream[name]
+            tally.events += len(events)
+            tally.legacy += sum(1 for e in events if e["scheme"] is None)
+            stream_failure = _verify_stream(
+                name, events, heads[name], key, registry.get(name), anchors.get(name), checkpointed, erasures
+            )
+            if stream_failure:
+                event_id, reason = stream_failure
+                return event_id, name, reason
+    return None
 
 
 def _verify_chain(

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from hitl_core import audit
 from hitl_core.canonical import iso, new_id, now_iso, parse_iso, utc_now
 from hitl_core.db import Database
 from hitl_core.errors import BadInput, NotFound
+from hitl_core.stats import brier, calibration_bins, ece, percentile
 
 FINAL = ("approved", "approved_with_edits", "rejected", "needs_info", "escalated", "expired")
 
@@ -37,29 +39,19 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return round(ordered[index], 3)
+    value = percentile(values, q)
+    return None if value is None else round(value, 3)
 
 
 def calibration(pairs: list[tuple[float, int]], bins: int = 10) -> dict[str, Any]:
-    """Brier score and expected calibration error of (confidence, outcome) pairs."""
+    """Brier score and expected calibration error of (confidence, outcome) pairs, with the bins behind the ECE."""
     if not pairs:
         return {"brier": None, "ece": None, "n": 0, "bins": []}
-    brier = sum((p - y) ** 2 for p, y in pairs) / len(pairs)
-    grouped: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for p, y in pairs:
-        grouped[min(bins - 1, int(p * bins))].append((p, y))
-    ece, table = 0.0, []
-    for index in sorted(grouped):
-        members = grouped[index]
-        mean_p = sum(p for p, _ in members) / len(members)
-        mean_y = sum(y for _, y in members) / len(members)
-        ece += len(members) / len(pairs) * abs(mean_p - mean_y)
-        table.append({"bin": index, "n": len(members), "confidence": round(mean_p, 4), "approved": round(mean_y, 4)})
-    return {"brier": round(brier, 4), "ece": round(ece, 4), "n": len(pairs), "bins": table}
+    table = [
+        b | {"confidence": round(b["confidence"], 4), "approved": round(b["approved"], 4)}
+        for b in calibration_bins(pairs, bins)
+    ]
+    return {"brier": brier(pairs), "ece": ece(pairs, bins), "n": len(pairs), "bins": table}
 
 
 _SPAN = re.compile(r"^(\d+)\s*([dhm])$")
@@ -97,11 +89,7 @@ def _summary(rows: list[dict[str, Any]], actions: dict[str, dict[str, Any]], inc
     executed = [a for a in actions.values() if a["review_id"] in approved_ids]
     false_approvals = [a for a in executed if a["status"] == "rolled_back" or a["id"] in incidents]
     incident_actions = [a for a in executed if a["id"] in incidents]
-    pairs = [
-        (float(r["confidence"]), 1 if r["status"] == "approved" else 0)
-        for r in decided
-        if r["confidence"] is not None and r["status"] in ("approved", "approved_with_edits", "rejected")
-    ]
+    pairs = _confidence_pairs(decided)
     return {
         "reviews": len(rows),
         "decided": len(decided),
@@ -146,6 +134,72 @@ def compute(
     since, until = window_bound(since), window_bound(until, end=True)
     if since and until and since > until:
         raise BadInput("--since is after --until")
+    tables = _read_tables(db, since, until, agent, action)
+    rows, auto = tables.rows, tables.auto
+    result = _with_extras(_summary(rows, tables.actions, tables.incidents), rows, auto, tables.feedback)
+    result["calibration"] = calibration(_confidence_pairs(rows))
+    agents = sorted({r["agent"] for r in rows} | {a["agent"] for a in auto})
+    result["per_agent"] = {name: tables.slice(("agent", "agent", "agent"), name) for name in agents}
+    names = sorted({r["action"] for r in rows if r["action"]} | {a["action"] for a in auto})
+    result["per_action"] = {name: tables.slice(("action", "action", "action"), name) for name in names}
+    days = sorted({r["created_at"][:10] for r in rows} | {a["executed_at"][:10] for a in auto})
+    result["series"] = [
+        {
+            "date": day,
+            **{
+                k: v
+                for k, v in tables.slice(("created_at", "executed_at", "at"), day, chars=10).items()
+                if k != "calibration"
+            },
+        }
+        for day in days
+    ]
+    result["window"] = {"since": since, "until": until, "agent": agent, "action": action}
+    return result
+
+
+def _confidence_pairs(rows: list[dict[str, Any]]) -> list[tuple[float, int]]:
+    """(confidence shown, approved unchanged) of the reviews a human decided on the proposal as it stood."""
+    return [
+        (float(r["confidence"]), 1 if r["status"] == "approved" else 0)
+        for r in rows
+        if r["confidence"] is not None and r["status"] in ("approved", "approved_with_edits", "rejected")
+    ]
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The rows the metrics are computed from, read once: reviews, the ledger, incidents, feedback."""
+
+    rows: list[dict[str, Any]]
+    actions: dict[str, dict[str, Any]]
+    auto: list[dict[str, Any]]
+    incidents: set[str]
+    feedback: list[dict[str, Any]]
+
+    def slice(self, fields: tuple[str, str, str], value: str, *, chars: int | None = None) -> dict[str, Any]:
+        """The metrics of one slice (an agent, an action, a day), the same measures as the whole.
+
+        `fields` name the column that must equal `value` in reviews, automated actions and feedback;
+        `chars` compares only its first characters (a timestamp's date).
+        """
+        review_field, auto_field, feedback_field = fields
+        rows = [r for r in self.rows if _cut(r[review_field], chars) == value]
+        return _with_extras(
+            _summary(rows, self.actions, self.incidents),
+            rows,
+            [a for a in self.auto if _cut(a[auto_field], chars) == value],
+            [f for f in self.feedback if _cut(f[feedback_field], chars) == value],
+        )
+
+
+def _cut(value: Any, chars: int | None) -> Any:
+    """A column's value, or its first `chars` characters (a missing value stays missing)."""
+    return value if chars is None or value is None else value[:chars]
+
+
+def _read_tables(db: Database, since: str | None, until: str | None, agent: str | None, action: str | None) -> _Tables:
+    """Reviews, automated actions and feedback in the window (and of the agent or action), the ledger and incidents."""
     where, params = ["kind = 'review'"], {}
     ledger_where = ["review_id IS NULL"]
     feedback_where = ["1 = 1"]
@@ -177,52 +231,7 @@ def compute(
     feedback = db.read(
         f"SELECT agent, action, kind, category, at FROM feedback WHERE {' AND '.join(feedback_where)}", params
     )
-    result = _with_extras(_summary(rows, actions, incidents), rows, auto, feedback)
-    decided_pairs = [
-        (float(r["confidence"]), 1 if r["status"] == "approved" else 0)
-        for r in rows
-        if r["confidence"] is not None and r["status"] in ("approved", "approved_with_edits", "rejected")
-    ]
-    result["calibration"] = calibration(decided_pairs)
-    agents = sorted({r["agent"] for r in rows} | {a["agent"] for a in auto})
-    result["per_agent"] = {
-        name: _with_extras(
-            _summary([r for r in rows if r["agent"] == name], actions, incidents),
-            [r for r in rows if r["agent"] == name],
-            [a for a in auto if a["agent"] == name],
-            [f for f in feedback if f["agent"] == name],
-        )
-        for name in agents
-    }
-    names = sorted({r["action"] for r in rows if r["action"]} | {a["action"] for a in auto})
-    result["per_action"] = {
-        name: _with_extras(
-            _summary([r for r in rows if r["action"] == name], actions, incidents),
-            [r for r in rows if r["action"] == name],
-            [a for a in auto if a["action"] == name],
-            [f for f in feedback if f["action"] == name],
-        )
-        for name in names
-    }
-    days = sorted({r["created_at"][:10] for r in rows} | {a["executed_at"][:10] for a in auto})
-    result["series"] = [
-        {
-            "date": day,
-            **{
-                k: v
-                for k, v in _with_extras(
-                    _summary([r for r in rows if r["created_at"][:10] == day], actions, incidents),
-                    [r for r in rows if r["created_at"][:10] == day],
-                    [a for a in auto if a["executed_at"][:10] == day],
-                    [f for f in feedback if f["at"][:10] == day],
-                ).items()
-                if k != "calibration"
-            },
-        }
-        for day in days
-    ]
-    result["window"] = {"since": since, "until": until, "agent": agent, "action": action}
-    return result
+    return _Tables(list(rows), actions, list(auto), incidents, list(feedback))
 
 
 def report_incident(db: Database, action_id: str, reporter: str, description: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ reviewers race, one UPDATE touches the row and the other touches nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
 from hitl_core import audit, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
@@ -35,6 +36,33 @@ SORTS: Final = {
     "risk": "r.risk DESC, r.deadline ASC",
     "amount": "r.amount DESC, r.deadline ASC",
 }
+
+
+Refusal = Literal["own_request", "no_role"]
+"""Why someone may not decide a review: they asked for it, or they hold none of its tier's roles."""
+
+
+class Person(Protocol):
+    """Anyone who might decide a review: an account, or a simulated reviewer."""
+
+    @property
+    def name(self) -> str:
+        """The account name, compared with the review's requester."""
+        ...
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles held, compared with the review's tier."""
+        ...
+
+
+def decide_refusal(person: Person, review: Mapping[str, Any]) -> Refusal | None:
+    """Why `person` may not decide `review` (None: they may); one rule for the runtime, the app and the simulation."""
+    if person.name == review["requester"]:
+        return "own_request"
+    if not any(role in person.roles for role in review["required_roles"]):
+        return "no_role"
+    return None
 
 
 def register(

@@ -56,6 +56,7 @@ from hitl_core.db import Database, DatabaseURL
 from hitl_core.errors import Conflict, HitlError
 from hitl_core.offline_model import OfflineChatModel
 from hitl_core.settings import Settings, configured
+from hitl_core.stats import percentile
 from hitl_core.users import add_user
 from hitl_runtime.agents import register_agent
 from hitl_runtime.runner import Runner
@@ -288,10 +289,7 @@ def _analyze(db: Database) -> None:
 
 # -- statistics -----------------------------------------------------------------------------------------
 def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+    return percentile(values, q) or 0.0
 
 
 def _latency(values: list[float]) -> dict[str, float]:

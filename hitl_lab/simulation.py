@@ -61,7 +61,7 @@ import yaml
 from pydantic import ValidationError
 
 from guardrails.policy import Policy, load_policy, load_policy_file
-from hitl_core import ledger, metrics
+from hitl_core import ledger, metrics, reviews
 from hitl_core.canonical import iso, parse_iso, use_clock
 from hitl_core.errors import BadInput
 from hitl_core.settings import Settings, configured
@@ -347,78 +347,151 @@ def simulate(
         )
     for reviewer in reviewers:
         add_user(runner.db, reviewer.name, list(reviewer.roles), actor="simulation")
-    clock = _Clock(start.astimezone(UTC))
-    events: list[tuple[datetime, int, str, Any]] = []
-    counter = 0
+    run = _Simulation(
+        runner,
+        reviewers,
+        _Clock(start.astimezone(UTC)),
+        seed=seed,
+        defect_rate=defect_rate,
+        incident_probability=incident_probability,
+        incident_delay_s=incident_delay_s,
+    )
+    run.schedule_arrivals(cases, arrival_interval_s, poisson)
+    run.play()
+    return SimulationResult(
+        cases=run.finished_cases(),
+        decisions=run.decisions,
+        started=iso(start),
+        finished=iso(run.clock.at),
+        settings={
+            "seed": seed,
+            "arrival_interval_s": arrival_interval_s,
+            "poisson": poisson,
+            "defect_rate": defect_rate,
+            "incident_probability": incident_probability,
+            "reviewers": len(reviewers),
+        },
+    )
 
-    def push(when: datetime, kind: str, data: Any) -> None:
-        nonlocal counter
-        counter += 1
-        heapq.heappush(events, (when, counter, kind, data))
 
-    arrivals = random.Random(f"{seed}:arrivals")
-    when = clock.at
-    for case in cases:
-        push(when, "arrive", case)
-        gap = arrivals.expovariate(1.0 / arrival_interval_s) if poisson else arrival_interval_s
-        when += timedelta(seconds=gap)
+class _Simulation:
+    """One simulation's event queue and what it has seen: arrivals, reviewers' queues, decisions, incidents."""
 
-    free_at = {r.name: clock.at for r in reviewers}
-    latency_rng = {r.name: random.Random(f"{seed}:latency:{r.name}") for r in reviewers}
-    by_name = {r.name: r for r in reviewers}
-    by_thread: dict[str, Case] = {}
-    records: dict[str, dict[str, Any]] = {}
-    decisions: list[dict[str, Any]] = []
-    known: set[str] = set()
-    ordinals: Counter[str] = Counter()
-    tasks: dict[str, _Task] = {}
+    def __init__(
+        self,
+        runner: Runner,
+        reviewers: Sequence[Reviewer],
+        clock: _Clock,
+        *,
+        seed: int,
+        defect_rate: float,
+        incident_probability: float,
+        incident_delay_s: float,
+    ) -> None:
+        self.runner, self.reviewers, self.clock, self.seed = runner, reviewers, clock, seed
+        self.defect_rate = defect_rate
+        self.incident_probability = incident_probability
+        self.incident_delay_s = incident_delay_s
+        self.events: list[tuple[datetime, int, str, Any]] = []
+        self.counter = 0
+        self.free_at = {r.name: clock.at for r in reviewers}
+        self.latency_rng = {r.name: random.Random(f"{seed}:latency:{r.name}") for r in reviewers}
+        self.by_name = {r.name: r for r in reviewers}
+        self.by_thread: dict[str, Case] = {}
+        self.records: dict[str, dict[str, Any]] = {}
+        self.decisions: list[dict[str, Any]] = []
+        self.known: set[str] = set()
+        self.ordinals: Counter[str] = Counter()
+        self.tasks: dict[str, _Task] = {}
 
-    def assign(task: _Task, exclude: set[str]) -> None:
-        row = runner.db.read("SELECT required_roles, requester FROM reviews WHERE id = :i", {"i": task.review_id})[0]
-        roles = set(_json_list(row["required_roles"]))
-        eligible = [
-            r for r in reviewers if roles & set(r.roles) and r.name != row["requester"] and r.name not in exclude
+    def push(self, when: datetime, kind: str, data: Any) -> None:
+        """Queue an event; the counter keeps events at the same instant in the order they were queued."""
+        self.counter += 1
+        heapq.heappush(self.events, (when, self.counter, kind, data))
+
+    def schedule_arrivals(self, cases: Sequence[Case], arrival_interval_s: float, poisson: bool) -> None:
+        """Queue each case's arrival, spaced by the interval (Poisson or even), from the start."""
+        arrivals = random.Random(f"{self.seed}:arrivals")
+        when = self.clock.at
+        for case in cases:
+            self.push(when, "arrive", case)
+            gap = arrivals.expovariate(1.0 / arrival_interval_s) if poisson else arrival_interval_s
+            when += timedelta(seconds=gap)
+
+    def play(self) -> None:
+        """Run the events in time order under the simulated clock, looking for new reviews after each."""
+        with use_clock(self.clock):
+            while self.events:
+                self.clock.at, _, kind, data = heapq.heappop(self.events)
+                if kind == "arrive":
+                    self.arrive(data)
+                elif kind == "decide":
+                    self.decide(*data)
+                elif kind == "deadline":
+                    self.runner.sweep(now=iso(self.clock.at))
+                elif kind == "incident":
+                    metrics.report_incident(self.runner.db, data[0], "simulated-monitor", f"false approval: {data[1]}")
+                self.discover()
+
+    def finished_cases(self) -> list[dict[str, Any]]:
+        """Each case's record with its thread's final status and how many decisions it took."""
+        for thread_id, record in self.records.items():
+            row = self.runner.db.read("SELECT status FROM threads WHERE thread_id = :t", {"t": thread_id})
+            record["status"] = row[0]["status"] if row else None
+            record["decisions"] = sum(
+                1 for d in self.decisions if d.get("case") == record["case"] and d.get("dataset") == record["dataset"]
+            )
+        return list(self.records.values())
+
+    def assign(self, task: _Task, exclude: set[str]) -> None:
+        """Queue the review with the eligible reviewer free soonest, unless nobody gets to it before its deadline."""
+        row = self.runner.db.read("SELECT required_roles, requester FROM reviews WHERE id = :i", {"i": task.review_id})[
+            0
         ]
+        review = {"requester": row["requester"], "required_roles": _json_list(row["required_roles"])}
+        eligible = [r for r in self.reviewers if r.name not in exclude and reviews.decide_refusal(r, review) is None]
         if not eligible:
             return  # nobody may decide it: it waits for its deadline
+        clock, free_at = self.clock, self.free_at
         chosen = min(eligible, key=lambda r: (max(free_at[r.name], clock.at), r.name))
         begin = max(free_at[chosen.name], clock.at)
         if task.deadline is not None and begin >= task.deadline:
             return  # the queue is too long: nobody gets to it before its deadline
-        done = begin + timedelta(seconds=chosen.latency(latency_rng[chosen.name]))
+        done = begin + timedelta(seconds=chosen.latency(self.latency_rng[chosen.name]))
         free_at[chosen.name] = done
-        push(done, "decide", (task.review_id, chosen.name))
+        self.push(done, "decide", (task.review_id, chosen.name))
 
-    def discover() -> None:
+    def discover(self) -> None:
         """Pick up reviews and questions that appeared since the last look; queue reviews, watch deadlines."""
-        rows = runner.db.read(
+        rows = self.runner.db.read(
             "SELECT id, kind, thread_id, deadline FROM reviews WHERE status = 'pending' ORDER BY created_at, thread_id"
         )
         for row in rows:
-            if row["id"] in known:
+            if row["id"] in self.known:
                 continue
-            known.add(row["id"])
+            self.known.add(row["id"])
             deadline = parse_iso(row["deadline"]) if row["deadline"] else None
             if deadline is not None:
-                push(deadline + timedelta(milliseconds=1), "deadline", row["id"])
-            case = by_thread.get(row["thread_id"])
+                self.push(deadline + timedelta(milliseconds=1), "deadline", row["id"])
+            case = self.by_thread.get(row["thread_id"])
             if row["kind"] != "review" or case is None:
                 continue
-            ordinals[row["thread_id"]] += 1
-            task = _Task(row["id"], case, ordinals[row["thread_id"]], deadline)
-            tasks[row["id"]] = task
-            assign(task, set())
+            self.ordinals[row["thread_id"]] += 1
+            task = _Task(row["id"], case, self.ordinals[row["thread_id"]], deadline)
+            self.tasks[row["id"]] = task
+            self.assign(task, set())
 
-    def arrive(case: Case) -> None:
-        by_thread[case.thread_id] = case
-        result = runner.run(
+    def arrive(self, case: Case) -> None:
+        """Start the case's thread with its requester's message and note what the agent did."""
+        self.by_thread[case.thread_id] = case
+        result = self.runner.run(
             case.scenario.agent,
             case.scenario.message,
             thread_id=case.thread_id,
             user=f"requester-{case.scenario.id}",
             context=case.scenario.context,
         )
-        records[case.thread_id] = {
+        self.records[case.thread_id] = {
             "dataset": case.dataset,
             "case": case.scenario.id,
             "agent": case.scenario.agent,
@@ -427,13 +500,14 @@ def simulate(
             "action": (result.action or {}).get("name"),
             "confidence": result.confidence,
             "risk": result.risk,
-            "arrived_at": iso(clock.at),
+            "arrived_at": iso(self.clock.at),
         }
 
-    def decide(review_id: str, name: str) -> None:
-        task = tasks[review_id]
-        case, reviewer = task.case, by_name[name]
-        shown = runner.show(review_id)
+    def decide(self, review_id: str, name: str) -> None:
+        """The reviewer's turn on a review: judge it against the truth, decide, and follow up on the outcome."""
+        task = self.tasks[review_id]
+        case = task.case
+        shown = self.runner.show(review_id)
         base = {
             "review_id": review_id,
             "agent": case.scenario.agent,
@@ -442,13 +516,13 @@ def simulate(
             "expected_route": case.scenario.expected.route,
             "reviewer": name,
             "created_at": shown["created_at"],
-            "decided_at": iso(clock.at),
-            "wait_s": round((clock.at - parse_iso(shown["created_at"])).total_seconds(), 3),
+            "decided_at": iso(self.clock.at),
+            "wait_s": round((self.clock.at - parse_iso(shown["created_at"])).total_seconds(), 3),
             "action": shown["action"],
             "tier": shown["tier_name"],
         }
         if shown["status"] != "pending":
-            decisions.append(
+            self.decisions.append(
                 {
                     **base,
                     "decision": None,
@@ -458,40 +532,11 @@ def simulate(
                 }
             )
             return
-        payload = shown["interrupt"]
-        args = dict(shown["args"] or {})
-        policy = runner.policy(case.scenario.agent)
-        amount_arg = policy.actions[shown["action"]].amount_arg if shown["action"] in policy.actions else None
-        truth = ground_truth(case, shown["action"], args, amount_arg, defect_rate, seed)
-        view = View(shown["action"], args, float(shown["confidence"] or 0.0), bool(payload.get("escalation_path")))
-        rng = random.Random(f"{seed}:judge:{case.thread_id}:{task.ordinal}:{name}")
-        verdict = judge(reviewer, truth, view, correction(shown["action"], args, amount_arg), rng)
-        try:
-            out = runner.decide(
-                review_id,
-                verdict.decision,
-                name,
-                args=verdict.args,
-                comment=verdict.comment,
-                category=verdict.category,
-                seen_hash=shown["payload_hash"],
-            )
-        except BadInput:
-            # An edit the runtime refuses (it would change nothing, or breaks a check): the reviewer rejects.
-            verdict = Judgement("reject", category=verdict.category or "other", comment="the correction was refused")
-            out = runner.decide(
-                review_id,
-                "reject",
-                name,
-                comment=verdict.comment,
-                category=verdict.category,
-                seen_hash=shown["payload_hash"],
-            )
-        outcome = out["status"]
+        truth, verdict, outcome = self._judge_and_decide(task, name, shown)
         wrong = (outcome == "approved" and truth.kind != "approve") or (
             outcome == "approved_with_edits" and truth.kind == "reject"
         )
-        decisions.append(
+        self.decisions.append(
             {
                 **base,
                 "decision": verdict.decision,
@@ -505,47 +550,57 @@ def simulate(
         if outcome == "pending":  # more approvers needed: the next one, never the same person
             approvers = {
                 a["reviewer"]
-                for a in runner.db.read("SELECT reviewer FROM review_approvals WHERE review_id = :i", {"i": review_id})
+                for a in self.runner.db.read(
+                    "SELECT reviewer FROM review_approvals WHERE review_id = :i", {"i": review_id}
+                )
             }
-            assign(task, approvers)
+            self.assign(task, approvers)
         elif wrong:
-            executed = [e for e in ledger.list_entries(runner.db, case.thread_id) if e["review_id"] == review_id]
-            draw = random.Random(f"{seed}:incident:{case.thread_id}:{task.ordinal}").random()
-            if executed and draw < incident_probability:
-                push(clock.at + timedelta(seconds=incident_delay_s), "incident", (executed[0]["id"], truth.reason))
+            self._maybe_report_incident(task, truth)
 
-    with use_clock(clock):
-        while events:
-            clock.at, _, kind, data = heapq.heappop(events)
-            if kind == "arrive":
-                arrive(data)
-            elif kind == "decide":
-                decide(*data)
-            elif kind == "deadline":
-                runner.sweep(now=iso(clock.at))
-            elif kind == "incident":
-                metrics.report_incident(runner.db, data[0], "simulated-monitor", f"false approval: {data[1]}")
-            discover()
-    for thread_id, record in records.items():
-        row = runner.db.read("SELECT status FROM threads WHERE thread_id = :t", {"t": thread_id})
-        record["status"] = row[0]["status"] if row else None
-        record["decisions"] = sum(
-            1 for d in decisions if d.get("case") == record["case"] and d.get("dataset") == record["dataset"]
-        )
-    return SimulationResult(
-        cases=list(records.values()),
-        decisions=decisions,
-        started=iso(start),
-        finished=iso(clock.at),
-        settings={
-            "seed": seed,
-            "arrival_interval_s": arrival_interval_s,
-            "poisson": poisson,
-            "defect_rate": defect_rate,
-            "incident_probability": incident_probability,
-            "reviewers": len(reviewers),
-        },
-    )
+    def _judge_and_decide(self, task: _Task, name: str, shown: dict[str, Any]) -> tuple[Truth, Judgement, str]:
+        """The reviewer's verdict on what they are shown, given to the runtime; a refused edit becomes a rejection."""
+        case, reviewer, review_id, seed = task.case, self.by_name[name], task.review_id, self.seed
+        payload = shown["interrupt"]
+        args = dict(shown["args"] or {})
+        policy = self.runner.policy(case.scenario.agent)
+        amount_arg = policy.actions[shown["action"]].amount_arg if shown["action"] in policy.actions else None
+        truth = ground_truth(case, shown["action"], args, amount_arg, self.defect_rate, seed)
+        view = View(shown["action"], args, float(shown["confidence"] or 0.0), bool(payload.get("escalation_path")))
+        rng = random.Random(f"{seed}:judge:{case.thread_id}:{task.ordinal}:{name}")
+        verdict = judge(reviewer, truth, view, correction(shown["action"], args, amount_arg), rng)
+        try:
+            out = self.runner.decide(
+                review_id,
+                verdict.decision,
+                name,
+                args=verdict.args,
+                comment=verdict.comment,
+                category=verdict.category,
+                seen_hash=shown["payload_hash"],
+            )
+        except BadInput:
+            # An edit the runtime refuses (it would change nothing, or breaks a check): the reviewer rejects.
+            verdict = Judgement("reject", category=verdict.category or "other", comment="the correction was refused")
+            out = self.runner.decide(
+                review_id,
+                "reject",
+                name,
+                comment=verdict.comment,
+                category=verdict.category,
+                seen_hash=shown["payload_hash"],
+            )
+        return truth, verdict, str(out["status"])
+
+    def _maybe_report_incident(self, task: _Task, truth: Truth) -> None:
+        """A wrongly approved action that ran is reported as an incident later, with the configured probability."""
+        case = task.case
+        executed = [e for e in ledger.list_entries(self.runner.db, case.thread_id) if e["review_id"] == task.review_id]
+        draw = random.Random(f"{self.seed}:incident:{case.thread_id}:{task.ordinal}").random()
+        if executed and draw < self.incident_probability:
+            self.push(
+                self.clock.at + timedelta(seconds=self.incident_delay_s), "incident", (executed[0]["id"], truth.reason)
+            )
 
 
 @dataclass

@@ -311,40 +311,14 @@ class Runner:
         password); a trusted host's command line without proof may not count as one of several
         distinct approvers, since one shell user could otherwise stand in for two people.
         """
-        kind = normalize_decision(decision)
-        category = feedback.validate_category(category)
-        limits.check_value(comment, "comment")
-        limits.check_value(args, "args")
-        comment, args = mask_value(comment), mask_value(args)  # before anything is stored
-        if args is not None and kind != "edit":
-            raise BadInput("--args is only for edit")
+        kind, category, comment, args = _checked_input(decision, category, comment, args)
         raw = reviews.get_row(self.db, review_id)
         interrupt_id = str(raw["interrupt_id"])
         row = reviews.public(raw)
         tracing.annotate(thread_id=row["thread_id"], agent=row["agent"], action=row["action"])
-        if row["kind"] != "review":
-            raise BadInput(
-                f"{review_id} is a question for the requester; answer it with: hitl reply {row['thread_id']}"
-            )
-        user = get_user(self.db, reviewer)
-        if row["status"] != "pending":
-            raise reviews.already_decided(row)
-        self._authorize(user, row)
-        if not authenticated and row["approvals_required"] > 1:
-            raise Forbidden(
-                f"review {review_id} needs {row['approvals_required']} distinct approvers, so each must prove who "
-                "they are: set HITL_TOKEN to your API token (hitl tokens create) or pass --password-stdin"
-            )
-        if row["deadline"] and row["deadline"] < now_iso():
-            expired = self._expire(raw)
-            raise Conflict(
-                f"review {review_id} passed its deadline at {row['deadline']}; "
-                f"the policy's fallback ({expired['fallback']}) was applied instead of this decision"
-            )
-        if seen_hash is not None and seen_hash != row["payload_hash"]:
-            raise Conflict(f"review {review_id} changed since it was shown to you; reload it and review again")
+        user = self._admit_reviewer(row, reviewer, authenticated)
+        self._refuse_stale(raw, row, seen_hash)
         _, seen = self._pending_payload(row, interrupt_id)
-        policy = self.policy(row["agent"])
         decision_value: dict[str, Any] = {
             "type": kind,
             "review_id": review_id,
@@ -354,6 +328,59 @@ class Runner:
             "channel": channel,
             "at": now_iso(),
         }
+        diff = self._decision_details(kind, user, row, seen, args, decision_value)
+        approvers = [user.name]
+        with self.db.transaction() as tx:
+            if kind == "approve" and row["approvals_required"] > 1:
+                approvers, waiting = self._count_approval(tx, row, user.name, comment, channel)
+                if waiting is not None:
+                    return waiting
+            decision_value["approvers"] = approvers
+            status = self._record_decision(tx, row, user.name, decision_value, diff)
+        crash_point("after_decision")
+        result = self._resume(row["agent"], row | {"interrupt_id": interrupt_id}, decision_value, seen=seen)
+        return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
+
+    def _admit_reviewer(self, row: dict[str, Any], reviewer: str, authenticated: bool) -> User:
+        """The reviewer's account, if they may decide this review now (DESIGN "Deciding", checks 1-3 in order)."""
+        if row["kind"] != "review":
+            raise BadInput(
+                f"{row['id']} is a question for the requester; answer it with: hitl reply {row['thread_id']}"
+            )
+        user = get_user(self.db, reviewer)
+        if row["status"] != "pending":
+            raise reviews.already_decided(row)
+        self._authorize(user, row)
+        if not authenticated and row["approvals_required"] > 1:
+            raise Forbidden(
+                f"review {row['id']} needs {row['approvals_required']} distinct approvers, so each must prove who "
+                "they are: set HITL_TOKEN to your API token (hitl tokens create) or pass --password-stdin"
+            )
+        return user
+
+    def _refuse_stale(self, raw: Row, row: dict[str, Any], seen_hash: str | None) -> None:
+        """Refuse a decision that comes too late or on a payload other than the one shown (checks 4-5)."""
+        if row["deadline"] and row["deadline"] < now_iso():
+            expired = self._expire(raw)
+            raise Conflict(
+                f"review {row['id']} passed its deadline at {row['deadline']}; "
+                f"the policy's fallback ({expired['fallback']}) was applied instead of this decision"
+            )
+        if seen_hash is not None and seen_hash != row["payload_hash"]:
+            raise Conflict(f"review {row['id']} changed since it was shown to you; reload it and review again")
+
+    def _decision_details(
+        self,
+        kind: str,
+        user: User,
+        row: dict[str, Any],
+        seen: StateSnapshot,
+        args: dict[str, Any] | None,
+        decision_value: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Add what each kind of decision carries to `decision_value` (an edit is checked as a new proposal); the diff."""
+        comment = decision_value["comment"]
+        policy = self.policy(row["agent"])
         diff: dict[str, Any] = {}
         if kind == "edit":
             edit = self._check_edit(user, row, seen, args)
@@ -367,72 +394,81 @@ class Runner:
             decision_value["message"] = comment
         if kind in ("escalate", "request_info"):
             decision_value["next_deadline"] = iso_in(60 * policy.deadline_minutes(row["action"]))
-        approvers = [user.name]
-        with self.db.transaction() as tx:
-            if kind == "approve" and row["approvals_required"] > 1:
-                args_hash = value_hash(row["args"] or {})
-                count = reviews.add_approval(tx, review_id, user.name, args_hash)
-                if count < row["approvals_required"]:
-                    audit.append(
-                        tx,
-                        "approval_recorded",
-                        user.name,
-                        {
-                            "action": row["action"],
-                            "approvals": count,
-                            "required": row["approvals_required"],
-                            "args_hash": args_hash,
-                            "comment": comment,
-                            "channel": channel,
-                        },
-                        thread_id=row["thread_id"],
-                        review_id=review_id,
-                        payload_hash=row["payload_hash"],
-                    )
-                    return {
-                        "review_id": review_id,
-                        "status": "pending",
-                        "approvals": count,
-                        "approvals_required": row["approvals_required"],
-                        "message": f"approval {count} of {row['approvals_required']} recorded; another approver is needed",
-                    }
-                approvers = reviews.approvers_of(tx, review_id, args_hash)
-            decision_value["approvers"] = approvers
-            status = reviews.DECISION_STATUS[kind]
-            if not reviews.compare_and_set(tx, review_id, status, user.name, decision_value):
-                raise reviews.already_decided(reviews.row_for_update(tx, review_id))
+        return diff
+
+    def _count_approval(
+        self, tx: Tx, row: dict[str, Any], reviewer: str, comment: str | None, channel: str
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """Bind one approval of several to the exact arguments; the approvers, and the answer if more are needed."""
+        review_id = row["id"]
+        args_hash = value_hash(row["args"] or {})
+        count = reviews.add_approval(tx, review_id, reviewer, args_hash)
+        if count < row["approvals_required"]:
             audit.append(
                 tx,
-                "review_decided",
-                user.name,
+                "approval_recorded",
+                reviewer,
                 {
-                    "decision": kind,
-                    "status": status,
                     "action": row["action"],
+                    "approvals": count,
+                    "required": row["approvals_required"],
+                    "args_hash": args_hash,
                     "comment": comment,
-                    "category": category,
-                    "diff": diff,
-                    "approvers": approvers,
-                    "tier": row["tier_name"],
                     "channel": channel,
-                    "covered": decision_value.get("covered"),
                 },
                 thread_id=row["thread_id"],
                 review_id=review_id,
                 payload_hash=row["payload_hash"],
             )
-            if kind in ("edit", "reject", "escalate", "request_info"):
-                feedback.record(
-                    tx, review=row, kind=kind, reviewer=user.name, diff=diff, comment=comment, category=category
-                )
-        crash_point("after_decision")
-        result = self._resume(row["agent"], row | {"interrupt_id": interrupt_id}, decision_value, seen=seen)
-        return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
+            waiting = {
+                "review_id": review_id,
+                "status": "pending",
+                "approvals": count,
+                "approvals_required": row["approvals_required"],
+                "message": f"approval {count} of {row['approvals_required']} recorded; another approver is needed",
+            }
+            return [reviewer], waiting
+        return reviews.approvers_of(tx, review_id, args_hash), None
+
+    def _record_decision(
+        self, tx: Tx, row: dict[str, Any], reviewer: str, decision_value: dict[str, Any], diff: dict[str, Any]
+    ) -> str:
+        """Compare-and-set the review, audit it and keep the reviewer's feedback, in the caller's transaction."""
+        kind, comment, category = decision_value["type"], decision_value["comment"], decision_value["category"]
+        review_id = row["id"]
+        status = reviews.DECISION_STATUS[kind]
+        if not reviews.compare_and_set(tx, review_id, status, reviewer, decision_value):
+            raise reviews.already_decided(reviews.row_for_update(tx, review_id))
+        audit.append(
+            tx,
+            "review_decided",
+            reviewer,
+            {
+                "decision": kind,
+                "status": status,
+                "action": row["action"],
+                "comment": comment,
+                "category": category,
+                "diff": diff,
+                "approvers": decision_value["approvers"],
+                "tier": row["tier_name"],
+                "channel": decision_value["channel"],
+                "covered": decision_value.get("covered"),
+            },
+            thread_id=row["thread_id"],
+            review_id=review_id,
+            payload_hash=row["payload_hash"],
+        )
+        if kind in ("edit", "reject", "escalate", "request_info"):
+            feedback.record(tx, review=row, kind=kind, reviewer=reviewer, diff=diff, comment=comment, category=category)
+        return status
 
     def _authorize(self, user: User, row: dict[str, Any]) -> None:
-        if user.name == row["requester"]:
+        """Refuse a reviewer the shared rule refuses (reviews.decide_refusal), saying why."""
+        refusal = reviews.decide_refusal(user, row)
+        if refusal == "own_request":
             raise Forbidden(f"{user.name} made this request and cannot decide it")
-        if not user.has_any(row["required_roles"]):
+        if refusal == "no_role":
             raise Forbidden(
                 f"{user.name} (roles: {', '.join(user.roles)}) may not decide review {row['id']}: "
                 f"it needs one of {', '.join(row['required_roles'])} ({row['tier_name']})"
@@ -827,12 +863,10 @@ class Runner:
             reason = mask_text(reason)  # before anything is stored
         entry = ledger.get_entry(self.db, action_id)
         user = get_user(self.db, actor)
-        policy = self.policy(entry["agent"])
-        action_policy = policy.action(entry["name"])
-        roles = {r for t in [*action_policy.tiers, *policy.escalation_path] for r in t.roles}
-        if not user.has_any(sorted(roles)):
+        roles = self.policy(entry["agent"]).rollback_roles(entry["name"])
+        if not user.has_any(roles):
             raise Forbidden(
-                f"{actor} (roles: {', '.join(user.roles)}) may not roll back {entry['name']}: needs one of {', '.join(sorted(roles))}"
+                f"{actor} (roles: {', '.join(user.roles)}) may not roll back {entry['name']}: needs one of {', '.join(roles)}"
             )
         result = ledger.rollback(self.db, action_id, user.name, reason=reason or None)
         notice = f"Update on your request: our team reversed the {entry['name'].replace('_', ' ')} made for it."
@@ -911,3 +945,17 @@ def _approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:
         review_id=value["review_id"],
         payload_hash=value_hash(value),
     )
+
+
+def _checked_input(
+    decision: str, category: str | None, comment: str | None, args: dict[str, Any] | None
+) -> tuple[str, str | None, str | None, dict[str, Any] | None]:
+    """The decision's kind and its bounded, masked inputs: refused or masked before anything is read or stored."""
+    kind = normalize_decision(decision)
+    category = feedback.validate_category(category)
+    limits.check_value(comment, "comment")
+    limits.check_value(args, "args")
+    comment, args = mask_value(comment), mask_value(args)  # before anything is stored
+    if args is not None and kind != "edit":
+        raise BadInput("--args is only for edit")
+    return kind, category, comment, args

@@ -24,7 +24,7 @@ from hitl_core.canonical import iso_in
 from hitl_core.errors import BadInput
 from nodes.history import approval_rate
 from nodes.revise import revision_check
-from nodes.state import AgentContext, AgentState, Node, current_decisions
+from nodes.state import AgentContext, AgentState, Node, current_decisions, turn_text
 
 SignalFn = Callable[[AgentState, AgentContext], tuple[dict[str, Any], list[Signal], list[Signal], list[Check]]]
 """An agent's own view of a proposal: facts for the rules, confidence and risk signals, checks."""
@@ -57,17 +57,12 @@ def assess_state(
     args = dict(proposal.get("args") or {})
     missing = list(proposal.get("missing") or [])
     if name and not missing:
-        try:
-            args = get_action(name).validate_args(args)
-            confidence.append(Signal("validation", 1.0, "arguments match the action's schema"))
-        except BadInput as exc:
-            confidence.append(Signal("validation", 0.0, str(exc)))
-            missing.append(str(exc))
+        args = _validated_args(name, args, confidence, missing)
     if proposal.get("draft"):
         checks += check_draft(
             str(proposal["draft"]),
             list(state.get("evidence") or []),
-            request=state.get("redacted_request") or state.get("request", ""),
+            request=turn_text(state),
             facts=facts,
             args=args,
             tool_calls=list(state.get("tool_calls") or []),
@@ -82,17 +77,12 @@ def assess_state(
         checks += lesson_checks(lessons, facts, name)
     # The request's own intents, found without the model: no route below what the request needs.
     # A reviewer's edit is re-checked against the intents found when the request came in.
-    text = state.get("redacted_request") or state.get("request", "")
+    text = turn_text(state)
     found = request_intents(ctx.policy, text, (state.get("facts") or {}).get("intent"))
     facts = {**facts, "intent": found}
     checks += intent_checks(ctx.policy, found, facts, name)
     revisions = int(state.get("draft_revisions") or 0)
-    revisions_left = max(0, ctx.policy.max_draft_revisions - revisions) if revise_drafts else 0
-    changed = revision_check(state, proposal)
-    if changed is not None:
-        checks.append(changed)
-        if not changed.passed:
-            revisions_left = 0
+    revisions_left = _revisions_left(state, proposal, ctx, revisions if revise_drafts else None, checks)
     reviewed = current_decisions(state)
     verdict = assess(
         ctx.policy,
@@ -116,6 +106,47 @@ def assess_state(
     update["facts"] = {**dict(state.get("facts") or {}), "intent": found}
     if lessons:
         update["facts"]["lessons"] = facts["lessons"]
+    return update | _revision_update(state, verdict, proposal, name, args, missing, revisions)
+
+
+def _validated_args(name: str, args: dict[str, Any], confidence: list[Signal], missing: list[str]) -> dict[str, Any]:
+    """The arguments as the action's schema reads them; a mismatch is a missing piece and a zero validation signal."""
+    try:
+        args = get_action(name).validate_args(args)
+        confidence.append(Signal("validation", 1.0, "arguments match the action's schema"))
+    except BadInput as exc:
+        confidence.append(Signal("validation", 0.0, str(exc)))
+        missing.append(str(exc))
+    return args
+
+
+def _revisions_left(
+    state: AgentState, proposal: dict[str, Any], ctx: AgentContext, revisions: int | None, checks: list[Check]
+) -> int:
+    """Rewrites the draft may still get (none where drafts are not revised, `revisions` None).
+
+    A rewrite that changed more than the draft is a failing check, added to `checks`, and ends the rewrites.
+    """
+    revisions_left = 0 if revisions is None else max(0, ctx.policy.max_draft_revisions - revisions)
+    changed = revision_check(state, proposal)
+    if changed is not None:
+        checks.append(changed)
+        if not changed.passed:
+            revisions_left = 0
+    return revisions_left
+
+
+def _revision_update(
+    state: AgentState,
+    verdict: dict[str, Any],
+    proposal: dict[str, Any],
+    name: str | None,
+    args: dict[str, Any],
+    missing: list[str],
+    revisions: int,
+) -> dict[str, Any]:
+    """What a revise route records (the count and history of rewrites), and the proposal with validated arguments."""
+    update: dict[str, Any] = {}
     if verdict["route"] == "revise":
         failed = [c for c in verdict["checks"] if not c["passed"] and c["outcome"] == "revise"]
         update["draft_revisions"] = revisions + 1

@@ -84,6 +84,11 @@ class AgentState(InputState, total=False):
     """What this turn's earlier proposals came to, for the turn's one answer to the requester."""
 
 
+def turn_text(state: AgentState) -> str:
+    """The turn's request as the model and logs may see it: masked once screened, as given before that."""
+    return state.get("redacted_request") or state.get("request", "")
+
+
 @dataclass
 class AgentContext:
     """Run-scoped services; passed as `context=` on every invoke and resume."""

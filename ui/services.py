@@ -18,7 +18,7 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from hitl_core import sessions
+from hitl_core import reviews, sessions
 from hitl_core.canonical import parse_iso, utc_now
 from hitl_core.errors import BadInput, HitlError
 from hitl_core.settings import Settings
@@ -320,9 +320,10 @@ def may_decide(user: User, review: dict[str, Any]) -> tuple[bool, str]:
         return False, "This is a question for the requester; they answer it in the chat."
     if review["status"] != "pending":
         return False, "This review has been decided."
-    if user.name == review["requester"]:
+    refusal = reviews.decide_refusal(user, review)
+    if refusal == "own_request":
         return False, "You made this request, so you cannot decide it."
-    if not user.has_any(review["required_roles"]):
+    if refusal == "no_role":
         return False, (
             f"You can see this review but not decide it: it needs one of "
             f"{', '.join(review['required_roles'])} ({review['tier_name']}); your roles are {', '.join(user.roles)}."
@@ -333,10 +334,7 @@ def may_decide(user: User, review: dict[str, Any]) -> tuple[bool, str]:
 def may_roll_back(user: User, agent: str, action: str) -> bool:
     """Whether to offer rollback of an executed action (roles that may decide it; the runtime checks again)."""
     policy = agent_policy(agent)
-    if action not in policy.actions:
-        return False
-    tiers = [*policy.actions[action].tiers, *policy.escalation_path]
-    return user.has_any(sorted({r for t in tiers for r in t.roles}))
+    return action in policy.actions and user.has_any(policy.rollback_roles(action))
 
 
 def reviewer_roles(user: User) -> list[str] | None:

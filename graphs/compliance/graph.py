@@ -26,7 +26,7 @@ from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
 from hitl_core.retrieval import read_jsonl, search_call
 from nodes.propose import call_model, preview_for
-from nodes.state import AgentContext, AgentState, InputState
+from nodes.state import AgentContext, AgentState, InputState, turn_text
 from nodes.wiring import AgentNodes, build_agent_graph
 
 ACTIONS = [desk.SUMMARIZE, desk.FLAG_VIOLATION, desk.ADVISE_COMMITMENT]
@@ -105,10 +105,6 @@ INFORMATIONAL = re.compile(
 """A general question about what the policies say (as opposed to a case, a practice or a document)."""
 
 
-def _turn_text(state: AgentState) -> str:
-    return state.get("redacted_request") or state.get("request", "")
-
-
 @lru_cache(maxsize=1)
 def regulated_terms() -> tuple[tuple[str, str], ...]:
     """(term, category) pairs from the shipped regulated-terms list."""
@@ -172,11 +168,9 @@ def applies(policy: dict[str, Any], jurisdiction: str | None) -> bool:
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Read the document, find regulated data in it, and retrieve the policies that apply."""
     ctx = runtime.context
-    text = _turn_text(state)
+    text = turn_text(state)
     context = state.get("context") or {}
-    raw_document = context.get("document") if isinstance(context.get("document"), str) else ""
-    if not raw_document and state.get("revisions") and "\n" in text:
-        raw_document = text.split("\n", 1)[1].strip()  # the requester pasted it when we asked
+    raw_document = _document_text(state, text, context)
     document_screen = screen(raw_document or "")
     # The document is data written by others: passages that carry instructions are withheld from the
     # model and the reviewer's payload (a marker says so and why); personal data in the rest is masked.
@@ -200,26 +194,9 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         "declared_categories": categories_regulated(categories),
         "request_values": list((state.get("facts") or {}).get("guard", {}).get("regulated", [])),
     }
-    query = _META.sub(" ", f"{text} {without_markers(shown_document)[:1500]}")
     found = sorted({c for values in regulated.values() for c in values})
-    if found:  # look up what the library says about each regulated category found
-        query += " " + " ".join(c.replace("_", " ") for c in found)
-    if context.get("customer_commitment") or COMMITMENT_CUES.search(text):
-        query += " commitments beyond the standard dpa contract"  # where such promises are governed
-    policies = [
-        e
-        for e in retrieve(
-            KNOWLEDGE / "policies.jsonl",
-            query,
-            source="policy",
-            title_field="title",
-            text_fields=("summary", "clauses", "tags", "topic"),
-            snippet_field="summary",
-            k=8,
-            semantic=True,  # a question in other words still finds its policy (hitl_core.embeddings)
-        )
-        if applies(e["record"], jurisdiction)
-    ][:4]
+    query = _policy_query(text, shown_document, found, bool(context.get("customer_commitment")))
+    policies = _search_policies(query, jurisdiction)
     facts = dict(state.get("facts") or {})
     facts.update(
         {
@@ -265,12 +242,48 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     return {"facts": facts, "evidence": policies, "tool_calls": tool_calls}
 
 
+def _document_text(state: AgentState, text: str, context: dict[str, Any]) -> str:
+    """The document to review: the caller's, else one the requester pasted below their answer when we asked."""
+    raw_document = context.get("document") if isinstance(context.get("document"), str) else ""
+    if not raw_document and state.get("revisions") and "\n" in text:
+        raw_document = text.split("\n", 1)[1].strip()  # the requester pasted it when we asked
+    return str(raw_document or "")
+
+
+def _policy_query(text: str, shown_document: str, found: list[str], commitment: bool) -> str:
+    """What to search the policy library for: the request, the document's start, each regulated category found."""
+    query = _META.sub(" ", f"{text} {without_markers(shown_document)[:1500]}")
+    if found:  # look up what the library says about each regulated category found
+        query += " " + " ".join(c.replace("_", " ") for c in found)
+    if commitment or COMMITMENT_CUES.search(text):
+        query += " commitments beyond the standard dpa contract"  # where such promises are governed
+    return query
+
+
+def _search_policies(query: str, jurisdiction: str | None) -> list[dict[str, Any]]:
+    """The four best-matching policies that apply in the jurisdiction (applies() decides)."""
+    return [
+        e
+        for e in retrieve(
+            KNOWLEDGE / "policies.jsonl",
+            query,
+            source="policy",
+            title_field="title",
+            text_fields=("summary", "clauses", "tags", "topic"),
+            snippet_field="summary",
+            k=8,
+            semantic=True,  # a question in other words still finds its policy (hitl_core.embeddings)
+        )
+        if applies(e["record"], jurisdiction)
+    ][:4]
+
+
 def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Ask the model for one action with the document, the regulated data found and the policies."""
     ctx = runtime.context
     facts = state.get("facts") or {}
     context = {
-        "request": _turn_text(state),
+        "request": turn_text(state),
         "document": (facts.get("document") or {}).get("text"),
         "subject_id": facts.get("subject_id"),
         "jurisdiction": facts.get("jurisdiction"),
@@ -316,7 +329,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     facts = dict(state.get("facts") or {})
     proposal = state.get("proposal") or {}
     args = proposal.get("args") or {}
-    text = _turn_text(state)
+    text = turn_text(state)
     policies = state.get("evidence", [])
     top = max((e["score"] for e in policies), default=0.0)
     cited = desk.cited(args)
@@ -347,12 +360,21 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         ),
         Signal("model_estimate", float(proposal.get("model_confidence", 0.5)), "the model's own estimate"),
     ]
-    risk = [
+    risk = _risk_signals(facts["request"], regulated, case_specific, document)
+    checks = _compliance_checks(unknown, document)
+    return facts, confidence, risk, checks
+
+
+def _risk_signals(
+    request: dict[str, Any], regulated: list[str], case_specific: bool, document: dict[str, Any]
+) -> list[Signal]:
+    """What raises the stakes: regulated data, commitments, case-specific law, reporting, enforcement, injection."""
+    return [
         Signal("regulated_data", 0.45 if regulated else 0.0, ", ".join(regulated) or "none"),
         Signal(
             "customer_commitment",
-            0.3 if facts["request"]["customer_commitment"] else 0.0,
-            "a customer commitment is at stake" if facts["request"]["customer_commitment"] else "none",
+            0.3 if request["customer_commitment"] else 0.0,
+            "a customer commitment is at stake" if request["customer_commitment"] else "none",
         ),
         Signal(
             "legal_interpretation",
@@ -361,13 +383,13 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         ),
         Signal(
             "regulatory_reporting",
-            0.3 if facts["request"]["reporting_decision"] else 0.0,
-            "may trigger a report to a regulator or customers" if facts["request"]["reporting_decision"] else "none",
+            0.3 if request["reporting_decision"] else 0.0,
+            "may trigger a report to a regulator or customers" if request["reporting_decision"] else "none",
         ),
         Signal(
             "enforcement",
-            0.3 if facts["request"]["enforcement"] else 0.0,
-            "enforcement mentioned" if facts["request"]["enforcement"] else "none",
+            0.3 if request["enforcement"] else 0.0,
+            "enforcement mentioned" if request["enforcement"] else "none",
         ),
         Signal(
             "document_injection",
@@ -375,7 +397,11 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
             ", ".join(document.get("injection") or []) or "none",
         ),
     ]
-    checks = [
+
+
+def _compliance_checks(unknown: list[str], document: dict[str, Any]) -> list[Check]:
+    """Citations that exist in the library, and instructions inside the document flagged as data."""
+    return [
         Check(
             "citations_exist",
             not unknown,
@@ -391,7 +417,6 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
             ", ".join(document.get("injection") or []),
         ),
     ]
-    return facts, confidence, risk, checks
 
 
 NODES = AgentNodes(investigate=investigate, propose=propose, signals=signals)

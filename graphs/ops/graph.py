@@ -11,6 +11,7 @@ logging is refused whoever asks.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.graph import StateGraph
@@ -24,7 +25,7 @@ from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
 from hitl_core.retrieval import read_jsonl, search_call
 from nodes.propose import call_model, preview_for
-from nodes.state import AgentContext, AgentState, InputState
+from nodes.state import AgentContext, AgentState, InputState, turn_text
 from nodes.wiring import AgentNodes, build_agent_graph
 
 ACTIONS = [
@@ -122,10 +123,6 @@ def find_service(text: str, names: list[str]) -> str | None:
     return None
 
 
-def _turn_text(state: AgentState) -> str:
-    return state.get("redacted_request") or state.get("request", "")
-
-
 def _query_text(text: str, names: list[str]) -> str:
     """Words that describe symptoms: without timestamps, ids, versions, service and environment names."""
     text = _STRIP_FOR_QUERY.sub(" ", text)
@@ -136,18 +133,95 @@ def _query_text(text: str, names: list[str]) -> str:
 
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Read the service record, metrics, deploys, incident logs; retrieve runbooks and known log patterns."""
-    ctx = runtime.context
-    text = _turn_text(state)
+    text = turn_text(state)
     context = state.get("context") or {}
     raw = context.get("service")
     ref: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    fleet_view = _read_fleet(runtime.context, text, ref, _incident_id(text, context))
+    name, env, service, incident = fleet_view.name, fleet_view.env, fleet_view.service, fleet_view.incident
+    source, lines = _log_lines(incident, env, name)
+    screened = [screen(line) for line in lines]
+    # Log lines are written by others: a line that carries instructions is withheld from the model and
+    # the reviewer's payload (a marker says so and why); personal data in the others is masked.
+    logs = [withheld(s.injection) if s.injection else s.redacted for s in screened]
+    injected = [f"{source} line {i + 1}: {', '.join(s.injection)}" for i, s in enumerate(screened) if s.injection]
+    # Symptoms come from the request and the incident's logs; routine log samples are context, not symptoms.
+    symptoms = [line for line, s in zip(logs, screened, strict=True) if not s.injection] if incident else []
+    query = _query_text(" ".join([text, *symptoms]), fleet_view.names)
+    runbooks, patterns = _search_knowledge(query, name)
+    log_evidence = [
+        {
+            "source": source,
+            "id": f"{(incident or {}).get('id') or name}#{i + 1}",
+            "title": f"{source.replace('_', ' ')} {i + 1}",
+            "snippet": line[:400],
+            "score": 1.0,
+            "record": {},
+        }
+        for i, line in enumerate(logs)
+    ]
+    records: dict[str, Any] = {
+        "service": service and {k: service[k] for k in _SERVICE_FIELDS},
+        "incident": incident and {k: incident[k] for k in ("id", "severity", "error_rate")},
+        "deploys": [dict(d) for d in fleet_view.deploys],
+        "access_grants": [dict(g) for g in fleet_view.grants],
+    }
+    # The service's record, its deploys and grants come from systems others write to: cleaned the same way.
+    shown, withheld_fields = clean_record(records)
+    injected += [f"record field {where}: {', '.join(names)}" for where, names in withheld_fields.items()]
+    facts = dict(state.get("facts") or {})
+    facts.update(
+        {
+            "service": (
+                {**shown["service"], "known": True, "dependents": fleet_view.dependents}
+                if service
+                else {"name": name, "env": env, "known": False}
+                if name
+                else None
+            ),
+            "incident": shown["incident"] | {"log_lines": len(logs)} if incident else None,
+            "deploys": shown["deploys"],
+            "access_grants": shown["access_grants"],
+            "open_bridges": [b["id"] for b in fleet_view.bridges],
+            "logs_injection": injected,
+        }
+    )
+    tool_calls = [
+        *_fleet_tool_calls(fleet_view, source, len(logs), len(injected)),
+        search_call("search_runbooks", query, runbooks),
+        search_call("match_log_patterns", query, patterns, titles=True, empty="no known pattern"),
+    ]
+    return {"facts": facts, "evidence": runbooks + patterns + log_evidence, "tool_calls": tool_calls}
+
+
+@dataclass(frozen=True)
+class _FleetView:
+    """What the fleet's systems say about the service and incident a request is about."""
+
+    names: list[str]
+    name: str | None
+    env: str
+    service: dict[str, Any] | None
+    dependents: list[Any]
+    deploys: list[Any]
+    incident: dict[str, Any] | None
+    grants: list[Any]
+    bridges: list[Any]
+
+
+def _incident_id(text: str, context: dict[str, Any]) -> str | None:
+    """The incident the caller's context names, else one the request mentions (ids are lower case)."""
     raw_incident = context.get("incident")
     mentioned = _INCIDENT_ID.search(text)
-    incident_id = (
+    return (
         str(raw_incident["id"])
         if isinstance(raw_incident, dict) and raw_incident.get("id")
         else (mentioned.group(0).lower() if mentioned else None)
     )
+
+
+def _read_fleet(ctx: AgentContext, text: str, ref: dict[str, Any], incident_id: str | None) -> _FleetView:
+    """Which service and environment the request means (its words first, then the context), read in one snapshot."""
     with ctx.db.transaction(write=False) as tx:
         names = fleet.service_names(tx)
         named = find_service(text, names)
@@ -164,23 +238,20 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         incident = fleet.incident(tx, incident_id) if incident_id else None
         grants = fleet.active_grants(tx, found, env) if found else []
         bridges = fleet.open_bridges(tx, incident["id"]) if incident else []
+    return _FleetView(names, name, env, service, dependents, deploys, incident, grants, bridges)
+
+
+def _log_lines(incident: dict[str, Any] | None, env: str, name: str | None) -> tuple[str, list[str]]:
+    """The incident's own logs, else production's shipped samples for the service (other environments have none)."""
     if incident:
-        source, lines = "incident_log", [str(line) for line in incident.get("logs", [])]
-    elif env == "prod":  # the shipped log samples are production's
-        source, lines = (
-            "service_log",
-            [r["line"] for r in read_jsonl(KNOWLEDGE / "log_samples.jsonl") if r["service"] == name],
-        )
-    else:
-        source, lines = "service_log", []
-    screened = [screen(line) for line in lines]
-    # Log lines are written by others: a line that carries instructions is withheld from the model and
-    # the reviewer's payload (a marker says so and why); personal data in the others is masked.
-    logs = [withheld(s.injection) if s.injection else s.redacted for s in screened]
-    injected = [f"{source} line {i + 1}: {', '.join(s.injection)}" for i, s in enumerate(screened) if s.injection]
-    # Symptoms come from the request and the incident's logs; routine log samples are context, not symptoms.
-    symptoms = [line for line, s in zip(logs, screened, strict=True) if not s.injection] if incident else []
-    query = _query_text(" ".join([text, *symptoms]), names)
+        return "incident_log", [str(line) for line in incident.get("logs", [])]
+    if env == "prod":  # the shipped log samples are production's
+        return "service_log", [r["line"] for r in read_jsonl(KNOWLEDGE / "log_samples.jsonl") if r["service"] == name]
+    return "service_log", []
+
+
+def _search_knowledge(query: str, name: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Runbooks that apply to the service and known log patterns close enough to matter (none carrying instructions)."""
     runbooks = [
         e
         for e in retrieve(
@@ -209,51 +280,20 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     ][:3]
     for item in patterns:
         item["snippet"] = screen(item["snippet"]).redacted
-    log_evidence = [
-        {
-            "source": source,
-            "id": f"{(incident or {}).get('id') or name}#{i + 1}",
-            "title": f"{source.replace('_', ' ')} {i + 1}",
-            "snippet": line[:400],
-            "score": 1.0,
-            "record": {},
-        }
-        for i, line in enumerate(logs)
-    ]
-    records: dict[str, Any] = {
-        "service": service and {k: service[k] for k in _SERVICE_FIELDS},
-        "incident": incident and {k: incident[k] for k in ("id", "severity", "error_rate")},
-        "deploys": [dict(d) for d in deploys],
-        "access_grants": [dict(g) for g in grants],
-    }
-    # The service's record, its deploys and grants come from systems others write to: cleaned the same way.
-    shown, withheld_fields = clean_record(records)
-    injected += [f"record field {where}: {', '.join(names)}" for where, names in withheld_fields.items()]
-    facts = dict(state.get("facts") or {})
-    facts.update(
-        {
-            "service": (
-                {**shown["service"], "known": True, "dependents": dependents}
-                if service
-                else {"name": name, "env": env, "known": False}
-                if name
-                else None
-            ),
-            "incident": shown["incident"] | {"log_lines": len(logs)} if incident else None,
-            "deploys": shown["deploys"],
-            "access_grants": shown["access_grants"],
-            "open_bridges": [b["id"] for b in bridges],
-            "logs_injection": injected,
-        }
-    )
-    tool_calls = [
+    return runbooks, patterns
+
+
+def _fleet_tool_calls(view: _FleetView, source: str, log_count: int, injected: int) -> list[dict[str, Any]]:
+    """The read-only calls the investigation stands for, as the reviewer sees them (service, metrics, deploys, logs)."""
+    name, env, service, deploys = view.name, view.env, view.service, view.deploys
+    return [
         {
             "name": "get_service",
             "args": {"service": name, "env": env},
             "result": (
                 f"{service['version']} (previous {service['previous_version']}), {service['replicas']} of max "
                 f"{service['max_replicas']} replicas, {service['health']}, owner {service['owner_team']}, "
-                f"{len(dependents)} dependents"
+                f"{len(view.dependents)} dependents"
                 if service
                 else "not in the registry"
             ),
@@ -271,14 +311,11 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         },
         {
             "name": "read_logs",
-            "args": {"service": name, "env": env, "incident": (incident or {}).get("id")},
-            "result": f"{len(logs)} {source.replace('_', ' ')} lines"
-            + (f", {len(injected)} with embedded instructions" if injected else ""),
+            "args": {"service": name, "env": env, "incident": (view.incident or {}).get("id")},
+            "result": f"{log_count} {source.replace('_', ' ')} lines"
+            + (f", {injected} with embedded instructions" if injected else ""),
         },
-        search_call("search_runbooks", query, runbooks),
-        search_call("match_log_patterns", query, patterns, titles=True, empty="no known pattern"),
     ]
-    return {"facts": facts, "evidence": runbooks + patterns + log_evidence, "tool_calls": tool_calls}
 
 
 def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -290,7 +327,7 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     with ctx.db.transaction(write=False) as tx:
         names, teams = fleet.service_names(tx), fleet.teams(tx)
     context = {
-        "request": _turn_text(state),
+        "request": turn_text(state),
         "requester": state.get("requester", "anonymous"),
         "service": facts.get("service"),
         "incident": facts.get("incident"),
@@ -370,7 +407,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     proposal = state.get("proposal") or {}
     args = proposal.get("args") or {}
     name = proposal.get("name")
-    text = _turn_text(state)
+    text = turn_text(state)
     service = facts.get("service") or {}
     incident = facts.get("incident") or {}
     runbooks = [e for e in state.get("evidence", []) if e["source"] == "runbook"]

@@ -20,13 +20,14 @@ from graphs.support.files import KNOWLEDGE
 from guardrails.input_checks import redact, screen_sources
 from guardrails.prompt_context import clean_record
 from guardrails.routing import Check, Signal
-from guardrails.signals import read_text
+from guardrails.signals import TextSignals, read_text
 from hitl_core import memory
+from hitl_core.db import Row
 from hitl_core.retrieval import evidence as retrieve
 from hitl_core.retrieval import search_call
 from nodes.propose import call_model
 from nodes.revise import revision_request
-from nodes.state import AgentContext, AgentState, InputState
+from nodes.state import AgentContext, AgentState, InputState, turn_text
 from nodes.wiring import AgentNodes, build_agent_graph
 
 ACTIONS = [
@@ -55,10 +56,6 @@ Write the text the customer will see in the tool arguments (for `reply`) or as y
 End your message with a line `CONFIDENCE: <0..1>`: how sure you are that this is right."""
 
 
-def _turn_text(state: AgentState) -> str:
-    return state.get("redacted_request") or state.get("request", "")
-
-
 def _clean(source: str, raw: dict[str, Any], fields: tuple[str, ...], findings: list[str]) -> dict[str, Any]:
     """A record as the model and the reviewer see it: instructions withheld, personal data masked.
 
@@ -74,7 +71,7 @@ def _clean(source: str, raw: dict[str, Any], fields: tuple[str, ...], findings: 
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Look up the customer, their orders and tickets; retrieve articles and similar tickets."""
     ctx = runtime.context
-    text = _turn_text(state)
+    text = turn_text(state)
     context = state.get("context") or {}
     raw = context.get("customer")
     customer_ref: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -85,45 +82,13 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         tickets = helpdesk.tickets_of(tx, customer_id)
         history = abuse.refund_history(tx, customer_id, state.get("requester"))
     prior_refunds = history["prior_refunds"]
-    articles = retrieve(
-        KNOWLEDGE / "help_articles.jsonl",
-        text,
-        source="help_article",
-        title_field="title",
-        text_fields=("body", "tags", "category"),
-        snippet_field="body",
-        k=3,
-        semantic=True,  # a paraphrased question still finds its article (hitl_core.embeddings)
-    )
-    similar = retrieve(
-        KNOWLEDGE / "past_tickets.jsonl",
-        text,
-        source="past_ticket",
-        title_field="subject",
-        text_fields=("customer_message", "resolution", "tags", "category"),
-        snippet_field="resolution",
-        k=3,
-    )
-    # Retrieved documents and tool output are data: instructions inside them are flagged and withheld
-    # from the model; personal data in them is masked before the model sees it.
-    retrieved = screen_sources(
-        (e["source"], e["id"], f"{e['title']}\n{e['snippet']}\n{e['record'].get('customer_message', '')}")
-        for e in articles + similar
-    )
-    flagged = {f.id: f.patterns for f in retrieved}
-    for item in articles + similar:
-        item["snippet"] = redact(item["snippet"], keep_email_domains=ORGANISATION_EMAIL_DOMAINS)[0]
-        if item["id"] in flagged:
-            item["injection"] = flagged[item["id"]]
-    retrieved_injection = [f.id for f in retrieved]
+    articles, similar, retrieved_injection = _search_knowledge(text)
     # Records are tool output written by others: text in them that carries instructions is withheld
     # (the finding is flagged for the reviewer), and card numbers and other personal data are masked,
     # before they enter state. The model and the review payload only ever see the cleaned records.
     tool_output: list[str] = []
     mentioned = {m.lower() for m in _ORDER_ID.findall(text)}
-    order = next((o for o in orders if o["id"].lower() in mentioned), None)
-    if order is None and len(orders) == 1 and not mentioned:
-        order = orders[0]
+    order = _order_in_question(orders, mentioned)
     ticket = tickets[-1] if tickets else None
     shown_customer = _clean("lookup_customer", dict(customer), _CUSTOMER_FIELDS, tool_output)
     for other in orders:
@@ -163,6 +128,50 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     return {"facts": facts, "evidence": articles + similar, "tool_calls": tool_calls}
 
 
+def _search_knowledge(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Help articles and similar past tickets, screened and masked; the ids of those carrying instructions."""
+    articles = retrieve(
+        KNOWLEDGE / "help_articles.jsonl",
+        text,
+        source="help_article",
+        title_field="title",
+        text_fields=("body", "tags", "category"),
+        snippet_field="body",
+        k=3,
+        semantic=True,  # a paraphrased question still finds its article (hitl_core.embeddings)
+    )
+    similar = retrieve(
+        KNOWLEDGE / "past_tickets.jsonl",
+        text,
+        source="past_ticket",
+        title_field="subject",
+        text_fields=("customer_message", "resolution", "tags", "category"),
+        snippet_field="resolution",
+        k=3,
+    )
+    # Retrieved documents and tool output are data: instructions inside them are flagged and withheld
+    # from the model; personal data in them is masked before the model sees it.
+    retrieved = screen_sources(
+        (e["source"], e["id"], f"{e['title']}\n{e['snippet']}\n{e['record'].get('customer_message', '')}")
+        for e in articles + similar
+    )
+    flagged = {f.id: f.patterns for f in retrieved}
+    for item in articles + similar:
+        item["snippet"] = redact(item["snippet"], keep_email_domains=ORGANISATION_EMAIL_DOMAINS)[0]
+        if item["id"] in flagged:
+            item["injection"] = flagged[item["id"]]
+    retrieved_injection = [f.id for f in retrieved]
+    return articles, similar, retrieved_injection
+
+
+def _order_in_question(orders: list[Row], mentioned: set[str]) -> Row | None:
+    """The order the request names, else the customer's only order when it names none."""
+    order = next((o for o in orders if o["id"].lower() in mentioned), None)
+    if order is None and len(orders) == 1 and not mentioned:
+        order = orders[0]
+    return order
+
+
 def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Ask the model for one action, with the records and evidence as context."""
     ctx = runtime.context
@@ -171,7 +180,7 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         orders = helpdesk.orders_of(tx, (facts.get("customer") or {}).get("id", ""))
     unused: list[str] = []  # investigate flagged these already
     context = {
-        "request": _turn_text(state),
+        "request": turn_text(state),
         "customer": facts.get("customer"),
         "order": facts.get("order"),
         "orders_mentioned": facts.get("orders_mentioned", []),
@@ -225,7 +234,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     """Support's facts and signals: evidence strength, customer value, mood, money, abuse."""
     facts = dict(state.get("facts") or {})
     proposal = state.get("proposal") or {}
-    text = read_text(_turn_text(state))
+    text = read_text(turn_text(state))
     articles = [e for e in state.get("evidence", []) if e["source"] == "help_article"]
     tickets = [e for e in state.get("evidence", []) if e["source"] == "past_ticket"]
     top = max((e["score"] for e in articles), default=0.0)
@@ -245,9 +254,6 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     }
     facts["evidence"] = {"top_score": top, "conflict": conflict}
     facts["action"] = {"name": proposal.get("name"), "amount": amount}
-    customer = facts.get("customer") or {}
-    order = facts.get("order") or {}
-    fraud = facts.get("fraud") or {}
     confidence = [
         Signal("retrieval_quality", top, f"best help article covers {top:.0%} of the request's key words"),
         Signal(
@@ -257,8 +263,17 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         ),
         Signal("model_estimate", float(proposal.get("model_confidence", 0.5)), "the model's own estimate"),
     ]
+    risk = _risk_signals(facts, text, amount)
+    checks = _support_checks(facts, proposal, amount)
+    return facts, confidence, risk, checks
+
+
+def _risk_signals(facts: dict[str, Any], text: TextSignals, amount: Any) -> list[Signal]:
+    """What raises the stakes: money, the customer's value and mood, legal threats, abuse, regulated data."""
+    customer = facts.get("customer") or {}
+    fraud = facts.get("fraud") or {}
     tier_risk = {"enterprise": 0.35, "gold": 0.2}.get(str(customer.get("tier")), 0.0)
-    risk = [
+    return [
         Signal("money", min(0.7, (amount or 0) / 2000), f"refund of {amount}" if amount else "no money moves"),
         Signal(
             "customer_value",
@@ -281,6 +296,11 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
             ", ".join(facts.get("guard", {}).get("regulated", [])) or "none",
         ),
     ]
+
+
+def _support_checks(facts: dict[str, Any], proposal: dict[str, Any], amount: Any) -> list[Check]:
+    """Instructions found in what was read, and a refund within what is left on the order."""
+    order = facts.get("order") or {}
     checks = [
         Check(
             "retrieved_content_injection",
@@ -308,7 +328,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
                 f"{amount} of {remaining:.2f} left",
             )
         )
-    return facts, confidence, risk, checks
+    return checks
 
 
 NODES = AgentNodes(investigate=investigate, propose=propose, signals=signals, revise_drafts=True)
