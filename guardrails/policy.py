@@ -175,6 +175,14 @@ class Policy(_Strict):
     intent_min_margin: float = Field(default=0.03, ge=0, le=1)
     """How far the closest intent must lead every intent with a milder minimum route."""
     oversight: Oversight = Field(default_factory=Oversight)
+    chat_roles: list[str] = Field(default_factory=list)
+    """Roles whose members may chat with this agent in the app (the app's secrets may say otherwise)."""
+
+    @model_validator(mode="after")
+    def _chat_role_names(self) -> Policy:
+        for role in self.chat_roles:
+            _role_name(role)
+        return self
 
     def reviewer_roles(self) -> set[str]:
         """Every role that may decide something of this agent (action tiers and the escalation path)."""
@@ -183,7 +191,7 @@ class Policy(_Strict):
 
     def roles(self) -> set[str]:
         """Every role this policy names: reviewers and the oversight roles."""
-        return self.reviewer_roles() | set(self.oversight.audit) | set(self.oversight.metrics)
+        return self.reviewer_roles() | set(self.oversight.audit) | set(self.oversight.metrics) | set(self.chat_roles)
 
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500, strict=True)
     """Days a finished thread's checkpoints and conversation are kept after its last update

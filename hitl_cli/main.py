@@ -407,7 +407,7 @@ def cmd_incident(args: argparse.Namespace) -> None:
 
 
 def cmd_agents(args: argparse.Namespace) -> None:
-    from hitl_runtime.agents import AGENTS, agent_module, available_agents
+    from hitl_runtime.agents import agent_module, available_agents, examples
     from hitl_runtime.models import model_info
 
     runner = _runner(args)
@@ -421,7 +421,7 @@ def cmd_agents(args: argparse.Namespace) -> None:
         rows.append(
             {
                 "name": name,
-                "source": "example" if name in AGENTS else "plugin",
+                "source": "example" if name in examples() else "plugin",
                 "module": getattr(module, "__name__", type(module).__name__),
                 "actions": sorted(policy.actions),
                 "policy_file": str(own_file) if own_file else f"{name}.yaml in the policy folder",

@@ -11,7 +11,9 @@ installed as packages), read once per process.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,8 @@ from hitl_core.errors import BadInput
 from hitl_core.settings import configured
 from hitl_core.users import BASE_ROLES
 
-AGENTS = ("support", "ops", "compliance")
-"""The examples shipped in `graphs/`."""
+EXAMPLES_PACKAGE = "graphs"
+"""The package whose subpackages are the shipped example agents (each an agent module)."""
 ENTRY_POINT_GROUP = "hitl.agents"
 _EXTRA: dict[str, Any] = {}
 _DISCOVERED: list[str] = []
@@ -68,7 +70,7 @@ def _discover() -> None:
         return
     _discovered = True
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name not in _EXTRA and point.name not in AGENTS:
+        if point.name not in _EXTRA and point.name not in examples():
             _EXTRA[point.name] = _load_reference(point.value, f"entry point {point.name}")
             _DISCOVERED.append(point.name)
     # The registry is process-wide and consulted from every layer (pages, nodes, the CLI), discovered
@@ -84,17 +86,19 @@ def agent_module(name: str) -> Any:
     """The agent's module or object (with `build_graph` and `load_context`), or BadInput."""
     if name in _EXTRA:
         return _EXTRA[name]
-    if name not in AGENTS:
+    if name not in examples():
         _discover()
         if name in _EXTRA:
             return _EXTRA[name]
         raise BadInput(f"unknown agent {name!r} (choose from: {', '.join(available_agents())})")
-    try:
-        return importlib.import_module(f"graphs.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"graphs.{name}":
-            raise BadInput(f"agent {name!r} is not installed in this build") from None
-        raise
+    return importlib.import_module(f"{EXAMPLES_PACKAGE}.{name}")
+
+
+@cache
+def examples() -> tuple[str, ...]:
+    """The shipped examples: every subpackage of `graphs` (found, not listed), in name order."""
+    package = importlib.import_module(EXAMPLES_PACKAGE)
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.ispkg))
 
 
 def available_agents() -> list[str]:
@@ -103,13 +107,7 @@ def available_agents() -> list[str]:
     Agents registered in code (`register_agent`: benchmarks, tests) run but are not offered.
     """
     _discover()
-    found = []
-    for name in AGENTS:
-        try:
-            agent_module(name)
-        except BadInput:
-            continue
-        found.append(name)
+    found = list(examples())
     return found + sorted(n for n in _DISCOVERED if n not in found)
 
 
@@ -181,3 +179,17 @@ def known_roles() -> list[str]:
 def people_records() -> dict[str, Any]:
     """Each known agent's `PEOPLE`: where its business records name a person (for `hitl forget`)."""
     return {name: hook for name in _known() if (hook := getattr(agent_module(name), "PEOPLE", None)) is not None}
+
+
+def chat_roles() -> dict[str, tuple[str, ...]]:
+    """Role -> the offered agents it may chat with, from each policy's `chat_roles`."""
+    mapping: dict[str, list[str]] = {}
+    for name in available_agents():
+        for role in agent_policy(name).chat_roles:
+            mapping.setdefault(role, []).append(name)
+    return {role: tuple(names) for role, names in mapping.items()}
+
+
+def lesson_rules(name: str) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """The agent's known remedies (`LESSON_RULES`): for feedback of an (action, category), the rule to propose."""
+    return dict(getattr(agent_module(name), "LESSON_RULES", {}) or {})

@@ -35,7 +35,7 @@ from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
 from hitl_core.schema import MIGRATIONS
 from hitl_core.settings import Settings, configured
 from hitl_core.users import get_user
-from hitl_runtime.agents import agent_module, agent_policy
+from hitl_runtime.agents import agent_module, agent_policy, lesson_rules
 from hitl_runtime.evaluation import evaluate, load_scenarios
 
 STATUSES = ("proposed", "evaluating", "active", "refused", "rejected", "retired")
@@ -43,34 +43,6 @@ MIN_FEEDBACK = 2
 """How many pieces of feedback of one category on one action it takes to propose a lesson."""
 STALE_EVALUATION_SECONDS = 3600
 """An evaluation that has not finished after this long (its process died) may be started again."""
-
-CATEGORY_RULES: dict[tuple[str | None, str], dict[str, Any]] = {
-    ("refund", "suspected_fraud"): {
-        "fact": "fraud.prior_refunds",
-        "op": ">=",
-        "value": 1,
-        "outcome": "escalate",
-        "rule": "Refunds to customers with an earlier refund go to the support lead (reviewers flagged fraud)",
-        "actions": ["refund"],
-    },
-    ("refund", "policy_violation"): {
-        "fact": "order.days_since_delivery",
-        "op": ">",
-        "value": 25,
-        "outcome": "escalate",
-        "rule": "Refunds close to the end of the return window go to the support lead (reviewers flagged policy)",
-        "actions": ["refund"],
-    },
-    ("reply", "insufficient_evidence"): {
-        "fact": "evidence.top_score",
-        "op": "<",
-        "value": 0.5,
-        "outcome": "review",
-        "rule": "Answers whose best help article covers less than half of the request are reviewed",
-        "actions": ["reply"],
-    },
-}
-"""Known remedies: for feedback of this (action, category), the rule a lesson proposes."""
 
 
 def _lesson_ddl() -> list[str]:
@@ -240,7 +212,7 @@ def propose_from_feedback(
                 agent,
                 actor,
                 text[:1000],
-                rule=CATEGORY_RULES.get((action, category)),
+                rule=lesson_rules(agent).get((action, category)),
                 action=action,
                 category=category,
                 feedback_ids=[m["id"] for m in members],

@@ -187,7 +187,7 @@ def test_chat_request_waits_for_review_and_says_for_whom(runner):
 
 
 def test_chat_agents_per_role_come_from_configuration(runner):
-    assert services.DEFAULT_CHAT_AGENTS == {"end_user": ("support",), "sre": ("ops",)}
+    assert services.chat_agent_roles() == {"end_user": ("support",), "sre": ("ops",)}  # from the policies' chat_roles
     sre = app(runner, "sri", "chat")
     assert [t.value for t in sre.title] == ["Chat"]
     assert shown(sre, "You are talking to the ops assistant.")

@@ -33,8 +33,6 @@ COOKIE: Final = "hitl_session"
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
 PAGES: Final = ("inbox", "review", "thread", "audit", "metrics")
-DEFAULT_CHAT_AGENTS: Final[dict[str, tuple[str, ...]]] = {"end_user": ("support",), "sre": ("ops",)}
-"""Which agents each role may chat with, unless the secrets' `[hitl_chat.agents]` table (role = [agents]) says."""
 LANDING_ORDER: Final = ("inbox", "chat", "audit", "metrics")
 """The page a user lands on: the first of these their roles may open (reviewers land on their inbox)."""
 REVIEWER_WORDS: Final[dict[str, str]] = {
@@ -253,22 +251,23 @@ def landing_page(allowed: Iterable[str]) -> str | None:
 
 
 def chat_agent_roles() -> dict[str, tuple[str, ...]]:
-    """Role -> agents it may chat with: `[hitl_chat.agents]` in Streamlit's secrets, else `DEFAULT_CHAT_AGENTS`."""
+    """Role -> agents it may chat with: `[hitl_chat.agents]` in Streamlit's secrets, else the policies' `chat_roles`."""
     try:
         section = st.secrets.get("hitl_chat")
     except Exception:  # no secrets file at all
         section = None
     configured = dict(section).get("agents") if section else None
     if not configured:
-        return dict(DEFAULT_CHAT_AGENTS)
+        return agents.chat_roles()
     return {str(role): tuple(str(a) for a in agents) for role, agents in dict(configured).items()}
 
 
 def chat_agents(user: User) -> list[str]:
-    """The installed agents the user's roles may chat with, in the installed order."""
+    """The offered agents the user's roles may chat with, in the order the configuration names them."""
     mapping = chat_agent_roles()
-    allowed = {agent for role in user.roles for agent in mapping.get(role, ())}
-    return [agent for agent in available_agents() if agent in allowed]
+    offered = set(available_agents())
+    named = [agent for role in user.roles for agent in mapping.get(role, ())]
+    return [agent for agent in dict.fromkeys(named) if agent in offered]
 
 
 def plain_reviewer(roles: Iterable[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from graphs.support import people as PEOPLE
 from graphs.support.files import KNOWLEDGE, POLICY_FILE
 from graphs.support.graph import ACTIONS, NODES, build_graph, load_context
+from graphs.support.lesson_rules import LESSON_RULES
 from graphs.support.migrations import MIGRATIONS
 from graphs.support.offline import respond as OFFLINE_RESPONDER
 from graphs.support.records import sweep as SWEEP
@@ -19,6 +20,7 @@ NAME = "support"
 __all__ = [
     "ACTIONS",
     "KNOWLEDGE",
+    "LESSON_RULES",
     "MIGRATIONS",
     "NAME",
     "NODES",
