@@ -648,10 +648,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
     _print(args, {"schema_version": SCHEMA_VERSION}, lambda r: f"schema at version {r['schema_version']}")
 
 
-def _streamlit(port: int | None) -> None:
-    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+def _streamlit(port: int | None, address: str | None = None) -> None:
+    # ui/server.py serves ui/app.py's pages with the login form and the security headers (ui/web.py);
+    # it listens on 127.0.0.1 (ui/.streamlit/config.toml) unless --address says otherwise.
+    app = Path(__file__).resolve().parent.parent / "ui" / "server.py"
     if not app.exists():
-        raise BadInput("the review app is not part of this build (ui/app.py is missing)")
+        raise BadInput("the review app is not part of this build (ui/server.py is missing)")
     command = [
         sys.executable,
         "-m",
@@ -665,12 +667,14 @@ def _streamlit(port: int | None) -> None:
     ]
     if port:
         command += ["--server.port", str(port)]
+    if address:
+        command += ["--server.address", address]
     raise SystemExit(subprocess.call(command, env=os.environ.copy()))
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
     _runner()
-    _streamlit(args.port)
+    _streamlit(args.port, args.address)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -679,7 +683,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     summary = seed(_runner())
     _print(args, summary, lambda s: "\n".join(f"{k}: {v}" for k, v in s.items()))
     if not args.seed_only:
-        _streamlit(args.port)
+        _streamlit(args.port, args.address)
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -877,10 +881,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_db_upgrade)
     p.add_argument("--json", action="store_true")
 
+    address_help = "the interface to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for every one)"
     p = command("ui", cmd_ui, "Start the Streamlit review app.", json_flag=False)
     p.add_argument("--port", type=int)
+    p.add_argument("--address", help=address_help)
     p = command("demo", cmd_demo, "Seed demo data, then start the app.")
     p.add_argument("--port", type=int)
+    p.add_argument("--address", help=address_help)
     p.add_argument("--seed-only", action="store_true")
     return parser
 

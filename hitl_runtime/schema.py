@@ -385,6 +385,21 @@ MIGRATIONS: list[list[str]] = [
         f"""INSERT INTO audit_chain_heads (name, seq, hash)
             VALUES ('registry', 0, '{"0" * 64}'), ('checkpoints', 0, '{"0" * 64}') ON CONFLICT DO NOTHING""",
     ],
+    [
+        # Version 5: login attempts throttled per account and per client (hitl_runtime/login_guard.py), and
+        # sessions that end after a period without activity as well as at their absolute expiry.
+        """CREATE TABLE IF NOT EXISTS login_throttle (
+            scope TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            attempts TEXT NOT NULL,
+            locked_until TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (scope, subject)
+        )""",
+        "CREATE INDEX IF NOT EXISTS login_throttle_updated ON login_throttle (updated_at)",
+        "ALTER TABLE sessions ADD COLUMN last_seen_at TEXT",
+        "ALTER TABLE sessions ADD COLUMN idle_seconds INTEGER",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from hitl_runtime import audit, ledger, reviews
+from hitl_runtime import access, audit, ledger, reviews
 from hitl_runtime.canonical import parse_iso
 from hitl_runtime.errors import HitlError
 from hitl_runtime.users import User
@@ -40,13 +40,10 @@ def main() -> None:
         st.query_params["id"] = st.session_state["thread_query"] = thread_id
     runner = services.runner()
     try:
-        thread = runner.thread(thread_id)
+        thread = access.thread(runner, user, thread_id)  # unknown and not visible alike
         state = runner.state(thread_id)
     except HitlError as exc:
         st.error(services.md_escape(exc))
-        return
-    if thread["agent"] not in services.visible_agents(user):
-        st.error("Your roles do not give access to this agent's threads.")
         return
     st.caption(
         services.md_escape(
