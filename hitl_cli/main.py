@@ -696,10 +696,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
     _print(args, {"schema_version": SCHEMA_VERSION}, lambda r: f"schema at version {r['schema_version']}")
 
 
-def _streamlit(port: int | None, *, demo: bool = False) -> None:
-    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+def _streamlit(port: int | None, address: str | None = None, *, demo: bool = False) -> None:
+    # ui/server.py serves ui/app.py's pages with the login form and the security headers (ui/web.py);
+    # it listens on 127.0.0.1 (ui/.streamlit/config.toml) unless --address says otherwise.
+    app = Path(__file__).resolve().parent.parent / "ui" / "server.py"
     if not app.exists():
-        raise BadInput("the review app is not part of this build (ui/app.py is missing)")
+        raise BadInput("the review app is not part of this build (ui/server.py is missing)")
     command = [
         sys.executable,
         "-m",
@@ -713,6 +715,8 @@ def _streamlit(port: int | None, *, demo: bool = False) -> None:
     ]
     if port:
         command += ["--server.port", str(port)]
+    if address:
+        command += ["--server.address", address]
     # A subprocess boundary: the app reads its settings from this environment at its own edge.
     env = os.environ | ({"HITL_DEMO": "1"} if demo else {})
     raise SystemExit(subprocess.call(command, env=env))
@@ -720,7 +724,7 @@ def _streamlit(port: int | None, *, demo: bool = False) -> None:
 
 def cmd_ui(args: argparse.Namespace) -> None:
     _runner(args)
-    _streamlit(args.port)
+    _streamlit(args.port, args.address)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -729,7 +733,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     summary = seed(_runner(args))
     _print(args, summary, lambda s: "\n".join(f"{k}: {v}" for k, v in s.items()))
     if not args.seed_only:
-        _streamlit(args.port, demo=True)
+        _streamlit(args.port, args.address, demo=True)
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -998,10 +1002,13 @@ def _add_db_commands(sub: _Subcommands) -> None:
 
 def _add_app_commands(command: _AddCommand) -> None:
     """The review app: ui, and demo (seed data, then the app)."""
+    address_help = "the interface to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for every one)"
     p = command("ui", cmd_ui, "Start the Streamlit review app.", json_flag=False)
     p.add_argument("--port", type=int)
+    p.add_argument("--address", help=address_help)
     p = command("demo", cmd_demo, "Seed demo data, then start the app.")
     p.add_argument("--port", type=int)
+    p.add_argument("--address", help=address_help)
     p.add_argument("--seed-only", action="store_true")
 
 

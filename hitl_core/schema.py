@@ -260,6 +260,21 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE threads ADD COLUMN purged_by TEXT",
         "CREATE INDEX IF NOT EXISTS threads_retention ON threads (purged_at, status, updated_at)",
     ],
+    [
+        # Version 6: login attempts throttled per account and per client (hitl_core/login_guard.py), and
+        # sessions that end after a period without activity as well as at their absolute expiry.
+        """CREATE TABLE IF NOT EXISTS login_throttle (
+            scope TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            attempts TEXT NOT NULL,
+            locked_until TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (scope, subject)
+        )""",
+        "CREATE INDEX IF NOT EXISTS login_throttle_updated ON login_throttle (updated_at)",
+        "ALTER TABLE sessions ADD COLUMN last_seen_at TEXT",
+        "ALTER TABLE sessions ADD COLUMN idle_seconds INTEGER",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -98,6 +98,29 @@ class Settings(BaseSettings):
 
     ui_refresh_seconds: float = Field(3.0, validation_alias="HITL_UI_REFRESH_SECONDS", ge=0.5, allow_inf_nan=False)
     """`HITL_UI_REFRESH_SECONDS`: how often the app's chat, inbox and review status refresh themselves."""
+
+    login_max_failures: int = Field(5, validation_alias="HITL_LOGIN_MAX_FAILURES", gt=0)
+    """`HITL_LOGIN_MAX_FAILURES`: failed logins on one account name within the window that lock it."""
+
+    login_client_max_failures: int = Field(20, validation_alias="HITL_LOGIN_CLIENT_MAX_FAILURES", gt=0)
+    """`HITL_LOGIN_CLIENT_MAX_FAILURES`: failed logins from one client, on any names, that lock the client."""
+
+    login_window_seconds: float = Field(900.0, validation_alias="HITL_LOGIN_WINDOW_SECONDS", gt=0, allow_inf_nan=False)
+    """`HITL_LOGIN_WINDOW_SECONDS`: how far back failed logins count."""
+
+    login_lockout_seconds: float = Field(
+        900.0, validation_alias="HITL_LOGIN_LOCKOUT_SECONDS", gt=0, allow_inf_nan=False
+    )
+    """`HITL_LOGIN_LOCKOUT_SECONDS`: how long a lock lasts (it expires on its own)."""
+
+    session_seconds: float = Field(8 * 3600.0, validation_alias="HITL_SESSION_SECONDS", gt=0, allow_inf_nan=False)
+    """`HITL_SESSION_SECONDS`: an app session ends this long after login, however active."""
+
+    session_idle_seconds: float = Field(1800.0, validation_alias="HITL_SESSION_IDLE_SECONDS", gt=0, allow_inf_nan=False)
+    """`HITL_SESSION_IDLE_SECONDS`: an app session ends after this long without activity."""
+
+    cookie_secure: Literal["auto", "true", "false"] = Field("auto", validation_alias="HITL_COOKIE_SECURE")
+    """`HITL_COOKIE_SECURE`: the session cookie's Secure flag: `true`, `false`, or `auto` (when served over https)."""
 
     demo: bool = Field(False, validation_alias="HITL_DEMO")
     """`HITL_DEMO`: the app's login page lists the demo accounts (`hitl demo` sets it for the app it starts)."""

@@ -120,7 +120,10 @@ def list_users(db: Database) -> list[User]:
 
 
 def authenticate(db: Database, name: str, password: str) -> User | None:
-    """The user when the password matches its stored hash; None otherwise (no detail leaked)."""
+    """The user when the password matches its stored hash; None otherwise (no detail leaked).
+
+    Unthrottled: the app's logins go through `login_guard.log_in`, which counts, locks and audits around it.
+    """
     rows = db.read("SELECT name, roles, password_hash FROM users WHERE name = :n", {"n": name})
     if not rows or not rows[0]["password_hash"]:
         _hasher.hash(password)  # spend the same time whether or not the account exists

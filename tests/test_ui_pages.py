@@ -26,7 +26,7 @@ from hitl_core.settings import Settings
 from hitl_core.users import add_user, get_user
 from hitl_lab.demo import seed
 from hitl_runtime.runner import Runner
-from ui import services
+from ui import services, web
 
 APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 DECISION_BUTTONS = ("Approve", "Approve with edits", "Reject", "Request more information", "Escalate")
@@ -97,24 +97,38 @@ def refund(runner: Runner, amount: float, user: str = "eve") -> str:
 
 
 # -- login, sessions, roles --------------------------------------------------------------------------
-def test_logged_out_sees_only_the_login_page(runner):
+def test_logged_out_sees_only_the_way_to_the_login_form(runner, monkeypatch):
+    monkeypatch.setattr(web, "_mounted", [True])  # as served by ui/server.py
     at = app(runner, None)
     assert [t.value for t in at.title] == ["Human-in-the-loop review"]
-    assert [t.label for t in at.text_input] == ["User name", "Password"]
+    assert not at.text_input  # no password in a page: the form is served apart, where a cookie can be set
+    (link,) = at.get("link_button")
+    assert link.proto.label == "Log in" and link.proto.url == "/login"
+    (script,) = at.get("html")
+    assert "window.location.replace" in script.proto.body and "document.cookie" not in script.proto.body
     with pytest.raises(ValueError):
         at.switch_page("inbox.py")
+    monkeypatch.setattr(web, "_mounted", [])  # `streamlit run ui/app.py`: no form to go to, and it says so
+    assert any("hitl ui" in plain(e.value) for e in app(runner, None).error)
 
 
-def test_login_with_a_local_account_and_a_wrong_password(runner):
-    at = app(runner, None)
-    at.text_input(key="login_name").set_value("lee")
-    at.text_input(key="login_password").set_value("wrong password")
-    at.button[0].click().run()
-    assert [e.value for e in at.error] == ["Wrong user name or password."]
-    at.text_input(key="login_password").set_value("hitl-demo")
-    at.button[0].click().run()
-    assert [t.value for t in at.title] == ["Inbox"]
-    assert sessions.resolve(runner.db, at.session_state[services.TOKEN_KEY]).name == "lee"
+@pytest.mark.parametrize(("user", "page"), [("lee", "inbox"), ("eve", "chat"), ("ada", "audit")])
+def test_no_page_carries_the_session_token(runner, user, page):
+    at = app(runner, user, page)
+    token = at.session_state[services.TOKEN_KEY]
+    assert sessions.resolve(runner.db, token).name == user
+    shown = [e.proto.body for e in at.get("html")] + texts(at)
+    assert shown and not any(token in text or "document.cookie" in text for text in shown)
+
+
+def test_a_review_or_thread_of_another_agent_reads_like_one_that_does_not_exist(runner):
+    review_id = refund(runner, 35, user="max")  # not eve: her chat would open on this waiting request
+    thread_id = reviews.get(runner.db, review_id)["thread_id"]
+    for page, hidden, missing in (("review", review_id, "rv-0000000000000000"), ("thread", thread_id, "th-missing")):
+        seen = [plain(e.value).replace(hidden, "ID") for e in app(runner, "sri", page, id=hidden).error]
+        made_up = [plain(e.value).replace(missing, "ID") for e in app(runner, "sri", page, id=missing).error]
+        assert seen == made_up == [f"unknown {page} 'ID'"]
+    assert app(runner, "lee", "review", id=review_id).title  # the reviewer of that agent sees it
 
 
 def test_logging_out_ends_the_session_in_every_tab(runner):

@@ -4,7 +4,8 @@ Logged out, the only page is the login page. Logged in, the navigation lists the
 roles may open; the review and thread pages are reached from links (`?id=...`) and stay out of the
 menu. Every page has its own address (`/inbox`, `/chat`): the app's root is a hidden page that
 switches to the user's landing page, since Streamlit serves its default page only at the root.
-The sidebar shows the user and the log-out button, which ends the session in every tab.
+The sidebar shows the user and the log-out button, which ends the session in every tab. Served by
+`ui/server.py`, which adds the login form and the security headers (`ui/web.py`).
 """
 
 from __future__ import annotations
@@ -42,9 +43,7 @@ def main() -> None:
         # Every page's address leads to the login form, so a deep link (/review?id=...) survives logging in.
         login = [st.Page(HERE / "login.py", title="Log in", url_path="login", default=True)]
         login += [st.Page(HERE / "login.py", title="Log in", url_path=name, visibility="hidden") for name in PAGES]
-        page = st.navigation(login)
-        st.html(services.cookie_script(), unsafe_allow_javascript=True, width="content")
-        page.run()
+        st.navigation(login).run()
         return
 
     allowed = [name for name in PAGES if services.may_open(user, name)]
@@ -77,7 +76,6 @@ def _sidebar(user: User) -> None:
         if st.button("Log out", key="logout", icon=":material/logout:"):
             services.log_out(user)
             st.rerun()
-        st.html(services.cookie_script(), unsafe_allow_javascript=True, width="content")
 
 
 main()

@@ -17,6 +17,7 @@ import streamlit as st
 
 from hitl_core import reviews, threads
 from hitl_core.errors import HitlError
+from hitl_runtime import access
 from ui import services
 
 NEW: Final = "__new__"
@@ -70,7 +71,7 @@ def main() -> None:
             st.error(services.md_escape(error))
         status = None
         if thread_id != NEW:
-            status = conversation(thread_id, user.name)
+            status = conversation(thread_id)
         else:
             st.caption("Ask anything; requests that need a person are reviewed before anything happens.")
     st.chat_input(
@@ -177,16 +178,15 @@ def _send(agent: str) -> None:
 
 
 @st.fragment(run_every=services.refresh_seconds())
-def conversation(thread_id: str, requester: str) -> str | None:
+def conversation(thread_id: str) -> str | None:
     """The messages so far and where the request stands; redraws the page when that changes."""
-    if services.current_user() is None:
+    user = services.current_user(activity=False)
+    if user is None:
         st.rerun()
+        return None
     runner = services.runner()
     try:
-        thread = runner.thread(thread_id)
-        if thread["requester"] != requester:
-            st.error("This conversation belongs to someone else.")
-            return None
+        thread = access.thread(runner, user, thread_id, own=True)  # someone else's and unknown alike
         state = runner.state(thread_id)
         snapshot = runner.snapshot(thread["agent"], thread_id)
     except HitlError as exc:

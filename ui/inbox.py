@@ -57,7 +57,7 @@ def main() -> None:
 @st.fragment(run_every=services.refresh_seconds())
 def listing(agents: list[str], *, agent: str | None, action: str | None, status: str, sort: str, size: int) -> None:
     """Counts per agent and one page of reviews; refreshes by itself (with the user's current roles)."""
-    user = services.current_user()
+    user = services.current_user(activity=False)
     if user is None:
         st.rerun()
         return

@@ -1,15 +1,19 @@
-"""Login: local accounts (Argon2 hashes, `hitl users add`), or the OIDC provider configured in the secrets."""
+"""Logged out: the way to the login form (local accounts), or the OIDC provider's button.
+
+Local accounts log in on the form at `/login` (`ui/web.py`), outside Streamlit's pages, because only
+an HTTP response can set the HttpOnly session cookie; this page sends the tab there and the form
+brings it back to the page it was on.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from hitl_lab.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
-from ui import services
+from ui import services, web
 
 
 def main() -> None:
-    """The login form, or the button that starts the provider's login flow."""
+    """The button that starts the provider's login flow, or the way to the login form."""
     st.title("Human-in-the-loop review")
     if st.session_state.get("hitl_ended"):
         st.info("You are logged out. Log in again to continue.")
@@ -23,19 +27,11 @@ def main() -> None:
             else:
                 st.login()
         return
-    with st.form("login"):
-        name = st.text_input("User name", key="login_name", autocomplete="username")
-        password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
-        submitted = st.form_submit_button("Log in", type="primary")
-    if submitted:
-        if services.log_in(name, password) is None:
-            st.error("Wrong user name or password.")
-        else:
-            st.rerun()
-    if services.demo():
-        accounts = "; ".join(f"{name} ({', '.join(roles)})" for name, roles in DEMO_ACCOUNTS.items())
-        st.caption("Demo accounts, each with the password " + services.md_escape(DEMO_PASSWORD) + ":")
-        st.text(accounts)
+    if not web.mounted():
+        st.error("The login form is not served: start the app with `hitl ui` (or `streamlit run ui/server.py`).")
+        return
+    st.link_button("Log in", web.login_url(), type="primary")
+    st.html(web.to_login_script(), unsafe_allow_javascript=True, width="content")
 
 
 main()

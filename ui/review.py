@@ -22,6 +22,7 @@ from hitl_core.canonical import now_iso
 from hitl_core.errors import Conflict, HitlError
 from hitl_core.feedback import CATEGORIES
 from hitl_core.users import User
+from hitl_runtime import access
 from hitl_runtime.agents import agent_policy
 from ui import services
 
@@ -44,16 +45,13 @@ def main() -> None:
         st.info("Open a review from the inbox.")
         st.page_link("inbox.py", label="Go to the inbox", icon=":material/inbox:")
         return
-    try:
-        review = services.runner().show(review_id)
-    except HitlError as exc:
-        st.error(services.md_escape(exc))
-        return
     outcome = st.session_state.pop(f"review_outcome:{review_id}", None)
-    if review["agent"] not in services.visible_agents(user):
-        if outcome:
+    try:
+        review = access.review(services.runner(), user, review_id)  # unknown and not visible alike
+    except HitlError as exc:
+        if outcome:  # what became of this user's own decision (say, refused: their role was taken away)
             _outcome(*outcome)
-        st.error("Your roles do not give access to this agent's reviews.")
+        st.error(services.md_escape(exc))
         return
     opened_as = st.session_state.setdefault(f"review_opened:{review_id}", review["status"])
     _header(review)
@@ -118,7 +116,7 @@ def _header(review: dict[str, Any]) -> None:
 @st.fragment(run_every=services.refresh_seconds())
 def status_panel(review_id: str, shown_status: str, fallback: str) -> None:
     """The deadline counting down; redraws the page as soon as the review's status changes."""
-    if services.current_user() is None:
+    if services.current_user(activity=False) is None:
         st.rerun()
     review = reviews.get(services.runner().db, review_id)
     if review["status"] != shown_status:

@@ -1,10 +1,12 @@
 """What every page shares: the cached Runner, who is logged in, and what their roles may see.
 
 Pages call the runtime's functions (the ones the CLI calls); this module only wires Streamlit to
-them. Login sessions are server-side (`hitl_core.sessions`): the browser keeps a random token,
-in this tab's session state and in a cookie so that a reload or a second tab stays logged in.
-Logging out revokes every session of the user, so other tabs and the cookie stop working at once.
-Every check here only decides what to show; the runtime checks roles again on every decision.
+them. Login sessions are server-side (`hitl_core.sessions`). The login form (`ui/web.py`, outside
+the pages) puts the session's random token in an HttpOnly cookie, which page scripts cannot read;
+the pages read it from the request (`st.context.cookies`) and keep it in this tab's session state,
+on the server. It is never written into a page. Logging out revokes every session of the user, so
+other tabs and the cookie stop working at once. Every check here only decides what to show; the
+runtime checks roles again on every decision.
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ import streamlit as st
 
 from hitl_core import reviews, sessions
 from hitl_core.canonical import parse_iso, utc_now
-from hitl_core.errors import BadInput, HitlError
+from hitl_core.errors import BadInput
 from hitl_core.settings import Settings
-from hitl_core.users import User, add_user, authenticate, find_user, validate_name
-from hitl_runtime import agents
+from hitl_core.users import User, add_user, find_user, validate_name
+from hitl_runtime import access, agents
 from hitl_runtime.agents import agent_policy, available_agents, known_roles
 from hitl_runtime.runner import Runner
 
 TOKEN_KEY: Final = "hitl_session_token"
-"""Session-state key (and cookie name) of this tab's login token."""
+"""Session-state key of this tab's login token (held on the server, never sent to the page)."""
 COOKIE: Final = "hitl_session"
+"""The HttpOnly cookie the login form sets (`ui/web.py`)."""
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
 PAGES: Final = ("inbox", "review", "thread", "audit", "metrics")
@@ -139,47 +142,42 @@ def _oidc_user() -> User | None:
     return add_user(runner().db, name, roles, actor="oidc")
 
 
+def token_shaped(token: object) -> bool:
+    """Whether a value looks like a session token (anything else is not even looked up)."""
+    return isinstance(token, str) and bool(_TOKEN_SHAPE.match(token))
+
+
 def _cookie_token() -> str | None:
     try:
         token = st.context.cookies.get(COOKIE)
     except Exception:
         return None
-    return token if isinstance(token, str) and _TOKEN_SHAPE.match(token) else None
+    return token if token_shaped(token) else None
 
 
-def current_user() -> User | None:
-    """The logged-in user with their current roles, or None (logged out, expired or revoked)."""
+def current_user(*, activity: bool = True) -> User | None:
+    """The logged-in user with their current roles, or None (logged out, expired, idle too long or revoked).
+
+    `activity=False` (automatic refreshes) checks the session without counting as the user's activity.
+    """
     db = runner().db
     token = st.session_state.get(TOKEN_KEY)
     if token is not None:
-        user = sessions.resolve(db, token)
-        if user is None:  # revoked elsewhere (logout in another tab) or expired
+        user = sessions.resolve(db, token, activity=activity)
+        if user is None:  # revoked elsewhere (logout in another tab), expired or idle
             del st.session_state[TOKEN_KEY]
             st.session_state["hitl_ended"] = True
         return user
     if st.session_state.get("hitl_ended"):
         return None  # this tab saw its session end: no silent re-login from a stale cookie or identity
-    user = sessions.resolve(db, _cookie_token())
+    user = sessions.resolve(db, _cookie_token(), activity=activity)
     if user is None and oidc_settings() is not None:
         user = _oidc_user()
         if user is not None:
-            st.session_state[TOKEN_KEY] = sessions.create(db, user)
+            st.session_state[TOKEN_KEY] = sessions.create(db, user, *sessions.lifetimes())
             return user
     if user is not None:
         st.session_state[TOKEN_KEY] = _cookie_token()
-    return user
-
-
-def log_in(name: str, password: str) -> User | None:
-    """Check a local account's password; on success open a server-side session for this tab."""
-    try:
-        user = authenticate(runner().db, name.strip(), password)
-    except HitlError:
-        return None
-    if user is None:
-        return None
-    st.session_state[TOKEN_KEY] = sessions.create(runner().db, user)
-    st.session_state.pop("hitl_ended", None)
     return user
 
 
@@ -195,22 +193,6 @@ def log_out(user: User) -> None:
 def start_over() -> None:
     """Forget that this tab's session ended, so the login page may log in again."""
     st.session_state.pop("hitl_ended", None)
-
-
-def cookie_script() -> str:
-    """A script keeping the browser's cookie in step with this tab's session: a token, never user text.
-
-    (No `<` inside: DOMPurify drops a script whose text looks like markup.)
-    """
-    token = st.session_state.get(TOKEN_KEY)
-    if isinstance(token, str) and _TOKEN_SHAPE.match(token):
-        value = f"{COOKIE}={token}"
-        return (
-            f"<script>if(document.cookie.indexOf('{value}')===-1){{document.cookie='{value}; path=/; "
-            f"max-age={int(sessions.SESSION_SECONDS)}; SameSite=Strict'+"
-            "(location.protocol==='https:'?'; Secure':'');}</script>"
-        )
-    return f"<script>document.cookie='{COOKIE}=; path=/; max-age=0; SameSite=Strict';</script>"
 
 
 # -- what a role may see ----------------------------------------------------------------------------
@@ -302,15 +284,12 @@ def require_user(page: str) -> User:
 
 def agent_roles(agent: str) -> set[str]:
     """Every role the agent's policy names as a reviewer (action tiers and the escalation path)."""
-    return agent_policy(agent).reviewer_roles()
+    return access.agent_roles(agent)
 
 
 def visible_agents(user: User) -> list[str]:
     """Agents whose reviews, threads and metrics the user may see: those whose policy names a role of theirs."""
-    agents = available_agents()
-    if "admin" in user.roles:
-        return agents
-    return [a for a in agents if user.has_any(sorted(agent_roles(a)))]
+    return access.visible_agents(user)
 
 
 def may_decide(user: User, review: dict[str, Any]) -> tuple[bool, str]:

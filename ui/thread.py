@@ -17,6 +17,7 @@ from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import parse_iso
 from hitl_core.errors import HitlError
 from hitl_core.users import User
+from hitl_runtime import access
 from ui import services
 
 MAX_STEPS = 200
@@ -40,13 +41,10 @@ def main() -> None:
         st.query_params["id"] = st.session_state["thread_query"] = thread_id
     runner = services.runner()
     try:
-        thread = runner.thread(thread_id)
+        thread = access.thread(runner, user, thread_id)  # unknown and not visible alike
         state = runner.state(thread_id)
     except HitlError as exc:
         st.error(services.md_escape(exc))
-        return
-    if thread["agent"] not in services.visible_agents(user):
-        st.error("Your roles do not give access to this agent's threads.")
         return
     st.caption(
         services.md_escape(

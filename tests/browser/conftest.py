@@ -1,6 +1,7 @@
-"""Real-browser fixtures: the app served by `streamlit run` on a free port, driven by Debian's Chromium.
+"""Real-browser fixtures: the app served by `streamlit run ui/server.py` on a free port, driven by Debian's Chromium.
 
-The app runs in its own process against a temporary SQLite database seeded with the demo data;
+The app runs in its own process (as `hitl ui` starts it: the pages, the login form, the security
+headers) against a temporary SQLite database seeded with the demo data;
 the tests read the same database to check the ledger and the audit log. Without
 `/usr/bin/chromium` the tests skip, except under `CI=true`, where they fail.
 """
@@ -54,8 +55,16 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """`streamlit run ui/app.py` on a free port over a freshly seeded database."""
+def app_env() -> dict[str, str]:
+    """Extra environment for the module's app server (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def app_server(
+    chromium: Path, tmp_path_factory: pytest.TempPathFactory, app_env: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    """`streamlit run ui/server.py` on a free port over a freshly seeded database."""
     from hitl_core.settings import Settings
     from hitl_lab.demo import seed
     from hitl_runtime.runner import Runner
@@ -65,7 +74,7 @@ def app_server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     runner = Runner(Settings(database_url=url))
     assert seed(runner)["problems"] == []
     port = _free_port()
-    env = {**os.environ, "HITL_DATABASE_URL": url, "HITL_UI_REFRESH_SECONDS": "1"}
+    env = {**os.environ, "HITL_DATABASE_URL": url, "HITL_UI_REFRESH_SECONDS": "1", **app_env}
     env.pop("OPENAI_API_KEY", None)
     log = (folder / "streamlit.log").open("w")
     process = subprocess.Popen(
@@ -74,7 +83,7 @@ def app_server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "-m",
             "streamlit",
             "run",
-            str(REPO / "ui" / "app.py"),
+            str(REPO / "ui" / "server.py"),
             "--server.port",
             str(port),
             "--server.address",
@@ -104,7 +113,7 @@ def app_server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
             time.sleep(0.3)
-        yield {"base": base, "runner": runner, "log": folder / "streamlit.log"}
+        yield {"base": base, "port": port, "runner": runner, "log": folder / "streamlit.log"}
     finally:
         process.terminate()
         try:
@@ -137,6 +146,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def login(browser: Any, app_server: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """`login(name, landing, path)`: a fresh browser context (its own cookies) logged in as `name` at `path`.
+
+    The page at `path` sends a logged-out tab to the login form, which brings it back there.
 
     When the test fails, every page it opened is saved as artifacts/screenshots/failed-*.png.
     """

@@ -1,0 +1,61 @@
+"""What an account may read: the reviews and threads of agents whose policy names one of its roles.
+
+A review or thread the account may not see is answered exactly like one that does not exist: the
+same `NotFound`, with the same message, after the same lookup. So ids cannot be probed: whoever asks
+for someone else's review learns nothing they would not learn by asking for a made-up id. The app
+reads reviews and threads through these functions; the runtime checks roles again on every decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hitl_core.db import Row
+from hitl_core.errors import NotFound
+from hitl_core.users import User
+from hitl_runtime.agents import agent_policy, available_agents
+from hitl_runtime.runner import Runner
+
+
+def agent_roles(agent: str) -> set[str]:
+    """Every role the agent's policy names as a reviewer (its action tiers and its escalation path)."""
+    return agent_policy(agent).reviewer_roles()
+
+
+def visible_agents(user: User) -> list[str]:
+    """The agents whose reviews, threads and metrics the user may see (all of them for an admin)."""
+    agents = available_agents()
+    if "admin" in user.roles:
+        return agents
+    return [a for a in agents if user.has_any(sorted(agent_roles(a)))]
+
+
+def may_see(user: User, thread: Row | dict[str, Any]) -> bool:
+    """Whether the user may read a thread (or a review of it): its requester, or a reviewer of its agent."""
+    return thread.get("requester") == user.name or thread.get("agent") in visible_agents(user)
+
+
+def review(runner: Runner, user: User, review_id: str) -> dict[str, Any]:
+    """Everything the reviewer sees of a review (`Runner.show`), or NotFound: unknown and not visible alike."""
+    try:
+        found = runner.show(review_id)
+    except NotFound:
+        raise NotFound(_unknown("review", review_id)) from None
+    if found.get("agent") not in visible_agents(user):
+        raise NotFound(_unknown("review", review_id))
+    return found
+
+
+def thread(runner: Runner, user: User, thread_id: str, *, own: bool = False) -> Row:
+    """A thread's row, or NotFound: unknown and not visible (another agent's; with `own`, anyone else's) alike."""
+    try:
+        found = runner.thread(thread_id)
+    except NotFound:
+        raise NotFound(_unknown("thread", thread_id)) from None
+    if not (found["requester"] == user.name if own else may_see(user, found)):
+        raise NotFound(_unknown("thread", thread_id))
+    return found
+
+
+def _unknown(kind: str, identifier: str) -> str:
+    return f"unknown {kind} {identifier!r}"
