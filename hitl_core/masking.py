@@ -91,7 +91,8 @@ def card_spans(text: str) -> list[tuple[int, int, str]]:
                 i += 1
                 continue
             digits = "".join(str(d) for g in groups[i : best + 1] for d in g[2])
-            spans.append((run.start() + groups[i][0], run.start() + groups[best][1], digits))
+            if len(set(digits)) > 1:  # one digit repeated (an id of zeros) passes Luhn but is no card
+                spans.append((run.start() + groups[i][0], run.start() + groups[best][1], digits))
             i = best + 1
     return spans
 
