@@ -39,7 +39,7 @@ Threshold sweeps
     runs scenario cases through `evaluation.evaluate` once per grid point, with `policy_dir` there, and `choose_thresholds`
     picks the point with the least review load that is no less safe than the shipped thresholds.
 
-(The simulated business systems the agents act on are another thing: `hitl_runtime.sim`.)
+(The simulated business systems the agents act on are another thing: each agent's `records.py` under `graphs/`.)
 """
 
 from __future__ import annotations

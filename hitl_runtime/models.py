@@ -11,7 +11,6 @@ any library.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import threading
 from typing import Any
@@ -32,22 +31,12 @@ _lock = threading.Lock()
 
 
 def offline_responder(agent: str) -> Responder:
-    """The deterministic responder for an agent.
+    """The deterministic responder for an agent, or, for an agent that has none, one that says so.
 
-    Its own `OFFLINE_RESPONDER`, the shipped one (`hitl_runtime.offline.<agent>.respond`), or, for an
-    agent that has none, one that says so.
+    It is the agent's own `OFFLINE_RESPONDER` (each example ships one beside its graph, `offline.py`).
     """
     own: Responder | None = getattr(agent_module(agent), "OFFLINE_RESPONDER", None)
-    if own is not None:
-        return own
-    try:
-        module = importlib.import_module(f"hitl_runtime.offline.{agent}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"hitl_runtime.offline.{agent}":
-            raise
-        return _no_offline_model
-    responder: Responder = module.respond
-    return responder
+    return own if own is not None else _no_offline_model
 
 
 def _no_offline_model(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessage:

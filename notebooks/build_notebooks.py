@@ -576,10 +576,87 @@ THRESHOLDS = [
 ]
 
 
+OWN_AGENT = [
+    md(
+        """
+        # 04 · Your own agent behind the gate
+
+        Two agents that are not built from the project's shared flow, run by the same runtime: a
+        hand-written `StateGraph` whose node calls `request_approval` where it would call `interrupt()`
+        (`examples/travel_desk.py`), and a LangChain `create_agent` agent gated by the `GovernedActions`
+        middleware (`examples/purchasing_agent.py`). Each brings its action (JSON Schema, executor, undo)
+        and a policy file with roles of its own; reviews, audit, the ledger, leases and the decision checks
+        come from the runtime. Everything runs offline on a temporary SQLite file.
+        """
+    ),
+    code(
+        """
+        import json
+        import tempfile
+        from pathlib import Path
+
+        import pandas as pd
+
+        from examples import purchasing_agent, travel_desk
+        from hitl_core import ledger, reviews
+        from hitl_core.errors import HitlError
+        from hitl_core.settings import Settings
+        from hitl_core.users import add_user
+        from hitl_runtime.agents import register_agent
+        from hitl_runtime.runner import Runner
+
+        register_agent('travel', travel_desk)  # what HITL_AGENTS=examples.travel_desk does for the CLI and the app
+        register_agent('purchasing', purchasing_agent)
+        folder = Path(tempfile.mkdtemp(prefix='hitl-own-'))
+        runner = Runner(Settings(database_url=f'sqlite:///{folder}/own.db'))
+        for name, roles in {'eve': ['end_user'], 'tom': ['travel_manager'], 'bea': ['buyer']}.items():
+            add_user(runner.db, name, roles)
+        """
+    ),
+    md("## A hand-written graph: `request_approval` opens a review like the shared gate"),
+    code(
+        """
+        trip = runner.run('travel', 'Book my trip to Lisbon for the partner meeting', user='eve',
+                          context={'traveller': 'eve', 'destination': 'Lisbon', 'cost': 900})
+        (trip_review,) = trip.reviews
+        shown = runner.show(trip_review)['interrupt']
+        print(trip.status, trip.route)
+        print(json.dumps({k: shown[k] for k in ('action_requests', 'review_configs')}, indent=2)[:1200])
+        """
+    ),
+    md(
+        "The requester may not approve their own request; a travel manager may, and the trip is booked once, through the ledger."
+    ),
+    code(
+        """
+        try:
+            runner.decide(trip_review, 'approve', 'eve')
+        except HitlError as refused:
+            print('refused:', refused)
+        decided = runner.decide(trip_review, 'approve', 'tom', seen_hash=runner.seen_hash(trip_review))
+        print(decided['status'], '->', decided['thread']['reply'])
+        pd.DataFrame(ledger.list_entries(runner.db, thread_id=trip.thread_id))[['name', 'status', 'args', 'review_id']]
+        """
+    ),
+    md("## A `create_agent` agent: the middleware turns each tool call into a review"),
+    code(
+        """
+        order = runner.run('purchasing', 'Order a standing desk from Acme for 650', user='eve')
+        (order_review,) = order.reviews
+        print(order.status, reviews.get(runner.db, order_review)['action'])
+        rejected = runner.decide(order_review, 'reject', 'bea', comment='We have spare desks in storage')
+        print(rejected['status'], '->', rejected['thread']['reply'])
+        print('executed:', ledger.list_entries(runner.db, thread_id=order.thread_id))
+        """
+    ),
+]
+
+
 NOTEBOOKS = {
     "01_tour.ipynb": TOUR,
     "02_reviewers_at_scale.ipynb": REVIEWERS,
     "03_thresholds.ipynb": THRESHOLDS,
+    "04_your_own_agent.ipynb": OWN_AGENT,
 }
 
 
