@@ -192,10 +192,19 @@ def test_rollback_asks_for_confirmation_and_a_reason_and_tells_the_requester(app
     asked.wait_for()
     assert ledger.get_entry(runner.db, entry["id"])["status"] == "executed"
     reason = "The courier already refunded this order, so the customer was paid twice"
-    lee.get_by_label("Reason for the rollback (the requester is told)").fill(reason)
     screenshot(lee, "23-rollback-confirm")
-    lee.get_by_role("button", name="Confirm rollback").click()
-    lee.locator(SUCCESS).filter(has_text="rolled back by lee").wait_for()
+    done = lee.locator(SUCCESS).filter(has_text="rolled back by lee")
+    for _ in range(3):  # as above: a click lost to a redraw is made again, never a second rollback
+        if ledger.get_entry(runner.db, entry["id"])["status"] == "rolled_back":
+            break
+        lee.get_by_label("Reason for the rollback (the requester is told)").fill(reason)
+        lee.get_by_role("button", name="Confirm rollback").click()
+        try:
+            done.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    done.wait_for()
 
     rolled = ledger.get_entry(runner.db, entry["id"])
     assert rolled["status"] == "rolled_back" and rolled["rolled_back_by"] == "lee"
