@@ -145,24 +145,20 @@ def _known() -> list[str]:
     return names + [n for n in _EXTRA if n not in names]
 
 
+def _each_agents(attribute: str) -> dict[str, Any]:
+    """The optional `attribute` of every known agent that has one (a truthy value), by agent."""
+    found = {name: getattr(agent_module(name), attribute, None) for name in _known()}
+    return {name: value for name, value in found.items() if value}
+
+
 def agent_migrations() -> dict[str, list[list[str]]]:
     """Each known agent's own tables (its `MIGRATIONS`), for the schema upgrade."""
-    found = {}
-    for name in _known():
-        steps = getattr(agent_module(name), "MIGRATIONS", None)
-        if steps:
-            found[name] = list(steps)
-    return found
+    return {name: list(steps) for name, steps in _each_agents("MIGRATIONS").items()}
 
 
 def sweep_steps() -> dict[str, Callable[[Tx], int]]:
     """Each known agent's own step in `hitl sweep` (its `SWEEP`: deliveries due, and the like)."""
-    found = {}
-    for name in _known():
-        step = getattr(agent_module(name), "SWEEP", None)
-        if callable(step):
-            found[name] = step
-    return found
+    return {name: step for name, step in _each_agents("SWEEP").items() if callable(step)}
 
 
 def reviewer_roles() -> list[str]:
@@ -178,7 +174,7 @@ def known_roles() -> list[str]:
 
 def people_records() -> dict[str, Any]:
     """Each known agent's `PEOPLE`: where its business records name a person (for `hitl forget`)."""
-    return {name: hook for name in _known() if (hook := getattr(agent_module(name), "PEOPLE", None)) is not None}
+    return _each_agents("PEOPLE")
 
 
 def chat_roles() -> dict[str, tuple[str, ...]]:
