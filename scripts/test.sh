@@ -16,4 +16,10 @@ export LANGGRAPH_STRICT_MSGPACK=true
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+if (( $# )); then
+  exec .venv/bin/pytest "$@"
+fi
+# Two workers for everything that may share the machine, then, alone, the real-browser tests (their
+# clicks race the page's redraws when the machine is busy) and the soak (it restarts PostgreSQL).
+.venv/bin/pytest -n "${HITL_TEST_WORKERS:-2}" --dist worksteal -m "not browser and not serial"
+.venv/bin/pytest -m "browser or serial"

@@ -12,6 +12,8 @@ import pytest
 from hitl_lab.soak import check_promises
 from tests.helpers import refund_request
 
+pytestmark = pytest.mark.serial  # restarts PostgreSQL: nothing else may run meanwhile
+
 
 def test_checks_detect_double_execution_forks_and_stale_reviews(runner):
     result = refund_request(runner, 31)
