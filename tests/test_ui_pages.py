@@ -514,6 +514,25 @@ def test_thread_timeline_and_rollback(runner):
     assert f"rollback:{entry['id']}" not in [b.key for b in at.button]
 
 
+@pytest.mark.parametrize("page", ["thread", "review"])
+def test_a_rerun_that_loses_the_address_keeps_the_page_on_what_it_shows(runner, page):
+    """Streamlit can rerun a page without its query string (seen mid-rollback under load): the page
+    must not go blank, and the address is put back."""
+    thread_id = "demo-approved-refund"
+    (review,) = reviews.for_thread(runner.db, thread_id)
+    shown_id = thread_id if page == "thread" else review["id"]
+    at = app(runner, "lee", page, id=shown_id)
+    at.query_params.clear()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["id"] == shown_id
+    if page == "thread":
+        assert at.text_input(key="thread_lookup").value == thread_id
+        assert "Actions" in [h.value for h in at.subheader]
+    else:
+        assert not shown(at, "Open a review from the inbox") and shown(at, review["id"])
+
+
 def test_audit_search_and_verify(runner):
     at = app(runner, "olga", "audit")
     at.button(key="audit_verify").click().run()

@@ -40,7 +40,7 @@ DECISION_LABELS = {
 def main() -> None:
     """Load the review named in `?id=`, show it, and offer the decisions the user may take."""
     user = services.require_user("review")
-    review_id = st.query_params.get("id")
+    review_id = services.addressed_id("review")
     if not review_id:
         st.info("Open a review from the inbox.")
         st.page_link("inbox.py", label="Go to the inbox", icon=":material/inbox:")

@@ -195,6 +195,26 @@ def start_over() -> None:
     st.session_state.pop("hitl_ended", None)
 
 
+def addressed_id(page: str, param: str = "id") -> str:
+    """The id this page shows: the address's `?id=`, else the one this tab last opened on the page.
+
+    Streamlit can run a page without its query string (a rerun racing the address bar's update);
+    without this a reviewer's page would go blank in the middle of a confirmation. The address is
+    put back, so a reload or a copied link keeps the same thing.
+    """
+    value = str(st.query_params.get(param) or st.session_state.get(f"addressed:{page}:{param}") or "")
+    if value:
+        address(page, value, param)
+    return value
+
+
+def address(page: str, value: str, param: str = "id") -> None:
+    """Show `value` in the address of `page` and remember it for this tab (see `addressed_id`)."""
+    st.session_state[f"addressed:{page}:{param}"] = value
+    if st.query_params.get(param) != value:
+        st.query_params[param] = value
+
+
 # -- what a role may see ----------------------------------------------------------------------------
 def may_open(user: User, page: str) -> bool:
     """Whether the user's roles may open a page."""

@@ -29,7 +29,7 @@ def main() -> None:
     user = services.require_user("thread")
     st.title("Thread")
     st.page_link("inbox.py", label="Inbox", icon=":material/inbox:")
-    query = st.query_params.get("id", "")
+    query = services.addressed_id("thread")
     if st.session_state.get("thread_query") != query:  # arrived from a link: show that thread
         st.session_state["thread_query"] = query
         st.session_state["thread_lookup"] = query
@@ -37,8 +37,9 @@ def main() -> None:
     if not thread_id:
         st.caption("Open a thread from a review, or type its id.")
         return
-    if query != thread_id:
-        st.query_params["id"] = st.session_state["thread_query"] = thread_id
+    if query != thread_id:  # typed: the address (and what this tab remembers) follows
+        st.session_state["thread_query"] = thread_id
+        services.address("thread", thread_id)
     runner = services.runner()
     try:
         thread = access.thread(runner, user, thread_id)  # unknown and not visible alike
