@@ -13,8 +13,11 @@ from typing import Any
 from hitl_core.db import Row
 from hitl_core.errors import NotFound
 from hitl_core.users import User
+from hitl_runtime import agents as registry
 from hitl_runtime.agents import agent_policy, available_agents
 from hitl_runtime.runner import Runner
+
+PAGES = ("inbox", "review", "thread", "audit", "metrics")
 
 
 def agent_roles(agent: str) -> set[str]:
@@ -28,6 +31,44 @@ def visible_agents(user: User) -> list[str]:
     if "admin" in user.roles:
         return agents
     return [a for a in agents if user.has_any(sorted(agent_roles(a)))]
+
+
+def page_roles(page: str) -> tuple[str, ...]:
+    """Which roles may open a page of the app (or the API's matching endpoints), from the agents' policies.
+
+    Reviewers: the inbox, a review and a thread; the oversight roles: the audit trail and the metrics;
+    administrators everything. Within a page, agents are filtered again (`visible_agents`,
+    `oversight_agents`).
+    """
+    if page in ("inbox", "review", "thread"):
+        return (*registry.reviewer_roles(), "admin")
+    if page in ("audit", "metrics"):
+        named = {role for agent in available_agents() for role in getattr(agent_policy(agent).oversight, page)}
+        return (*sorted(named), "admin")
+    raise KeyError(page)
+
+
+def may_open(user: User, page: str) -> bool:
+    """Whether the user's roles open a page (`PAGES`)."""
+    return user.has_any(page_roles(page))
+
+
+def oversight_agents(user: User, page: str) -> list[str]:
+    """The agents whose audit trail (`page="audit"`) or metrics (`"metrics"`) the user may read."""
+    agents = available_agents()
+    if "admin" in user.roles:
+        return agents
+    return [a for a in agents if user.has_any(getattr(agent_policy(a).oversight, page))]
+
+
+def inbox_roles(user: User) -> list[str] | None:
+    """The role filter of the user's inbox: their own roles, or None (everything) for an admin."""
+    return None if "admin" in user.roles else list(user.roles)
+
+
+def may_start(user: User, agent: str) -> bool:
+    """Whether the user may start a thread on an agent: a chat role of its policy, or one of its reviewers."""
+    return user.has_any(agent_policy(agent).chat_roles) or agent in visible_agents(user)
 
 
 def may_see(user: User, thread: Row | dict[str, Any]) -> bool:
