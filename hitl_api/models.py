@@ -19,7 +19,16 @@ class RunBody(_Body):
     )
     message: str = Field(description="the request, as the requester writes it")
     thread_id: str | None = Field(None, description="continue (or name) a thread of one's own")
-    context: dict[str, Any] | None = Field(None, description="facts for the agent's records, as `--context`")
+    context: dict[str, Any] | None = Field(
+        None,
+        description="facts for the agent's records, as `--context`",
+        examples=[
+            {
+                "customer": {"id": "c-1", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
+                "order": {"id": "o-123456", "amount": 45, "currency": "USD", "days_since_delivery": 3},
+            }
+        ],
+    )
 
 
 class ReplyBody(_Body):
