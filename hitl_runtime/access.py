@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hitl_core import reviews
 from hitl_core.db import Row
 from hitl_core.errors import NotFound
 from hitl_core.users import User
@@ -80,6 +81,17 @@ def review(runner: Runner, user: User, review_id: str) -> dict[str, Any]:
     """Everything the reviewer sees of a review (`Runner.show`), or NotFound: unknown and not visible alike."""
     try:
         found = runner.show(review_id)
+    except NotFound:
+        raise NotFound(_unknown("review", review_id)) from None
+    if found.get("agent") not in visible_agents(user):
+        raise NotFound(_unknown("review", review_id))
+    return found
+
+
+def review_row(runner: Runner, user: User, review_id: str) -> dict[str, Any]:
+    """A review's public row without its payload (what deciding needs to look up), or NotFound as `review`."""
+    try:
+        found = reviews.get(runner.db, review_id)
     except NotFound:
         raise NotFound(_unknown("review", review_id)) from None
     if found.get("agent") not in visible_agents(user):

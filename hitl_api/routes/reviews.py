@@ -63,7 +63,7 @@ def decide(review_id: str, body: DecisionBody, user: Caller, runner: Runtime) ->
 
     A lost race or an already decided review is a 409 naming who decided.
     """
-    access.review(runner, user, review_id)  # one the caller may not see is unknown to them
+    access.review_row(runner, user, review_id)  # one the caller may not see is unknown to them
     result = runner.decide(
         review_id,
         body.decision,
