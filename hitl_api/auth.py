@@ -18,7 +18,7 @@ from hitl_api.oidc import InvalidJwt, JwtVerifier, looks_like_jwt
 from hitl_api.problems import Unauthorized
 from hitl_core import login_guard, tokens
 from hitl_core.db import Database
-from hitl_core.errors import HitlError
+from hitl_core.errors import HitlError, Unavailable
 from hitl_core.settings import Settings
 from hitl_core.users import User, get_user
 
@@ -41,6 +41,8 @@ class Authenticator:
         login_guard.check_client(self.db, client, channel=CHANNEL)
         try:
             return self._check(credential.strip())
+        except Unavailable:  # the provider's key set is out of reach: nobody's fault, nothing counted
+            raise
         except (HitlError, InvalidJwt) as exc:
             login_guard.credential_failed(self.db, client, policy=self.policy, channel=CHANNEL)
             reason = str(exc) if isinstance(exc, InvalidJwt) else "invalid or revoked API token"

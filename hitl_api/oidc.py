@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 
-from hitl_core.errors import BadInput
+from hitl_core.errors import BadInput, Unavailable
 from hitl_core.settings import Settings
 
 LEEWAY_SECONDS = 30
@@ -61,6 +61,8 @@ class JwtVerifier:
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "aud"]},
             )
+        except jwt.PyJWKClientConnectionError:
+            raise Unavailable("the identity provider's key set cannot be fetched; try again") from None
         except jwt.PyJWTError as exc:
             raise InvalidJwt(f"invalid JWT: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         name = claims.get(self.claim)

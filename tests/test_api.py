@@ -451,3 +451,29 @@ def test_serve_rejects_a_bad_jwt_setting_in_one_line(tmp_path):
     )
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
     assert "HITL_JWT_ISSUER needs exactly one of" in done.stderr
+
+
+# -- JWT settings, without a server -------------------------------------------------------------------
+def test_jwt_verifier_reads_a_configured_claim_and_refuses_bad_settings():
+    from hitl_api.oidc import InvalidJwt, JwtVerifier
+    from hitl_core.errors import BadInput
+
+    secret = "s3cret-shared-with-the-provider-0123456789"
+    verifier = JwtVerifier(
+        Settings(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_secret=secret, jwt_claim="preferred_username")
+    )
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u-123", "preferred_username": "sam", "exp": time.time() + 60}
+    assert verifier.account(jwt.encode(claims, secret, algorithm="HS256")) == "sam"
+    with pytest.raises(InvalidJwt, match="no 'preferred_username' claim"):
+        verifier.account(jwt.encode({**claims, "preferred_username": None}, secret, algorithm="HS256"))
+    with pytest.raises(InvalidJwt, match="invalid JWT"):
+        verifier.account(jwt.encode({k: v for k, v in claims.items() if k != "exp"}, secret, algorithm="HS256"))
+    for bad, message in (
+        ({"jwt_secret": secret}, "without HITL_JWT_AUDIENCE"),
+        ({"jwt_audience": AUDIENCE}, "exactly one of"),
+        ({"jwt_audience": AUDIENCE, "jwt_secret": secret, "jwt_jwks_url": "https://idp/keys"}, "exactly one of"),
+        ({"jwt_audience": AUDIENCE, "jwt_secret": secret, "jwt_algorithms": "HS256,none"}, "'none'"),
+        ({"jwt_audience": AUDIENCE, "jwt_public_key": "/no/such/key.pem"}, "no such file"),
+    ):
+        with pytest.raises(BadInput, match=message):
+            JwtVerifier(Settings(jwt_issuer=ISSUER, **bad))
