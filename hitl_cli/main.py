@@ -936,7 +936,9 @@ def _add_lessons_commands(sub: _Subcommands) -> None:
 
 def _add_load_commands(command: _AddCommand) -> None:
     """Performance and fault harnesses: bench, soak."""
-    p = command("bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage, HTTP API.")
+    p = command(
+        "bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage, HTTP API."
+    )
     p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
 
     p = command(
