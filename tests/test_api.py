@@ -435,6 +435,15 @@ def test_hitl_serve_command_serves_until_stopped(api, tmp_path):
     assert "GET /reviews" in output and CARD.replace(" ", "") not in output  # the access log, masked
 
 
+def test_serve_rejects_a_bad_port_in_one_line(tmp_path):
+    env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}
+    for argv in (["--port", "70000"], ["--port", "abc"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "hitl_cli.main", "serve", *argv], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--port" in done.stderr
+
+
 def test_serve_rejects_a_bad_jwt_setting_in_one_line(tmp_path):
     env = {
         **os.environ,
