@@ -472,10 +472,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from hitl_api.server import serve
-
     if args.port is not None and not 1 <= args.port <= 65535:
         raise BadInput(f"--port {args.port} is not a port (1-65535)")
+    from hitl_api.server import serve
+
     serve(args.settings, host=args.host, port=args.port)
 
 
