@@ -486,3 +486,35 @@ def test_jwt_verifier_reads_a_configured_claim_and_refuses_bad_settings():
     ):
         with pytest.raises(BadInput, match=message):
             JwtVerifier(Settings(jwt_issuer=ISSUER, **bad))
+
+
+def test_jwt_verifier_fetches_a_key_set_by_kid_from_a_local_server():
+    import http.server
+
+    from hitl_api.oidc import InvalidJwt, JwtVerifier
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k1", "use": "sig"}
+    document = json.dumps({"keys": [jwk]}).encode()
+
+    class KeySet(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), KeySet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        verifier = JwtVerifier(Settings(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, jwt_jwks_url=url))
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "lee", "exp": int(time.time()) + 60}
+        assert verifier.account(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})) == "lee"
+        with pytest.raises(InvalidJwt):
+            verifier.account(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "unknown"}))
+    finally:
+        server.shutdown()
