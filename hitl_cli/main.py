@@ -471,6 +471,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     _print(args, result, text)
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise BadInput(f"--port {args.port} is not a port (1-65535)")
+    from hitl_api.server import serve
+
+    serve(args.settings, host=args.host, port=args.port)
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from hitl_lab.bench import render, run
 
@@ -930,7 +938,9 @@ def _add_lessons_commands(sub: _Subcommands) -> None:
 
 def _add_load_commands(command: _AddCommand) -> None:
     """Performance and fault harnesses: bench, soak."""
-    p = command("bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage.")
+    p = command(
+        "bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage, HTTP API."
+    )
     p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
 
     p = command(
@@ -1001,11 +1011,16 @@ def _add_db_commands(sub: _Subcommands) -> None:
 
 
 def _add_app_commands(command: _AddCommand) -> None:
-    """The review app: ui, and demo (seed data, then the app)."""
+    """The review app and the HTTP API: ui, serve, and demo (seed data, then the app)."""
     address_help = "the interface to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for every one)"
     p = command("ui", cmd_ui, "Start the Streamlit review app.", json_flag=False)
     p.add_argument("--port", type=int)
     p.add_argument("--address", help=address_help)
+    p = command(
+        "serve", cmd_serve, "Start the HTTP API (uvicorn); bearer tokens from `hitl tokens create`.", json_flag=False
+    )
+    p.add_argument("--port", type=int, help="the port (default HITL_API_PORT, 8000)")
+    p.add_argument("--host", help="the interface (default HITL_API_HOST, 127.0.0.1: this machine only)")
     p = command("demo", cmd_demo, "Seed demo data, then start the app.")
     p.add_argument("--port", type=int)
     p.add_argument("--address", help=address_help)

@@ -153,13 +153,21 @@ def get_entry(db: Database, action_id: str) -> dict[str, Any]:
     return _public(rows[0])
 
 
-def list_entries(db: Database, thread_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """Executed actions, newest first, optionally for one thread."""
-    where = "WHERE thread_id = :t" if thread_id else ""
-    rows = db.read(
-        f"SELECT * FROM action_ledger {where} ORDER BY executed_at DESC LIMIT :n",
-        {"t": thread_id, "n": limit} if thread_id else {"n": limit},
-    )
+def list_entries(
+    db: Database, thread_id: str | None = None, limit: int = 500, *, agents: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Executed actions, newest first, optionally for one thread and only of some agents (None: all)."""
+    where: list[str] = []
+    params: dict[str, Any] = {"n": limit}
+    if thread_id:
+        where.append("thread_id = :t")
+        params["t"] = thread_id
+    if agents is not None:
+        names = {f"a{i}": name for i, name in enumerate(agents)}
+        where.append(f"agent IN ({', '.join(':' + k for k in names)})" if names else "1 = 0")
+        params.update(names)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = db.read(f"SELECT * FROM action_ledger {clause} ORDER BY executed_at DESC LIMIT :n", params)
     return [_public(r) for r in rows]
 
 

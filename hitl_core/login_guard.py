@@ -14,6 +14,12 @@ running at the same time cannot exceed the limit between them. Audit events, on 
 `login_succeeded` (actor: the account), `login_failed`, `login_locked` (one per lock, with its
 scope) and `login_refused` (an attempt while locked), whose actor is `anonymous` with the name as
 typed and the client in the data.
+
+A bearer credential (an API token or a JWT sent to the HTTP API) names no account before it is
+checked, so it counts against the client only: `check_client` refuses a locked client before the
+credential is read, and `credential_failed` counts (and audits) a wrong one. A good credential
+writes nothing, so serving requests costs no throttle rows; the price is that requests already in
+flight when a client's lock lands are still checked (at most the server's concurrency).
 """
 
 from __future__ import annotations
@@ -110,6 +116,32 @@ def log_in(
     return user
 
 
+def check_client(db: Database, client: str | None, *, channel: str = "api") -> None:
+    """LoginLocked while the client is locked (audited as `login_refused`); a read only otherwise."""
+    subject = subject_key(client, "unknown")
+    now = utc_now()
+    rows = db.read(
+        "SELECT locked_until FROM login_throttle WHERE scope = 'client' AND subject = :k AND locked_until > :n",
+        {"k": subject, "n": iso(now)},
+    )
+    if not rows:
+        return
+    until = str(rows[0]["locked_until"])
+    with db.transaction() as tx:
+        facts = {"user": "(bearer)", "client": subject, "channel": channel}
+        audit.append(tx, "login_refused", ANONYMOUS, {**facts, "scopes": ["client"], "locked_until": until})
+    raise LoginLocked((parse_iso(until) - now).total_seconds())
+
+
+def credential_failed(
+    db: Database, client: str | None, *, policy: LoginPolicy | None = None, channel: str = "api"
+) -> None:
+    """Count a wrong bearer credential against the client (locking it at its limit), audited as `login_failed`."""
+    policy = policy or LoginPolicy.from_settings()
+    subjects = {"client": subject_key(client, "unknown")}
+    _failed(db, subjects, {"user": "(bearer)", "client": subjects["client"], "channel": channel}, policy, count=True)
+
+
 def locked_until(db: Database, scope: str, subject: str) -> str | None:
     """When the lock on an account name or a client ends, or None when it is not locked."""
     rows = db.read(
@@ -145,17 +177,24 @@ def _begin(db: Database, subjects: dict[str, str], facts: dict[str, Any], policy
     return stamp
 
 
-def _failed(db: Database, subjects: dict[str, str], facts: dict[str, Any], policy: LoginPolicy) -> None:
-    """Record a failure: lock each subject whose failures reached its limit (and start its count afresh)."""
+def _failed(
+    db: Database, subjects: dict[str, str], facts: dict[str, Any], policy: LoginPolicy, *, count: bool = False
+) -> None:
+    """Record a failure: lock each subject whose failures reached its limit (and start its count afresh).
+
+    `count`: the attempt was not counted beforehand (a bearer credential); it is counted here.
+    """
     now = utc_now()
     stamp = iso(now)
     with db.transaction() as tx:
         rows = _lock_rows(tx, subjects, stamp)
-        recent = {scope: _recent(row, now, policy) for scope, row in rows.items()}
-        audit.append(tx, "login_failed", ANONYMOUS, {**facts, "failures": len(recent["account"])})
-        for scope in SCOPES:
+        recent = {scope: _recent(row, now, policy) + ([stamp] if count else []) for scope, row in rows.items()}
+        audit.append(tx, "login_failed", ANONYMOUS, {**facts, "failures": len(recent[next(iter(subjects))])})
+        for scope in rows:
             row = rows[scope]
             if len(recent[scope]) < policy.limit(scope) or (row["locked_until"] or "") > stamp:
+                if count:
+                    _store(tx, scope, subjects[scope], recent[scope], row["locked_until"], stamp)
                 continue
             until = iso(now + _s(policy.lockout_seconds))
             _store(tx, scope, subjects[scope], [], until, stamp)
@@ -187,10 +226,10 @@ def _succeeded(db: Database, subjects: dict[str, str], facts: dict[str, Any], st
 
 # -- rows ------------------------------------------------------------------------------------------
 def _lock_rows(tx: Tx, subjects: dict[str, str], now: str) -> dict[str, dict[str, Any]]:
-    """Each subject's row, created if missing and locked for this transaction, in SCOPES order."""
+    """Each subject's row (of the scopes given), created if missing and locked for this transaction, in SCOPES order."""
     lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
     rows: dict[str, dict[str, Any]] = {}
-    for scope in SCOPES:
+    for scope in (s for s in SCOPES if s in subjects):
         params = {"s": scope, "k": subjects[scope], "n": now}
         tx.execute(
             """INSERT INTO login_throttle (scope, subject, attempts, updated_at) VALUES (:s, :k, '[]', :n)

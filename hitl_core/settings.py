@@ -122,6 +122,39 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "true", "false"] = Field("auto", validation_alias="HITL_COOKIE_SECURE")
     """`HITL_COOKIE_SECURE`: the session cookie's Secure flag: `true`, `false`, or `auto` (when served over https)."""
 
+    api_host: str = Field("127.0.0.1", validation_alias="HITL_API_HOST", min_length=1)
+    """`HITL_API_HOST`: the interface `hitl serve` listens on (default this machine only; 0.0.0.0 for every one)."""
+
+    api_port: int = Field(8000, validation_alias="HITL_API_PORT", ge=1, le=65535)
+    """`HITL_API_PORT`: the port `hitl serve` listens on."""
+
+    api_pool_size: int = Field(20, validation_alias="HITL_API_POOL_SIZE", ge=1, le=500)
+    """`HITL_API_POOL_SIZE`: database connections the HTTP API's process may hold (requests run in threads)."""
+
+    jwt_issuer: str | None = Field(None, validation_alias="HITL_JWT_ISSUER")
+    """`HITL_JWT_ISSUER`: the identity provider whose JWTs the HTTP API accepts (the `iss` claim); unset, API
+    tokens only. Needs `HITL_JWT_AUDIENCE` and one key source: `HITL_JWT_JWKS_URL`, `HITL_JWT_PUBLIC_KEY`
+    or `HITL_JWT_SECRET`."""
+
+    jwt_audience: str | None = Field(None, validation_alias="HITL_JWT_AUDIENCE")
+    """`HITL_JWT_AUDIENCE`: the `aud` a JWT must name (this API's client id at the provider)."""
+
+    jwt_jwks_url: str | None = Field(None, validation_alias="HITL_JWT_JWKS_URL")
+    """`HITL_JWT_JWKS_URL`: the provider's JSON Web Key Set (keys picked by the token's `kid`, cached)."""
+
+    jwt_public_key: str | None = Field(None, validation_alias="HITL_JWT_PUBLIC_KEY")
+    """`HITL_JWT_PUBLIC_KEY`: a PEM public key (RSA, EC or Ed25519) instead of a key set: the text, or a file path."""
+
+    jwt_secret: str | None = Field(None, validation_alias="HITL_JWT_SECRET", repr=False)
+    """`HITL_JWT_SECRET`: a shared HMAC secret (HS256) instead of a public key."""
+
+    jwt_claim: str = Field("sub", validation_alias="HITL_JWT_CLAIM", min_length=1)
+    """`HITL_JWT_CLAIM`: the claim holding the account name (default `sub`; `preferred_username`, `email`, ...)."""
+
+    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="HITL_JWT_ALGORITHMS")
+    """`HITL_JWT_ALGORITHMS`: accepted signing algorithms, comma-separated; unset, HS256 with a secret, else
+    RS256, ES256 and EdDSA. `none` is never accepted."""
+
     demo: bool = Field(False, validation_alias="HITL_DEMO")
     """`HITL_DEMO`: the app's login page lists the demo accounts (`hitl demo` sets it for the app it starts)."""
 
@@ -164,7 +197,7 @@ class Settings(BaseSettings):
     def _paths(cls, value: Any) -> Any:
         return tuple(p for p in value.split(os.pathsep) if p) if isinstance(value, str) else value
 
-    @field_validator("agents", mode="before")
+    @field_validator("agents", "jwt_algorithms", mode="before")
     @classmethod
     def _references(cls, value: Any) -> Any:
         return tuple(r.strip() for r in value.split(",") if r.strip()) if isinstance(value, str) else value
@@ -196,7 +229,7 @@ def variable(field: str) -> str:
     return str(alias or field)
 
 
-_SECRET = {"openai_api_key", "audit_key", "token"}
+_SECRET = {"openai_api_key", "audit_key", "token", "jwt_secret"}
 
 
 def _one_line(exc: ValidationError) -> str:

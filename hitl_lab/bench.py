@@ -24,12 +24,21 @@ in the inbox it runs beside:
    chains must verify.
 4. Storage: bytes (PostgreSQL: `pg_total_relation_size`; SQLite: `dbstat` pages) and rows per
    completed thread, per table, for the runner and for plain LangGraph.
+5. The HTTP API: `hitl serve` started as a child process on a free loopback port over a scratch
+   space of its own; 16 reviewers (threads, each with its API token and keep-alive connection)
+   race as in 3, over HTTP (`GET /reviews`, `POST /reviews/ID/decisions`), then the inbox's first
+   page (`GET /reviews`) is timed at 10,000 pending reviews (the fixture of 2).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -50,7 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from guardrails.policy import Policy
 from guardrails.routing import Check, Signal
-from hitl_core import audit, ledger, reviews
+from hitl_core import audit, ledger, reviews, tokens
 from hitl_core.actions import ActionSpec, register
 from hitl_core.db import Database, DatabaseURL
 from hitl_core.errors import Conflict, HitlError
@@ -215,6 +224,9 @@ class Sizes:
     storage_threads: int
     inbox_repeats: int = 20
     rounds: int = 4
+    api_pending: int = 10_000
+    """Pending reviews behind the API's inbox timing."""
+    api_inbox_requests: int = 200
 
 
 FULL = Sizes(
@@ -234,6 +246,7 @@ QUICK = Sizes(
     decide_pool=64,
     deciders=(1, 4, 16),
     storage_threads=40,
+    api_inbox_requests=100,
 )
 
 
@@ -784,6 +797,181 @@ def bench_storage(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[st
     return out
 
 
+# -- 5. the HTTP API ------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _api_server(url: str) -> Iterator[int]:
+    """`hitl serve` over `url` in a child process (the benchmark agent registered by HITL_AGENTS); its port."""
+    port = _free_port()
+    env = {**os.environ, "HITL_DATABASE_URL": url, "HITL_AGENTS": __name__, "HITL_API_POOL_SIZE": "24"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hitl_cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                status, _ = _http(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "GET", "/healthz")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise HitlError("benchmark: hitl serve did not start")
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _http(
+    conn: http.client.HTTPConnection, method: str, path: str, token: str | None = None, body: Any = None
+) -> tuple[int, Any]:
+    """One request on a keep-alive connection: the status and the decoded JSON body."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"null")
+
+
+def _race_http(port: int, ids: set[str], keys: dict[str, str]) -> tuple[float, dict[str, int], list[str]]:
+    """`_race` over HTTP: each reviewer thread reads its inbox and approves a random review of `ids`."""
+    counts = {"decided": 0, "refused_already_decided": 0, "refused_moved_on": 0, "refused_other": 0}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def reviewer(index: int) -> None:
+        rng = random.Random(index)
+        token = keys[f"bench-reviewer-{index}"]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            while True:
+                status, rows = _http(conn, "GET", f"/reviews?role={ROLE}&agent={AGENT}&limit=20", token)
+                if status != 200:
+                    raise HitlError(f"GET /reviews answered {status}: {rows}")
+                page = [r["id"] for r in rows if r["id"] in ids]
+                if not page:
+                    return
+                status, out = _http(
+                    conn, "POST", f"/reviews/{rng.choice(page)}/decisions", token, {"decision": "approve"}
+                )
+                detail = str((out or {}).get("detail", "")) if isinstance(out, dict) else ""
+                key = (
+                    "decided"
+                    if status == 200
+                    else "refused_already_decided"
+                    if status == 409 and "already decided" in detail
+                    else "refused_moved_on"
+                    if status == 409 and "no longer waiting" in detail
+                    else "refused_other"
+                )
+                if key == "refused_other":
+                    raise HitlError(f"POST decision answered {status}: {detail}")
+                with lock:
+                    counts[key] += 1
+        except Exception as exc:
+            with lock:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+
+    wall, _ = _parallel(REVIEWERS, list(range(REVIEWERS)), reviewer)
+    return wall, counts, errors
+
+
+def bench_api(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 5: reviewers deciding over HTTP, and the inbox's first page over HTTP at many pending reviews."""
+    out: dict[str, Any] = {
+        "server": "hitl serve (uvicorn, one process) over a scratch space; clients on keep-alive connections",
+        "deciders": f"{REVIEWERS} reviewer threads, each GET /reviews then POST /reviews/ID/decisions (approve)",
+        "inbox": f"GET /reviews?role={ROLE}&limit=50 (by deadline), one client, sequential requests",
+    }
+    with scratch_database(url, "api") as scratch:
+        runner = _runner(scratch)
+        try:
+            keys = {
+                name: tokens.create(runner.db, name, actor="bench")["token"]
+                for name in [f"bench-reviewer-{i}" for i in range(REVIEWERS)]
+            }
+            with _api_server(scratch) as port:
+                warm = runner.run(AGENT, "Please credit 0", user=REQUESTER, context=_context(0)).reviews
+                _race_http(port, set(warm), keys)  # first requests: imports, compiled graph, pool
+                pool = [
+                    runner.run(
+                        AGENT, f"Please credit {i}", thread_id=f"api-{i}", user=REQUESTER, context=_context(i)
+                    ).reviews[0]
+                    for i in range(sizes.decide_pool)
+                ]
+                ids = set(pool)
+                wall, counts, errors = _race_http(port, ids, keys)
+                check = _decision_check(runner.db, sorted(ids))
+                out["decide"] = {
+                    "reviews": len(ids),
+                    "decisions_per_s": round(counts["decided"] / wall, 1),
+                    **counts,
+                    "errors": errors[:5],
+                    **check,
+                }
+                log(
+                    f"API, {REVIEWERS} reviewers over HTTP: {out['decide']['decisions_per_s']} decisions/s, "
+                    f"{check['lost']} lost, {check['doubled']} doubled"
+                )
+                seed = runner.run(AGENT, "Please credit account 1", user=REQUESTER, context=_context(1))
+                latest = runner.snapshot(AGENT, seed.thread_id).config["configurable"]["checkpoint_id"]
+                _clone(
+                    runner.db,
+                    {"t": seed.thread_id, "c": latest, "r": seed.reviews[0]},
+                    1,
+                    sizes.api_pending - 1,
+                    inbox_only=True,
+                )
+                _analyze(runner.db)
+                pending = reviews.counts_by_agent(runner.db, roles=[ROLE]).get(AGENT, 0)
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                token = keys["bench-reviewer-0"]
+                times: list[float] = []
+                try:
+                    for _ in range(sizes.api_inbox_requests + 5):
+                        t0 = time.perf_counter()
+                        status, rows = _http(conn, "GET", f"/reviews?role={ROLE}&limit=50", token)
+                        times.append(time.perf_counter() - t0)
+                        if status != 200 or len(rows) != 50:
+                            raise HitlError(f"benchmark: GET /reviews answered {status} with {len(rows or [])} rows")
+                finally:
+                    conn.close()
+                times = times[5:]  # warm-up
+                _, direct_ms, _ = _time_ms(
+                    lambda: reviews.inbox(runner.db, status="pending", roles=[ROLE], limit=50), 20
+                )
+                out["inbox_at"] = {
+                    "pending": pending,
+                    "requests": len(times),
+                    **_latency(times),
+                    "in_process_median_ms": round(direct_ms, 2),
+                }
+                log(
+                    f"API inbox at {pending} pending: p50 {out['inbox_at']['p50_ms']} ms, p99 {out['inbox_at']['p99_ms']} ms"
+                )
+        finally:
+            runner.close()
+    return out
+
+
 # -- the command ----------------------------------------------------------------------------------------------------
 def run(
     settings: Settings | None = None,
@@ -810,6 +998,8 @@ def run(
     inbox = timed("inbox", bench_inbox)
     deciders = timed("deciders", bench_deciders)
     storage = timed("storage", bench_storage)
+    api = timed("api", bench_api)
+    in_process = deciders["levels"][str(REVIEWERS)]["decisions_per_s"] if str(REVIEWERS) in deciders["levels"] else None
     by_size = inbox["sizes"]
     largest = by_size[str(max(chosen.inbox_sizes))]
     return {
@@ -817,8 +1007,14 @@ def run(
         "inbox_vs_public_api_speedup_10k": (by_size.get("10000") or {}).get("speedup"),
         "inbox_first_page_ms_100k": (by_size.get("100000") or {}).get("inbox_first_page_ms"),
         "public_api_ms_100k_measured": bool((by_size.get("100000") or {}).get("public_api_measured")),
-        "decisions_lost": deciders["lost"],
-        "decisions_doubled": deciders["doubled"],
+        "decisions_lost": deciders["lost"] + api["decide"]["lost"],
+        "decisions_doubled": deciders["doubled"] + api["decide"]["doubled"],
+        "api_decisions_per_s": api["decide"]["decisions_per_s"],
+        "api_vs_in_process_decisions_ratio": round(api["decide"]["decisions_per_s"] / in_process, 3)
+        if in_process
+        else None,
+        "api_inbox_p99_ms": api["inbox_at"]["p99_ms"],
+        "api_inbox_pending": api["inbox_at"]["pending"],
         "database": dialect,
         "quick": quick,
         "largest_inbox": largest["pending_threads"],
@@ -828,6 +1024,7 @@ def run(
         "inbox": inbox,
         "deciders": deciders,
         "storage": storage,
+        "api": api,
     }
 
 
@@ -893,4 +1090,16 @@ def render(report: dict[str, Any]) -> str:
         f"  {table:<22} {t['bytes_per_thread']:>8} bytes {t['rows_per_thread']:>7} rows"
         for table, t in storage["tables"].items()
     ]
+    api = report.get("api")
+    if api:
+        decide, inbox = api["decide"], api["inbox_at"]
+        lines += [
+            "",
+            f"5. the HTTP API ({api['server']})",
+            f"{api['deciders']}: {decide['decisions_per_s']} decisions/s on {decide['reviews']} reviews, "
+            f"{decide['refused_already_decided'] + decide['refused_moved_on']} races refused, {decide['lost']} lost, "
+            f"{decide['doubled']} doubled; in-process ratio {report.get('api_vs_in_process_decisions_ratio')}",
+            f"{api['inbox']} at {inbox['pending']} pending: p50 {inbox['p50_ms']} ms, p99 {inbox['p99_ms']} ms "
+            f"({inbox['requests']} requests)",
+        ]
     return "\n".join(lines)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from hitl_core import reviews
 from hitl_core.db import Row
 from hitl_core.errors import NotFound
 from hitl_core.users import User
+from hitl_runtime import agents as registry
 from hitl_runtime.agents import agent_policy, available_agents
 from hitl_runtime.runner import Runner
+
+PAGES = ("inbox", "review", "thread", "audit", "metrics")
 
 
 def agent_roles(agent: str) -> set[str]:
@@ -30,6 +34,44 @@ def visible_agents(user: User) -> list[str]:
     return [a for a in agents if user.has_any(sorted(agent_roles(a)))]
 
 
+def page_roles(page: str) -> tuple[str, ...]:
+    """Which roles may open a page of the app (or the API's matching endpoints), from the agents' policies.
+
+    Reviewers: the inbox, a review and a thread; the oversight roles: the audit trail and the metrics;
+    administrators everything. Within a page, agents are filtered again (`visible_agents`,
+    `oversight_agents`).
+    """
+    if page in ("inbox", "review", "thread"):
+        return (*registry.reviewer_roles(), "admin")
+    if page in ("audit", "metrics"):
+        named = {role for agent in available_agents() for role in getattr(agent_policy(agent).oversight, page)}
+        return (*sorted(named), "admin")
+    raise KeyError(page)
+
+
+def may_open(user: User, page: str) -> bool:
+    """Whether the user's roles open a page (`PAGES`)."""
+    return user.has_any(page_roles(page))
+
+
+def oversight_agents(user: User, page: str) -> list[str]:
+    """The agents whose audit trail (`page="audit"`) or metrics (`"metrics"`) the user may read."""
+    agents = available_agents()
+    if "admin" in user.roles:
+        return agents
+    return [a for a in agents if user.has_any(getattr(agent_policy(a).oversight, page))]
+
+
+def inbox_roles(user: User) -> list[str] | None:
+    """The role filter of the user's inbox: their own roles, or None (everything) for an admin."""
+    return None if "admin" in user.roles else list(user.roles)
+
+
+def may_start(user: User, agent: str) -> bool:
+    """Whether the user may start a thread on an agent: a chat role of its policy, or one of its reviewers."""
+    return user.has_any(agent_policy(agent).chat_roles) or agent in visible_agents(user)
+
+
 def may_see(user: User, thread: Row | dict[str, Any]) -> bool:
     """Whether the user may read a thread (or a review of it): its requester, or a reviewer of its agent."""
     return thread.get("requester") == user.name or thread.get("agent") in visible_agents(user)
@@ -39,6 +81,17 @@ def review(runner: Runner, user: User, review_id: str) -> dict[str, Any]:
     """Everything the reviewer sees of a review (`Runner.show`), or NotFound: unknown and not visible alike."""
     try:
         found = runner.show(review_id)
+    except NotFound:
+        raise NotFound(_unknown("review", review_id)) from None
+    if found.get("agent") not in visible_agents(user):
+        raise NotFound(_unknown("review", review_id))
+    return found
+
+
+def review_row(runner: Runner, user: User, review_id: str) -> dict[str, Any]:
+    """A review's public row without its payload (what deciding needs to look up), or NotFound as `review`."""
+    try:
+        found = reviews.get(runner.db, review_id)
     except NotFound:
         raise NotFound(_unknown("review", review_id)) from None
     if found.get("agent") not in visible_agents(user):

@@ -59,6 +59,15 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
         assert level["approved"] == level["reviews"] == level["decided"] == level["completed_threads"] == 64
         assert level["refused_other"] == 0
 
+    # The HTTP API: 16 reviewers over HTTP against `hitl serve`, every review decided once; the inbox at 10,000.
+    api = report["api"]
+    assert report["api_decisions_per_s"] == api["decide"]["decisions_per_s"] > 0
+    assert report["api_vs_in_process_decisions_ratio"] > 0
+    assert api["decide"]["approved"] == api["decide"]["decided"] == api["decide"]["completed_threads"] == 64
+    assert api["decide"]["errors"] == [] and api["decide"]["refused_other"] == 0
+    assert report["api_inbox_pending"] == api["inbox_at"]["pending"] == 10_000
+    assert 0 < api["inbox_at"]["p50_ms"] <= api["inbox_at"]["p99_ms"] == report["api_inbox_p99_ms"]
+
     storage = report["storage"]
     assert storage["rows_per_thread"] > 0 and storage["bytes_per_thread"] > 0
     assert {"reviews", "audit_events", "action_ledger"} <= set(storage["tables"])

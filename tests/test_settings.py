@@ -180,13 +180,14 @@ def test_the_app_reads_its_settings_at_its_edge(clean_env):
 
 
 # -- the environment is read in one place ---------------------------------------------------------
-PRODUCT = ["hitl_core", "hitl_runtime", "hitl_lab", "hitl_cli", "graphs", "nodes", "guardrails", "ui"]
+PRODUCT = ["hitl_core", "hitl_runtime", "hitl_lab", "hitl_cli", "hitl_api", "graphs", "nodes", "guardrails", "ui"]
 ENVIRONMENT_READERS = {
     "hitl_core/settings.py": "the one model of the configuration",
     "hitl_core/strict_msgpack.py": "sets LangGraph's variable where processes start",
     "hitl_core/faults.py": "a test hook a parent sets for one child process",
     "hitl_core/embeddings.py": "the Hugging Face libraries' own switches",
     "hitl_lab/soak.py": "the environment of the child processes it starts",
+    "hitl_lab/bench.py": "the environment of the API server it starts",
     "hitl_cli/main.py": "the environment of the app it starts",
 }
 

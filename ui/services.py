@@ -224,26 +224,13 @@ def may_open(user: User, page: str) -> bool:
 
 
 def page_roles(page: str) -> tuple[str, ...]:
-    """Which roles may open a page, from the agents' policies.
-
-    Reviewers see the inbox, a review and a thread; the oversight roles the audit trail and the
-    metrics; administrators everything. Within a page, agents are filtered again (`visible_agents`,
-    `oversight_agents`).
-    """
-    if page in ("inbox", "review", "thread"):
-        return (*agents.reviewer_roles(), "admin")
-    if page in ("audit", "metrics"):
-        named = {role for agent in available_agents() for role in getattr(agent_policy(agent).oversight, page)}
-        return (*sorted(named), "admin")
-    raise KeyError(page)
+    """Which roles may open a page, from the agents' policies (`access.page_roles`)."""
+    return access.page_roles(page)
 
 
 def oversight_agents(user: User, page: str) -> list[str]:
     """The agents whose audit trail (`page="audit"`) or metrics (`"metrics"`) the user may read."""
-    agents = available_agents()
-    if "admin" in user.roles:
-        return agents
-    return [a for a in agents if user.has_any(getattr(agent_policy(a).oversight, page))]
+    return access.oversight_agents(user, page)
 
 
 def landing_page(allowed: Iterable[str]) -> str | None:
@@ -337,7 +324,7 @@ def may_roll_back(user: User, agent: str, action: str) -> bool:
 
 def reviewer_roles(user: User) -> list[str] | None:
     """The role filter for the inbox: the user's own roles, or None (everything) for an admin."""
-    return None if "admin" in user.roles else list(user.roles)
+    return access.inbox_roles(user)
 
 
 # -- formatting -------------------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""The inbox, one review, and deciding it: through `access` for reading and `Runner.decide` for deciding."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from hitl_api.auth import CHANNEL
+from hitl_api.deps import Caller, Runtime, require_page
+from hitl_api.models import DecisionBody
+from hitl_api.responses import as_json
+from hitl_core import reviews
+from hitl_core.errors import Forbidden
+from hitl_runtime import access
+
+router = APIRouter(tags=["reviews"])
+
+
+@router.get("/reviews", summary="The inbox (hitl reviews): filters and paging as the app and the CLI")
+def inbox(
+    user: Caller,
+    runner: Runtime,
+    status: Annotated[str, Query(max_length=40)] = "pending",
+    role: Annotated[str | None, Query(max_length=100, description="one of the caller's roles")] = None,
+    agent: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    sort: Annotated[str, Query(max_length=40)] = "deadline",
+    include_questions: bool = False,
+) -> Response:
+    """One page of reviews needing the caller's roles (all of them for an admin); `hitl reviews --json`'s rows."""
+    require_page(user, "inbox")
+    roles = access.inbox_roles(user)
+    if role is not None:
+        if roles is not None and role not in roles:
+            raise Forbidden(f"{user.name} does not hold the role {role!r}")
+        roles = [role]
+    rows = reviews.inbox(
+        runner.db,
+        status=status,
+        roles=roles,
+        agent=agent,
+        action=action,
+        kind=None if include_questions else "review",
+        limit=limit,
+        offset=offset,
+        sort=sort,
+    )
+    return as_json(rows)
+
+
+@router.get("/reviews/{review_id}", summary="Everything a reviewer sees of one review (hitl show)")
+def show(review_id: str, user: Caller, runner: Runtime) -> Response:
+    """`hitl show --json`: the exact interrupt value under `interrupt`; unknown and not visible alike (404)."""
+    return as_json(access.review(runner, user, review_id))
+
+
+@router.post("/reviews/{review_id}/decisions", summary="Decide a review (hitl decide)")
+def decide(review_id: str, body: DecisionBody, user: Caller, runner: Runtime) -> Response:
+    """Approve, edit, reject, request-info or escalate, as the caller; the runtime checks everything.
+
+    A lost race or an already decided review is a 409 naming who decided.
+    """
+    access.review_row(runner, user, review_id)  # one the caller may not see is unknown to them
+    result = runner.decide(
+        review_id,
+        body.decision,
+        user.name,
+        args=body.args,
+        comment=body.comment,
+        category=body.category,
+        seen_hash=body.expect_hash,
+        channel=CHANNEL,
+        authenticated=True,
+    )
+    return as_json(result)
