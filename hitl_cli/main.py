@@ -281,6 +281,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
         return
     summary = worker.run_once(runner, concurrency=args.concurrency)
     _print(args, summary, lambda s: f"ran {', '.join(s['steps'])} and the due jobs ({s['backend']})")
+    if any(isinstance(r, dict) and "error" in r for r in summary["steps"].values()):
+        raise SystemExit(1)  # a step failed (its one line is in the summary and the log)
 
 
 def cmd_job(args: argparse.Namespace) -> None:
