@@ -181,9 +181,9 @@ def _register_step(app: Any, runner: Runner, step: PeriodicStep) -> None:
     def periodic_step(timestamp: int) -> None:
         run_steps(runner, [step])
 
-    task = app.task(name=f"hitl.periodic.{step.name}", queue=queue.QUEUE, queueing_lock=f"hitl.periodic.{step.name}")(
-        periodic_step
-    )
+    # One queued and one running at most, whatever the number of workers: a slow sweep is never doubled.
+    name = f"hitl.periodic.{step.name}"
+    task = app.task(name=name, queue=queue.QUEUE, lock=name, queueing_lock=name)(periodic_step)
     app.periodic(cron=cron_every(step.interval(runner.settings)), periodic_id=step.name)(task)
 
 
