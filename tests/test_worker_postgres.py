@@ -55,7 +55,7 @@ def _worker(url, **env):
         "HITL_RESUME_GRACE_SECONDS": "3600",
         "HITL_LEASE_SECONDS": "2",
         "HITL_SWEEP_INTERVAL_SECONDS": "1",
-        "HITL_WORKER_HEARTBEAT_SECONDS": "0.5",
+        "HITL_WORKER_HEARTBEAT_SECONDS": "1",  # a loaded machine must not look like a dead worker
         "HITL_WORKER_POLL_SECONDS": "0.2",
         **env,
     }
@@ -68,12 +68,12 @@ def _worker(url, **env):
     )
 
 
-def _until(check, what, timeout=60.0):
+def _until(check, what, timeout=120.0, describe=lambda: ""):
     # Waits for an outcome; the bound only keeps a broken build from hanging (no duration is asserted).
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen")
+            pytest.fail(f"{what} did not happen {describe()}")
         time.sleep(0.1)
 
 
@@ -147,7 +147,15 @@ def test_a_worker_killed_mid_execution_its_job_is_taken_over_and_the_effect_happ
 
         victim.send_signal(signal.SIGKILL)
         assert victim.wait(timeout=30) == -signal.SIGKILL
-        _until(lambda: jobs.status(runner, job)["status"] == "done", "the job taken over by the surviving worker")
+        _until(
+            lambda: jobs.status(runner, job)["status"] == "done",
+            "the job taken over by the surviving worker",
+            describe=lambda: (
+                jobs.status(runner, job),
+                runner.db.read("SELECT id, task_name, status, lock, worker_id, attempts FROM procrastinate_jobs"),
+                runner.db.read("SELECT * FROM procrastinate_workers"),
+            ),
+        )
         assert survivor.poll() is None  # the survivor did it, and is still serving
     finally:
         _stop(first, second)
