@@ -23,6 +23,9 @@ from hitl_runtime.runner import Runner, RunResult
 RETRYABLE = (LeaseBusy, LeaseLost, Unavailable)
 """Passing obstacles: another process holds the thread (a killed worker's lease not lapsed yet), or the database is away."""
 
+MAX_ATTEMPTS = 60
+"""A job still meeting obstacles after this many attempts fails, with the last obstacle as its reason."""
+
 local_wakeup = threading.Event()
 """Set when a job is queued for this process's in-process executor (SQLite), so it starts at once."""
 
@@ -158,6 +161,9 @@ def execute(runner: Runner, job_id: str, *, claimed: dict[str, Any] | None = Non
     try:
         result = perform(runner, row)
     except RETRYABLE as exc:
+        if int(row["attempts"]) >= MAX_ATTEMPTS:
+            store.fail(runner.db, job_id, f"gave up after {row['attempts']} attempts: {line(exc)}")
+            return "failed"
         store.retry_later(runner.db, job_id, line(exc), retry_delay)
         if row["backend"] == "procrastinate":
             raise RetryLater(line(exc)) from exc

@@ -13,6 +13,7 @@ itself (delivering notifications, say) is one more entry. Two ways to run it:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -155,7 +156,9 @@ def periodic_app(runner: Runner, *, periodic: bool = True) -> Any:
     from procrastinate import App, PsycopgConnector, RetryStrategy
 
     app = App(connector=PsycopgConnector(conninfo=runner.db.target))
-    retry = RetryStrategy(max_attempts=60, wait=max(1, round(_retry_delay(runner))), retry_exceptions={jobs.RetryLater})
+    retry = RetryStrategy(
+        max_attempts=jobs.MAX_ATTEMPTS, wait=max(1, round(_retry_delay(runner))), retry_exceptions={jobs.RetryLater}
+    )
 
     @app.task(name=queue.TASK_NAME, queue=queue.QUEUE, retry=retry)
     def execute_job(job_id: str) -> None:
@@ -170,11 +173,18 @@ def periodic_app(runner: Runner, *, periodic: bool = True) -> Any:
     @app.periodic(cron=cron_every(beat), periodic_id="requeue-stalled")
     @app.task(name="hitl.requeue_stalled", queue=queue.QUEUE, queueing_lock="hitl.requeue_stalled")
     async def requeue_stalled(timestamp: int) -> None:
-        for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=3 * beat):
-            log.warning("job %s of a silent worker is queued again", job.id)
-            await app.job_manager.retry_job(job)
+        await _requeue_stalled(app, 3 * beat)
 
     return app
+
+
+async def _requeue_stalled(app: Any, silent_seconds: float) -> int:
+    """Queue again the jobs of workers whose heartbeat stopped (killed); the runner makes a repeat harmless."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_seconds)
+    for job in stalled:
+        log.warning("job %s of a silent worker is queued again", job.id)
+        await app.job_manager.retry_job(job)
+    return len(stalled)
 
 
 def _register_step(app: Any, runner: Runner, step: PeriodicStep) -> None:
@@ -192,15 +202,22 @@ def serve_postgres(runner: Runner, *, concurrency: int, once: bool) -> None:
     queue.ensure_schema(runner.db)
     app = periodic_app(runner, periodic=not once)
     beat = runner.settings.worker_heartbeat_seconds
-    app.run_worker(
-        queues=[queue.QUEUE],
-        concurrency=concurrency,
-        wait=not once,
-        update_heartbeat_interval=beat,
-        stalled_worker_timeout=3 * beat,
-        fetch_job_polling_interval=runner.settings.worker_poll_seconds,
-        install_signal_handlers=threading.current_thread() is threading.main_thread(),
-    )
+
+    async def work() -> None:
+        async with app.open_async():
+            if once:  # no long-running worker may be there to do it (cron)
+                await _requeue_stalled(app, 3 * beat)
+            await app.run_worker_async(
+                queues=[queue.QUEUE],
+                concurrency=concurrency,
+                wait=not once,
+                update_heartbeat_interval=beat,
+                stalled_worker_timeout=3 * beat,
+                fetch_job_polling_interval=runner.settings.worker_poll_seconds,
+                install_signal_handlers=threading.current_thread() is threading.main_thread(),
+            )
+
+    asyncio.run(work())
 
 
 def run_once(runner: Runner, *, concurrency: int | None = None) -> dict[str, Any]:

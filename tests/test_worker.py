@@ -134,3 +134,11 @@ def test_an_answer_is_recorded_at_once_and_applied_by_the_worker(runner, setting
     assert reviews.get(runner.db, asked.reviews[0])["applied_at"] is not None  # the thread consumed the answer
     assert answered["result"]["reviews"] != asked.reviews  # and moved on (asking again, or proposing)
     assert answered["result"] == runner.state(asked.thread_id).as_dict()
+
+
+def test_worker_refuses_a_bad_concurrency_in_one_line(capsys):
+    from hitl_cli.main import main
+
+    assert main(["worker", "--once", "--concurrency", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--concurrency" in err and "1 to 64" in err
