@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     """`HITL_SWEEP_INTERVAL_SECONDS`: how often the worker (or the in-process scheduler) runs the sweep."""
 
+    audit_checkpoint_seconds: float = Field(
+        60.0, validation_alias="HITL_AUDIT_CHECKPOINT_SECONDS", gt=0, le=86400, allow_inf_nan=False
+    )
+    """`HITL_AUDIT_CHECKPOINT_SECONDS`: how often the worker signs the audit chains' heads (`hitl audit checkpoint`)."""
+
     worker_concurrency: int = Field(2, validation_alias="HITL_WORKER_CONCURRENCY", ge=1, le=64)
     """`HITL_WORKER_CONCURRENCY`: jobs one worker process runs at once (`hitl worker --concurrency`)."""
 

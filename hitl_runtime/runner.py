@@ -793,10 +793,11 @@ class Runner:
 
     # -- deadlines and crash recovery --------------------------------------------------------------
     @tracing.traced("hitl.sweep")
-    def sweep(self, *, now: str | None = None) -> dict[str, Any]:
+    def sweep(self, *, now: str | None = None, checkpoint: bool = True) -> dict[str, Any]:
         """Expire overdue reviews, finish unapplied decisions, run each agent's own step, purge threads past retention.
 
-        Retention: `hitl_core/retention.py`, each agent's `retention_days`.
+        Retention: `hitl_core/retention.py`, each agent's `retention_days`. `checkpoint` signs the
+        audit chains' heads too (the worker does that on its own, longer interval).
 
         One bad thread never stalls the rest: each item's failure is recorded in `errors` (one line)
         and the sweep moves on; the item is tried again by the next sweep.
@@ -863,7 +864,7 @@ class Runner:
             now=moment,
         )
         errors.extend(purged.pop("errors"))
-        anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db))
+        anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db)) if checkpoint else None
         return {
             "expired": expired,
             "resumed": resumed,

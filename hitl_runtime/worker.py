@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from hitl_core import audit
 from hitl_core import jobs as store
 from hitl_core.settings import Settings
 from hitl_runtime import jobs, queue
@@ -40,11 +41,16 @@ class PeriodicStep:
 
 
 def _sweep(runner: Runner) -> Any:
-    return runner.sweep()  # expiry and its fallback, unapplied decisions, agents' steps, retention, audit checkpoint
+    return runner.sweep(checkpoint=False)  # expiry and its fallback, unapplied decisions, agents' steps, retention
+
+
+def _audit_checkpoint(runner: Runner) -> Any:
+    return audit.checkpoint(runner.db).as_dict()  # signs every chain's head; writes nothing when nothing moved
 
 
 PERIODIC_STEPS: list[PeriodicStep] = [
     PeriodicStep("sweep", lambda s: s.sweep_interval_seconds, _sweep),
+    PeriodicStep("audit_checkpoint", lambda s: s.audit_checkpoint_seconds, _audit_checkpoint),
 ]
 """Every periodic step, in the order `--once` runs them (plug new ones in here)."""
 

@@ -81,7 +81,8 @@ def test_worker_once_runs_a_submitted_run_then_a_submitted_decision(runner, sett
 
     done = _worker_once(settings)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["steps"]["sweep"]["errors"] == []
+    steps = json.loads(done.stdout)["steps"]
+    assert steps["sweep"]["errors"] == [] and steps["audit_checkpoint"]["ok"] is True
     ran = jobs.status(runner, job)
     assert ran["status"] == "done" and ran["attempts"] == 1, ran
     assert ran["result"]["status"] == "pending_review" and ran["result"]["action"]["name"] == "refund"
