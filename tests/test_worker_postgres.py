@@ -172,3 +172,35 @@ def test_a_worker_killed_mid_execution_its_job_is_taken_over_and_the_effect_happ
     assert [e["type"] for e in events].count("started") == 2
     assert runner.state(pending.thread_id).status == "completed"
     assert audit.verify(runner.db).ok
+
+
+def test_worker_once_takes_over_the_job_of_a_killed_worker(runner, pg_database, tmp_path: Path):
+    pending = refund_request(runner, 37)
+    marker = tmp_path / "held"
+    worker = _worker(pg_database, HITL_HOLD_AT="inside_execution", HITL_HOLD_FILE=str(marker))
+    try:
+        job = jobs.submit_decision(runner, pending.reviews[0], "approve", "sam")
+        _until(lambda: marker.exists() and marker.read_text().strip() != "", "the worker reaching the effect")
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        _stop(worker)
+    env = {
+        **os.environ,
+        "HITL_DATABASE_URL": pg_database,
+        "HITL_RESUME_GRACE_SECONDS": "3600",
+        "HITL_LEASE_SECONDS": "2",
+        "HITL_WORKER_HEARTBEAT_SECONDS": "1",
+    }
+
+    def once() -> bool:
+        # Cron's way: run it again until the dead worker's heartbeat is old enough for its job to be taken.
+        done = subprocess.run(
+            [sys.executable, "-m", "hitl_cli.main", "worker", "--once"], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return jobs.status(runner, job)["status"] == "done"
+
+    _until(once, "the job taken over by hitl worker --once")
+    assert jobs.status(runner, job)["result"]["status"] == "completed"
+    assert len(_refunds(runner, pending.thread_id)) == 1
