@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -63,8 +64,7 @@ def _worker(url, **env):
         [sys.executable, "-m", "hitl_cli.main", "worker", "--concurrency", "2"],
         env=environ,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=tempfile.TemporaryFile(),  # a file, not a pipe: a full pipe would stall the worker
     )
 
 
@@ -89,6 +89,13 @@ def _stop(*workers):
             worker.wait()
 
 
+def _stderr(worker):
+    worker.stderr.seek(0)
+    text = worker.stderr.read().decode(errors="replace")
+    worker.stderr.seek(0, os.SEEK_END)
+    return text[-2000:]
+
+
 def _refunds(runner, thread_id):
     return [a for a in ledger.list_entries(runner.db, thread_id=thread_id) if a["name"] == "refund"]
 
@@ -102,7 +109,11 @@ def test_a_running_worker_expires_overdue_reviews_and_runs_submitted_work(runner
                 "UPDATE reviews SET deadline = :d WHERE id = :i",
                 {"d": iso(utc_now() - timedelta(seconds=1)), "i": pending.reviews[0]},
             )
-        _until(lambda: reviews.get(runner.db, pending.reviews[0])["status"] == "expired", "expiry")
+        _until(
+            lambda: reviews.get(runner.db, pending.reviews[0])["status"] == "expired",
+            "expiry",
+            describe=lambda: (worker.poll(), _stderr(worker)),
+        )
         _until(lambda: runner.state(pending.thread_id).status == "completed", "the fallback")
 
         context = {
@@ -120,7 +131,7 @@ def test_a_running_worker_expires_overdue_reviews_and_runs_submitted_work(runner
         assert jobs.status(runner, job)["result"]["status"] == "pending_review"
     finally:
         _stop(worker)
-    assert worker.returncode == 0, worker.stderr.read() if worker.stderr else ""
+    assert worker.returncode == 0, _stderr(worker)
     assert _refunds(runner, pending.thread_id) == []
 
 
@@ -135,7 +146,11 @@ def test_a_worker_killed_mid_execution_its_job_is_taken_over_and_the_effect_happ
     first, second = _worker(pg_database, **hold), _worker(pg_database, **hold)
     try:
         job = jobs.submit_decision(runner, review_id, "approve", "sam")
-        _until(lambda: marker.exists() and marker.read_text().strip() != "", "a worker reaching the effect")
+        _until(
+            lambda: marker.exists() and marker.read_text().strip() != "",
+            "a worker reaching the effect",
+            describe=lambda: (first.poll(), second.poll(), _stderr(first)),
+        )
         held_pid = int(marker.read_text())
         victim, survivor = (first, second) if held_pid == first.pid else (second, first)
         assert victim.pid == held_pid
@@ -154,6 +169,8 @@ def test_a_worker_killed_mid_execution_its_job_is_taken_over_and_the_effect_happ
                 jobs.status(runner, job),
                 runner.db.read("SELECT id, task_name, status, lock, worker_id, attempts FROM procrastinate_jobs"),
                 runner.db.read("SELECT * FROM procrastinate_workers"),
+                survivor.poll(),
+                _stderr(survivor),
             ),
         )
         assert survivor.poll() is None  # the survivor did it, and is still serving
