@@ -272,6 +272,43 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    from hitl_runtime import worker
+
+    runner = _runner(args)
+    if not args.once:
+        worker.serve(runner, concurrency=args.concurrency)
+        return
+    summary = worker.run_once(runner, concurrency=args.concurrency)
+    _print(args, summary, lambda s: f"ran {', '.join(s['steps'])} and the due jobs ({s['backend']})")
+    if any(isinstance(r, dict) and "error" in r for r in summary["steps"].values()):
+        raise SystemExit(1)  # a step failed (its one line is in the summary and the log)
+
+
+def cmd_job(args: argparse.Namespace) -> None:
+    from hitl_runtime import jobs
+
+    job = jobs.status(_runner(args), args.job_id)
+    _print(
+        args,
+        job,
+        lambda j: (
+            f"{j['job_id']} {j['kind']} {j['status']} thread {j['thread_id']}"
+            + (f": {j['error']}" if j["error"] else "")
+        ),
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 64, got {text!r}")
+    return value
+
+
 def cmd_retention_apply(args: argparse.Namespace) -> None:
     from hitl_core import retention
 
@@ -730,17 +767,27 @@ def _streamlit(port: int | None, address: str | None = None, *, demo: bool = Fal
     raise SystemExit(subprocess.call(command, env=env))
 
 
+def _background_worker(runner: Any) -> None:
+    # On SQLite there is no worker process: this one runs the sweep and queued jobs while the app serves.
+    if runner.db.dialect == "sqlite":
+        from hitl_runtime.worker import InProcessWorker
+
+        InProcessWorker(runner).start()
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
-    _runner(args)
+    _background_worker(_runner(args))
     _streamlit(args.port, args.address)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from hitl_lab.demo import seed
 
-    summary = seed(_runner(args))
+    runner = _runner(args)
+    summary = seed(runner)
     _print(args, summary, lambda s: "\n".join(f"{k}: {v}" for k, v in s.items()))
     if not args.seed_only:
+        _background_worker(runner)  # reviews left pending expire by themselves at their deadline
         _streamlit(args.port, args.address, demo=True)
 
 
@@ -837,6 +884,13 @@ def _add_review_commands(command: _AddCommand) -> None:
     p.add_argument("--as", dest="reviewer", required=True)
 
     command("sweep", cmd_sweep, "Expire overdue reviews, finish unapplied decisions, send due replies.")
+
+    p = command("worker", cmd_worker, "Run the periodic steps (the sweep) and queued runs, replies and decisions.")
+    p.add_argument("--once", action="store_true", help="every periodic step once and every due job, then exit")
+    p.add_argument("--concurrency", type=_positive, help="jobs run at once (default HITL_WORKER_CONCURRENCY)")
+
+    p = command("job", cmd_job, "Where a queued run, reply or decision stands (and its result).")
+    p.add_argument("job_id")
 
 
 def _add_oversight_commands(command: _AddCommand) -> None:

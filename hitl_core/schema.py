@@ -275,6 +275,30 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE sessions ADD COLUMN last_seen_at TEXT",
         "ALTER TABLE sessions ADD COLUMN idle_seconds INTEGER",
     ],
+    [
+        # Queued work (hitl_core/jobs.py): a run, a reply or a decision recorded by a request and carried
+        # out by a worker. One row per job, whichever backend delivers it: its status and result are read
+        # here on both (procrastinate's own table only schedules it on PostgreSQL).
+        """CREATE TABLE IF NOT EXISTS hitl_jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            review_id TEXT,
+            requested_by TEXT,
+            backend TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            result TEXT,
+            error TEXT,
+            run_after TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            heartbeat_at TEXT,
+            finished_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS hitl_jobs_due ON hitl_jobs (backend, status, run_after)",
+        "CREATE INDEX IF NOT EXISTS hitl_jobs_thread ON hitl_jobs (thread_id, status)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -66,6 +66,28 @@ class Settings(BaseSettings):
     resume_grace_seconds: float = Field(30.0, validation_alias="HITL_RESUME_GRACE_SECONDS", ge=0, allow_inf_nan=False)
     """`HITL_RESUME_GRACE_SECONDS`: a decision not applied after this long is finished by sweep."""
 
+    sweep_interval_seconds: float = Field(
+        15.0, validation_alias="HITL_SWEEP_INTERVAL_SECONDS", gt=0, le=3600, allow_inf_nan=False
+    )
+    """`HITL_SWEEP_INTERVAL_SECONDS`: how often the worker (or the in-process scheduler) runs the sweep."""
+
+    audit_checkpoint_seconds: float = Field(
+        60.0, validation_alias="HITL_AUDIT_CHECKPOINT_SECONDS", gt=0, le=86400, allow_inf_nan=False
+    )
+    """`HITL_AUDIT_CHECKPOINT_SECONDS`: how often the worker signs the audit chains' heads (`hitl audit checkpoint`)."""
+
+    worker_concurrency: int = Field(2, validation_alias="HITL_WORKER_CONCURRENCY", ge=1, le=64)
+    """`HITL_WORKER_CONCURRENCY`: jobs one worker process runs at once (`hitl worker --concurrency`)."""
+
+    worker_heartbeat_seconds: float = Field(
+        10.0, validation_alias="HITL_WORKER_HEARTBEAT_SECONDS", gt=0, allow_inf_nan=False
+    )
+    """`HITL_WORKER_HEARTBEAT_SECONDS`: a worker's heartbeat; a job of a worker silent for three of them is
+    queued again (a killed worker's job is picked up by another)."""
+
+    worker_poll_seconds: float = Field(1.0, validation_alias="HITL_WORKER_POLL_SECONDS", gt=0, allow_inf_nan=False)
+    """`HITL_WORKER_POLL_SECONDS`: how often an idle worker looks for due jobs (PostgreSQL also wakes it at once)."""
+
     audit_key: str | None = Field(None, validation_alias="HITL_AUDIT_KEY", repr=False)
     """`HITL_AUDIT_KEY`: the audit chain's HMAC key (hex, or text of at least 16 bytes); kept out of the database."""
 

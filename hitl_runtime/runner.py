@@ -175,8 +175,14 @@ class Runner:
         thread_id: str | None = None,
         user: str | None = None,
         context: dict[str, Any] | None = None,
+        enqueue: Callable[[Tx], None] | None = None,
     ) -> RunResult:
-        """Start a turn on a new or finished thread; run until it completes or pauses."""
+        """Start a turn on a new or finished thread; run until it completes or pauses.
+
+        With `enqueue`, the turn is only recorded (thread row, audit, the input's checkpoint) and
+        `enqueue(tx)` runs in the transaction that lets the thread go; a worker then advances it
+        (`carry_on`), so the caller never waits on the model.
+        """
         module = agent_module(agent)
         self.policy(agent)  # a broken policy fails here, before anything is written
         if not isinstance(message, str) or not message.strip():
@@ -241,9 +247,9 @@ class Runner:
 
             try:
                 with leases.lease(self.db, thread_id, self.settings.lease_seconds, first=first) as held:
-                    return self._advance(agent, thread_id, held, graph_input(1))
+                    return self._turn(agent, thread_id, held, graph_input(1), enqueue)
             except _StartedMeanwhile:
-                return self.run(agent, message, thread_id=thread_id, user=user, context=context)
+                return self.run(agent, message, thread_id=thread_id, user=user, context=context, enqueue=enqueue)
 
         def not_busy(tx: Tx, token: int) -> None:
             # Looked at again under the lease: another turn may have started (and paused) since our first look.
@@ -258,11 +264,17 @@ class Runner:
             with self.db.transaction() as tx:
                 leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
                 start_turn(tx, turn)
-            return self._advance(agent, thread_id, held, graph_input(turn))
+            return self._turn(agent, thread_id, held, graph_input(turn), enqueue)
 
     @tracing.traced("hitl.reply")
-    def reply(self, thread_id: str, message: str, *, user: str | None = None) -> RunResult:
-        """The requester answers the agent's question; the agent then revises its proposal."""
+    def reply(
+        self, thread_id: str, message: str, *, user: str | None = None, enqueue: Callable[[Tx], None] | None = None
+    ) -> RunResult:
+        """The requester answers the agent's question; the agent then revises its proposal.
+
+        With `enqueue`, the answer is recorded with `enqueue(tx)` in its transaction and a worker
+        applies it (`apply`); the result is then the thread as it stands.
+        """
         if not isinstance(message, str) or not message.strip():
             raise BadInput("the answer is empty")
         limits.check_value(message, "answer")
@@ -287,6 +299,10 @@ class Runner:
                 review_id=question["id"],
                 payload_hash=question["payload_hash"],
             )
+            if enqueue is not None:
+                enqueue(tx)
+        if enqueue is not None:
+            return self._result(thread_id, self.snapshot(thread["agent"], thread_id))
         return self._resume(thread["agent"], question, decision)
 
     # -- deciding ------------------------------------------------------------------------------
@@ -303,6 +319,7 @@ class Runner:
         seen_hash: str | None = None,
         channel: str = "python",
         authenticated: bool = True,
+        enqueue: Callable[[Tx], None] | None = None,
     ) -> dict[str, Any]:
         """Check and record one reviewer's decision, then resume the thread with it.
 
@@ -310,6 +327,8 @@ class Runner:
         `authenticated` says whether the reviewer proved who they are (the app's login, a token, a
         password); a trusted host's command line without proof may not count as one of several
         distinct approvers, since one shell user could otherwise stand in for two people.
+        With `enqueue`, every check runs and the decision is recorded here, with `enqueue(tx)` in the
+        same transaction; a worker resumes the thread (`apply`), and `thread` in the answer is None.
         """
         kind, category, comment, args = _checked_input(decision, category, comment, args)
         raw = reviews.get_row(self.db, review_id)
@@ -337,6 +356,10 @@ class Runner:
                     return waiting
             decision_value["approvers"] = approvers
             status = self._record_decision(tx, row, user.name, decision_value, diff)
+            if enqueue is not None:
+                enqueue(tx)
+        if enqueue is not None:
+            return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": None}
         crash_point("after_decision")
         result = self._resume(row["agent"], row | {"interrupt_id": interrupt_id}, decision_value, seen=seen)
         return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
@@ -552,6 +575,50 @@ class Runner:
             raise reviews.already_decided(current)
         raise Conflict(f"review {row['id']} is no longer waiting: its thread has moved on")
 
+    # -- queued work (hitl_runtime/jobs.py) -------------------------------------------------------
+    def _turn(
+        self, agent: str, thread_id: str, held: leases.Lease, graph_input: Any, enqueue: Callable[[Tx], None] | None
+    ) -> RunResult:
+        """Run the turn now, or write its input's checkpoint and hand the thread to a worker."""
+        if enqueue is None:
+            return self._advance(agent, thread_id, held, graph_input)
+        config = self.config(thread_id, held.token)
+        self.graph(agent).invoke(
+            graph_input, config, context=self.context(agent, thread_id), durability="exit", interrupt_before="*"
+        )
+        with self.db.transaction() as tx:
+            leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
+            enqueue(tx)
+            leases.release_in(tx, thread_id, held.token)
+        held.released = True
+        return RunResult(thread_id, "running", None, None, None, [], None, [], None)
+
+    def carry_on(self, thread_id: str) -> RunResult:
+        """Advance a thread whose turn was recorded (or interrupted by a crash) until it completes or pauses.
+
+        Safe to repeat: a thread that has moved on is only read (and its bookkeeping finished if a
+        crash cut it short), since the runs before a gate have no side effects and the executor is
+        idempotent by key.
+        """
+        agent = str(self.thread(thread_id)["agent"])
+        with leases.lease(self.db, thread_id, self.settings.lease_seconds) as held:
+            snapshot = self.snapshot(agent, thread_id)
+            if snapshot.next and not snapshot.interrupts:
+                return self._advance(agent, thread_id, held, None)
+            if self.thread(thread_id)["status"] == "running":
+                return self._advance_bookkeeping(agent, thread_id, snapshot, held=held)
+            return self._result(thread_id, snapshot)
+
+    def apply(self, review_id: str) -> RunResult:
+        """Resume a thread with the decision (or answer) recorded on a review, once; safe to repeat."""
+        row = reviews.get_row(self.db, review_id)
+        if row["status"] == "pending":
+            raise Conflict(f"review {review_id} has no decision to apply")
+        if row["applied_at"] is not None:
+            return self.state(str(row["thread_id"]))
+        decision = loads(row["decision"], {})
+        return self._resume(row["agent"], reviews.public(row) | {"interrupt_id": row["interrupt_id"]}, decision)
+
     # -- resuming --------------------------------------------------------------------------------
     def _resume(
         self, agent: str, row: dict[str, Any], decision: dict[str, Any], *, seen: StateSnapshot | None = None
@@ -726,10 +793,11 @@ class Runner:
 
     # -- deadlines and crash recovery --------------------------------------------------------------
     @tracing.traced("hitl.sweep")
-    def sweep(self, *, now: str | None = None) -> dict[str, Any]:
+    def sweep(self, *, now: str | None = None, checkpoint: bool = True) -> dict[str, Any]:
         """Expire overdue reviews, finish unapplied decisions, run each agent's own step, purge threads past retention.
 
-        Retention: `hitl_core/retention.py`, each agent's `retention_days`.
+        Retention: `hitl_core/retention.py`, each agent's `retention_days`. `checkpoint` signs the
+        audit chains' heads too (the worker does that on its own, longer interval).
 
         One bad thread never stalls the rest: each item's failure is recorded in `errors` (one line)
         and the sweep moves on; the item is tried again by the next sweep.
@@ -796,7 +864,7 @@ class Runner:
             now=moment,
         )
         errors.extend(purged.pop("errors"))
-        anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db))
+        anchored = attempt({"audit": "checkpoint"}, lambda: audit.checkpoint(self.db)) if checkpoint else None
         return {
             "expired": expired,
             "resumed": resumed,

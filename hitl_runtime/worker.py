@@ -1,0 +1,248 @@
+"""The background worker: periodic steps (the sweep first) and queued jobs, so nothing waits for an operator.
+
+`PERIODIC_STEPS` is the one list of work done on a schedule; anything else that must happen by
+itself (delivering notifications, say) is one more entry. Two ways to run it:
+
+- PostgreSQL: `hitl worker` processes, any number, driven by procrastinate on the same database
+  (`periodic_app`): each step is a periodic task deferred once per tick whichever workers run, jobs
+  of one thread share a procrastinate lock, and a job of a worker whose heartbeat stopped is queued
+  again by the `requeue-stalled` task.
+- SQLite: `InProcessWorker`, a thread in the process that serves (`hitl ui`, `hitl demo`, or `hitl
+  worker` in the foreground), running the steps on their intervals and local jobs in a small pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from hitl_core import audit
+from hitl_core import jobs as store
+from hitl_core.settings import Settings
+from hitl_runtime import jobs, queue
+from hitl_runtime.runner import Runner
+
+log = logging.getLogger("hitl.worker")
+
+
+@dataclass(frozen=True)
+class PeriodicStep:
+    """Work done on a schedule: a name, its interval (from the settings) and what it does with a runner."""
+
+    name: str
+    interval: Callable[[Settings], float]
+    run: Callable[[Runner], Any]
+
+
+def _sweep(runner: Runner) -> Any:
+    return runner.sweep(checkpoint=False)  # expiry and its fallback, unapplied decisions, agents' steps, retention
+
+
+def _audit_checkpoint(runner: Runner) -> Any:
+    return audit.checkpoint(runner.db).as_dict()  # signs every chain's head; writes nothing when nothing moved
+
+
+PERIODIC_STEPS: list[PeriodicStep] = [
+    PeriodicStep("sweep", lambda s: s.sweep_interval_seconds, _sweep),
+    PeriodicStep("audit_checkpoint", lambda s: s.audit_checkpoint_seconds, _audit_checkpoint),
+]
+"""Every periodic step, in the order `--once` runs them (plug new ones in here)."""
+
+
+def run_steps(runner: Runner, steps: list[PeriodicStep] | None = None) -> dict[str, Any]:
+    """Run each step once; a failing step is reported (one line) and the others still run."""
+    results: dict[str, Any] = {}
+    for step in PERIODIC_STEPS if steps is None else steps:
+        try:
+            results[step.name] = step.run(runner)
+        except Exception as exc:
+            log.warning("periodic step %s failed: %s", step.name, jobs.line(exc))
+            results[step.name] = {"error": jobs.line(exc)}
+    return results
+
+
+def run_local_jobs(runner: Runner) -> dict[str, int]:
+    """Carry out every due local job (SQLite), one after another, until none is due; counts by outcome."""
+    counts = {"done": 0, "failed": 0, "queued": 0}
+    while (row := store.claim_local(runner.db)) is not None:
+        counts[jobs.execute(runner, str(row["id"]), claimed=row, retry_delay=_retry_delay(runner))] += 1
+    return counts
+
+
+def _retry_delay(runner: Runner) -> float:
+    return max(runner.settings.worker_poll_seconds, 0.5)
+
+
+class InProcessWorker:
+    """The SQLite worker: a thread running the periodic steps on their intervals and local jobs in a pool."""
+
+    def __init__(
+        self, runner: Runner, *, concurrency: int | None = None, steps: list[PeriodicStep] | None = None
+    ) -> None:
+        self.runner = runner
+        self.concurrency = concurrency or runner.settings.worker_concurrency
+        self.steps = PERIODIC_STEPS if steps is None else steps
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> InProcessWorker:
+        """Run in a daemon thread (it dies with the process; `stop` ends it cleanly)."""
+        self._thread = threading.Thread(target=self.run, name="hitl-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the jobs under way and stop."""
+        self._stop.set()
+        jobs.local_wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The loop: due steps, stalled jobs queued again, free slots filled, then a short wait."""
+        settings = self.runner.settings
+        beat = settings.worker_heartbeat_seconds
+        last: dict[str, float] = {}
+        last_beat = 0.0
+        running: dict[str, Future[str]] = {}
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="hitl-job") as pool:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                for step in self.steps:
+                    if now - last.get(step.name, -1e9) >= step.interval(settings):
+                        last[step.name] = now
+                        run_steps(self.runner, [step])
+                try:
+                    if now - last_beat >= beat:
+                        last_beat = now
+                        store.heartbeat(self.runner.db, list(running))
+                        store.requeue_stalled_local(self.runner.db, 3 * beat)
+                    for job_id in [j for j, f in running.items() if f.done()]:
+                        running.pop(job_id)
+                    while len(running) < self.concurrency:
+                        row = store.claim_local(self.runner.db)
+                        if row is None:
+                            break
+                        job_id = str(row["id"])
+                        running[job_id] = pool.submit(
+                            jobs.execute, self.runner, job_id, claimed=row, retry_delay=_retry_delay(self.runner)
+                        )
+                except Exception as exc:  # the database away for a moment: try again on the next tick
+                    log.warning("worker loop: %s", jobs.line(exc))
+                jobs.local_wakeup.wait(self._pause(last))
+                jobs.local_wakeup.clear()
+
+    def _pause(self, last: dict[str, float]) -> float:
+        settings = self.runner.settings
+        pause = settings.worker_poll_seconds
+        for step in self.steps:
+            due = last.get(step.name, 0.0) + step.interval(settings) - time.monotonic()
+            pause = min(pause, max(due, 0.01))
+        return pause
+
+
+# -- PostgreSQL: procrastinate ------------------------------------------------------------------------
+def cron_every(seconds: float) -> str:
+    """A procrastinate cron (6th column: seconds) firing about every `seconds` (whole seconds or minutes)."""
+    whole = max(1, round(seconds))
+    if whole < 60:
+        return f"* * * * * */{whole}"
+    minutes = max(1, round(whole / 60))
+    return f"*/{minutes} * * * *" if minutes < 60 else "0 * * * *"
+
+
+def periodic_app(runner: Runner, *, periodic: bool = True) -> Any:
+    """A procrastinate App on the runner's database: the job task and, with `periodic`, every step."""
+    from procrastinate import App, PsycopgConnector, RetryStrategy
+
+    app = App(connector=PsycopgConnector(conninfo=runner.db.target))
+    retry = RetryStrategy(
+        max_attempts=jobs.MAX_ATTEMPTS, wait=max(1, round(_retry_delay(runner))), retry_exceptions={jobs.RetryLater}
+    )
+
+    @app.task(name=queue.TASK_NAME, queue=queue.QUEUE, retry=retry)
+    def execute_job(job_id: str) -> None:
+        jobs.execute(runner, job_id, retry_delay=_retry_delay(runner))
+
+    if not periodic:
+        return app
+    for step in PERIODIC_STEPS:
+        _register_step(app, runner, step)
+    beat = runner.settings.worker_heartbeat_seconds
+
+    @app.periodic(cron=cron_every(beat), periodic_id="requeue-stalled")
+    @app.task(name="hitl.requeue_stalled", queue=queue.QUEUE, queueing_lock="hitl.requeue_stalled")
+    async def requeue_stalled(timestamp: int) -> None:
+        await _requeue_stalled(app, 3 * beat)
+
+    return app
+
+
+async def _requeue_stalled(app: Any, silent_seconds: float) -> int:
+    """Queue again the jobs of workers whose heartbeat stopped (killed); the runner makes a repeat harmless."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_seconds)
+    for job in stalled:
+        log.warning("job %s of a silent worker is queued again", job.id)
+        await app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+def _register_step(app: Any, runner: Runner, step: PeriodicStep) -> None:
+    def periodic_step(timestamp: int) -> None:
+        run_steps(runner, [step])
+
+    # One queued and one running at most, whatever the number of workers: a slow sweep is never doubled.
+    name = f"hitl.periodic.{step.name}"
+    task = app.task(name=name, queue=queue.QUEUE, lock=name, queueing_lock=name)(periodic_step)
+    app.periodic(cron=cron_every(step.interval(runner.settings)), periodic_id=step.name)(task)
+
+
+def serve_postgres(runner: Runner, *, concurrency: int, once: bool) -> None:
+    """Run procrastinate's worker in the foreground (`once`: the due jobs, then return)."""
+    queue.ensure_schema(runner.db)
+    app = periodic_app(runner, periodic=not once)
+    beat = runner.settings.worker_heartbeat_seconds
+
+    async def work() -> None:
+        async with app.open_async():
+            if once:  # no long-running worker may be there to do it (cron)
+                await _requeue_stalled(app, 3 * beat)
+            await app.run_worker_async(
+                queues=[queue.QUEUE],
+                concurrency=concurrency,
+                wait=not once,
+                update_heartbeat_interval=beat,
+                stalled_worker_timeout=3 * beat,
+                fetch_job_polling_interval=runner.settings.worker_poll_seconds,
+                install_signal_handlers=threading.current_thread() is threading.main_thread(),
+            )
+
+    asyncio.run(work())
+
+
+def run_once(runner: Runner, *, concurrency: int | None = None) -> dict[str, Any]:
+    """`hitl worker --once`: every periodic step once, then every due job; a summary."""
+    steps = run_steps(runner)
+    if runner.db.dialect == "postgresql":
+        serve_postgres(runner, concurrency=concurrency or runner.settings.worker_concurrency, once=True)
+        return {"steps": steps, "backend": "procrastinate"}
+    return {"steps": steps, "jobs": run_local_jobs(runner), "backend": "in-process"}
+
+
+def serve(runner: Runner, *, concurrency: int | None = None) -> None:
+    """`hitl worker`: until stopped (SIGTERM or Ctrl-C)."""
+    count = concurrency or runner.settings.worker_concurrency
+    if runner.db.dialect == "postgresql":
+        serve_postgres(runner, concurrency=count, once=False)
+        return
+    worker = InProcessWorker(runner, concurrency=count)
+    try:
+        worker.run()
+    finally:
+        worker.stop()

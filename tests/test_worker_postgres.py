@@ -1,0 +1,223 @@
+"""Real `hitl worker` processes on PostgreSQL (procrastinate): deadlines, queued jobs, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hitl_core import audit, ledger, reviews
+from hitl_core.canonical import iso, utc_now
+from hitl_core.settings import Settings
+from hitl_core.users import add_user
+from hitl_runtime import jobs
+from hitl_runtime.runner import Runner
+from tests.conftest import PG_ADMIN_URL, _drop_pg_database, _fresh_pg_database, _pg_available, pg_url
+from tests.helpers import refund_request
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_database():
+    if not _pg_available():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
+        pytest.skip("PostgreSQL is not reachable")
+    name = _fresh_pg_database("hitl_worker_pg")
+    try:
+        yield pg_url(name)
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture
+def runner(pg_database):
+    # A short lease: a killed worker's hold on its thread lapses quickly.
+    instance = Runner(Settings(database_url=pg_database, lease_seconds=2, resume_grace_seconds=3600))
+    for name, roles in {"sam": ["support_agent"], "eve": ["end_user"]}.items():
+        add_user(instance.db, name, roles, actor="test")
+    yield instance
+    instance.close()
+
+
+def _worker(url, **env):
+    # The sweep may not finish decisions itself (long grace): what is tested is that the queue does.
+    environ = {
+        **os.environ,
+        "HITL_DATABASE_URL": url,
+        "HITL_RESUME_GRACE_SECONDS": "3600",
+        "HITL_LEASE_SECONDS": "2",
+        "HITL_SWEEP_INTERVAL_SECONDS": "1",
+        "HITL_WORKER_HEARTBEAT_SECONDS": "1",  # a loaded machine must not look like a dead worker
+        "HITL_WORKER_POLL_SECONDS": "0.2",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "hitl_cli.main", "worker", "--concurrency", "2"],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=tempfile.TemporaryFile(),  # a file, not a pipe: a full pipe would stall the worker
+    )
+
+
+def _until(check, what, timeout=120.0, describe=lambda: ""):
+    # Waits for an outcome; the bound only keeps a broken build from hanging (no duration is asserted).
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen {describe()}")
+        time.sleep(0.1)
+
+
+def _stop(*workers):
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a worker still held at a fault point (a failed test): end it
+            worker.kill()
+            worker.wait()
+
+
+def _stderr(worker):
+    worker.stderr.seek(0)
+    text = worker.stderr.read().decode(errors="replace")
+    worker.stderr.seek(0, os.SEEK_END)
+    return text[-2000:]
+
+
+def _refunds(runner, thread_id):
+    return [a for a in ledger.list_entries(runner.db, thread_id=thread_id) if a["name"] == "refund"]
+
+
+def test_a_running_worker_expires_overdue_reviews_and_runs_submitted_work(runner, pg_database):
+    pending = refund_request(runner, 18)
+    worker = _worker(pg_database)
+    try:
+        with runner.db.transaction() as tx:
+            tx.execute(
+                "UPDATE reviews SET deadline = :d WHERE id = :i",
+                {"d": iso(utc_now() - timedelta(seconds=1)), "i": pending.reviews[0]},
+            )
+        _until(
+            lambda: reviews.get(runner.db, pending.reviews[0])["status"] == "expired",
+            "expiry",
+            describe=lambda: (worker.poll(), _stderr(worker)),
+        )
+        _until(lambda: runner.state(pending.thread_id).status == "completed", "the fallback")
+
+        context = {
+            "customer": {"id": "c-pgw", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
+            "order": {"id": "o-616161", "amount": 42, "currency": "USD", "days_since_delivery": 3},
+        }
+        job = jobs.submit_run(
+            runner,
+            "support",
+            "My kettle arrived broken. Can I get my $42 back for order o-616161?",
+            user="eve",
+            context=context,
+        )
+        _until(lambda: jobs.status(runner, job)["status"] == "done", "the run job")
+        assert jobs.status(runner, job)["result"]["status"] == "pending_review"
+    finally:
+        _stop(worker)
+    assert worker.returncode == 0, _stderr(worker)
+    assert _refunds(runner, pending.thread_id) == []
+
+
+def test_a_worker_killed_mid_execution_its_job_is_taken_over_and_the_effect_happens_once(
+    runner, pg_database, tmp_path: Path
+):
+    pending = refund_request(runner, 42)
+    review_id = pending.reviews[0]
+    marker = tmp_path / "held"
+    # Both workers hold at the same point; only the first to arrive stops there (hitl_core/faults.py).
+    hold = {"HITL_HOLD_AT": "inside_execution", "HITL_HOLD_FILE": str(marker)}
+    first, second = _worker(pg_database, **hold), _worker(pg_database, **hold)
+    try:
+        job = jobs.submit_decision(runner, review_id, "approve", "sam")
+        _until(
+            lambda: marker.exists() and marker.read_text().strip() != "",
+            "a worker reaching the effect",
+            describe=lambda: (first.poll(), second.poll(), _stderr(first)),
+        )
+        held_pid = int(marker.read_text())
+        victim, survivor = (first, second) if held_pid == first.pid else (second, first)
+        assert victim.pid == held_pid
+
+        # Mid-effect: the job is taken by one worker only, and nothing is committed yet.
+        (row,) = runner.db.read("SELECT status FROM procrastinate_jobs WHERE args->>'job_id' = :j", {"j": job})
+        assert row["status"] == "doing"
+        assert jobs.status(runner, job)["status"] == "running" and _refunds(runner, pending.thread_id) == []
+
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(timeout=30) == -signal.SIGKILL
+        _until(
+            lambda: jobs.status(runner, job)["status"] == "done",
+            "the job taken over by the surviving worker",
+            describe=lambda: (
+                jobs.status(runner, job),
+                runner.db.read("SELECT id, task_name, status, lock, worker_id, attempts FROM procrastinate_jobs"),
+                runner.db.read("SELECT * FROM procrastinate_workers"),
+                survivor.poll(),
+                _stderr(survivor),
+            ),
+        )
+        assert survivor.poll() is None  # the survivor did it, and is still serving
+    finally:
+        _stop(first, second)
+
+    done = jobs.status(runner, job)
+    assert done["attempts"] == 2 and done["result"]["status"] == "completed", done
+    (refund,) = _refunds(runner, pending.thread_id)  # exactly one effect
+    assert refund["review_id"] == review_id
+    events = runner.db.read(
+        "SELECT e.type FROM procrastinate_events e JOIN procrastinate_jobs j ON j.id = e.job_id "
+        "WHERE j.args->>'job_id' = :j ORDER BY e.id",
+        {"j": job},
+    )
+    assert [e["type"] for e in events].count("started") == 2
+    assert runner.state(pending.thread_id).status == "completed"
+    assert audit.verify(runner.db).ok
+
+
+def test_worker_once_takes_over_the_job_of_a_killed_worker(runner, pg_database, tmp_path: Path):
+    pending = refund_request(runner, 37)
+    marker = tmp_path / "held"
+    worker = _worker(pg_database, HITL_HOLD_AT="inside_execution", HITL_HOLD_FILE=str(marker))
+    try:
+        job = jobs.submit_decision(runner, pending.reviews[0], "approve", "sam")
+        _until(lambda: marker.exists() and marker.read_text().strip() != "", "the worker reaching the effect")
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        _stop(worker)
+    env = {
+        **os.environ,
+        "HITL_DATABASE_URL": pg_database,
+        "HITL_RESUME_GRACE_SECONDS": "3600",
+        "HITL_LEASE_SECONDS": "2",
+        "HITL_WORKER_HEARTBEAT_SECONDS": "1",
+    }
+
+    def once() -> bool:
+        # Cron's way: run it again until the dead worker's heartbeat is old enough for its job to be taken.
+        done = subprocess.run(
+            [sys.executable, "-m", "hitl_cli.main", "worker", "--once"], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return jobs.status(runner, job)["status"] == "done"
+
+    _until(once, "the job taken over by hitl worker --once")
+    assert jobs.status(runner, job)["result"]["status"] == "completed"
+    assert len(_refunds(runner, pending.thread_id)) == 1
