@@ -543,6 +543,8 @@ def test_hitl_serve_command_serves_until_stopped(api, tmp_path):
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "GET /reviews" in output and CARD.replace(" ", "") not in output  # the access log, masked
+    if api.database_url.startswith("postgresql"):  # queued work needs a worker there, and the server says so
+        assert "carried out by `hitl worker` processes" in output
 
 
 def test_serve_rejects_a_bad_port_in_one_line(tmp_path):
