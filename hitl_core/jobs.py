@@ -32,15 +32,23 @@ def create(
     return job_id
 
 
-def record_done(tx: Tx, *, kind: str, thread_id: str, result: dict[str, Any], review_id: str | None = None) -> str:
+def record_done(
+    tx: Tx,
+    *,
+    kind: str,
+    thread_id: str,
+    result: dict[str, Any],
+    review_id: str | None = None,
+    requested_by: str | None = None,
+) -> str:
     """A job that needed no worker (one approval of several was recorded): done at once, with its answer."""
     job_id = new_id("job")
     now = now_iso()
     tx.execute(
-        """INSERT INTO hitl_jobs (id, kind, thread_id, review_id, backend, status, result, run_after, created_at,
-               finished_at)
-           VALUES (:i, :k, :t, :r, 'none', 'done', :res, :now, :now, :now)""",
-        {"i": job_id, "k": kind, "t": thread_id, "r": review_id, "res": dumps(result), "now": now},
+        """INSERT INTO hitl_jobs (id, kind, thread_id, review_id, requested_by, backend, status, result, run_after,
+               created_at, finished_at)
+           VALUES (:i, :k, :t, :r, :u, 'none', 'done', :res, :now, :now, :now)""",
+        {"i": job_id, "k": kind, "t": thread_id, "r": review_id, "u": requested_by, "res": dumps(result), "now": now},
     )
     return job_id
 
@@ -61,6 +69,8 @@ def public(row: Row) -> dict[str, Any]:
         "status": row["status"],
         "thread_id": row["thread_id"],
         "review_id": row["review_id"],
+        "requested_by": row["requested_by"],
+        "backend": row["backend"],
         "attempts": row["attempts"],
         "result": loads(row["result"]),
         "error": row["error"],

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     api_pool_size: int = Field(20, validation_alias="HITL_API_POOL_SIZE", ge=1, le=500)
     """`HITL_API_POOL_SIZE`: database connections the HTTP API's process may hold (requests run in threads)."""
 
+    api_wait_max_seconds: float = Field(
+        60.0, validation_alias="HITL_API_WAIT_MAX_SECONDS", ge=0, le=600, allow_inf_nan=False
+    )
+    """`HITL_API_WAIT_MAX_SECONDS`: the longest the HTTP API holds a request waiting for its job (`Prefer: wait=N`
+    is capped at this; `?wait=true` waits this long)."""
+
     jwt_issuer: str | None = Field(None, validation_alias="HITL_JWT_ISSUER")
     """`HITL_JWT_ISSUER`: the identity provider whose JWTs the HTTP API accepts (the `iss` claim); unset, API
     tokens only. Needs `HITL_JWT_AUDIENCE` and one key source: `HITL_JWT_JWKS_URL`, `HITL_JWT_PUBLIC_KEY`

@@ -25,9 +25,11 @@ in the inbox it runs beside:
 4. Storage: bytes (PostgreSQL: `pg_total_relation_size`; SQLite: `dbstat` pages) and rows per
    completed thread, per table, for the runner and for plain LangGraph.
 5. The HTTP API: `hitl serve` started as a child process on a free loopback port over a scratch
-   space of its own; 16 reviewers (threads, each with its API token and keep-alive connection)
-   race as in 3, over HTTP (`GET /reviews`, `POST /reviews/ID/decisions`), then the inbox's first
-   page (`GET /reviews`) is timed at 10,000 pending reviews (the fixture of 2).
+   space of its own (with a `hitl worker` child process on PostgreSQL; on SQLite the server is the
+   worker); 16 reviewers (threads, each with its API token and keep-alive connection) race as in
+   3, over HTTP (`GET /reviews`, `POST /reviews/ID/decisions` with `Prefer: wait`, so a decision
+   counts once its queued job has resumed the thread: end to end), then the inbox's first page
+   (`GET /reviews`) is timed at 10,000 pending reviews (the fixture of 2).
 """
 
 from __future__ import annotations
@@ -804,17 +806,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+API_WORKER_CONCURRENCY = 8
+"""Jobs the API's worker runs at once (the `hitl worker` child on PostgreSQL, the server's own on SQLite)."""
+
+
 @contextmanager
 def _api_server(url: str) -> Iterator[int]:
-    """`hitl serve` over `url` in a child process (the benchmark agent registered by HITL_AGENTS); its port."""
+    """`hitl serve` over `url` in a child process (the benchmark agent registered by HITL_AGENTS); its port.
+
+    On PostgreSQL a `hitl worker` child process carries out the queued decisions, as in a deployment.
+    """
     port = _free_port()
-    env = {**os.environ, "HITL_DATABASE_URL": url, "HITL_AGENTS": __name__, "HITL_API_POOL_SIZE": "24"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hitl_cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {
+        **os.environ,
+        "HITL_DATABASE_URL": url,
+        "HITL_AGENTS": __name__,
+        "HITL_API_POOL_SIZE": "24",
+        "HITL_WORKER_CONCURRENCY": str(API_WORKER_CONCURRENCY),
+    }
+
+    def child(*argv: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "hitl_cli.main", *argv]
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    process = child("serve", "--port", str(port))
+    worker = child("worker") if DatabaseURL.parse(url).dialect == "postgresql" else None
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -829,21 +845,32 @@ def _api_server(url: str) -> Iterator[int]:
             time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for running in (process, worker):
+            if running is None:
+                continue
+            running.terminate()
+            try:
+                running.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                running.kill()
+                running.wait()
 
 
 def _http(
-    conn: http.client.HTTPConnection, method: str, path: str, token: str | None = None, body: Any = None
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    *,
+    wait: bool = False,
 ) -> tuple[int, Any]:
-    """One request on a keep-alive connection: the status and the decoded JSON body."""
+    """One request on a keep-alive connection: the status and the decoded JSON body (`wait`: `Prefer: wait=60`)."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    if wait:
+        headers["Prefer"] = "wait=60"
     conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
     response = conn.getresponse()
     return response.status, json.loads(response.read() or b"null")
@@ -868,12 +895,15 @@ def _race_http(port: int, ids: set[str], keys: dict[str, str]) -> tuple[float, d
                 if not page:
                     return
                 status, out = _http(
-                    conn, "POST", f"/reviews/{rng.choice(page)}/decisions", token, {"decision": "approve"}
+                    conn, "POST", f"/reviews/{rng.choice(page)}/decisions", token, {"decision": "approve"}, wait=True
                 )
-                detail = str((out or {}).get("detail", "")) if isinstance(out, dict) else ""
+                while status == 202:  # the wait ran out: follow the job until it has finished
+                    status, out = _http(conn, "GET", f"/jobs/{out['job_id']}", token, wait=True)
+                    status = 200 if out["status"] in ("done", "failed") else 202
+                detail = str(out.get("detail") or out.get("error") or "") if isinstance(out, dict) else ""
                 key = (
                     "decided"
-                    if status == 200
+                    if status == 200 and out["status"] == "done"
                     else "refused_already_decided"
                     if status == 409 and "already decided" in detail
                     else "refused_moved_on"
@@ -898,7 +928,9 @@ def bench_api(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, A
     """Measurement 5: reviewers deciding over HTTP, and the inbox's first page over HTTP at many pending reviews."""
     out: dict[str, Any] = {
         "server": "hitl serve (uvicorn, one process) over a scratch space; clients on keep-alive connections",
-        "deciders": f"{REVIEWERS} reviewer threads, each GET /reviews then POST /reviews/ID/decisions (approve)",
+        "deciders": f"{REVIEWERS} reviewer threads, each GET /reviews then POST /reviews/ID/decisions (approve, "
+        "Prefer: wait=60: counted once the queued job has resumed the thread)",
+        "worker": f"hitl worker --concurrency {API_WORKER_CONCURRENCY} on PostgreSQL; the server's own on SQLite",
         "inbox": f"GET /reviews?role={ROLE}&limit=50 (by deadline), one client, sequential requests",
     }
     with scratch_database(url, "api") as scratch:

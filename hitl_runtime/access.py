@@ -15,6 +15,7 @@ from hitl_core.db import Row
 from hitl_core.errors import NotFound
 from hitl_core.users import User
 from hitl_runtime import agents as registry
+from hitl_runtime import jobs
 from hitl_runtime.agents import agent_policy, available_agents
 from hitl_runtime.runner import Runner
 
@@ -107,6 +108,21 @@ def thread(runner: Runner, user: User, thread_id: str, *, own: bool = False) -> 
         raise NotFound(_unknown("thread", thread_id)) from None
     if not (found["requester"] == user.name if own else may_see(user, found)):
         raise NotFound(_unknown("thread", thread_id))
+    return found
+
+
+def job(runner: Runner, user: User, job_id: str) -> dict[str, Any]:
+    """A queued run, reply or decision of the user's own (`jobs.status`), or NotFound: another's is unknown to them.
+
+    Only whoever submitted a job reads it: its result is what their request answered, which the
+    roles of someone else need not open (a requester's own thread, a reviewer's decision).
+    """
+    try:
+        found = jobs.status(runner, job_id)
+    except NotFound:
+        raise NotFound(_unknown("job", job_id)) from None
+    if found["requested_by"] != user.name:
+        raise NotFound(_unknown("job", job_id))
     return found
 
 

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from hitl_core import jobs as store
+from hitl_core import reviews
 from hitl_core.canonical import new_id
 from hitl_core.db import Tx
 from hitl_core.errors import HitlError, Unavailable
@@ -136,12 +137,30 @@ def submit_decision(
     with runner.db.transaction() as tx:  # waiting for another approver: nothing for a worker to do
         found = tx.one("SELECT thread_id FROM reviews WHERE id = :i", {"i": review_id})
         thread_id = str(found["thread_id"]) if found else ""
-        return store.record_done(tx, kind="decision", thread_id=thread_id, review_id=review_id, result=answer)
+        return store.record_done(
+            tx, kind="decision", thread_id=thread_id, review_id=review_id, result=answer, requested_by=reviewer
+        )
 
 
 def status(runner: Runner, job_id: str) -> dict[str, Any]:
     """Where a job stands: queued, running, done (with `result`: the thread as the job left it) or failed (`error`)."""
     return store.get(runner.db, job_id)
+
+
+def outcome(runner: Runner, job: dict[str, Any]) -> dict[str, Any] | None:
+    """What the synchronous call answers (`hitl run/reply/decide --json`), for a done job; None before.
+
+    A run's or a reply's job keeps exactly that (the thread as the job left it). A decision's keeps
+    the thread only, so the decision's own fields (its status and who decided, final once recorded)
+    are read back from its review around it; one approval of several kept its whole answer.
+    """
+    if job["status"] != "done":
+        return None
+    result: dict[str, Any] = job["result"]
+    if job["kind"] != "decision" or job["backend"] == "none":
+        return result
+    review = reviews.get(runner.db, str(job["review_id"]))
+    return {"review_id": review["id"], "status": review["status"], "decided_by": review["decided_by"], "thread": result}
 
 
 def perform(runner: Runner, row: dict[str, Any]) -> RunResult:

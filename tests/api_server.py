@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +28,7 @@ TABLES = (
     "incidents",
     "api_tokens",
     "login_throttle",
+    "hitl_jobs",
 )
 
 
@@ -51,6 +56,41 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def worker_for(database_url: str) -> Iterator[subprocess.Popen[bytes] | None]:
+    """On PostgreSQL, a `hitl worker` process on the database, as a deployment runs one beside `hitl serve`.
+
+    On SQLite nothing: the API's own process is the worker. The sweep may not apply decisions
+    itself here (a long grace), so what finishes a queued decision is its job.
+    """
+    if not database_url.startswith("postgresql"):
+        yield None
+        return
+    env = {
+        **os.environ,
+        "HITL_DATABASE_URL": database_url,
+        "HITL_RESUME_GRACE_SECONDS": "3600",
+        "HITL_LEASE_SECONDS": "30",
+        "HITL_WORKER_POLL_SECONDS": "0.2",
+    }
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a full pipe would stall the worker
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hitl_cli.main", "worker", "--concurrency", "4"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def digest(db: Database) -> dict[str, int]:

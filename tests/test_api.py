@@ -2,7 +2,9 @@
 
 Every endpoint, the one-line problems it answers with, who may do what (the runtime's rules, reached
 through the API), the throttling of wrong credentials, JWTs signed with a local key, masking at the
-way in, a race of two reviewers over HTTP, and the real `hitl serve` command.
+way in, a race of two reviewers over HTTP, and the real `hitl serve` command. Runs, replies and
+decisions are queued: on SQLite the API's process runs them (its in-process worker), on PostgreSQL
+a real `hitl worker` process beside the server does; most tests ask to wait (`Prefer: wait`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hitl_api.app import create_app
-from hitl_core import audit, ledger, tokens
+from hitl_core import audit, ledger, reviews, tokens
 from hitl_core.settings import Settings
 from hitl_core.users import add_user
 from hitl_runtime.runner import Runner
-from tests.api_server import free_port, serving
+from tests.api_server import digest, free_port, serving, worker_for
 from tests.conftest import ACCOUNTS
 from tests.helpers import unique
 from tests.privacy_dump import dump
@@ -37,6 +39,8 @@ ISSUER = "https://idp.example.test"
 AUDIENCE = "hitl-api"
 CLIENT_LIMIT = 5
 CARD = "4111 1111 1111 1111"
+WAIT = {"Prefer": "wait=60"}
+"""Hold the request until its job has finished (the server's cap is 60 s)."""
 OTHERS = {"nina": ["end_user"]}
 """Another end user: not the requester of anything here, a reviewer of nothing."""
 
@@ -71,10 +75,11 @@ def api(database_url: str) -> Any:
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HITL_DATABASE_URL", database_url)
-        patch.setenv("HITL_RESUME_GRACE_SECONDS", "0")
+        patch.setenv("HITL_RESUME_GRACE_SECONDS", "3600")  # jobs apply decisions here, not the sweep
         settings = Settings(
             database_url=database_url,
-            resume_grace_seconds=0.0,
+            resume_grace_seconds=3600.0,
+            worker_poll_seconds=0.2,
             lease_seconds=30.0,
             login_client_max_failures=CLIENT_LIMIT,
             jwt_issuer=ISSUER,
@@ -86,7 +91,7 @@ def api(database_url: str) -> Any:
         for name, roles in {**ACCOUNTS, **OTHERS}.items():
             add_user(runner.db, name, roles, actor="test")
         made = {name: tokens.create(runner.db, name, actor="test")["token"] for name in {**ACCOUNTS, **OTHERS}}
-        with serving(app) as url:
+        with worker_for(database_url), serving(app) as url:
             yield Api(url, runner, made, key, database_url)
 
 
@@ -105,10 +110,19 @@ def refund(amount: float, *, message: str | None = None, thread_id: str | None =
     return body
 
 
-def pending(api: Api, amount: float = 45, user: str = "eve", **kwargs: Any) -> dict[str, Any]:
-    response = api.call("POST", "/runs", user, json=refund(amount, **kwargs))
+def finished(response: httpx.Response, *, posted: bool = True) -> dict[str, Any]:
+    """The result of a job the server waited for: 200, the job done, `result` the synchronous call's body."""
     assert response.status_code == 200, response.text
-    result = response.json()
+    job = response.json()
+    assert job["status"] == "done" and job["error"] is None, job
+    if posted:
+        assert response.headers["location"] == f"/jobs/{job['job_id']}"
+    result: dict[str, Any] = job["result"]
+    return result
+
+
+def pending(api: Api, amount: float = 45, user: str = "eve", **kwargs: Any) -> dict[str, Any]:
+    result = finished(api.call("POST", "/runs", user, json=refund(amount, **kwargs), headers=WAIT))
     assert result["status"] == "pending_review", result
     return result
 
@@ -129,9 +143,13 @@ def test_healthz_and_openapi_need_no_token(api):
     health = api.call("GET", "/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["schema"] > 0
     document = api.call("GET", "/openapi.json").json()
-    assert {"/runs", "/reviews", "/reviews/{review_id}/decisions", "/actions/{action_id}/rollback"} <= set(
-        document["paths"]
-    )
+    assert {
+        "/runs",
+        "/reviews",
+        "/reviews/{review_id}/decisions",
+        "/jobs/{job_id}",
+        "/actions/{action_id}/rollback",
+    } <= set(document["paths"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
@@ -221,9 +239,9 @@ def test_run_inbox_show_and_approve(api):
         f"/reviews/{review_id}/decisions",
         "sam",
         json={"decision": "approve", "expect_hash": shown["payload_hash"]},
+        headers=WAIT,
     )
-    assert decided.status_code == 200, decided.text
-    body = decided.json()
+    body = finished(decided)
     assert body["status"] == "approved" and body["decided_by"] == "sam" and body["thread"]["status"] == "completed"
     decided_event = [
         e for e in audit.thread_history(api.runner.db, result["thread_id"]) if e["kind"] == "review_decided"
@@ -237,7 +255,7 @@ def test_run_inbox_show_and_approve(api):
 
 def test_every_decision_type_and_its_checks(api):
     def decide(review_id: str, user: str, **body: Any) -> httpx.Response:
-        return api.call("POST", f"/reviews/{review_id}/decisions", user, json=body)
+        return api.call("POST", f"/reviews/{review_id}/decisions", user, json=body, headers=WAIT)
 
     # Self-approval: a reviewer who made the request may not decide it.
     own = pending(api, 30, user="sam")
@@ -245,42 +263,45 @@ def test_every_decision_type_and_its_checks(api):
     # Wrong tier: a refund of 500 needs a support lead.
     big = pending(api, 500)
     is_problem(decide(big["reviews"][0], "sam", decision="approve"), 403, "may not decide review")
-    assert decide(big["reviews"][0], "lee", decision="approve").json()["status"] == "approved"
+    assert finished(decide(big["reviews"][0], "lee", decision="approve"))["status"] == "approved"
 
-    # Bad input, one line each, and nothing recorded.
+    # Bad input, one line each, and nothing recorded or queued.
     review_id = pending(api, 60)["reviews"][0]
+    before = digest(api.runner.db)
     is_problem(decide(review_id, "sam", decision="maybe"), 400, "unknown decision 'maybe'")
     is_problem(decide(review_id, "sam", decision="approve", args={"amount": 1}), 400, "--args is only for edit")
     is_problem(decide(review_id, "sam", decision="edit", args={"amount": "sixty"}), 400, "amount")
     is_problem(decide(review_id, "sam", decision="request-info"), 400, "request-info needs --comment")
     is_problem(decide(review_id, "sam", decision="approve", expect_hash="0" * 64), 409, "changed since it was shown")
     is_problem(decide(review_id, "sam", decision="approve", surprise=1), 422, "surprise")
+    assert digest(api.runner.db) == before
 
-    edited = decide(
-        review_id, "sam", decision="edit", args={"amount": 50}, comment="price only", category="wrong_amount"
+    edited = finished(
+        decide(review_id, "sam", decision="edit", args={"amount": 50}, comment="price only", category="wrong_amount")
     )
-    assert edited.json()["status"] == "approved_with_edits"
-    (entry,) = [a for a in ledger.list_entries(api.runner.db, thread_id=edited.json()["thread"]["thread_id"])]
+    assert edited["status"] == "approved_with_edits"
+    (entry,) = [a for a in ledger.list_entries(api.runner.db, thread_id=edited["thread"]["thread_id"])]
     assert entry["args"]["amount"] == 50
 
-    rejected = decide(pending(api, 40)["reviews"][0], "sue", decision="reject", comment="not eligible")
-    assert rejected.json()["status"] == "rejected"
+    rejected = finished(decide(pending(api, 40)["reviews"][0], "sue", decision="reject", comment="not eligible"))
+    assert rejected["status"] == "rejected"
 
-    escalated = decide(pending(api, 70)["reviews"][0], "sam", decision="escalate", comment="lead please")
-    assert escalated.json()["status"] == "escalated", escalated.text
-    (next_review,) = escalated.json()["thread"]["reviews"]
+    escalated = finished(decide(pending(api, 70)["reviews"][0], "sam", decision="escalate", comment="lead please"))
+    assert escalated["status"] == "escalated", escalated
+    (next_review,) = escalated["thread"]["reviews"]
     is_problem(decide(next_review, "sam", decision="approve"), 403)
-    assert decide(next_review, "lee", decision="approve").json()["thread"]["status"] == "completed"
+    assert finished(decide(next_review, "lee", decision="approve"))["thread"]["status"] == "completed"
 
     # request-info: the requester answers on their own thread, and only they may.
     asked = pending(api, 35)
-    out = decide(asked["reviews"][0], "sam", decision="request-info", comment="Which colour was the kettle?")
-    assert out.json()["status"] == "needs_info" and out.json()["thread"]["status"] == "needs_info"
+    out = finished(decide(asked["reviews"][0], "sam", decision="request-info", comment="Which colour was the kettle?"))
+    assert out["status"] == "needs_info" and out["thread"]["status"] == "needs_info"
     thread_id = asked["thread_id"]
     is_problem(api.call("POST", f"/threads/{thread_id}/reply", "sam", json={"message": "red"}), 404)
-    answered = api.call("POST", f"/threads/{thread_id}/reply", "eve", json={"message": "It was red."})
-    assert answered.status_code == 200 and answered.json()["thread_id"] == thread_id
     is_problem(api.call("POST", f"/threads/{thread_id}/reply", "eve", json={"message": " "}), 400)
+    answered = api.call("POST", f"/threads/{thread_id}/reply", "eve", json={"message": "It was red."}, headers=WAIT)
+    assert finished(answered)["thread_id"] == thread_id
+    assert answered.json()["kind"] == "reply" and answered.json()["thread_id"] == thread_id
 
 
 def test_runs_refused_for_the_wrong_agent_role_or_thread(api):
@@ -297,7 +318,11 @@ def test_runs_refused_for_the_wrong_agent_role_or_thread(api):
 def test_thread_views_audit_actions_and_rollback(api):
     result = pending(api, 45)
     thread_id = result["thread_id"]
-    api.call("POST", f"/reviews/{result['reviews'][0]}/decisions", "sam", json={"decision": "approve"})
+    finished(
+        api.call(
+            "POST", f"/reviews/{result['reviews'][0]}/decisions", "sam", json={"decision": "approve"}, headers=WAIT
+        )
+    )
 
     full = api.call("GET", f"/threads/{thread_id}", "sam").json()
     assert full["state"]["status"] == "completed" and full["thread"]["requester"] == "eve"
@@ -360,7 +385,7 @@ def test_an_unexpected_error_is_a_generic_500(api, monkeypatch, caplog):
 
 
 # -- the race and masking ---------------------------------------------------------------------------
-def test_two_reviewers_race_over_http_one_wins(api):
+def test_two_reviewers_race_over_http_one_is_queued_one_refused(api):
     result = pending(api, 45)
     (review_id,) = result["reviews"]
     barrier = threading.Barrier(2)
@@ -377,20 +402,105 @@ def test_two_reviewers_race_over_http_one_wins(api):
     for w in workers:
         w.join()
     codes = sorted(r.status_code for r in answers.values())
-    assert codes == [200, 409], {n: r.text for n, r in answers.items()}
-    winner = next(n for n, r in answers.items() if r.status_code == 200)
+    assert codes == [202, 409], {n: r.text for n, r in answers.items()}
+    winner = next(n for n, r in answers.items() if r.status_code == 202)
     loser = next(r for r in answers.values() if r.status_code == 409)
     assert f"already decided (approved) by {winner}" in loser.json()["detail"]
+    done = finished(api.call("GET", answers[winner].headers["location"], winner, headers=WAIT), posted=False)
+    assert done["decided_by"] == winner and done["thread"]["status"] == "completed"
     assert len(ledger.list_entries(api.runner.db, thread_id=result["thread_id"])) == 1
+
+
+# -- queued work: 202 and the job, waiting for it ------------------------------------------------------
+def test_a_queued_run_completes_and_its_job_returns_the_result(api):
+    accepted = api.call("POST", "/runs", "eve", json=refund(45))
+    assert accepted.status_code == 202, accepted.text
+    job = accepted.json()
+    assert accepted.headers["location"] == f"/jobs/{job['job_id']}" and "preference-applied" not in accepted.headers
+    assert job["kind"] == "run" and job["requested_by"] == "eve" and job["thread_id"].startswith("th")
+    assert job["status"] in ("queued", "running", "done")
+    polled = api.call("GET", accepted.headers["location"], "eve", params={"wait": "true"})
+    result = finished(polled, posted=False)
+    assert result["thread_id"] == job["thread_id"] and result["status"] == "pending_review"
+    assert result["action"]["name"] == "refund" and len(result["reviews"]) == 1
+    # The body `hitl run --json` prints, as the thread stands now.
+    assert result == api.call("GET", f"/threads/{job['thread_id']}", "eve").json()["state"]
+    assert api.call("GET", accepted.headers["location"], "eve").json() == polled.json()  # kept
+
+
+def test_a_queued_decision_executes_exactly_once(api):
+    result = pending(api, 45)
+    (review_id,) = result["reviews"]
+    accepted = api.call("POST", f"/reviews/{review_id}/decisions", "sam", json={"decision": "approve"})
+    assert accepted.status_code == 202, accepted.text
+    job = accepted.json()
+    assert job["kind"] == "decision" and job["review_id"] == review_id and job["thread_id"] == result["thread_id"]
+    recorded = reviews.get(api.runner.db, review_id)  # recorded before the answer, whatever the worker has done
+    assert recorded["status"] == "approved" and recorded["decided_by"] == "sam"
+
+    body = finished(api.call("GET", accepted.headers["location"], "sam", headers=WAIT), posted=False)
+    assert {k: body[k] for k in ("review_id", "status", "decided_by")} == {
+        "review_id": review_id,
+        "status": "approved",
+        "decided_by": "sam",
+    }
+    assert set(body) == {"review_id", "status", "decided_by", "thread"}  # `hitl decide --json`'s shape
+    assert body["thread"]["status"] == "completed" and body["thread"]["thread_id"] == result["thread_id"]
+    (entry,) = ledger.list_entries(api.runner.db, thread_id=result["thread_id"])
+    assert entry["status"] == "executed" and entry["args"]["amount"] == 45
+    kinds = [e["kind"] for e in audit.thread_history(api.runner.db, result["thread_id"])]
+    assert kinds.count("review_decided") == 1
+    again = is_problem(api.call("POST", f"/reviews/{review_id}/decisions", "sue", json={"decision": "approve"}), 409)
+    assert "already decided (approved) by sam" in again["detail"]
+    assert len(ledger.list_entries(api.runner.db, thread_id=result["thread_id"])) == 1
+
+
+def test_a_job_is_invisible_to_anyone_but_its_submitter(api):
+    accepted = api.call("POST", "/runs", "eve", json=refund(25))
+    assert accepted.status_code == 202, accepted.text
+    url, job_id = accepted.headers["location"], accepted.json()["job_id"]
+    unknown = is_problem(api.call("GET", "/jobs/job-nope", "nina"), 404, "unknown job")
+    for other in ("nina", "sam", "ada"):  # another requester, a reviewer of the agent, an admin
+        hidden = is_problem(api.call("GET", url, other, params={"wait": "true"}), 404)
+        assert hidden["detail"] == unknown["detail"].replace("job-nope", job_id)
+    is_problem(api.call("GET", url), 401)
+    assert finished(api.call("GET", url, "eve", headers=WAIT), posted=False)["status"] == "pending_review"
+
+
+def test_prefer_wait_answers_200_with_the_result(api):
+    waited = api.call("POST", "/runs", "eve", json=refund(45), headers={"Prefer": "wait=30"})
+    assert waited.headers["preference-applied"] == "wait=30"
+    result = finished(waited)
+    assert result["status"] == "pending_review" and result["action"]["name"] == "refund"
+    capped = api.call("POST", "/runs", "eve", json=refund(45), headers={"Prefer": "respond-async, wait=999"})
+    assert capped.headers["preference-applied"] == "wait=60"
+    assert finished(capped)["status"] == "pending_review"
+    queried = api.call("POST", "/runs", "eve", json=refund(45), params={"wait": "true"})
+    assert finished(queried)["status"] == "pending_review" and "preference-applied" not in queried.headers
+
+    # A bad `wait` parameter is refused before anything is queued; a malformed preference is ignored (RFC 7240).
+    before = digest(api.runner.db)
+    is_problem(api.call("POST", "/runs", "eve", json=refund(45), params={"wait": "maybe"}), 422, "wait")
+    assert digest(api.runner.db) == before
+    ignored = api.call("POST", "/runs", "eve", json=refund(45), headers={"Prefer": "wait=soon"})
+    assert ignored.status_code == 202 and "preference-applied" not in ignored.headers
+    assert finished(api.call("GET", ignored.headers["location"], "eve", headers=WAIT), posted=False)
 
 
 def test_card_numbers_and_secrets_never_reach_storage(api):
     secret = "sk-proj-Q9x7Vb2Lm4Nc8Kd1Zt6Rw3Yp"
     body = refund(45, message=f"Refund 45 for my kettle please, card {CARD}, my api key: {secret}")
     body["context"]["customer"]["name"] = f"Eve {CARD}"
-    result = api.call("POST", "/runs", "eve", json=body).json()
+    result = finished(api.call("POST", "/runs", "eve", json=body, headers=WAIT))
     review_id = result["reviews"][0]
-    api.call("POST", f"/reviews/{review_id}/decisions", "sam", json={"decision": "reject", "comment": f"card {CARD}"})
+    rejected = api.call(
+        "POST",
+        f"/reviews/{review_id}/decisions",
+        "sam",
+        json={"decision": "reject", "comment": f"card {CARD}"},
+        headers=WAIT,
+    )
+    assert finished(rejected)["status"] == "rejected"
     is_problem(api.call("GET", f"/threads/{CARD.replace(' ', '')}", "sam"), 404)
     refused = api.call("POST", "/runs", "eve", json={**refund(5), "thread_id": CARD.replace(" ", "")})
     assert CARD.replace(" ", "") not in refused.text
@@ -433,6 +543,8 @@ def test_hitl_serve_command_serves_until_stopped(api, tmp_path):
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "GET /reviews" in output and CARD.replace(" ", "") not in output  # the access log, masked
+    if api.database_url.startswith("postgresql"):  # queued work needs a worker there, and the server says so
+        assert "carried out by `hitl worker` processes" in output
 
 
 def test_serve_rejects_a_bad_port_in_one_line(tmp_path):

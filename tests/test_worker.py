@@ -143,3 +143,39 @@ def test_worker_refuses_a_bad_concurrency_in_one_line(capsys):
     assert main(["worker", "--once", "--concurrency", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--concurrency" in err and "1 to 64" in err
+
+
+def test_a_decision_jobs_outcome_is_decides_answer_and_only_its_submitter_reads_it(runner, settings, policy_dir):
+    from hitl_core.errors import NotFound
+    from hitl_core.users import get_user
+    from hitl_runtime import access
+
+    text = (policy_dir / "support.yaml").read_text()
+    text = text.replace(
+        "roles: [support_agent, support_lead], max_amount: 200}",
+        "roles: [support_agent, support_lead], max_amount: 200, approvals: 2}",
+    )
+    (policy_dir / "support.yaml").write_text(text)
+    review_id = refund_request(runner, 35).reviews[0]
+    assert reviews.get(runner.db, review_id)["approvals_required"] == 2
+
+    first = jobs.submit_decision(runner, review_id, "approve", "sam")  # one of two: nothing for a worker
+    waiting = access.job(runner, get_user(runner.db, "sam"), first)
+    assert waiting["status"] == "done" and waiting["requested_by"] == "sam"
+    assert jobs.outcome(runner, waiting) == waiting["result"] and waiting["result"]["approvals"] == 1
+    for other in ("sue", "ada"):
+        with pytest.raises(NotFound, match=f"unknown job '{first}'"):
+            access.job(runner, get_user(runner.db, other), first)
+
+    second = jobs.submit_decision(runner, review_id, "approve", "sue")
+    assert jobs.outcome(runner, jobs.status(runner, second)) is None  # not done yet
+    assert _worker_once(settings).returncode == 0
+    done = access.job(runner, get_user(runner.db, "sue"), second)
+    answer = jobs.outcome(runner, done)
+    assert answer is not None and answer["thread"] == done["result"]  # `hitl decide --json`'s shape around it
+    assert {k: answer[k] for k in ("review_id", "status", "decided_by")} == {
+        "review_id": review_id,
+        "status": "approved",
+        "decided_by": "sue",
+    }
+    assert answer["thread"]["status"] == "completed"

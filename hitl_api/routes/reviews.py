@@ -1,18 +1,22 @@
-"""The inbox, one review, and deciding it: through `access` for reading and `Runner.decide` for deciding."""
+"""The inbox, one review, and deciding it: through `access` for reading and `jobs.submit_decision` for deciding."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from hitl_api.auth import CHANNEL
 from hitl_api.deps import Caller, Runtime, require_page
 from hitl_api.models import DecisionBody
+from hitl_api.queued import ACCEPTED, Waiting, accepted
 from hitl_api.responses import as_json
 from hitl_core import reviews
 from hitl_core.errors import Forbidden
-from hitl_runtime import access
+from hitl_core.users import User
+from hitl_runtime import access, jobs
+from hitl_runtime.runner import Runner
 
 router = APIRouter(tags=["reviews"])
 
@@ -57,14 +61,10 @@ def show(review_id: str, user: Caller, runner: Runtime) -> Response:
     return as_json(access.review(runner, user, review_id))
 
 
-@router.post("/reviews/{review_id}/decisions", summary="Decide a review (hitl decide)")
-def decide(review_id: str, body: DecisionBody, user: Caller, runner: Runtime) -> Response:
-    """Approve, edit, reject, request-info or escalate, as the caller; the runtime checks everything.
-
-    A lost race or an already decided review is a 409 naming who decided.
-    """
+def _submit_decision(runner: Runner, user: User, review_id: str, body: DecisionBody) -> str:
     access.review_row(runner, user, review_id)  # one the caller may not see is unknown to them
-    result = runner.decide(
+    return jobs.submit_decision(
+        runner,
         review_id,
         body.decision,
         user.name,
@@ -75,4 +75,18 @@ def decide(review_id: str, body: DecisionBody, user: Caller, runner: Runtime) ->
         channel=CHANNEL,
         authenticated=True,
     )
-    return as_json(result)
+
+
+@router.post(
+    "/reviews/{review_id}/decisions", summary="Decide a review (hitl decide)", status_code=202, responses=ACCEPTED
+)
+async def decide(
+    request: Request, review_id: str, body: DecisionBody, user: Caller, runner: Runtime, wait: Waiting
+) -> Response:
+    """Approve, edit, reject, request-info or escalate, as the caller; the runtime checks everything now.
+
+    A lost race or an already decided review is a 409 naming who decided. The decision is recorded
+    before the answer; a worker resumes the thread, and the job's `result` is `hitl decide --json`'s body.
+    """
+    job_id = await run_in_threadpool(_submit_decision, runner, user, review_id, body)
+    return await accepted(request, runner, job_id, wait)
