@@ -24,11 +24,15 @@ in the inbox it runs beside:
    chains must verify.
 4. Storage: bytes (PostgreSQL: `pg_total_relation_size`; SQLite: `dbstat` pages) and rows per
    completed thread, per table, for the runner and for plain LangGraph.
+5. Notification delivery: from a review's creation (its row's timestamp) to the receipt of its signed
+   webhook at a local HTTP receiver, with `notifications.deliver_due` called as soon as each run has
+   paused (a worker that polls every P seconds adds up to P to it).
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 import statistics
 import sys
 import threading
@@ -38,6 +42,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -52,12 +57,14 @@ from guardrails.policy import Policy
 from guardrails.routing import Check, Signal
 from hitl_core import audit, ledger, reviews
 from hitl_core.actions import ActionSpec, register
+from hitl_core.canonical import parse_iso
 from hitl_core.db import Database, DatabaseURL
 from hitl_core.errors import Conflict, HitlError
 from hitl_core.offline_model import OfflineChatModel
 from hitl_core.settings import Settings, configured
 from hitl_core.stats import percentile
 from hitl_core.users import add_user
+from hitl_runtime import notifications
 from hitl_runtime.agents import register_agent
 from hitl_runtime.runner import Runner
 from nodes.state import AgentContext, AgentState, InputState
@@ -215,6 +222,7 @@ class Sizes:
     storage_threads: int
     inbox_repeats: int = 20
     rounds: int = 4
+    notify_threads: int = 50
 
 
 FULL = Sizes(
@@ -234,6 +242,7 @@ QUICK = Sizes(
     decide_pool=64,
     deciders=(1, 4, 16),
     storage_threads=40,
+    notify_threads=20,
 )
 
 
@@ -784,6 +793,84 @@ def bench_storage(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[st
     return out
 
 
+# -- 5. notification delivery -----------------------------------------------------------------------------------------
+class _Receipts:
+    """A local webhook receiver (loopback, a free port): when each idempotency key arrived (wall clock)."""
+
+    def __init__(self) -> None:
+        arrived: dict[str, float] = {}
+        self.arrived = arrived
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived.setdefault(str(self.headers.get(notifications.KEY_HEADER)), time.time())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def bench_notifications(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 5: a review's creation to its signed webhook's receipt at a local receiver."""
+    n = sizes.notify_threads
+    receipts = _Receipts()
+    try:
+        with scratch_database(url, "notify") as scratch:
+            runner = _runner(scratch)
+            settings = runner.settings.model_copy(
+                update={
+                    "notify_urls": (f"{ROLE}=json://127.0.0.1:{receipts.port}/hitl",),
+                    "webhook_secret": secrets.token_hex(16),
+                }
+            )
+            try:
+                notifications.deliver_due(runner, settings)  # parse the configuration once, as a worker does
+                created: dict[str, float] = {}
+                delivering: list[float] = []
+                for i in range(n):
+                    result = runner.run(
+                        AGENT,
+                        f"Please credit account {i}",
+                        thread_id=f"notify-{i}",
+                        user=REQUESTER,
+                        context=_context(i),
+                    )
+                    review = reviews.get(runner.db, result.reviews[0])
+                    created[f"hitl:review_requested:{review['id']}"] = parse_iso(review["created_at"]).timestamp()
+                    t0 = time.perf_counter()
+                    notifications.deliver_due(runner, settings)
+                    delivering.append(time.perf_counter() - t0)
+            finally:
+                runner.close()
+    finally:
+        receipts.close()
+    latency = [receipts.arrived[key] - at for key, at in created.items() if key in receipts.arrived]
+    out = {
+        "notifications": n,
+        "received": len(latency),
+        "lost": n - len(latency),
+        "channel": "a signed webhook (json://) to a local HTTP receiver",
+        "measure": "the review row's created_at to the webhook's arrival; deliver_due called as soon as each run paused",
+        "creation_to_receipt": _latency(latency),
+        "deliver_due_call": _latency(delivering),
+    }
+    log(
+        f"notification delivery: p50 {out['creation_to_receipt']['p50_ms']} ms, p99 "
+        f"{out['creation_to_receipt']['p99_ms']} ms from creation to receipt ({out['lost']} lost)"
+    )
+    return out
+
+
 # -- the command ----------------------------------------------------------------------------------------------------
 def run(
     settings: Settings | None = None,
@@ -810,6 +897,7 @@ def run(
     inbox = timed("inbox", bench_inbox)
     deciders = timed("deciders", bench_deciders)
     storage = timed("storage", bench_storage)
+    notify = timed("notifications", bench_notifications)
     by_size = inbox["sizes"]
     largest = by_size[str(max(chosen.inbox_sizes))]
     return {
@@ -819,6 +907,7 @@ def run(
         "public_api_ms_100k_measured": bool((by_size.get("100000") or {}).get("public_api_measured")),
         "decisions_lost": deciders["lost"],
         "decisions_doubled": deciders["doubled"],
+        "notification_delivery_p50_ms": notify["creation_to_receipt"]["p50_ms"],
         "database": dialect,
         "quick": quick,
         "largest_inbox": largest["pending_threads"],
@@ -828,6 +917,7 @@ def run(
         "inbox": inbox,
         "deciders": deciders,
         "storage": storage,
+        "notifications": notify,
     }
 
 
@@ -892,5 +982,14 @@ def render(report: dict[str, Any]) -> str:
     lines += [
         f"  {table:<22} {t['bytes_per_thread']:>8} bytes {t['rows_per_thread']:>7} rows"
         for table, t in storage["tables"].items()
+    ]
+    notify = report["notifications"]
+    lines += [
+        "",
+        f"5. notification delivery ({notify['channel']}; {notify['notifications']} reviews, {notify['lost']} lost)",
+        f"creation to receipt: p50 {notify['creation_to_receipt']['p50_ms']} ms, "
+        f"p99 {notify['creation_to_receipt']['p99_ms']} ms; one deliver_due call: "
+        f"p50 {notify['deliver_due_call']['p50_ms']} ms",
+        f"notification_delivery_p50_ms: {report['notification_delivery_p50_ms']}",
     ]
     return "\n".join(lines)

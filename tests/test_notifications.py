@@ -38,9 +38,7 @@ def _quiet_outbox(runner: Any) -> None:
 
 def configured(settings: Any, *urls: str, **changes: Any) -> Any:
     """The test's settings with these notification URLs and the webhook secret."""
-    return settings.model_copy(
-        update={"notify_urls": tuple(urls), "webhook_secret": SECRET, "app_url": APP, **changes}
-    )
+    return settings.model_copy(update={"notify_urls": tuple(urls), "webhook_secret": SECRET, "app_url": APP, **changes})
 
 
 def deliver(runner: Any, settings: Any, now: str | None = None) -> dict[str, Any]:
@@ -196,9 +194,7 @@ def test_a_deadline_warning_is_written_once_at_the_configured_share(runner, sett
 
 
 def test_an_expiry_tells_the_reviewers_the_fallback_and_the_requester_the_outcome(runner, settings, receiver):
-    chosen = configured(
-        settings, "support_agent=" + receiver.url("/agents"), "requester=" + receiver.url("/requester")
-    )
+    chosen = configured(settings, "support_agent=" + receiver.url("/agents"), "requester=" + receiver.url("/requester"))
     review_id = pending_review(refund_request(runner, 18))
     deliver(runner, chosen)
     receiver.requests.clear()
@@ -466,7 +462,7 @@ def test_bad_configuration_is_one_line(runner, settings, monkeypatch, capsys):
     from hitl_runtime.agents import policy_file
 
     text = policy_file("support").read_text()  # the shipped file, plus a bad notify section
-    with pytest.raises(BadInput, match="notify.nobody: unknown role") as caught:
+    with pytest.raises(BadInput, match=r"notify\.nobody: unknown role") as caught:
         parse_policy(text + "\nnotify:\n  nobody: json://127.0.0.1:9/x\n", "support.yaml")
     assert "\n" not in str(caught.value)
 
