@@ -43,6 +43,8 @@ from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
+import apprise
+
 from guardrails.policy import NOTIFY_REQUESTER
 from hitl_core import outbox
 from hitl_core.canonical import iso, loads, now_iso, parse_iso, utc_now
@@ -75,8 +77,6 @@ def _scheme(url: str) -> str:
 @lru_cache(maxsize=512)
 def _plugin(url: str) -> Any:
     """The apprise object for a URL (parsed once), or None when apprise does not know it."""
-    import apprise
-
     asset = apprise.AppriseAsset(storage_mode="memory")  # nothing written to disk behind the operator's back
     return apprise.Apprise.instantiate(url, asset=asset)
 
@@ -375,8 +375,6 @@ def _post_signed(url: str, message: Message, secret: str) -> None:
 
 def _send_apprise(url: str, message: Message) -> None:
     """Send through apprise's plugin for the URL; raises with what apprise logged when it fails."""
-    import apprise
-
     plugin = _plugin(url)
     with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as captured:
         ok = plugin.notify(
@@ -412,8 +410,11 @@ class _Outcome:
 def _send_row(row: Row, config: Channels, settings: Settings) -> _Outcome:
     """Send one outbox row to every channel that has not taken it yet."""
     recipients = [r for r in str(row["recipient"]).split(",") if r]
-    urls = config.urls(row["agent"], recipients)
     delivered = list(loads(row["delivered"], []) or [])
+    try:
+        urls = config.urls(row["agent"], recipients)
+    except BadInput as exc:  # a policy of an agent registered in code, not checked with the rest
+        return _Outcome("failed", delivered, str(exc))
     if not urls:
         return _Outcome("skipped", delivered, f"no channel configured for {', '.join(recipients)}")
     message = render(row, settings)
