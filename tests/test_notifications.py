@@ -244,6 +244,23 @@ def test_a_decision_applied_reaches_the_requester_when_they_have_a_channel(runne
     assert [r["event"] for r in rows(runner, anonymous.reviews[0])] == ["review_requested"]
 
 
+def test_a_question_to_the_requester_reaches_them(runner, settings, receiver):
+    chosen = configured(settings, "support_agent=" + receiver.url("/agents"), "requester=" + receiver.url("/requester"))
+    result = runner.run(
+        "support",
+        "I'd like to return something.",
+        user="eve",
+        thread_id=unique("th"),
+        context={"customer": {"id": unique("c"), "name": "Eve"}},
+    )
+    assert result.status == "needs_info"
+    assert deliver(runner, chosen)["sent"] == 1
+    (hook,) = receiver.requests
+    assert hook.path == "/requester" and hook.document["event"] == "question_asked"
+    assert hook.document["data"]["question"] == result.question
+    assert hook.document["link"] == f"{APP}/chat?thread={result.thread_id}"
+
+
 def test_an_agents_policy_adds_its_own_channels(runner, settings, receiver, policy_dir):
     path = policy_dir / "support.yaml"
     path.write_text(
