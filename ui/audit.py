@@ -86,12 +86,12 @@ def _dead_letters() -> None:
         if not dead:
             st.caption("No undelivered notifications.")
         for row in dead:
-            cells = st.columns([3, 2, 3, 5, 1.4])
+            cells = st.columns([2.6, 2.6, 2.4, 4, 1.2])
             cells[0].text(row["id"])
             cells[1].text(row["event"])
             cells[2].text(", ".join(row["recipient"]))
             cells[3].text(services.one_line(row["last_error"], 160))
-            if cells[4].button("Retry", key=f"notify_retry_{row['id']}", icon=":material/replay:"):
+            if cells[4].button("Retry", key=f"notify_retry_{row['id']}"):
                 notifications.retry(runner, row["id"])
                 st.rerun()
 
