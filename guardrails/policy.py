@@ -7,12 +7,13 @@ signals and facts; the policy turns them into a route.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hitl_core.errors import BadInput
 from hitl_core.settings import configured
@@ -27,6 +28,9 @@ Outcome = Literal["review", "escalate", "needs_info", "block", "revise", "info"]
 Fallback = Literal["reject", "escalate", "approve"]
 Operator = Literal["==", "!=", ">=", ">", "<=", "<", "in", "not_in", "contains", "true", "false"]
 Route = Literal["auto", "review", "needs_info", "escalate", "block"]
+NOTIFY_REQUESTER = "requester"
+"""The `notify` key (and `HITL_NOTIFY_URLS` prefix) of the channel that reaches requesters."""
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 
 
 def _role_name(role: str) -> None:
@@ -177,11 +181,36 @@ class Policy(_Strict):
     oversight: Oversight = Field(default_factory=Oversight)
     chat_roles: list[str] = Field(default_factory=list)
     """Roles whose members may chat with this agent in the app (the app's secrets may say otherwise)."""
+    notify: dict[str, list[str]] = Field(default_factory=dict)
+    """Role (one this policy names, or `requester`) -> apprise URLs told of this agent's reviews, besides
+    `HITL_NOTIFY_URLS` (hitl_runtime/notifications.py). A single URL may stand for a list of one."""
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _chat_role_names(self) -> Policy:
         for role in self.chat_roles:
             _role_name(role)
+        return self
+
+    @model_validator(mode="after")
+    def _notify_channels(self) -> Policy:
+        known = self.roles()
+        for role, urls in self.notify.items():
+            if role != NOTIFY_REQUESTER and role not in known:
+                raise ValueError(
+                    f"notify.{role}: unknown role (this policy names: {', '.join(sorted(known))}; or {NOTIFY_REQUESTER})"
+                )
+            for url in urls:
+                if not _URL.match(url):
+                    raise ValueError(
+                        f"notify.{role}: {url.split(':', 1)[0][:40]!r}... is not an apprise URL (scheme://...)"
+                    )
         return self
 
     def reviewer_roles(self) -> set[str]:

@@ -273,9 +273,10 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
-    from hitl_runtime import worker
+    from hitl_runtime import notifications, worker
 
     runner = _runner(args)
+    notifications.channels(runner.settings)  # a bad HITL_NOTIFY_URLS stops here, in one line, not in every tick
     if not args.once:
         worker.serve(runner, concurrency=args.concurrency)
         return
@@ -353,6 +354,59 @@ def cmd_forget(args: argparse.Namespace) -> None:
             f"{sum(r['tables'].values())} rows in {len(r['tables'])} tables; audit event {r['audit_event']}"
         ),
     )
+
+
+def _admin(runner: Any, args: argparse.Namespace, what: str) -> str:
+    """An admin who proved who they are (HITL_TOKEN, or --as NAME --password-stdin), as erasure asks."""
+    from hitl_core.errors import Forbidden
+
+    name, _ = _proven_identity(runner, getattr(args, "admin", None), getattr(args, "password_stdin", False))
+    if name is None:
+        raise Forbidden(f"{what} needs an admin's credentials: set HITL_TOKEN, or --as NAME --password-stdin")
+    if "admin" not in _user_roles(runner, name):
+        raise Forbidden(f"{name} is not an admin; {what} needs an admin's credentials")
+    return name
+
+
+def _notification_lines(rows: list[dict[str, Any]]) -> str:
+    return _lines(
+        [r | {"recipient": ",".join(r["recipient"])} for r in rows],
+        ["id", "event", "status", "attempts", "review_id", "recipient", "next_attempt_at", "last_error"],
+    )
+
+
+def cmd_notifications(args: argparse.Namespace) -> None:
+    from hitl_runtime import notifications
+
+    runner = _runner(args)
+    _admin(runner, args, "reading the notifications outbox")
+    rows = notifications.listing(runner, status=args.status, limit=args.limit)
+    _print(args, rows, _notification_lines)
+
+
+def cmd_notifications_deliver(args: argparse.Namespace) -> None:
+    from hitl_runtime import notifications
+
+    runner = _runner(args)
+    _admin(runner, args, "delivering notifications")
+    report = notifications.deliver_due(runner, runner.settings)
+    _print(
+        args,
+        report,
+        lambda r: (
+            f"sent {r['sent']}, retried {r['retried']}, dead {r['dead']}, skipped {r['skipped']}, "
+            f"deadline warnings {r['deadline_warnings']}" + "".join(f"\n{e['id']}: {e['error']}" for e in r["errors"])
+        ),
+    )
+
+
+def cmd_notifications_retry(args: argparse.Namespace) -> None:
+    from hitl_runtime import notifications
+
+    runner = _runner(args)
+    _admin(runner, args, "retrying a notification")
+    row = notifications.retry(runner, args.notification_id)
+    _print(args, row, lambda r: f"notification {r['id']} ({r['event']}): pending again, due {r['next_attempt_at']}")
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -825,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_load_commands(command)
     _add_account_commands(sub)
     _add_privacy_commands(sub, command)
+    _add_notification_commands(sub)
     _add_db_commands(sub)
     _add_app_commands(command)
     return parser
@@ -1055,6 +1110,30 @@ def _add_privacy_commands(sub: _Subcommands, command: _AddCommand) -> None:
     p.add_argument("--password-stdin", action="store_true", help="prove you are the admin with your password")
 
 
+def _add_notification_commands(sub: _Subcommands) -> None:
+    """The notifications outbox: list it, deliver what is due, retry a dead letter (admins only)."""
+
+    def admin_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print one JSON document")
+        p.add_argument("--as", dest="admin", help="the admin (with --password-stdin; or set HITL_TOKEN)")
+        p.add_argument("--password-stdin", action="store_true", help="prove you are the admin with your password")
+
+    help_text = "The notifications outbox (admins only): list it, `deliver` what is due, `retry ID` a dead letter."
+    notify = sub.add_parser("notifications", help=help_text, description=help_text)
+    notify.set_defaults(handler=cmd_notifications)
+    admin_flags(notify)
+    notify.add_argument("--status", choices=["pending", "sent", "dead", "skipped"])
+    notify.add_argument("--limit", type=int, default=100)
+    notify_sub = notify.add_subparsers(dest="notifications_command", required=False, parser_class=_Parser)
+    p = notify_sub.add_parser("deliver", help="Send the notifications that are due now (what the worker does).")
+    p.set_defaults(handler=cmd_notifications_deliver)
+    admin_flags(p)
+    p = notify_sub.add_parser("retry", help="Put a dead notification back in the queue.")
+    p.set_defaults(handler=cmd_notifications_retry)
+    p.add_argument("notification_id")
+    admin_flags(p)
+
+
 def _add_db_commands(sub: _Subcommands) -> None:
     """Database administration: upgrade."""
     db = sub.add_parser("db", help="Database administration.")
@@ -1086,7 +1165,8 @@ _ARGUMENT_LABELS = {
     "text": "the text",
     "reviewer": "--as",
     **{
-        name: name.upper() for name in ("agent", "decision", "name", "review_id", "thread_id", "action_id", "lesson_id")
+        name: name.upper()
+        for name in ("agent", "decision", "name", "review_id", "thread_id", "action_id", "lesson_id", "notification_id")
     },
     "target": "THREAD_ID",
     "subject": "SUBJECT",

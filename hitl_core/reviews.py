@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
-from hitl_core import audit, tracing
+from hitl_core import audit, outbox, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
 from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
@@ -149,6 +149,7 @@ def register(
         review_id=row["id"],
         payload_hash=payload_hash,
     )
+    outbox.review_registered(tx, row, value)  # who must hear of it, committed with the row or not at all
     return True
 
 
@@ -198,10 +199,11 @@ def compare_and_set(tx: Tx, review_id: str, status: str, actor: str, decision: d
 
 
 def mark_applied(tx: Tx, review_id: str) -> None:
-    """The thread has consumed this decision."""
-    tx.execute(
+    """The thread has consumed this decision (the requester hears a final one: `outbox.decision_applied`)."""
+    if tx.rowcount(
         "UPDATE reviews SET applied_at = :t WHERE id = :i AND applied_at IS NULL", {"t": now_iso(), "i": review_id}
-    )
+    ):
+        outbox.decision_applied(tx, review_id)
 
 
 def add_approval(tx: Tx, review_id: str, reviewer: str, args_hash: str) -> int:

@@ -276,7 +276,7 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE sessions ADD COLUMN idle_seconds INTEGER",
     ],
     [
-        # Queued work (hitl_core/jobs.py): a run, a reply or a decision recorded by a request and carried
+        # Version 7: queued work (hitl_core/jobs.py): a run, a reply or a decision recorded by a request and carried
         # out by a worker. One row per job, whichever backend delivers it: its status and result are read
         # here on both (procrastinate's own table only schedules it on PostgreSQL).
         """CREATE TABLE IF NOT EXISTS hitl_jobs (
@@ -298,6 +298,32 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX IF NOT EXISTS hitl_jobs_due ON hitl_jobs (backend, status, run_after)",
         "CREATE INDEX IF NOT EXISTS hitl_jobs_thread ON hitl_jobs (thread_id, status)",
+    ],
+    [
+        # Version 8: the notifications outbox (hitl_core/outbox.py). A row is written in the transaction of
+        # the review change that causes it; `hitl_runtime/notifications.py` delivers it (at least once, by
+        # its idempotency key), retries with backoff and dead-letters it after the last attempt.
+        # `recipient` holds the channel keys (`role:NAME`, `requester:NAME`), resolved to URLs only when
+        # sending (no URL or secret is stored); `delivered` the fingerprints of the URLs that took it.
+        """CREATE TABLE IF NOT EXISTS notifications (
+            id TEXT PRIMARY KEY,
+            event TEXT NOT NULL,
+            review_id TEXT,
+            thread_id TEXT,
+            agent TEXT,
+            recipient TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_error TEXT,
+            delivered TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_attempt_at)",
+        "CREATE INDEX IF NOT EXISTS notifications_thread ON notifications (thread_id)",
     ],
 ]
 

@@ -8,6 +8,7 @@ and files are separated by `os.pathsep`, agent references by commas.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
         15.0, validation_alias="HITL_SWEEP_INTERVAL_SECONDS", gt=0, le=3600, allow_inf_nan=False
     )
     """`HITL_SWEEP_INTERVAL_SECONDS`: how often the worker (or the in-process scheduler) runs the sweep."""
+
+    notify_interval_seconds: float = Field(
+        10.0, validation_alias="HITL_NOTIFY_INTERVAL_SECONDS", gt=0, le=3600, allow_inf_nan=False
+    )
+    """`HITL_NOTIFY_INTERVAL_SECONDS`: how often the worker delivers due notifications (and writes deadline
+    warnings); a notification waits at most this long after its cause committed."""
 
     audit_checkpoint_seconds: float = Field(
         60.0, validation_alias="HITL_AUDIT_CHECKPOINT_SECONDS", gt=0, le=86400, allow_inf_nan=False
@@ -202,6 +209,33 @@ class Settings(BaseSettings):
     """`OTEL_SDK_DISABLED=true`: no spans, whatever else is set (any other value leaves them on, as the
     OpenTelemetry specification says)."""
 
+    notify_urls: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="HITL_NOTIFY_URLS", repr=False)
+    """`HITL_NOTIFY_URLS`: where reviewers (and requesters) are told that something waits: apprise URLs
+    separated by whitespace or commas, each optionally prefixed `ROLE=` (no prefix: every reviewer role;
+    `requester=`: the requester's notifications). An agent's policy may add its own (`notify:`)."""
+
+    app_url: str = Field("http://127.0.0.1:8501", validation_alias="HITL_APP_URL", pattern=r"^https?://\S+$")
+    """`HITL_APP_URL`: the review app's address, for the links in notifications (`/review?id=...`)."""
+
+    webhook_secret: str | None = Field(None, validation_alias="HITL_WEBHOOK_SECRET", repr=False, min_length=16)
+    """`HITL_WEBHOOK_SECRET`: signs every generic webhook (`json://`, `jsons://`): HMAC-SHA256 over
+    `timestamp.body`; needed as soon as one is configured."""
+
+    notify_deadline_share: float = Field(
+        0.75, validation_alias="HITL_NOTIFY_DEADLINE_SHARE", gt=0, lt=1, allow_inf_nan=False
+    )
+    """`HITL_NOTIFY_DEADLINE_SHARE`: a pending review's reviewers are warned once this share of its window
+    (creation to deadline) has passed."""
+
+    notify_max_attempts: int = Field(8, validation_alias="HITL_NOTIFY_MAX_ATTEMPTS", ge=1, le=50)
+    """`HITL_NOTIFY_MAX_ATTEMPTS`: tries per notification before it is dead-lettered."""
+
+    notify_backoff_seconds: float = Field(
+        30.0, validation_alias="HITL_NOTIFY_BACKOFF_SECONDS", gt=0, allow_inf_nan=False
+    )
+    """`HITL_NOTIFY_BACKOFF_SECONDS`: the wait after a first failed try, doubled after each further one
+    (at most an hour)."""
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)
@@ -230,10 +264,49 @@ class Settings(BaseSettings):
     def _references(cls, value: Any) -> Any:
         return tuple(r.strip() for r in value.split(",") if r.strip()) if isinstance(value, str) else value
 
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _notify_entries(cls, value: Any) -> Any:
+        entries = split_notify_urls(value) if isinstance(value, str) else value
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, str) or not _NOTIFY_ENTRY.match(entry):
+                raise ValueError(
+                    f"entry {number} ({_shown_entry(entry)}) is not an apprise URL: expected [ROLE=]scheme://..."
+                )
+        return tuple(entries)
+
     @field_validator("otel_sdk_disabled", mode="before")
     @classmethod
     def _only_true_disables(cls, value: Any) -> Any:
         return value.strip().lower() == "true" if isinstance(value, str) else value
+
+
+_NOTIFY_ENTRY = re.compile(r"^(?:(?P<role>[a-z][a-z0-9_]{0,39})=)?(?P<url>[A-Za-z][A-Za-z0-9+.-]*://\S+)$")
+_NOTIFY_SPLIT = re.compile(r"\s+|,(?=\s*(?:[a-z][a-z0-9_]{0,39}=)?[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_notify_urls(text: str) -> tuple[str, ...]:
+    """`HITL_NOTIFY_URLS` as entries: split at whitespace, and at a comma only before the next URL.
+
+    A comma inside a URL, as in `mailto://...?to=a@x.org,b@x.org`, stays.
+    """
+    return tuple(piece.strip(",") for piece in _NOTIFY_SPLIT.split(text) if piece.strip(","))
+
+
+def notify_entry(entry: str) -> tuple[str | None, str]:
+    """An entry of `HITL_NOTIFY_URLS` as (role or None for every role, URL)."""
+    found = _NOTIFY_ENTRY.match(entry)
+    if found is None:
+        raise BadInput(f"HITL_NOTIFY_URLS: {_shown_entry(entry)} is not an apprise URL: expected [ROLE=]scheme://...")
+    return found["role"], found["url"]
+
+
+def _shown_entry(entry: Any) -> str:
+    """An entry as an error may quote it: up to its scheme (the rest may hold a token or a password)."""
+    text = str(entry)
+    head = re.match(r"^(?:[a-z][a-z0-9_]{0,39}=)?[^:/]{0,40}", text)
+    shown = head.group(0) if head else ""
+    return repr(shown + ("…" if len(shown) < len(text) else ""))
 
 
 def configured() -> Settings:
@@ -257,7 +330,7 @@ def variable(field: str) -> str:
     return str(alias or field)
 
 
-_SECRET = {"openai_api_key", "audit_key", "token", "jwt_secret"}
+_SECRET = {"openai_api_key", "audit_key", "token", "jwt_secret", "notify_urls", "webhook_secret"}
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -270,7 +343,7 @@ def _one_line(exc: ValidationError) -> str:
     if field not in Settings.model_fields:
         return f"settings: unknown setting {field!r}"
     shown = "" if field in _SECRET else f"={error.get('input')!r}"
-    return f"{variable(field)}{shown}: {error['msg']}"
+    return f"{variable(field)}{shown}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
 _READS = (

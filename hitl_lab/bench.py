@@ -30,6 +30,9 @@ in the inbox it runs beside:
    3, over HTTP (`GET /reviews`, `POST /reviews/ID/decisions` with `Prefer: wait`, so a decision
    counts once its queued job has resumed the thread: end to end), then the inbox's first page
    (`GET /reviews`) is timed at 10,000 pending reviews (the fixture of 2).
+6. Notification delivery: from a review's creation (its row's timestamp) to the receipt of its signed
+   webhook at a local HTTP receiver, with `notifications.deliver_due` called as soon as each run has
+   paused (a worker that polls every P seconds adds up to P to it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -49,6 +53,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -63,12 +68,14 @@ from guardrails.policy import Policy
 from guardrails.routing import Check, Signal
 from hitl_core import audit, ledger, reviews, tokens
 from hitl_core.actions import ActionSpec, register
+from hitl_core.canonical import parse_iso
 from hitl_core.db import Database, DatabaseURL
 from hitl_core.errors import Conflict, HitlError
 from hitl_core.offline_model import OfflineChatModel
 from hitl_core.settings import Settings, configured
 from hitl_core.stats import percentile
 from hitl_core.users import add_user
+from hitl_runtime import notifications
 from hitl_runtime.agents import register_agent
 from hitl_runtime.runner import Runner
 from nodes.state import AgentContext, AgentState, InputState
@@ -229,6 +236,7 @@ class Sizes:
     api_pending: int = 10_000
     """Pending reviews behind the API's inbox timing."""
     api_inbox_requests: int = 200
+    notify_threads: int = 50
 
 
 FULL = Sizes(
@@ -249,6 +257,7 @@ QUICK = Sizes(
     deciders=(1, 4, 16),
     storage_threads=40,
     api_inbox_requests=100,
+    notify_threads=20,
 )
 
 
@@ -1004,6 +1013,85 @@ def bench_api(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, A
     return out
 
 
+# -- 6. notification delivery -----------------------------------------------------------------------------------------
+class _Receipts:
+    """A local webhook receiver (loopback, a free port): when each idempotency key arrived (wall clock)."""
+
+    def __init__(self) -> None:
+        arrived: dict[str, float] = {}
+        self.arrived = arrived
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived.setdefault(str(self.headers.get(notifications.KEY_HEADER)), time.time())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def bench_notifications(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 6: a review's creation to its signed webhook's receipt at a local receiver."""
+    n = sizes.notify_threads
+    receipts = _Receipts()
+    try:
+        with scratch_database(url, "notify") as scratch:
+            runner = _runner(scratch)
+            settings = runner.settings.model_copy(
+                update={
+                    "notify_urls": (f"{ROLE}=json://127.0.0.1:{receipts.port}/hitl",),
+                    "webhook_secret": secrets.token_hex(16),
+                }
+            )
+            try:
+                notifications.deliver_due(runner, settings)  # parse the configuration once, as a worker does
+                created: dict[str, float] = {}
+                delivering: list[float] = []
+                for i in range(n):
+                    result = runner.run(
+                        AGENT,
+                        f"Please credit account {i}",
+                        thread_id=f"notify-{i}",
+                        user=REQUESTER,
+                        context=_context(i),
+                    )
+                    review = reviews.get(runner.db, result.reviews[0])
+                    created[f"hitl:review_requested:{review['id']}"] = parse_iso(review["created_at"]).timestamp()
+                    t0 = time.perf_counter()
+                    notifications.deliver_due(runner, settings)
+                    delivering.append(time.perf_counter() - t0)
+            finally:
+                runner.close()
+    finally:
+        receipts.close()
+    latency = [receipts.arrived[key] - at for key, at in created.items() if key in receipts.arrived]
+    receipt = _latency(latency)
+    out: dict[str, Any] = {
+        "notifications": n,
+        "received": len(latency),
+        "lost": n - len(latency),
+        "channel": "a signed webhook (json://) to a local HTTP receiver",
+        "measure": "the review row's created_at to the webhook's arrival; deliver_due called as soon as each run paused",
+        "creation_to_receipt": receipt,
+        "deliver_due_call": _latency(delivering),
+    }
+    log(
+        f"notification delivery: p50 {receipt['p50_ms']} ms, p99 {receipt['p99_ms']} ms "
+        f"from creation to receipt ({n - len(latency)} lost)"
+    )
+    return out
+
+
 # -- the command ----------------------------------------------------------------------------------------------------
 def run(
     settings: Settings | None = None,
@@ -1032,6 +1120,7 @@ def run(
     storage = timed("storage", bench_storage)
     api = timed("api", bench_api)
     in_process = deciders["levels"][str(REVIEWERS)]["decisions_per_s"] if str(REVIEWERS) in deciders["levels"] else None
+    notify = timed("notifications", bench_notifications)
     by_size = inbox["sizes"]
     largest = by_size[str(max(chosen.inbox_sizes))]
     return {
@@ -1047,6 +1136,7 @@ def run(
         else None,
         "api_inbox_p99_ms": api["inbox_at"]["p99_ms"],
         "api_inbox_pending": api["inbox_at"]["pending"],
+        "notification_delivery_p50_ms": notify["creation_to_receipt"]["p50_ms"],
         "database": dialect,
         "quick": quick,
         "largest_inbox": largest["pending_threads"],
@@ -1057,6 +1147,7 @@ def run(
         "deciders": deciders,
         "storage": storage,
         "api": api,
+        "notifications": notify,
     }
 
 
@@ -1134,4 +1225,13 @@ def render(report: dict[str, Any]) -> str:
             f"{api['inbox']} at {inbox['pending']} pending: p50 {inbox['p50_ms']} ms, p99 {inbox['p99_ms']} ms "
             f"({inbox['requests']} requests)",
         ]
+    notify = report["notifications"]
+    lines += [
+        "",
+        f"6. notification delivery ({notify['channel']}; {notify['notifications']} reviews, {notify['lost']} lost)",
+        f"creation to receipt: p50 {notify['creation_to_receipt']['p50_ms']} ms, "
+        f"p99 {notify['creation_to_receipt']['p99_ms']} ms; one deliver_due call: "
+        f"p50 {notify['deliver_due_call']['p50_ms']} ms",
+        f"notification_delivery_p50_ms: {report['notification_delivery_p50_ms']}",
+    ]
     return "\n".join(lines)

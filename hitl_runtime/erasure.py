@@ -8,7 +8,7 @@ requester found through a thread counts as the person only when the record is th
 agent's `own_id`); anyone else who asked about them keeps their account and other threads. Then, with each thread's lease:
 - the threads' checkpoints are deleted through the checkpointer's `delete_thread`;
 - the threads' conversation, review payloads (the reviewer's context) and feedback comments are cleared,
-  waiting reviews are withdrawn;
+  waiting reviews are withdrawn, and their notifications (sent or not) deleted;
 - every identifier is replaced by a pseudonym (`erased-...`) in every other table: business records,
   feedback, lessons, long-term memory (the LangGraph store), the ledger;
 - an end-user account of that name is removed with its sessions and tokens (a staff account is refused);
@@ -285,6 +285,7 @@ def _clear_threads(tx: Tx, threads: list[str], actor: str, pseudonym: str) -> No
             {"p": dumps({"erased": True}), "at": now_iso(), "t": thread_id},
         )
         tx.execute("UPDATE feedback SET comment = NULL WHERE thread_id = :t", {"t": thread_id})
+        tx.execute("DELETE FROM notifications WHERE thread_id = :t", {"t": thread_id})  # none goes out after
 
 
 def _tables(tx: Tx) -> list[str]:

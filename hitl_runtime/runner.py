@@ -21,7 +21,7 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import redact_for_log, screen
 from guardrails.policy import Policy
-from hitl_core import audit, feedback, leases, ledger, limits, memory, retention, reviews, schema, tracing
+from hitl_core import audit, feedback, leases, ledger, limits, memory, outbox, retention, reviews, schema, tracing
 from hitl_core.actions import get_action
 from hitl_core.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
 from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
@@ -915,6 +915,7 @@ class Runner:
                 review_id=row["id"],
                 payload_hash=row["payload_hash"],
             )
+            outbox.review_expired(tx, row, fallback)
         self._resume(row["agent"], reviews.public(row) | {"interrupt_id": row["interrupt_id"]}, decision)
         return {"review_id": row["id"], "fallback": fallback}
 

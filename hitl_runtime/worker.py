@@ -1,7 +1,7 @@
 """The background worker: periodic steps (the sweep first) and queued jobs, so nothing waits for an operator.
 
-`PERIODIC_STEPS` is the one list of work done on a schedule; anything else that must happen by
-itself (delivering notifications, say) is one more entry. Two ways to run it:
+`PERIODIC_STEPS` is the one list of work done on a schedule (the sweep, the audit checkpoint,
+notification delivery); anything else that must happen by itself is one more entry. Two ways to run it:
 
 - PostgreSQL: `hitl worker` processes, any number, driven by procrastinate on the same database
   (`periodic_app`): each step is a periodic task deferred once per tick whichever workers run, jobs
@@ -25,7 +25,7 @@ from typing import Any
 from hitl_core import audit
 from hitl_core import jobs as store
 from hitl_core.settings import Settings
-from hitl_runtime import jobs, queue
+from hitl_runtime import jobs, notifications, queue
 from hitl_runtime.runner import Runner
 
 log = logging.getLogger("hitl.worker")
@@ -48,8 +48,13 @@ def _audit_checkpoint(runner: Runner) -> Any:
     return audit.checkpoint(runner.db).as_dict()  # signs every chain's head; writes nothing when nothing moved
 
 
+def _notifications(runner: Runner) -> Any:
+    return notifications.deliver_due(runner)  # deadline warnings, then what is due: at least once, with retries
+
+
 PERIODIC_STEPS: list[PeriodicStep] = [
     PeriodicStep("sweep", lambda s: s.sweep_interval_seconds, _sweep),
+    PeriodicStep("notifications", lambda s: s.notify_interval_seconds, _notifications),
     PeriodicStep("audit_checkpoint", lambda s: s.audit_checkpoint_seconds, _audit_checkpoint),
 ]
 """Every periodic step, in the order `--once` runs them (plug new ones in here)."""

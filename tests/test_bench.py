@@ -73,6 +73,11 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
     assert {"reviews", "audit_events", "action_ledger"} <= set(storage["tables"])
     assert storage["plain"]["checkpoint_rows_per_thread"] > 0
 
+    # Every review's notification reached the local receiver.
+    notify = report["notifications"]
+    assert notify["received"] == notify["notifications"] == 20 and notify["lost"] == 0
+    assert 0 < report["notification_delivery_p50_ms"] == notify["creation_to_receipt"]["p50_ms"]
+
     # Everything ran in scratch files that are gone; the configured database was never touched.
     assert [p.name for p in tmp_path.iterdir() if "bench" in p.name] == []
     assert not database.exists()
@@ -134,8 +139,17 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
             },
         },
         "storage": {"threads": 1, "measure": "pages", **storage, "plain": storage},
+        "notification_delivery_p50_ms": 4.2,
+        "notifications": {
+            "channel": "webhook",
+            "notifications": 1,
+            "lost": 0,
+            "creation_to_receipt": {"p50_ms": 4.2, "p99_ms": 5.0},
+            "deliver_due_call": {"p50_ms": 3.0, "p99_ms": 4.0},
+        },
     }
     text = render(report)
+    assert "notification_delivery_p50_ms: 4.2" in text
     assert "runner / plain: 1.0" in text and "(public API extrapolated)" in text and "audit chains verify: True" in text
 
 

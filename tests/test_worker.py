@@ -15,11 +15,12 @@ from hitl_core.canonical import iso, utc_now
 from hitl_core.errors import BadInput, Forbidden
 from hitl_runtime import jobs, queue
 from tests.helpers import refund_request, unique
+from tests.notify_fixtures import SECRET, receiver  # noqa: F401 (a fixture)
 
 
-def _worker_once(settings, *extra):
+def _worker_once(settings, *extra, env=None):
     # A long grace: the sweep must not carry the queued thread on itself; the job is what advances it.
-    env = {**os.environ, "HITL_DATABASE_URL": settings.database_url, "HITL_RESUME_GRACE_SECONDS": "3600"}
+    env = {**os.environ, "HITL_DATABASE_URL": settings.database_url, "HITL_RESUME_GRACE_SECONDS": "3600", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "hitl_cli.main", "worker", "--once", "--json", *extra],
         env=env,
@@ -179,3 +180,23 @@ def test_a_decision_jobs_outcome_is_decides_answer_and_only_its_submitter_reads_
         "decided_by": "sue",
     }
     assert answer["thread"]["status"] == "completed"
+
+
+def test_worker_once_delivers_the_notifications_that_are_due(runner, settings, receiver):  # noqa: F811 (the fixture)
+    """Nobody runs `hitl notifications deliver`: the worker's periodic step sends the new review's webhook."""
+    review_id = refund_request(runner, 19).reviews[0]
+    done = _worker_once(
+        settings,
+        env={"HITL_NOTIFY_URLS": "support_agent=" + receiver.url("/agents"), "HITL_WEBHOOK_SECRET": SECRET},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["steps"]["notifications"]["sent"] >= 1
+    keys = [r.headers["idempotency-key"] for r in receiver.accepted("/agents")]
+    assert f"hitl:review_requested:{review_id}" in keys
+
+
+def test_worker_refuses_a_bad_notification_setting_in_one_line(settings):
+    done = _worker_once(settings, env={"HITL_NOTIFY_URLS": "nobody_has_this_role=json://127.0.0.1:9/x"})
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "HITL_NOTIFY_URLS" in line

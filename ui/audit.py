@@ -1,4 +1,7 @@
-"""Audit: search the hash-chained audit log by thread, reviewer, action, kind and time; verify the chain."""
+"""Audit: search the hash-chained audit log by thread, reviewer, action, kind and time; verify the chain.
+
+Administrators also see the notifications that could not be delivered (dead letters) and can put one back.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import streamlit as st
 from hitl_core import audit
 from hitl_core.actions import registered
 from hitl_core.canonical import iso, now_iso
+from hitl_runtime import notifications
 from ui import services
 
 ANY = "Any"
@@ -17,9 +21,11 @@ ANY = "Any"
 
 def main() -> None:
     """The search form, its results, and the verify button."""
-    services.require_user("audit")
+    user = services.require_user("audit")
     st.title("Audit log")
     _verify()
+    if "admin" in user.roles:
+        _dead_letters()
     with st.form("audit_search"):
         top = st.columns(3)
         thread_id = top[0].text_input("Thread id", key="audit_thread")
@@ -65,6 +71,29 @@ def main() -> None:
         width="stretch",
         column_config={"thread": st.column_config.LinkColumn("thread", display_text=r"/thread\?id=(.*)")},
     )
+
+
+def _dead_letters() -> None:
+    """Notifications every attempt failed for: what, to whom, the last error; Retry puts one back in the queue."""
+    runner = services.runner()
+    dead = notifications.dead_letters(runner)
+    counts = notifications.counts(runner)
+    with st.expander(f"Undelivered notifications ({len(dead)})", expanded=bool(dead), icon=":material/notifications:"):
+        st.caption(
+            f"Outbox: {counts['pending']} pending, {counts['sent']} sent, {counts['skipped']} skipped (no channel), "
+            f"{counts['dead']} dead. Retry puts a dead letter back; the worker (or `hitl notifications deliver`) sends it."
+        )
+        if not dead:
+            st.caption("No undelivered notifications.")
+        for row in dead:
+            cells = st.columns([2.6, 2.6, 2.4, 4, 1.2])
+            cells[0].text(row["id"])
+            cells[1].text(row["event"])
+            cells[2].text(", ".join(row["recipient"]))
+            cells[3].text(services.one_line(row["last_error"], 160))
+            if cells[4].button("Retry", key=f"notify_retry_{row['id']}"):
+                notifications.retry(runner, row["id"])
+                st.rerun()
 
 
 def _bound(day: date | None, moment: time) -> str | None:
