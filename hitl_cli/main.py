@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeAlias
 
-from hitl_core.errors import BadInput, HitlError
+from hitl_core.errors import BadInput, HitlError, Unavailable
 from hitl_core.settings import Settings
 from hitl_core.strict_msgpack import enable_strict_msgpack
 
@@ -398,6 +398,24 @@ def cmd_notifications_deliver(args: argparse.Namespace) -> None:
             f"deadline warnings {r['deadline_warnings']}" + "".join(f"\n{e['id']}: {e['error']}" for e in r["errors"])
         ),
     )
+
+
+def cmd_notifications_receive(args: argparse.Namespace) -> None:
+    if not 1 <= args.port <= 65535:
+        raise BadInput(f"--port {args.port} is not a port (1-65535)")
+    from hitl_lab import receiver
+
+    secret = args.settings.webhook_secret
+    try:
+        server = receiver.make_server(secret, args.port, args.host, emit=receiver.printer(args.json))
+    except OSError as exc:
+        raise Unavailable(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    note = "" if secret else " (HITL_WEBHOOK_SECRET is not set: every request is refused as unverified)"
+    print(f"hitl: receiving webhooks on http://{args.host}:{server.server_port}/{note}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def cmd_notifications_retry(args: argparse.Namespace) -> None:
@@ -1128,6 +1146,13 @@ def _add_notification_commands(sub: _Subcommands) -> None:
     p = notify_sub.add_parser("deliver", help="Send the notifications that are due now (what the worker does).")
     p.set_defaults(handler=cmd_notifications_deliver)
     admin_flags(p)
+    p = notify_sub.add_parser(
+        "receive", help="A local webhook receiver that checks signatures and prints each message (for trying it out)."
+    )
+    p.set_defaults(handler=cmd_notifications_receive)
+    p.add_argument("--port", type=int, default=9000)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--json", action="store_true", help="one JSON document per request")
     p = notify_sub.add_parser("retry", help="Put a dead notification back in the queue.")
     p.set_defaults(handler=cmd_notifications_retry)
     p.add_argument("notification_id")

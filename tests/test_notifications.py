@@ -9,7 +9,14 @@ retried; a rolled-back review leaves no notification; a bad configuration is one
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -493,3 +500,64 @@ def test_bad_configuration_is_one_line(runner, settings, monkeypatch, capsys):
     assert main(["notifications", "deliver"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown role 'ghost_role'" in err and "\n" not in err
+
+
+def test_the_local_receiver_checks_signatures_and_prints_each_message(runner, settings, tmp_path):
+    """`hitl notifications receive`: what the worker sends arrives verified; a forged request is refused (401)."""
+    port = free_port()
+    env = {**os.environ, "HITL_DATABASE_URL": settings.database_url, "HITL_WEBHOOK_SECRET": SECRET}
+    out = (tmp_path / "received.jsonl").open("w+")
+    listening = subprocess.Popen(
+        [sys.executable, "-m", "hitl_cli.main", "notifications", "receive", "--port", str(port), "--json"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "receiving webhooks" in listening.stderr.readline()
+        review_id = pending_review(refund_request(runner, 47))
+        worker = subprocess.run(
+            [sys.executable, "-m", "hitl_cli.main", "worker", "--once", "--json"],
+            env={**env, "HITL_NOTIFY_URLS": f"support_agent=json://127.0.0.1:{port}/hitl"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert worker.returncode == 0, worker.stderr
+        forged = urllib.request.Request(
+            f"http://127.0.0.1:{port}/hitl",
+            data=b'{"event": "review_requested"}',
+            headers={"X-Hitl-Timestamp": str(int(time.time())), "X-Hitl-Signature": "sha256=" + "0" * 64},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=10)
+        assert refused.value.code == 401
+        received = tmp_path / "received.jsonl"
+        assert wait_for(lambda: len(received.read_text().splitlines()) >= 2, seconds=30)
+        seen = [json.loads(line) for line in received.read_text().splitlines()]
+        (real,) = [s for s in seen if s["verified"]]
+        assert real["status"] == 200 and real["idempotency_key"] == f"hitl:review_requested:{review_id}"
+        assert review_id in real["summary"] and "support_agent" in real["summary"]
+        assert [s["status"] for s in seen if not s["verified"]] == [401]
+    finally:
+        listening.terminate()
+        listening.wait(timeout=10)
+        out.close()
+
+
+def test_the_local_receiver_refuses_a_busy_port_in_one_line(settings):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "hitl_cli.main", "notifications", "receive", "--port", str(port)],
+            env={**os.environ, "HITL_DATABASE_URL": settings.database_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line
