@@ -14,6 +14,7 @@ from hitl_core import audit, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
 from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
+from hitl_core.limits import check_text
 
 if TYPE_CHECKING:  # types only: LangChain's agents package is slow to import (see hitl_core/payloads.py)
     from hitl_core.payloads import QuestionRequest, ReviewRequest
@@ -313,8 +314,16 @@ def inbox(
     limit: int = 50,
     offset: int = 0,
     sort: str = "deadline",
+    search: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One page of reviews, filtered; a role filter goes through the review_roles index."""
+    """One page of reviews, filtered; a role filter goes through the review_roles index.
+
+    `search` finds text in the request, the action's arguments (its target) and the review id, case
+    aside and literally (`%` and `_` are not wildcards). Each row also carries what a dense inbox
+    line needs: `request` (the requester's words), `first_requested_at` (when the first review of
+    this request opened, which an escalation or an edit does not reset), `escalated_by` and
+    `approvals` (distinct approvers so far).
+    """
     if sort not in SORTS:
         raise BadInput(f"unknown sort {sort!r} (choose from: {', '.join(SORTS)})")
     if not 1 <= limit <= 1000 or offset < 0:
@@ -322,12 +331,107 @@ def inbox(
     where, params = _filters(
         status=status, agent=agent, action=action, kind=kind, roles=[role] if role else (roles or [])
     )
+    _search_filter(db, search, where, params)
     params.update({"limit": limit, "offset": offset})
     rows = db.read(
         f"SELECT r.* FROM reviews r WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset",
         params,
     )
-    return [public(r) for r in rows]
+    return _inbox_rows(db, rows)
+
+
+def inbox_count(
+    db: Database,
+    *,
+    status: str = "pending",
+    role: str | None = None,
+    roles: list[str] | None = None,
+    agent: str | None = None,
+    action: str | None = None,
+    kind: str | None = "review",
+    search: str | None = None,
+) -> int:
+    """How many reviews `inbox` would page through with the same filters (the inbox's total)."""
+    where, params = _filters(
+        status=status, agent=agent, action=action, kind=kind, roles=[role] if role else (roles or [])
+    )
+    _search_filter(db, search, where, params)
+    return int(db.read(f"SELECT COUNT(*) AS n FROM reviews r WHERE {' AND '.join(where)}", params)[0]["n"])
+
+
+MAX_SEARCH: Final = 200
+"""Longest search text: enough for a sentence of a request, an order id or a review id."""
+
+
+def _search_filter(db: Database, search: str | None, where: list[str], params: dict[str, Any]) -> None:
+    """Add a literal, case-insensitive substring match on the request, the arguments' values and the id.
+
+    The text is a parameter, never part of the SQL; LIKE's wildcards in it are escaped. The term is
+    ANDed with the indexed status, role and agent terms, so it only reads the rows those select.
+    """
+    if search is None or not search.strip():
+        return
+    text = check_text(search.strip(), "the search text", MAX_SEARCH)
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if db.dialect == "postgresql":  # LIKE is case-sensitive there; LOWER knows Unicode
+        params["search"] = f"%{escaped.lower()}%"
+        terms = [
+            "LOWER(r.id) LIKE :search ESCAPE '\\'",
+            "LOWER(COALESCE(CAST(r.payload AS jsonb) ->> 'request', '')) LIKE :search ESCAPE '\\'",
+            "EXISTS (SELECT 1 FROM jsonb_each_text(CAST(COALESCE(r.args, '{}') AS jsonb)) a"
+            " WHERE LOWER(a.value) LIKE :search ESCAPE '\\')",
+        ]
+    else:  # SQLite's LIKE ignores case (of ASCII letters) by itself
+        params["search"] = f"%{escaped}%"
+        terms = [
+            "r.id LIKE :search ESCAPE '\\'",
+            "COALESCE(json_extract(r.payload, '$.request'), '') LIKE :search ESCAPE '\\'",
+            "EXISTS (SELECT 1 FROM json_each(COALESCE(r.args, '{}')) a"
+            " WHERE CAST(a.value AS TEXT) LIKE :search ESCAPE '\\')",
+        ]
+    where.append("(" + " OR ".join(terms) + ")")
+
+
+def _inbox_rows(db: Database, rows: list[Row]) -> list[dict[str, Any]]:
+    """Public rows plus the request text, the first request time, who escalated, and approvals so far."""
+    out: list[dict[str, Any]] = []
+    firsts: dict[str, str] = {}
+    for row in rows:
+        item = public(row)
+        payload = loads(row["payload"], {}) or {}
+        turn = payload.get("turn")
+        earlier = [h for h in payload.get("history") or [] if h.get("turn") == turn and h.get("review_id")]
+        last = earlier[-1] if earlier else {}
+        item["request"] = payload.get("request") or payload.get("question")
+        item["escalated_by"] = (last.get("reviewer") or "the deadline") if last.get("effective") == "escalate" else None
+        item["first_review_id"] = earlier[0]["review_id"] if earlier else row["id"]
+        firsts[item["first_review_id"]] = row["created_at"]
+        out.append(item)
+    ids = [i for i, _ in firsts.items()]
+    found: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    if ids:
+        names = {f"id{i}": v for i, v in enumerate(ids)}
+        marks = ", ".join(f":{k}" for k in names)
+        found = {
+            r["id"]: r["created_at"]
+            for r in db.read(f"SELECT id, created_at FROM reviews WHERE id IN ({marks})", names)
+        }
+        several = {f"id{i}": r["id"] for i, r in enumerate(out) if int(r["approvals_required"] or 1) > 1}
+        if several:
+            marks = ", ".join(f":{k}" for k in several)
+            counts = {
+                r["review_id"]: int(r["n"])
+                for r in db.read(
+                    "SELECT review_id, COUNT(DISTINCT reviewer) AS n FROM review_approvals "
+                    f"WHERE review_id IN ({marks}) GROUP BY review_id",
+                    several,
+                )
+            }
+    for item in out:
+        item["first_requested_at"] = min(found.get(item.pop("first_review_id"), item["created_at"]), item["created_at"])
+        item["approvals"] = counts.get(item["id"], 0)
+    return out
 
 
 def counts_by_agent(db: Database, *, status: str = "pending", roles: list[str] | None = None) -> dict[str, int]:
