@@ -22,7 +22,11 @@ def _restart(runner: Any, name: str, env: str) -> Any:
         add_user(runner.db, engineer, ["sre"], actor="test")
     context = {"service": {"name": name, "env": env, "replicas": 3, "version": "2.0.0", "previous_version": "1.9.0"}}
     return runner.run(
-        "ops", f"Restart {name} in production, the pods are OOMKilled.", user="eve", context=context, thread_id=unique("th")
+        "ops",
+        f"Restart {name} in production, the pods are OOMKilled.",
+        user="eve",
+        context=context,
+        thread_id=unique("th"),
     )
 
 
