@@ -108,3 +108,18 @@ def test_refund_line_has_currency_and_order_target(runner):
     assert line["currency"] == "USD"
     assert line["target"] == f"order_id={row['args']['order_id']}"
     assert line["summary"].startswith("My kettle arrived broken")
+
+
+def test_inbox_page_gives_the_page_and_the_total(runner):
+    marker = unique("page")
+    made = [
+        refund_request(runner, 20 + i, message=f"Refund ${20 + i} for {marker} item {i}.").reviews[0] for i in range(3)
+    ]
+    rows, total = reviews.inbox_page(runner.db, search=marker, limit=2, sort="oldest")
+    assert total == 3 == reviews.inbox_count(runner.db, search=marker)
+    assert [r["id"] for r in rows] == made[:2]
+    rows, total = reviews.inbox_page(runner.db, search=marker, limit=2, offset=2, sort="oldest")
+    assert ([r["id"] for r in rows], total) == (made[2:], 3)
+    assert reviews.inbox_page(runner.db, search=marker, limit=2, offset=10) == ([], 3)  # past the end: still the total
+    everything = reviews.inbox_count(runner.db)
+    assert reviews.inbox_page(runner.db, limit=1)[1] == everything  # no search: counted apart

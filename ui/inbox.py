@@ -88,11 +88,14 @@ def listing(
         column.metric(f"{name} pending", counts.get(name, 0))
     filters: dict[str, Any] = {"status": status, "roles": roles, "agent": agent, "action": action, "search": search}
     try:
-        total = reviews.inbox_count(db, **filters)
+        page = int(st.session_state.get(PAGE_KEY, 0))
+        rows, total = reviews.inbox_page(db, **filters, limit=size, offset=page * size, sort=sort)
         pages = max(1, -(-total // size))
         st.session_state[PAGES_KEY] = pages
-        page = min(int(st.session_state.get(PAGE_KEY, 0)), pages - 1)
-        rows = reviews.inbox(db, **filters, limit=size, offset=page * size, sort=sort)
+        if page >= pages:  # the list shrank under the page (decided elsewhere, a new search): its last page
+            page = pages - 1
+            st.session_state[PAGE_KEY] = page
+            rows, total = reviews.inbox_page(db, **filters, limit=size, offset=page * size, sort=sort)
     except HitlError as exc:
         st.error(services.md_escape(exc))
         return
