@@ -595,7 +595,7 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
                 _, counts_ms, counts = _time_ms(lambda: reviews.counts_by_agent(runner.db, roles=[ROLE]), 5)
                 if len(rows) != 50 or counts.get(AGENT) != size:
                     raise HitlError(f"benchmark: the inbox shows {counts.get(AGENT)} reviews, expected {size}")
-                search_ms, broad_ms = _search_ms(runner.db, size, sizes.inbox_repeats)
+                search_ms, broad_ms = _search_ms(runner.db, size, min(sizes.inbox_repeats, 5))  # each reads every row
                 entry: dict[str, Any] = {
                     "pending_threads": size,
                     "fixture_build_s": round(build_s, 2),
