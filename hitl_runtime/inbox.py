@@ -35,7 +35,7 @@ def target(agent: str, action: str | None, args: dict[str, Any] | None) -> str:
     return " ".join(f"{n}={args[n]}" for n in names)
 
 
-def summary(text: Any, limit: int = 90) -> str:
+def summary(text: Any, limit: int = 72) -> str:
     """The requester's words on one line, cut to `limit` characters."""
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -107,8 +107,9 @@ def listing(
     )
     if not rows:
         st.info("Nothing here: no review matches these filters.")
-    for row in rows:
-        _row(inbox_lines.line(row))
+    with st.container(gap="xxsmall"):  # rows close together: a screen holds a dozen or more
+        for row in rows:
+            _row(inbox_lines.line(row))
     left, middle, jump, right = st.columns([1, 2, 1, 1], vertical_alignment="bottom")
     left.button("Previous page", key="inbox_prev", disabled=page == 0, on_click=_turn, args=(-1,))
     middle.caption(f"Page {page + 1} of {pages}")
@@ -155,12 +156,10 @@ def _row(row: dict[str, Any]) -> None:
         head.append(f":orange[**escalated by {esc(row['escalated_by'])}**]")
     if int(row["approvals_required"] or 1) > 1:
         head.append(f":blue[**{row['approvals']} of {row['approvals_required']} approvals**]")
-    tail = (
-        f"“{row['summary']}” · {row['requester']} · {row['agent']} · {row['tier_name']} · "
-        f"asked {services.age(row['first_requested_at'])} ago"
-    )
-    cells = st.columns([5, 1.2], vertical_alignment="center", gap="small")
-    cells[0].markdown(" · ".join(head) + "  \n" + f":gray[{esc(tail)}]")
+    tier = f" · {row['tier_name']}" if row["tier"] else ""  # the first tier is the reader's own
+    tail = f"“{row['summary']}” · {row['requester']} · {row['agent']}{tier} · asked {services.age(row['first_requested_at'])} ago"
+    cells = st.columns([5, 1.5], vertical_alignment="center", gap="small")
+    cells[0].markdown(" · ".join(head) + "  \n" + f":small[:gray[{esc(tail)}]]")
     cells[1].page_link(
         "review.py", label=f"Open {row['id']}", icon=":material/open_in_new:", query_params={"id": row["id"]}
     )
