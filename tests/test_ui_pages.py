@@ -313,6 +313,29 @@ def test_inbox_rows_name_request_target_currency_and_markers(runner):
     assert rows[escalated["id"]]["first_requested_at"] == first < escalated["created_at"]  # its age: since the request
 
 
+def test_inbox_marks_overdue_and_shows_odd_request_text_as_typed(runner):
+    review_id = refund(runner, 41)
+    with runner.db.transaction() as tx:  # past its deadline, not yet swept
+        tx.execute("UPDATE reviews SET deadline = :d WHERE id = :i", {"d": iso_in(-3600), "i": review_id})
+    odd = "**bold** <b>x</b> :red[y] 50% `code`"
+    other = runner.run(
+        "support",
+        f"Refund $42, o-424242: {odd}",
+        user="eve",
+        context={
+            "customer": {"id": "c-odd", "name": "Test", "tier": "standard", "lifetime_value": 100},
+            "order": {"id": "o-424242", "amount": 42, "currency": "USD", "days_since_delivery": 3},
+        },
+    )
+    at = app(runner, "sam", "inbox")
+    at.text_input(key="inbox_search").set_value(review_id).run()
+    (raw,) = [m.value for m in at.markdown if "asked" in plain(m.value)]
+    assert ":red[**overdue by 1h" in raw.replace("\\", "")  # marked, in red
+    at.text_input(key="inbox_search").set_value("50% `code`").run()
+    assert _inbox_ids(at) == other.reviews
+    assert odd in _inbox_line(at, "o-424242")  # escaped: shown as typed, not as markup
+
+
 def test_inbox_search_counts_and_jumps_to_a_page(runner):
     at = app(runner, "ada", "inbox")
     total = reviews.inbox_count(runner.db, roles=None)
