@@ -435,10 +435,17 @@ def _search_filter(db: Database, search: str | None, where: list[str], params: d
     return True
 
 
+def _by_ids(db: Database, select: str, column: str, ids: set[str], tail: str = "") -> list[Row]:
+    """`select` restricted to `column IN ids` (bound parameters), nothing when there are no ids."""
+    if not ids:
+        return []
+    names = {f"id{i}": v for i, v in enumerate(sorted(ids))}
+    return db.read(f"{select} WHERE {column} IN ({', '.join(f':{k}' for k in names)}){tail}", names)
+
+
 def _inbox_rows(db: Database, rows: list[Row]) -> list[dict[str, Any]]:
     """Public rows plus the request text, the first request time, who escalated, and approvals so far."""
     out: list[dict[str, Any]] = []
-    firsts: dict[str, str] = {}
     for row in rows:
         item = public(row)
         payload = loads(row["payload"], {}) or {}
@@ -448,29 +455,21 @@ def _inbox_rows(db: Database, rows: list[Row]) -> list[dict[str, Any]]:
         item["request"] = payload.get("request") or payload.get("question")
         item["escalated_by"] = (last.get("reviewer") or "the deadline") if last.get("effective") == "escalate" else None
         item["first_review_id"] = earlier[0]["review_id"] if earlier else row["id"]
-        firsts[item["first_review_id"]] = row["created_at"]
         out.append(item)
-    ids = [i for i, _ in firsts.items()]
-    found: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    if ids:
-        names = {f"id{i}": v for i, v in enumerate(ids)}
-        marks = ", ".join(f":{k}" for k in names)
-        found = {
-            r["id"]: r["created_at"]
-            for r in db.read(f"SELECT id, created_at FROM reviews WHERE id IN ({marks})", names)
-        }
-        several = {f"id{i}": r["id"] for i, r in enumerate(out) if int(r["approvals_required"] or 1) > 1}
-        if several:
-            marks = ", ".join(f":{k}" for k in several)
-            counts = {
-                r["review_id"]: int(r["n"])
-                for r in db.read(
-                    "SELECT review_id, COUNT(DISTINCT reviewer) AS n FROM review_approvals "
-                    f"WHERE review_id IN ({marks}) GROUP BY review_id",
-                    several,
-                )
-            }
+    # One query each, and only when needed: most reviews are their request's first, most need one approver.
+    earlier_ids = {i["first_review_id"] for i in out if i["first_review_id"] != i["id"]}
+    found = {r["id"]: r["created_at"] for r in _by_ids(db, "SELECT id, created_at FROM reviews", "id", earlier_ids)}
+    several = {r["id"] for r in out if int(r["approvals_required"] or 1) > 1}
+    counts = {
+        r["review_id"]: int(r["n"])
+        for r in _by_ids(
+            db,
+            "SELECT review_id, COUNT(DISTINCT reviewer) AS n FROM review_approvals",
+            "review_id",
+            several,
+            tail=" GROUP BY review_id",
+        )
+    }
     for item in out:
         item["first_requested_at"] = min(found.get(item.pop("first_review_id"), item["created_at"]), item["created_at"])
         item["approvals"] = counts.get(item["id"], 0)
