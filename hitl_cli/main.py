@@ -109,6 +109,7 @@ def cmd_reviews(args: argparse.Namespace) -> None:
         offset=args.offset,
         sort=args.sort,
         kind=None if args.include_questions else "review",
+        search=args.search,
     )
     _print(
         args,
@@ -928,6 +929,7 @@ def _add_review_commands(command: _AddCommand) -> None:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--sort", default="deadline")
     p.add_argument("--include-questions", action="store_true", help="also list questions waiting on requesters")
+    p.add_argument("--search", help="literal text in the request, the action's arguments or the review id")
 
     p = command("show", cmd_show, "Everything a reviewer sees for one review.")
     p.add_argument("review_id")

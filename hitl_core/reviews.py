@@ -14,6 +14,7 @@ from hitl_core import audit, outbox, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
 from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
+from hitl_core.limits import check_text
 
 if TYPE_CHECKING:  # types only: LangChain's agents package is slow to import (see hitl_core/payloads.py)
     from hitl_core.payloads import QuestionRequest, ReviewRequest
@@ -315,21 +316,166 @@ def inbox(
     limit: int = 50,
     offset: int = 0,
     sort: str = "deadline",
+    search: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One page of reviews, filtered; a role filter goes through the review_roles index."""
+    """One page of reviews, filtered; a role filter goes through the review_roles index.
+
+    `search` finds text in the request, the action's arguments (its target) and the review id, case
+    aside and literally (`%` and `_` are not wildcards). Each row also carries what a dense inbox
+    line needs: `request` (the requester's words), `first_requested_at` (when the first review of
+    this request opened, which an escalation or an edit does not reset), `escalated_by` and
+    `approvals` (distinct approvers so far).
+    """
+    filters = {"status": status, "role": role, "roles": roles, "agent": agent, "action": action, "kind": kind}
+    return _page(db, filters, limit=limit, offset=offset, sort=sort, search=search, total=False)[0]
+
+
+def inbox_page(
+    db: Database,
+    *,
+    status: str = "pending",
+    roles: list[str] | None = None,
+    agent: str | None = None,
+    action: str | None = None,
+    kind: str | None = "review",
+    limit: int = 50,
+    offset: int = 0,
+    sort: str = "deadline",
+    search: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """`inbox`'s page and the total number of matching reviews (the app's list and its count).
+
+    A search reads every candidate row anyway, so the total comes with the page from the same scan
+    (a window count); without one, the page stops early on the deadline index and the total is a
+    separate count on the indexes.
+    """
+    filters = {"status": status, "role": None, "roles": roles, "agent": agent, "action": action, "kind": kind}
+    rows, total = _page(db, filters, limit=limit, offset=offset, sort=sort, search=search, total=True)
+    if total is None:  # no search, or a page past the end: count apart
+        total = inbox_count(db, status=status, roles=roles, agent=agent, action=action, kind=kind, search=search)
+    return rows, total
+
+
+def _page(
+    db: Database, filters: dict[str, Any], *, limit: int, offset: int, sort: str, search: str | None, total: bool
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of the inbox, with the window total when searching (and `total` is asked for)."""
     if sort not in SORTS:
         raise BadInput(f"unknown sort {sort!r} (choose from: {', '.join(SORTS)})")
     if not 1 <= limit <= 1000 or offset < 0:
         raise BadInput("--limit must be between 1 and 1000 (and offset not negative)")
+    role = filters.pop("role")
+    where, params = _filters(**{**filters, "roles": [role] if role else (filters["roles"] or [])})
+    windowed = _search_filter(db, search, where, params) and total
+    params.update({"limit": limit, "offset": offset})
+    rows = db.read(
+        f"SELECT r.*{', COUNT(*) OVER () AS inbox_total' if windowed else ''} FROM reviews r "
+        f"WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset",
+        params,
+    )
+    return _inbox_rows(db, rows), int(rows[0]["inbox_total"]) if windowed and rows else None
+
+
+def inbox_count(
+    db: Database,
+    *,
+    status: str = "pending",
+    role: str | None = None,
+    roles: list[str] | None = None,
+    agent: str | None = None,
+    action: str | None = None,
+    kind: str | None = "review",
+    search: str | None = None,
+) -> int:
+    """How many reviews `inbox` would page through with the same filters (the inbox's total)."""
     where, params = _filters(
         status=status, agent=agent, action=action, kind=kind, roles=[role] if role else (roles or [])
     )
-    params.update({"limit": limit, "offset": offset})
-    rows = db.read(
-        f"SELECT r.* FROM reviews r WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset",
-        params,
-    )
-    return [public(r) for r in rows]
+    _search_filter(db, search, where, params)
+    return int(db.read(f"SELECT COUNT(*) AS n FROM reviews r WHERE {' AND '.join(where)}", params)[0]["n"])
+
+
+MAX_SEARCH: Final = 200
+"""Longest search text: enough for a sentence of a request, an order id or a review id."""
+
+
+def _search_filter(db: Database, search: str | None, where: list[str], params: dict[str, Any]) -> bool:
+    """Add a literal, case-insensitive substring match on the request, the arguments' values and the id.
+
+    The text is a parameter, never part of the SQL; LIKE's wildcards in it are escaped. The term is
+    ANDed with the indexed status, role and agent terms, so it only reads the rows those select; no
+    index serves the substring match itself (see docs/DESIGN.md). True when a term was added.
+    """
+    if search is None or not search.strip():
+        return False
+    text = check_text(search.strip(), "the search text", MAX_SEARCH)
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if db.dialect == "postgresql":  # LIKE is case-sensitive there; LOWER knows Unicode
+        params["search"] = f"%{escaped.lower()}%"
+        terms = [  # cheapest first; json, not jsonb: parsing it once is all a row needs
+            "LOWER(r.id) LIKE :search ESCAPE '\\'",
+            "EXISTS (SELECT 1 FROM json_each_text(CAST(COALESCE(r.args, '{}') AS json)) a"
+            " WHERE LOWER(a.value) LIKE :search ESCAPE '\\')",
+            "LOWER(COALESCE(CAST(r.payload AS json) ->> 'request', '')) LIKE :search ESCAPE '\\'",
+        ]
+    else:  # SQLite's LIKE ignores case (of ASCII letters) by itself
+        params["search"] = f"%{escaped}%"
+        terms = [
+            "r.id LIKE :search ESCAPE '\\'",
+            "EXISTS (SELECT 1 FROM json_each(COALESCE(r.args, '{}')) a"
+            " WHERE CAST(a.value AS TEXT) LIKE :search ESCAPE '\\')",
+            "COALESCE(json_extract(r.payload, '$.request'), '') LIKE :search ESCAPE '\\'",
+        ]
+    if not any(c in text for c in '"\\') and all(ord(c) >= 0x20 for c in text):
+        # The stored payload holds the request and the arguments, and JSON escapes only quotes,
+        # backslashes and control characters: for other text a plain substring test on it (or on
+        # the id) is a cheap superset, so the exact terms parse JSON only for the rows that pass it.
+        where.append(
+            f"({terms[0]} OR {'LOWER(r.payload)' if db.dialect == 'postgresql' else 'r.payload'} LIKE :search ESCAPE '\\')"
+        )
+    where.append("(" + " OR ".join(terms) + ")")
+    return True
+
+
+def _by_ids(db: Database, select: str, column: str, ids: set[str], tail: str = "") -> list[Row]:
+    """`select` restricted to `column IN ids` (bound parameters), nothing when there are no ids."""
+    if not ids:
+        return []
+    names = {f"id{i}": v for i, v in enumerate(sorted(ids))}
+    return db.read(f"{select} WHERE {column} IN ({', '.join(f':{k}' for k in names)}){tail}", names)
+
+
+def _inbox_rows(db: Database, rows: list[Row]) -> list[dict[str, Any]]:
+    """Public rows plus the request text, the first request time, who escalated, and approvals so far."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        item = public(row)
+        payload = loads(row["payload"], {}) or {}
+        turn = payload.get("turn")
+        earlier = [h for h in payload.get("history") or [] if h.get("turn") == turn and h.get("review_id")]
+        last = earlier[-1] if earlier else {}
+        item["request"] = payload.get("request") or payload.get("question")
+        item["escalated_by"] = (last.get("reviewer") or "the deadline") if last.get("effective") == "escalate" else None
+        item["first_review_id"] = earlier[0]["review_id"] if earlier else row["id"]
+        out.append(item)
+    # One query each, and only when needed: most reviews are their request's first, most need one approver.
+    earlier_ids = {i["first_review_id"] for i in out if i["first_review_id"] != i["id"]}
+    found = {r["id"]: r["created_at"] for r in _by_ids(db, "SELECT id, created_at FROM reviews", "id", earlier_ids)}
+    several = {r["id"] for r in out if int(r["approvals_required"] or 1) > 1}
+    counts = {
+        r["review_id"]: int(r["n"])
+        for r in _by_ids(
+            db,
+            "SELECT review_id, COUNT(DISTINCT reviewer) AS n FROM review_approvals",
+            "review_id",
+            several,
+            tail=" GROUP BY review_id",
+        )
+    }
+    for item in out:
+        item["first_requested_at"] = min(found.get(item.pop("first_review_id"), item["created_at"]), item["created_at"])
+        item["approvals"] = counts.get(item["id"], 0)
+    return out
 
 
 def counts_by_agent(db: Database, *, status: str = "pending", roles: list[str] | None = None) -> dict[str, int]:

@@ -550,11 +550,32 @@ def _discover(runner: Any) -> int:
     return sum(1 for t in threads if graph.get_state({"configurable": {"thread_id": t}}).interrupts)
 
 
+def _search_ms(db: Database, size: int, repeats: int) -> tuple[float, float]:
+    """The app's searched inbox (total, then the first page): one review's id, then words every request holds."""
+    wanted = f"rv-clone-{size // 2}"
+
+    def searched(text: str) -> tuple[list[dict[str, Any]], int]:
+        return reviews.inbox_page(db, roles=[ROLE], search=text, limit=50)
+
+    _, one_ms, (rows, total) = _time_ms(lambda: searched(wanted), repeats)
+    if wanted not in [r["id"] for r in rows] or total > 1 + size // 1000:
+        raise HitlError(f"benchmark: searching {wanted!r} found {total} reviews")
+    _, broad_ms, (rows, total) = _time_ms(lambda: searched("CREDIT account"), repeats)
+    if total != size or len(rows) != 50:
+        raise HitlError(f"benchmark: searching the request's words found {total} reviews, expected {size}")
+    return one_ms, broad_ms
+
+
 def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
     """Measurement 2: the inbox's first page against discovery through the public API."""
     out: dict[str, Any] = {
         "inbox": "reviews.inbox(status=pending, roles=[support_agent], sort=deadline, limit=50): median of repeats",
         "public_api": "checkpointer.list(None), then graph.get_state per distinct thread, counting interrupts",
+        "search": (
+            "as the app searches: reviews.inbox_page(roles=[support_agent], search=..., limit=50), the first page "
+            "and the total from one scan; inbox_search_ms for one review's id (no index narrows the text match: every pending "
+            "row of the role is read), inbox_search_broad_ms for words every request holds; median of repeats"
+        ),
         "fixture": (
             "one thread run to its interrupt, then cloned with INSERT ... SELECT under new thread and review ids: "
             "its latest checkpoint with that checkpoint's writes and the thread's blobs, thread row, review row "
@@ -585,6 +606,7 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
                 _, counts_ms, counts = _time_ms(lambda: reviews.counts_by_agent(runner.db, roles=[ROLE]), 5)
                 if len(rows) != 50 or counts.get(AGENT) != size:
                     raise HitlError(f"benchmark: the inbox shows {counts.get(AGENT)} reviews, expected {size}")
+                search_ms, broad_ms = _search_ms(runner.db, size, min(sizes.inbox_repeats, 5))  # each reads every row
                 entry: dict[str, Any] = {
                     "pending_threads": size,
                     "fixture_build_s": round(build_s, 2),
@@ -592,6 +614,8 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
                     "inbox_first_page_cold_ms": round(cold_ms, 2),
                     "inbox_unfiltered_page_ms": round(unfiltered_ms, 2),
                     "inbox_counts_ms": round(counts_ms, 2),
+                    "inbox_search_ms": round(search_ms, 2),
+                    "inbox_search_broad_ms": round(broad_ms, 2),
                 }
                 if discover:
                     t0 = time.perf_counter()
@@ -611,7 +635,8 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
                 entry["speedup"] = round(entry["public_api_ms"] / page_ms, 1)
                 out["sizes"][str(size)] = entry
                 log(
-                    f"inbox at {size} pending: first page {page_ms:.2f} ms, public API {entry['public_api_ms']:.0f} ms"
+                    f"inbox at {size} pending: first page {page_ms:.2f} ms, search {search_ms:.1f} ms, "
+                    f"public API {entry['public_api_ms']:.0f} ms"
                     f"{'' if entry['public_api_measured'] else ' (extrapolated)'}"
                 )
         finally:
@@ -1127,6 +1152,7 @@ def run(
         "runner_vs_plain_throughput_ratio": cycle["ratio_min"],
         "inbox_vs_public_api_speedup_10k": (by_size.get("10000") or {}).get("speedup"),
         "inbox_first_page_ms_100k": (by_size.get("100000") or {}).get("inbox_first_page_ms"),
+        "inbox_search_ms_10k": (by_size.get("10000") or {}).get("inbox_search_ms"),
         "public_api_ms_100k_measured": bool((by_size.get("100000") or {}).get("public_api_measured")),
         "decisions_lost": deciders["lost"] + api["decide"]["lost"],
         "decisions_doubled": deciders["doubled"] + api["decide"]["doubled"],
@@ -1179,13 +1205,15 @@ def render(report: dict[str, Any]) -> str:
         f"runner_vs_plain_throughput_ratio (lowest over workers): {report['runner_vs_plain_throughput_ratio']}",
         "",
         "2. finding pending reviews: the inbox's first page against discovery through the public API",
-        f"{'pending':>8} {'inbox ms':>9} {'cold ms':>8} {'counts ms':>10} {'public API ms':>14} {'speedup':>10}",
+        f"{'pending':>8} {'inbox ms':>9} {'cold ms':>8} {'counts ms':>10} {'search ms':>10} {'public API ms':>14} "
+        f"{'speedup':>10}",
     ]
     for size, entry in report["inbox"]["sizes"].items():
         mark = "" if entry["public_api_measured"] else "  (public API extrapolated)"
         lines.append(
             f"{size:>8} {entry['inbox_first_page_ms']:>9} {entry['inbox_first_page_cold_ms']:>8} "
-            f"{entry['inbox_counts_ms']:>10} {entry['public_api_ms']:>14} {entry['speedup']:>9}x{mark}"
+            f"{entry['inbox_counts_ms']:>10} {entry['inbox_search_ms']:>10} {entry['public_api_ms']:>14} "
+            f"{entry['speedup']:>9}x{mark}"
         )
     lines += [
         f"fixture: {report['inbox']['fixture']}",

@@ -253,6 +253,18 @@ def test_run_inbox_show_and_approve(api):
     assert "already decided" in again["detail"]
 
 
+def test_inbox_search_over_http_is_the_core_search(api):
+    marker = unique("blender")
+    result = pending(api, 35, message=f"My {marker} jar cracked, refund the $35 please (50% off already).")
+    found = api.call("GET", "/reviews", "sam", params={"search": marker.upper(), "limit": 1000}).json()
+    assert [r["id"] for r in found] == result["reviews"]
+    assert found[0]["request"].startswith(f"My {marker} jar") and "first_requested_at" in found[0]
+    literal = api.call("GET", "/reviews", "sam", params={"search": f"{marker} jar%"}).json()
+    assert literal == []  # '%' is literal: no request says "jar%"
+    is_problem(api.call("GET", "/reviews", "sam", params={"search": "x" * 201}), 422)
+    is_problem(api.call("GET", "/reviews", "sam", params={"search": "a\x00b"}), 400, "contains a NUL character")
+
+
 def test_every_decision_type_and_its_checks(api):
     def decide(review_id: str, user: str, **body: Any) -> httpx.Response:
         return api.call("POST", f"/reviews/{review_id}/decisions", user, json=body, headers=WAIT)

@@ -32,6 +32,7 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
     assert report["runner_vs_plain_throughput_ratio"] > 0
     assert report["inbox_vs_public_api_speedup_10k"] > 0
     assert report["inbox_first_page_ms_100k"] > 0
+    assert report["inbox_search_ms_10k"] > 0  # the search found the one review it looked for (checked inside)
 
     cycle = report["cycle"]
     assert set(cycle["levels"]) == {"1", "8", "32"}
@@ -118,6 +119,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
                     "inbox_first_page_ms": 1.0,
                     "inbox_first_page_cold_ms": 1.0,
                     "inbox_counts_ms": 1.0,
+                    "inbox_search_ms": 7.5,
                     "public_api_ms": 100.0,
                     "public_api_measured": False,
                     "speedup": 100.0,
@@ -151,6 +153,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
     text = render(report)
     assert "notification_delivery_p50_ms: 4.2" in text
     assert "runner / plain: 1.0" in text and "(public API extrapolated)" in text and "audit chains verify: True" in text
+    assert "search ms" in text and " 7.5 " in text
 
 
 @pytest.mark.postgres

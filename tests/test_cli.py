@@ -69,6 +69,9 @@ def test_run_show_decide_actions_audit(hitl):
     review_id = run["reviews"][0]
     listed = _json(hitl("reviews", "--status", "pending", "--role", "support_agent", "--agent", "support", "--json"))
     assert review_id in [r["id"] for r in listed]
+    assert [r["id"] for r in _json(hitl("reviews", "--search", "O-9191", "--json"))] == [review_id]
+    assert _json(hitl("reviews", "--search", "9191%", "--json")) == []  # LIKE wildcards are literal
+    assert "search text is longer than 200" in _one_line_error(hitl("reviews", "--search", "x" * 300), 2)
     shown = _json(hitl("show", review_id, "--json"))
     assert shown["interrupt"]["action_requests"][0]["name"] == "refund"
     decided = _json(hitl("decide", review_id, "approve", "--as", "sam", "--comment", "ok", "--json"))

@@ -282,8 +282,86 @@ def test_inbox_shows_what_the_reviewers_roles_can_act_on(runner):
     assert lead_only in _inbox_ids(app(runner, "lee", "inbox"))
     counts = {m.label: m.value for m in sam.metric}
     assert int(counts["support pending"]) == reviews.counts_by_agent(runner.db, roles=["support_agent"])["support"]
-    for column in ("Risk", "Confidence", "Age", "Deadline", "Tier"):
-        assert column in [c.value for c in sam.caption]
+    row = next(plain(m.value) for m in sam.markdown if "risk" in plain(m.value))
+    for part in ("risk", "confidence", "asked", " ago"):
+        assert part in row
+
+
+def _inbox_line(at: AppTest, fragment: str) -> str:
+    """The one dense row (two lines of Markdown) that mentions `fragment`."""
+    (line,) = [plain(m.value) for m in at.markdown if fragment in plain(m.value) and "asked" in plain(m.value)]
+    return line
+
+
+def test_inbox_rows_name_request_target_currency_and_markers(runner):
+    sri = app(runner, "sri", "inbox")
+    restart = pending_review(runner, "demo-ops-restart")
+    line = _inbox_line(sri, "Restart payments-api in production")
+    assert "restart_service" in line and "service=payments-api env=prod" in line  # the target, from the policy
+    approvals = len(reviews.approvals(runner.db, restart["id"]))
+    assert f"{approvals} of 2 approvals" in line
+    assert re.search(r"in \d+[dhms]|overdue by", line)  # the deadline, relative
+    lee = app(runner, "lee", "inbox")
+    refund_line = _inbox_line(lee, "order_id=o-7005")
+    assert "1450.00 USD" in refund_line and "hugo" in refund_line and "escalated by" not in refund_line
+    olga = app(runner, "olga", "inbox")
+    escalated = pending_review(runner, "demo-escalated-by-lead")
+    first = min(r["created_at"] for r in reviews.for_thread(runner.db, "demo-escalated-by-lead"))
+    line = _inbox_line(olga, "stand mixer bundle")
+    assert "escalated by lee" in line and "order_id=o-7007" in line
+    rows = {r["id"]: r for r in reviews.inbox(runner.db, roles=["compliance_officer"], limit=1000)}
+    assert rows[escalated["id"]]["first_requested_at"] == first < escalated["created_at"]  # its age: since the request
+
+
+def test_inbox_marks_overdue_and_shows_odd_request_text_as_typed(runner):
+    review_id = refund(runner, 41)
+    with runner.db.transaction() as tx:  # past its deadline, not yet swept
+        tx.execute("UPDATE reviews SET deadline = :d WHERE id = :i", {"d": iso_in(-3600), "i": review_id})
+    odd = "**bold** <b>x</b> :red[y] 50% `code`"
+    other = runner.run(
+        "support",
+        f"Refund $42, o-424242: {odd}",
+        user="eve",
+        context={
+            "customer": {"id": "c-odd", "name": "Test", "tier": "standard", "lifetime_value": 100},
+            "order": {"id": "o-424242", "amount": 42, "currency": "USD", "days_since_delivery": 3},
+        },
+    )
+    at = app(runner, "sam", "inbox")
+    at.text_input(key="inbox_search").set_value(review_id).run()
+    (raw,) = [m.value for m in at.markdown if "asked" in plain(m.value)]
+    assert ":red[**overdue by 1h" in raw.replace("\\", "")  # marked, in red
+    at.text_input(key="inbox_search").set_value("50% `code`").run()
+    assert _inbox_ids(at) == other.reviews
+    assert odd in _inbox_line(at, "o-424242")  # escaped: shown as typed, not as markup
+
+
+def test_inbox_search_counts_and_jumps_to_a_page(runner):
+    at = app(runner, "ada", "inbox")
+    total = reviews.inbox_count(runner.db, roles=None)
+    assert shown(at, f"{total} reviews; showing 1-{min(total, 25)}, page 1 of")
+    at.text_input(key="inbox_search").set_value("PAYMENTS-API").run()
+    expected = {r["id"] for r in reviews.inbox(runner.db, search="payments-api", limit=1000)}
+    assert expected and set(_inbox_ids(at)) == expected
+    assert shown(at, f"{len(expected)} matching review")
+    at.text_input(key="inbox_search").set_value("nothing-is-called-50%").run()
+    assert _inbox_ids(at) == [] and shown(at, "0 matching reviews")
+    at.text_input(key="inbox_search").set_value("x" * 5000).run()  # too long: said plainly, nothing breaks
+    assert not at.exception and shown(at, "the search text is longer than 200 characters")
+    at.text_input(key="inbox_search").set_value("").run()
+    at.selectbox(key="inbox_size").set_value(10).run()
+    pages = -(-total // 10)
+    assert pages >= 2 and shown(at, f"Page 1 of {pages}")
+    at.number_input(key="inbox_jump").set_value(2).run()
+    second = [r["id"] for r in reviews.inbox(runner.db, limit=10, offset=10)]
+    assert _inbox_ids(at) == second and shown(at, f"Page 2 of {pages}")
+    for wrong in (pages + 5, 0, -3):
+        at.number_input(key="inbox_jump").set_value(wrong).run()
+        assert not at.exception
+        assert shown(at, f"There is no page {wrong}: choose a page from 1 to {pages}.")
+        assert _inbox_ids(at) == second  # the list stays where it was
+    at.button(key="inbox_prev").click().run()
+    assert shown(at, f"Page 1 of {pages}") and at.number_input(key="inbox_jump").value == 1
 
 
 def test_inbox_filters_sorts_and_pages(runner):

@@ -33,6 +33,10 @@ def inbox(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     sort: Annotated[str, Query(max_length=40)] = "deadline",
     include_questions: bool = False,
+    search: Annotated[
+        str | None,
+        Query(max_length=reviews.MAX_SEARCH, description="literal text in the request, the arguments or the id"),
+    ] = None,
 ) -> Response:
     """One page of reviews needing the caller's roles (all of them for an admin); `hitl reviews --json`'s rows."""
     require_page(user, "inbox")
@@ -51,6 +55,7 @@ def inbox(
         limit=limit,
         offset=offset,
         sort=sort,
+        search=search,
     )
     return as_json(rows)
 

@@ -277,6 +277,20 @@ def test_inbox_typed_as_a_url_opens_the_inbox(app_server, login):
     lee.wait_for_url(re.compile(r"/inbox$"))
 
 
+def test_the_inbox_shows_a_dozen_reviews_per_screen(app_server, login):
+    """Reviewers reported 4 to 5 rows per screen; rows are two lines now. Layout is the browser's to show."""
+    ada = login("ada", landing="Inbox")  # an admin: every pending review, on one page of 25
+    links = ada.get_by_role("link", name=re.compile(r"^Open rv-"))
+    links.first.wait_for()
+    expect(links).to_have_count(reviews.inbox_count(app_server["runner"].db, roles=None))
+    links.first.scroll_into_view_if_needed()
+    tops = [box["y"] for box in (link.bounding_box() for link in links.all()) if box is not None]
+    height = ada.viewport_size["height"]
+    on_first_screen = [y for y in tops if tops[0] <= y < tops[0] + height]
+    assert len(on_first_screen) >= 12, (len(on_first_screen), height, tops[:15])
+    screenshot(ada, "12-inbox-dense")
+
+
 def test_a_compliance_review_reads_as_fields_not_json(app_server, login):
     runner = app_server["runner"]
     review = _pending(runner, "demo-compliance-campaign")
