@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from hitl_api import problems
+from hitl_api import deps, problems
 from hitl_api.auth import Authenticator
 from hitl_api.routes import actions, health, jobs, oversight, reviews, runs, threads
 from hitl_core.db import Database
@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, runner: Runner | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
         responses=ERRORS,
+        dependencies=[Depends(deps.plain_parameters)],
     )
     app.state.runner = runner
     app.state.authenticator = authenticator

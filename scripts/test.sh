@@ -21,5 +21,7 @@ if (( $# )); then
 fi
 # Two workers for everything that may share the machine, then, alone, the real-browser tests (their
 # clicks race the page's redraws when the machine is busy) and the soak (it restarts PostgreSQL).
-.venv/bin/pytest -n "${HITL_TEST_WORKERS:-2}" --dist worksteal -m "not browser and not serial"
-.venv/bin/pytest -m "browser or serial"
+status=0
+.venv/bin/pytest -n "${HITL_TEST_WORKERS:-2}" --dist worksteal -m "not browser and not serial" || status=$?
+.venv/bin/pytest -m "browser or serial" || status=$?  # runs even when the first part failed: one run, every failure
+exit "$status"

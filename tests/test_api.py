@@ -265,6 +265,23 @@ def test_inbox_search_over_http_is_the_core_search(api):
     is_problem(api.call("GET", "/reviews", "sam", params={"search": "a\x00b"}), 400, "contains a NUL character")
 
 
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/reviews", {"action": "refund\x00"}),
+        ("/reviews", {"agent": "\x00"}),
+        ("/actions", {"agent": "sup\x00port"}),
+        ("/metrics", {"agent": "\x00"}),
+        ("/threads/t%00x", {}),  # percent-encoded: the client refuses a raw NUL
+    ],
+)
+def test_a_nul_in_any_parameter_is_a_400_not_a_server_error(api, path, params):
+    """PostgreSQL refuses NUL in text; found by the fuzzer as a 500 on GET /reviews?action=%00."""
+    before = digest(api.runner.db)
+    is_problem(api.call("GET", path, "ada", params=params), 400, "contains a NUL character")
+    assert digest(api.runner.db) == before
+
+
 def test_every_decision_type_and_its_checks(api):
     def decide(review_id: str, user: str, **body: Any) -> httpx.Response:
         return api.call("POST", f"/reviews/{review_id}/decisions", user, json=body, headers=WAIT)
