@@ -71,7 +71,7 @@ def main() -> None:
         st.caption(services.md_escape(f"Addressed to {payload.get('addressed_to')}; they answer it in the chat."))
         return
     # The summary and the decision side by side, so the decision is in view without scrolling.
-    left, right = st.columns([3, 2], gap="large")
+    left, right = st.columns(2, gap="large")
     with left:
         _summary(summary)
         status_panel(review_id, review["status"], payload.get("expiry_fallback") or "the policy's fallback")
@@ -125,6 +125,8 @@ def _summary(summary: dict[str, Any]) -> None:
     if approvals["required"] > 1:
         by = f" (by {', '.join(approvals['by'])})" if approvals["by"] else " (none yet)"
         lines.append(f"**Approvals:** {approvals['count']} of {approvals['required']}{esc(by)}")
+    else:
+        lines.append(f"**Approvals:** one reviewer decides ({esc(summary['tier'])})")
     if summary["deadline"]:
         due = f"{services.countdown(summary['deadline'])} ({services.local_time(summary['deadline'])})"
         lines.append(f"**Deadline:** {esc(due)}")
@@ -157,7 +159,7 @@ def _header(review: dict[str, Any], summary: dict[str, Any]) -> None:
             f"created {services.age(review['created_at'])} ago · status {review['status'].replace('_', ' ')}"
         )
     )
-    links = st.columns([1, 1, 3])
+    links = st.columns([1, 4])
     links[0].page_link("inbox.py", label="Inbox", icon=":material/inbox:")
     links[1].page_link(
         "thread.py",
@@ -175,12 +177,11 @@ def status_panel(review_id: str, shown_status: str, fallback: str) -> None:
     review = reviews.get(services.runner().db, review_id)
     if review["status"] != shown_status:
         st.rerun()
-    columns = st.columns(4)
+    columns = st.columns([2, 1, 1] if review["status"] == "pending" else [1, 1, 1])
     if review["status"] == "pending":
         columns[0].metric("Deadline", services.countdown(review["deadline"]))
         columns[1].metric("Risk", services.number(review["risk"]))
         columns[2].metric("Confidence", services.number(review["confidence"]))
-        columns[3].metric("Approvals needed", review["approvals_required"])
         st.caption(
             services.md_escape(f"Due {services.local_time(review['deadline'])}; if nobody decides by then: {fallback}.")
         )
@@ -388,10 +389,13 @@ def _signals(review: dict[str, Any]) -> None:
     left, right = st.columns(2, gap="large")
     for column, kind, title in ((left, "confidence", "Confidence"), (right, "risk", "Risk")):
         column.subheader(f"{title} {services.number(review[kind])}")
-        frame = pd.DataFrame([{**r, "reading": mark[r["reading"]]} for r in rows[kind]])
-        if frame.empty:
+        if not rows[kind]:
             column.caption("No signals.")
             continue
+        column.caption(services.md_escape(f"Against the policy's thresholds: {rows[kind][0]['threshold']}."))
+        frame = pd.DataFrame(
+            [{**{k: v for k, v in r.items() if k != "threshold"}, "reading": mark[r["reading"]]} for r in rows[kind]]
+        )
         column.dataframe(
             frame.style.map(_reading_colour, subset=["reading"]),
             hide_index=True,
@@ -520,12 +524,12 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
     rid = review["id"]
     with st.form(f"decide:{rid}", border=True):
         st.subheader("Your decision")
-        st.caption(
-            "Change any argument and choose 'Approve with edits': the edit is checked like a new proposal "
-            "(the same policy checks and preview) before it is accepted."
+        st.text_area(
+            "Comment",
+            key=f"{rid}:comment",
+            placeholder="Why; for 'Request more information', the question",
+            height=90,
         )
-        fields = _edit_fields(rid, schema, original)
-        st.text_area("Comment", key=f"{rid}:comment", placeholder="Why; for 'Request more information', the question")
         st.caption(
             "The requester reads this comment word for word when you reject (as the reason) or request more "
             "information (as the question). Other decisions keep it in the audit trail only."
@@ -536,15 +540,18 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
             key=f"{rid}:category",
             format_func=lambda c: "Choose a category" if c is None else c.replace("_", " "),
         )
-        buttons = st.columns(len(kinds))
-        for column, kind in zip(buttons, kinds, strict=True):
-            column.form_submit_button(
-                DECISION_LABELS[kind],
-                key=f"{rid}:{kind}",
-                type="primary" if kind == "approve" else "secondary",
-                on_click=_decide,
-                args=(rid, kind, fields),
-            )
+        fields: dict[str, Any] = {}  # filled below; the buttons' callbacks read it on the next run
+        for start in range(0, len(kinds), 2):  # two buttons a row: every label fits on one line
+            row = st.columns(2)
+            for column, kind in zip(row, kinds[start : start + 2], strict=False):
+                column.form_submit_button(
+                    DECISION_LABELS[kind],
+                    key=f"{rid}:{kind}",
+                    type="primary" if kind == "approve" else "secondary",
+                    on_click=_decide,
+                    args=(rid, kind, fields),
+                    width="stretch",
+                )
         if review["deadline"] and review["deadline"] < now_iso():
             st.warning(
                 services.md_escape(
@@ -555,6 +562,11 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
             )
         if outcome:  # refusals and errors next to the buttons; the inputs keep what was typed
             _outcome(*outcome)
+        st.caption(
+            "The arguments: change any and choose 'Approve with edits' above; the edit is checked like a new "
+            "proposal (the same policy checks and preview) before it is accepted."
+        )
+        fields.update(_edit_fields(rid, schema, original))
 
 
 def _resolve(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
