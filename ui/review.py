@@ -257,7 +257,7 @@ def _decision(review: dict[str, Any], *, show_failure: bool = True) -> None:
             st.caption("Edits")
             services.text_table(
                 [
-                    {"argument": name, "proposed": original.get(name), "approved": edited.get(name)}
+                    {"argument": name, "proposed": _plain(original.get(name)), "approved": _plain(edited.get(name))}
                     for name in sorted(set(original) | set(edited))
                     if original.get(name) != edited.get(name)
                 ]
@@ -512,6 +512,7 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
         if outcome:
             _outcome(*outcome)
         st.info(services.md_escape(why), icon=":material/lock:")
+        _next_review(user, review["id"])
         return
     config = (payload.get("review_configs") or [{}])[0]
     kinds = [k for k in ("approve", "edit", "reject") if k in config.get("allowed_decisions", [])]

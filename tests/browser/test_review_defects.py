@@ -358,6 +358,6 @@ def test_the_summary_and_the_decision_are_on_the_first_screen(app_server, login)
     expander = sam.get_by_text(f"Passed checks ({len(passed)})")
     expect(expander).to_be_visible()
     expect(sam.get_by_role("cell", name=passed[0]["rule"], exact=True)).to_be_hidden()
+    screenshot(sam, "review-first-screen")  # waits for the page to settle
     page_height = sam.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
     print(f"review page height: {page_height} px; first screen: {height} px")
-    screenshot(sam, "review-first-screen")
