@@ -449,8 +449,8 @@ def test_review_screen_shows_everything_a_reviewer_needs(runner):
     assert list(confidence["signal"]) == [s["name"] for s in payload["confidence_signals"]]
     risk = next(f for f in frames if "signal" in f.columns and "weight" not in f.columns)
     assert list(risk["signal"]) == [s["name"] for s in payload["risk_signals"]]
-    checks = next(t.value for t in at.table if "check" in [plain(c) for c in t.value.columns])
-    assert len(checks) == len(payload["checks"])
+    checks = [t.value for t in at.table if "check" in [plain(c) for c in t.value.columns]]
+    assert sum(len(c) for c in checks) == len(payload["checks"])  # the failed ones, then the passed ones
     assert shown(at, payload["undo_plan"])
     assert shown(at, "next: Support lead (support_lead)")
     for alternative in payload["alternatives"]:
@@ -459,6 +459,83 @@ def test_review_screen_shows_everything_a_reviewer_needs(runner):
     assert at.metric[0].label == "Deadline" and at.metric[0].value.startswith("in ")
     assert [b.label for b in at.button if b.label in DECISION_BUTTONS] == list(DECISION_BUTTONS)
     assert {n.label for n in at.number_input} == {"Amount"}
+
+
+def _summary_text(at: AppTest) -> str:
+    return "\n".join(plain(m.value).replace("**", "") for m in at.markdown if "What:" in m.value)
+
+
+def test_review_summary_says_amount_target_escalation_and_deadline(runner):
+    review_id = refund(runner, 22)
+    first = reviews.get(runner.db, review_id)
+    runner.decide(review_id, "escalate", "sam", comment="Third claim this month on this card")
+    escalated = pending_review(runner, first["thread_id"])
+    at = app(runner, "lee", "review", id=escalated["id"])
+    summary = _summary_text(at)
+    order = first["args"]["order_id"]
+    assert "Amount: 22.00 USD" in summary
+    assert f"order_id={order}" in summary and "For: eve" in summary
+    assert f"Escalated by: sam from {first['tier_name']}: “Third claim this month on this card”" in summary
+    assert "tier 0" not in summary and "Deadline: in " in summary and " UTC)" in summary
+    assert plain(at.title[0].value).startswith(f"refund of 22.00 USD · order_id={order}")
+
+
+def test_review_summary_counts_approvals_of_a_two_approver_ops_action(runner):
+    review_id = pending_review(runner, "demo-ops-restart")["id"]
+    assert reviews.get(runner.db, review_id)["approvals_required"] == 2
+    add_user(runner.db, "sia", ["sre"])
+    assert runner.decide(review_id, "approve", "sia")["status"] == "pending"
+    at = app(runner, "sri", "review", id=review_id)
+    assert "Approvals: 1 of 2 (by sia)" in _summary_text(at)
+    assert f"{review_id}:approve" in [b.key for b in at.button]
+
+
+def test_failed_checks_come_first_and_passed_ones_are_collapsed(runner):
+    review_id = pending_review(runner, "demo-pending-refund-39")["id"]
+    checks = runner.show(review_id)["interrupt"]["checks"]
+    failed, passed = [c for c in checks if not c["passed"]], [c for c in checks if c["passed"]]
+    assert failed and passed
+    at = app(runner, "sam", "review", id=review_id)
+    tables = [t.value for t in at.table if "check" in [plain(c) for c in t.value.columns]]
+    assert [plain(v) for v in tables[0].iloc[:, 0]] == [c["id"] for c in failed]
+    (expander,) = [e for e in at.expander if e.label.startswith("Passed checks")]
+    assert expander.label == f"Passed checks ({len(passed)})"
+    (inside,) = expander.table
+    assert [plain(v) for v in inside.value.iloc[:, 0]] == [c["id"] for c in passed]
+    assert not any(e.label.startswith("Passed checks") for e in at.expander if e.proto.expanded)
+
+
+def test_a_refused_edit_is_shown_by_the_buttons_and_keeps_the_inputs(runner):
+    review_id = refund(runner, 80)
+    at = app(runner, "lee", "review", id=review_id)
+    at.number_input(key=f"{review_id}:arg:amount").set_value(250.0)
+    at.text_area(key=f"{review_id}:comment").set_value("More than the order")
+    at.selectbox(key=f"{review_id}:category").set_value("wrong_amount")
+    at.button(key=f"{review_id}:edit").click().run()
+    (form,) = at.get("form")
+    errors = [plain(e.value) for e in form.error]
+    assert any("the edited refund is refused" in e for e in errors), errors
+    assert reviews.get(runner.db, review_id)["status"] == "pending"
+    assert not ledger.list_entries(runner.db, thread_id=reviews.get(runner.db, review_id)["thread_id"])
+    assert at.number_input(key=f"{review_id}:arg:amount").value == 250.0
+    assert at.text_area(key=f"{review_id}:comment").value == "More than the order"
+    assert at.selectbox(key=f"{review_id}:category").value == "wrong_amount"
+
+
+def test_next_review_opens_another_pending_review_the_user_may_decide(runner):
+    review_id = refund(runner, 23)
+    at = app(runner, "sam", "review", id=review_id)
+    at.button(key=f"{review_id}:approve").click().run()
+    assert reviews.get(runner.db, review_id)["status"] != "pending"
+    at.button(key=f"{review_id}:next").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    opened = at.query_params["id"]
+    opened = opened[0] if isinstance(opened, list) else opened
+    assert opened != review_id
+    row = reviews.get(runner.db, opened)
+    assert row["status"] == "pending" and reviews.decide_refusal(get_user(runner.db, "sam"), row) is None
+    assert shown(at, f"Review {opened}")
+    assert f"{opened}:approve" in [b.key for b in at.button]
 
 
 def test_approve_with_edits_from_the_generated_form(runner):
@@ -473,6 +550,10 @@ def test_approve_with_edits_from_the_generated_form(runner):
     at.selectbox(key=f"{review_id}:category").set_value("wrong_amount")
     at.button(key=f"{review_id}:edit").click().run()
     assert shown(at, "review approved with edits by lee; the thread is now completed")
+    assert plain(at.title[0].value).startswith("refund of 55.00 USD as edited")  # what was decided, not proposed
+    decided_preview = reviews.get(runner.db, review_id)["decision"]["preview"]
+    assert "What the approved edit does" in [plain(h.value) for h in at.subheader]
+    assert shown(at, decided_preview["money"]) and "55" in decided_preview["money"]
     (entry,) = [e for e in ledger.list_entries(runner.db, thread_id=thread_id) if e["name"] == "refund"]
     assert entry["args"]["amount"] == 55.0
     decided = next(e for e in audit.thread_history(runner.db, thread_id) if e["kind"] == "review_decided")

@@ -22,8 +22,7 @@ from hitl_core.canonical import now_iso
 from hitl_core.errors import Conflict, HitlError
 from hitl_core.feedback import CATEGORIES
 from hitl_core.users import User
-from hitl_runtime import access
-from hitl_runtime.agents import agent_policy
+from hitl_runtime import access, review_screen
 from ui import services
 
 # What an empty preview field means, where a plain "None" would not say it (no bare strings: Streamlit magic).
@@ -54,7 +53,8 @@ def main() -> None:
         st.error(services.md_escape(exc))
         return
     opened_as = st.session_state.setdefault(f"review_opened:{review_id}", review["status"])
-    _header(review)
+    summary = review_screen.summary(review)
+    _header(review, summary)
     if not outcome and opened_as == "pending" and review["status"] != "pending" and review["decided_by"] != user.name:
         st.warning(
             services.md_escape(
@@ -64,38 +64,94 @@ def main() -> None:
             icon=":material/group:",
         )
     payload = review["interrupt"]
-    status_panel(review_id, review["status"], payload.get("expiry_fallback") or "the policy's fallback")
     if review["kind"] == "question":
+        status_panel(review_id, review["status"], payload.get("expiry_fallback") or "the policy's fallback")
         st.subheader("Question to the requester")
         st.text(payload.get("question", ""))
         st.caption(services.md_escape(f"Addressed to {payload.get('addressed_to')}; they answer it in the chat."))
         return
-    if review["status"] != "pending":
-        _decision(review, show_failure=not outcome)
+    # The summary and the decision side by side, so the decision is in view without scrolling.
+    left, right = st.columns(2, gap="large")
+    with left:
+        _summary(summary)
+        status_panel(review_id, review["status"], payload.get("expiry_fallback") or "the policy's fallback")
+    with right:
+        if review["status"] == "pending":
+            st.session_state[f"review_seen:{review_id}"] = review["payload_hash"]
+            _form(user, review, payload, outcome)  # the outcome inside the form, by its buttons
+        else:
+            if outcome:  # where the reviewer's eyes are: where the form they submitted was
+                _outcome(*outcome)
+            _decision(review, show_failure=not outcome)
+            _next_review(user, review_id)
+    _checks(payload.get("checks") or [])
+    _signals(review)
     left, right = st.columns(2, gap="large")
     with left:
         _request(payload)
-        _proposal(review, payload)
+        _proposal(review, payload, summary)
     with right:
-        _preview(payload.get("preview") or {})
+        _preview(summary["preview"], edited=summary["edited"])
         _path(review, payload)
-    _signals(review, payload)
-    _checks(payload.get("checks") or [])
     _evidence(payload.get("evidence") or [], payload.get("tool_calls") or [])
     _history(review, payload)
-    st.divider()
-    if review["status"] == "pending":
-        st.session_state[f"review_seen:{review_id}"] = review["payload_hash"]
-        _form(user, review, payload, outcome)  # the outcome inside the form, by its buttons
+
+
+def _money(summary: dict[str, Any]) -> str:
+    """`45.00 USD`, or '' without an amount."""
+    if summary["amount"] is None:
+        return ""
+    return services.number(summary["amount"]) + (f" {summary['currency']}" if summary["currency"] else "")
+
+
+def _summary(summary: dict[str, Any]) -> None:
+    """What the reviewer decides on, in a few lines: what, for whom, how much, why, who escalated, approvals, when."""
+    esc = services.md_escape
+    lines = [
+        f"**What:** {esc(summary['action'])}" + (f" · {esc(summary['description'])}" if summary["description"] else "")
+    ]
+    lines.append(
+        f"**For:** {esc(summary['requester'])}" + (f" · **on:** {esc(summary['target'])}" if summary["target"] else "")
+    )
+    if summary["amount"] is not None:
+        lines.append(f"**Amount:** {esc(_money(summary))}")
+    reasons = "; ".join(summary["reasons"]) or "the policy routes this action to a person"
+    lines.append(f"**Why it is here:** {esc(reasons)}")
+    escalated = summary["escalated"]
+    if escalated:
+        note = f": “{escalated['note']}”" if escalated["note"] else " (no note)"
+        lines.append(f"**Escalated by:** {esc(escalated['by'])} from {esc(escalated['from_tier'])}{esc(note)}")
+    approvals = summary["approvals"]
+    if approvals["required"] > 1:
+        by = f" (by {', '.join(approvals['by'])})" if approvals["by"] else " (none yet)"
+        lines.append(f"**Approvals:** {approvals['count']} of {approvals['required']}{esc(by)}")
     else:
-        if outcome:  # where the reviewer's eyes are: where the form they submitted was
-            _outcome(*outcome)
-        st.page_link("inbox.py", label="Back to the inbox", icon=":material/inbox:")
+        lines.append(f"**Approvals:** one reviewer decides ({esc(summary['tier'])})")
+    if summary["deadline"]:
+        due = f"{services.countdown(summary['deadline'])} ({services.local_time(summary['deadline'])})"
+        lines.append(f"**Deadline:** {esc(due)}")
+    with st.container(border=True):
+        st.markdown("  \n".join(lines))
 
 
-def _header(review: dict[str, Any]) -> None:
-    amount = f" of {services.number(review['amount'])}" if review["amount"] is not None else ""
-    title = f"{review['action'] or 'Question'}{amount}" if review["kind"] == "review" else "Question"
+def _next_review(user: User, review_id: str) -> None:
+    """Open the next pending review this user may decide (the inbox's default order), or say there is none."""
+    if st.button("Next review", key=f"{review_id}:next", icon=":material/skip_next:"):
+        following = review_screen.next_review(services.runner(), user, after=review_id)
+        if following is None:
+            st.info("No other pending review is waiting for you.", icon=":material/inbox:")
+        else:
+            services.address("review", following)
+            st.rerun()
+    st.page_link("inbox.py", label="Back to the inbox", icon=":material/inbox:")
+
+
+def _header(review: dict[str, Any], summary: dict[str, Any]) -> None:
+    money = _money(summary)
+    action = f"{summary['action'] or 'Question'}{f' of {money}' if money else ''}"
+    edited = " as edited" if summary["edited"] else ""
+    target = f" · {summary['target']}" if summary["target"] else ""
+    title = f"{action}{edited}{target}" if review["kind"] == "review" else "Question"
     st.title(services.md_escape(title))
     st.caption(
         services.md_escape(
@@ -103,7 +159,7 @@ def _header(review: dict[str, Any]) -> None:
             f"created {services.age(review['created_at'])} ago · status {review['status'].replace('_', ' ')}"
         )
     )
-    links = st.columns([1, 1, 3])
+    links = st.columns([1, 4])
     links[0].page_link("inbox.py", label="Inbox", icon=":material/inbox:")
     links[1].page_link(
         "thread.py",
@@ -121,12 +177,11 @@ def status_panel(review_id: str, shown_status: str, fallback: str) -> None:
     review = reviews.get(services.runner().db, review_id)
     if review["status"] != shown_status:
         st.rerun()
-    columns = st.columns(4)
+    columns = st.columns([2, 1, 1] if review["status"] == "pending" else [1, 1, 1])
     if review["status"] == "pending":
         columns[0].metric("Deadline", services.countdown(review["deadline"]))
         columns[1].metric("Risk", services.number(review["risk"]))
         columns[2].metric("Confidence", services.number(review["confidence"]))
-        columns[3].metric("Approvals needed", review["approvals_required"])
         st.caption(
             services.md_escape(f"Due {services.local_time(review['deadline'])}; if nobody decides by then: {fallback}.")
         )
@@ -202,7 +257,7 @@ def _decision(review: dict[str, Any], *, show_failure: bool = True) -> None:
             st.caption("Edits")
             services.text_table(
                 [
-                    {"argument": name, "proposed": original.get(name), "approved": edited.get(name)}
+                    {"argument": name, "proposed": _plain(original.get(name)), "approved": _plain(edited.get(name))}
                     for name in sorted(set(original) | set(edited))
                     if original.get(name) != edited.get(name)
                 ]
@@ -220,16 +275,17 @@ def _request(payload: dict[str, Any]) -> None:
                 st.text(turn.get("text", ""))
     facts = payload.get("facts") or {}
     if facts:
-        with st.expander("Records looked up"):
-            st.json(facts, expanded=True)
+        with st.expander(f"Records looked up ({len(facts)})"):
+            for name, record in facts.items():
+                st.caption(services.md_escape(str(name).replace("_", " ").capitalize()))
+                _fields(record)
 
 
-def _proposal(review: dict[str, Any], payload: dict[str, Any]) -> None:
-    st.subheader("Proposed action")
+def _proposal(review: dict[str, Any], payload: dict[str, Any], summary: dict[str, Any]) -> None:
+    st.subheader("Approved action as edited" if summary["edited"] else "Proposed action")
     request = (payload.get("action_requests") or [{}])[0]
     st.text(f"{request.get('name')}: {request.get('description', '')}")
-    args = request.get("args") or {}
-    services.text_table([{"argument": k, "value": v} for k, v in args.items()])
+    services.text_table([{"argument": k, "value": _plain(v)} for k, v in summary["args"].items()])
     if payload.get("draft"):
         st.caption("Draft the requester will see")
         st.code(str(payload["draft"]), language="text", wrap_lines=True)
@@ -240,8 +296,8 @@ def _proposal(review: dict[str, Any], payload: dict[str, Any]) -> None:
             st.text(f"• {reason}")
 
 
-def _preview(preview: dict[str, Any]) -> None:
-    st.subheader("What happens if approved")
+def _preview(preview: dict[str, Any], *, edited: bool = False) -> None:
+    st.subheader("What the approved edit does" if edited else "What happens if approved")
     if not preview:
         st.caption("No preview for this action.")
     for key, value in preview.items():
@@ -253,7 +309,7 @@ def _preview(preview: dict[str, Any]) -> None:
         elif isinstance(value, dict) and not any(isinstance(v, (dict, list)) for v in value.values()):
             services.text_table([{"": k.replace("_", " "), "value": v} for k, v in value.items()], hide_header=True)
         elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
-            services.text_table(value)
+            services.text_table([{k: _plain(v) for k, v in row.items()} for row in value])
         elif isinstance(value, str):
             st.code(value, language="diff" if "diff" in key else "text", wrap_lines=True)
         elif isinstance(value, dict) and any(_is_change(v) for v in value.values()):
@@ -264,7 +320,27 @@ def _preview(preview: dict[str, Any]) -> None:
         elif isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
             st.text("\n".join(f"• {v}" for v in value) or "(none)")
         else:
-            st.json(value, expanded=True)
+            _fields(value)
+
+
+def _plain(value: Any) -> str:
+    """A value as readable text for one table cell: `key: value` pairs and lists, never JSON."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {_plain(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def _fields(value: Any) -> None:
+    """A record (or anything) as a two-column table of readable fields; lists of records as a table."""
+    if isinstance(value, dict):
+        rows = [{"": str(k).replace("_", " "), "value": _plain(v)} for k, v in value.items()]
+        services.text_table(rows, hide_header=True)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        services.text_table([{k: _plain(v) for k, v in row.items()} for row in value])
+    else:
+        st.text(_plain(value))
 
 
 def _is_change(value: Any) -> bool:
@@ -297,61 +373,69 @@ def _evidence(evidence: list[dict[str, Any]], tool_calls: list[dict[str, Any]]) 
     st.subheader("Tool calls already made")
     if tool_calls:
         services.text_table(
-            [{"tool": t.get("name"), "arguments": t.get("args"), "result": t.get("result")} for t in tool_calls]
+            [
+                {"tool": t.get("name"), "arguments": _plain(t.get("args")), "result": _plain(t.get("result"))}
+                for t in tool_calls
+            ]
         )
     else:
         st.caption("None.")
 
 
-def _signals(review: dict[str, Any], payload: dict[str, Any]) -> None:
-    weights = agent_policy(review["agent"]).confidence_weights
+def _signals(review: dict[str, Any]) -> None:
+    """Each signal against the policy's thresholds, so good readings read apart from bad ones."""
+    rows = review_screen.signals(review)
+    mark = {"good": "✓ good", "borderline": "~ borderline", "bad": "✗ bad"}
     left, right = st.columns(2, gap="large")
-    left.subheader(f"Confidence {services.number(review['confidence'])}")
-    left.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "signal": s["name"],
-                    "value": float(s["value"]),
-                    "weight": weights.get(s["name"], 0.0),
-                    "based on": s.get("detail"),
-                }
-                for s in payload.get("confidence_signals") or []
-            ]
-        ),
-        hide_index=True,
-        width="stretch",
-        column_config={"value": st.column_config.ProgressColumn("value", min_value=0, max_value=1, format="%.2f")},
-    )
-    right.subheader(f"Risk {services.number(review['risk'])}")
-    right.dataframe(
-        pd.DataFrame(
-            [
-                {"signal": s["name"], "value": float(s["value"]), "based on": s.get("detail")}
-                for s in payload.get("risk_signals") or []
-            ]
-        ),
-        hide_index=True,
-        width="stretch",
-        column_config={"value": st.column_config.ProgressColumn("value", min_value=0, max_value=1, format="%.2f")},
-    )
+    for column, kind, title in ((left, "confidence", "Confidence"), (right, "risk", "Risk")):
+        column.subheader(f"{title} {services.number(review[kind])}")
+        if not rows[kind]:
+            column.caption("No signals.")
+            continue
+        column.caption(services.md_escape(f"Against the policy's thresholds: {rows[kind][0]['threshold']}."))
+        frame = pd.DataFrame(
+            [{**{k: v for k, v in r.items() if k != "threshold"}, "reading": mark[r["reading"]]} for r in rows[kind]]
+        )
+        column.dataframe(
+            frame.style.map(_reading_colour, subset=["reading"]),
+            hide_index=True,
+            width="stretch",
+            column_config={"value": st.column_config.NumberColumn("value", format="%.2f")},
+        )
+
+
+def _reading_colour(reading: str) -> str:
+    colour = {"✓": "#1b7f3b", "~": "#9a6b00", "✗": "#b3261e"}.get(reading[:1], "inherit")
+    return f"color: {colour}; font-weight: 600"
 
 
 def _checks(checks: list[dict[str, Any]]) -> None:
+    """Failed and warning checks first, in full; the passed ones collapsed under their count."""
     failed = [c for c in checks if not c["passed"]]
     st.subheader(f"Policy checks ({len(failed)} of {len(checks)} failed)")
-    ordered = failed + [c for c in checks if c["passed"]]
-    services.text_table(
-        [
-            {
-                "check": c["id"],
-                "result": "passed" if c["passed"] else f"FAILED: {c['outcome']}",
-                "rule": c["rule"],
-                "detail": c.get("detail") or "",
-            }
-            for c in ordered
-        ]
-    )
+    if failed:
+        services.text_table(
+            [
+                {
+                    "check": c["id"],
+                    "result": f"FAILED: {c['outcome']}",
+                    "rule": c["rule"],
+                    "detail": c.get("detail") or "",
+                }
+                for c in failed
+            ]
+        )
+    else:
+        st.caption("No check failed.")
+    passed = [c for c in checks if c["passed"]]
+    if passed:
+        with st.expander(f"Passed checks ({len(passed)})"):
+            services.text_table(
+                [
+                    {"check": c["id"], "result": "passed", "rule": c["rule"], "detail": c.get("detail") or ""}
+                    for c in passed
+                ]
+            )
 
 
 def _path(review: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -428,6 +512,7 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
         if outcome:
             _outcome(*outcome)
         st.info(services.md_escape(why), icon=":material/lock:")
+        _next_review(user, review["id"])
         return
     config = (payload.get("review_configs") or [{}])[0]
     kinds = [k for k in ("approve", "edit", "reject") if k in config.get("allowed_decisions", [])]
@@ -440,27 +525,34 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
     rid = review["id"]
     with st.form(f"decide:{rid}", border=True):
         st.subheader("Your decision")
-        st.caption(
-            "Change any argument and choose 'Approve with edits': the edit is checked like a new proposal "
-            "(the same policy checks and preview) before it is accepted."
+        st.text_area(
+            "Comment",
+            key=f"{rid}:comment",
+            placeholder="Why; for 'Request more information', the question",
+            height=90,
         )
-        fields = _edit_fields(rid, schema, original)
-        st.text_area("Comment", key=f"{rid}:comment", placeholder="Why; for 'Request more information', the question")
+        st.caption(
+            "The requester reads this comment word for word when you reject (as the reason) or request more "
+            "information (as the question). Other decisions keep it in the audit trail only."
+        )
         st.selectbox(
             "Reason category (required for edits and rejections)",
             [None, *CATEGORIES],
             key=f"{rid}:category",
             format_func=lambda c: "Choose a category" if c is None else c.replace("_", " "),
         )
-        buttons = st.columns(len(kinds))
-        for column, kind in zip(buttons, kinds, strict=True):
-            column.form_submit_button(
-                DECISION_LABELS[kind],
-                key=f"{rid}:{kind}",
-                type="primary" if kind == "approve" else "secondary",
-                on_click=_decide,
-                args=(rid, kind, fields),
-            )
+        fields: dict[str, Any] = {}  # filled below; the buttons' callbacks read it on the next run
+        for start in range(0, len(kinds), 2):  # two buttons a row: every label fits on one line
+            row = st.columns(2)
+            for column, kind in zip(row, kinds[start : start + 2], strict=False):
+                column.form_submit_button(
+                    DECISION_LABELS[kind],
+                    key=f"{rid}:{kind}",
+                    type="primary" if kind == "approve" else "secondary",
+                    on_click=_decide,
+                    args=(rid, kind, fields),
+                    width="stretch",
+                )
         if review["deadline"] and review["deadline"] < now_iso():
             st.warning(
                 services.md_escape(
@@ -471,6 +563,11 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
             )
         if outcome:  # refusals and errors next to the buttons; the inputs keep what was typed
             _outcome(*outcome)
+        st.caption(
+            "The arguments: change any and choose 'Approve with edits' above; the edit is checked like a new "
+            "proposal (the same policy checks and preview) before it is accepted."
+        )
+        fields.update(_edit_fields(rid, schema, original))
 
 
 def _resolve(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -338,3 +338,26 @@ def test_no_deploy_button_and_nothing_fetched_from_the_internet(app_server, logi
         {urlsplit(u).hostname for u in requests if urlsplit(u).scheme in ("http", "https")} - {"127.0.0.1"}
     )
     assert outside == [], outside
+
+
+def test_the_summary_and_the_decision_are_on_the_first_screen(app_server, login):
+    """Reviewers reported a 4,700 px page with the form at its bottom, below 26 passed checks."""
+    runner = app_server["runner"]
+    review = _pending(runner, "demo-pending-refund-39")
+    checks = runner.show(review["id"])["interrupt"]["checks"]
+    passed = [c for c in checks if c["passed"]]
+    sam = login("sam", landing="Inbox")
+    _open_review(sam, app_server["base"], review["id"])
+    height = sam.viewport_size["height"]
+    summary = sam.get_by_text("Why it is here:")
+    summary.wait_for()
+    for name in ("Approve", "Reject", "Escalate"):
+        box = sam.get_by_role("button", name=name, exact=True).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height, (name, box, height)
+    assert sam.get_by_text("The requester reads this comment word for word").is_visible()
+    expander = sam.get_by_text(f"Passed checks ({len(passed)})")
+    expect(expander).to_be_visible()
+    expect(sam.get_by_role("cell", name=passed[0]["rule"], exact=True)).to_be_hidden()
+    screenshot(sam, "review-first-screen")  # waits for the page to settle
+    page_height = sam.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    print(f"review page height: {page_height} px; first screen: {height} px")
