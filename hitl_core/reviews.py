@@ -410,6 +410,13 @@ def _search_filter(db: Database, search: str | None, where: list[str], params: d
         return False
     text = check_text(search.strip(), "the search text", MAX_SEARCH)
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if "\x1f" not in text:
+        # The stored search text (schema version 9): the id, the argument values and the request,
+        # lower-cased and joined by U+001F, which this text lacks, so it cannot match across two of
+        # them; one LIKE on it is exactly the three terms below, and a trigram index serves it.
+        params["search"] = f"%{escaped.lower() if db.dialect == 'postgresql' else escaped}%"
+        where.append("r.search_text LIKE :search ESCAPE '\\'")
+        return True
     if db.dialect == "postgresql":  # LIKE is case-sensitive there; LOWER knows Unicode
         params["search"] = f"%{escaped.lower()}%"
         terms = [  # cheapest first; json, not jsonb: parsing it once is all a row needs
@@ -479,10 +486,24 @@ def _inbox_rows(db: Database, rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def counts_by_agent(db: Database, *, status: str = "pending", roles: list[str] | None = None) -> dict[str, int]:
-    """How many reviews each agent has in a status (for the inbox header)."""
-    where, params = _filters(status=status, agent=None, action=None, kind="review", roles=roles or [])
-    rows = db.read(f"SELECT r.agent, COUNT(*) AS n FROM reviews r WHERE {' AND '.join(where)} GROUP BY r.agent", params)
-    return {r["agent"]: int(r["n"]) for r in rows}
+    """How many reviews each agent has in a status (for the inbox header).
+
+    Read from `review_counts` (schema version 9), which triggers keep exact in the transaction of every
+    insert, status change and delete of a review: a few rows per agent and set of roles, whatever
+    the number of reviews; a role filter keeps the groups whose roles include one of them.
+    """
+    where, params = _filters(status=status, agent=None, action=None, kind="review", roles=[])
+    where = [w.replace("r.status", "c.status").replace("r.kind", "c.kind") for w in where]
+    rows = db.read(
+        f"SELECT c.agent, c.roles, c.n FROM review_counts c WHERE {' AND '.join(where)} AND c.n <> 0", params
+    )
+    wanted = set(roles or [])
+    out: dict[str, int] = {}
+    for row in rows:
+        if wanted and not wanted.intersection(loads(row["roles"], [])):
+            continue
+        out[row["agent"]] = out.get(row["agent"], 0) + int(row["n"])
+    return {agent: n for agent, n in out.items() if n}
 
 
 def _filters(
