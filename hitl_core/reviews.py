@@ -387,7 +387,17 @@ def inbox_count(
     kind: str | None = "review",
     search: str | None = None,
 ) -> int:
-    """How many reviews `inbox` would page through with the same filters (the inbox's total)."""
+    """How many reviews `inbox` would page through with the same filters (the inbox's total).
+
+    Without a search or an action filter, read from the maintained counts (a few rows); otherwise
+    counted on the indexes.
+    """
+    if action is None and (search is None or not search.strip()):
+        return sum(
+            _maintained_counts(
+                db, status=status, kind=kind, roles=[role] if role else (roles or []), agent=agent
+            ).values()
+        )
     where, params = _filters(
         status=status, agent=agent, action=action, kind=kind, roles=[role] if role else (roles or [])
     )
@@ -486,24 +496,31 @@ def _inbox_rows(db: Database, rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def counts_by_agent(db: Database, *, status: str = "pending", roles: list[str] | None = None) -> dict[str, int]:
-    """How many reviews each agent has in a status (for the inbox header).
+    """How many reviews each agent has in a status (for the inbox header), from the maintained counts."""
+    return _maintained_counts(db, status=status, kind="review", roles=roles or [], agent=None)
 
-    Read from `review_counts` (schema version 9), which triggers keep exact in the transaction of every
-    insert, status change and delete of a review: a few rows per agent and set of roles, whatever
-    the number of reviews; a role filter keeps the groups whose roles include one of them.
+
+def _maintained_counts(
+    db: Database, *, status: str, kind: str | None, roles: list[str], agent: str | None
+) -> dict[str, int]:
+    """Reviews per agent from `review_counts` (schema version 9), never a count of the reviews themselves.
+
+    Triggers keep that table exact in the transaction of every insert, status change and delete of a
+    review: a few rows per agent and set of roles, whatever the number of reviews. A role filter
+    keeps the groups whose roles include one of them (as the review_roles match does).
     """
-    where, params = _filters(status=status, agent=None, action=None, kind="review", roles=[])
-    where = [w.replace("r.status", "c.status").replace("r.kind", "c.kind") for w in where]
+    where, params = _filters(status=status, agent=agent, action=None, kind=kind, roles=[])
+    where = [w.replace("r.", "c.") for w in where]
     rows = db.read(
         f"SELECT c.agent, c.roles, c.n FROM review_counts c WHERE {' AND '.join(where)} AND c.n <> 0", params
     )
-    wanted = set(roles or [])
+    wanted = set(roles)
     out: dict[str, int] = {}
     for row in rows:
         if wanted and not wanted.intersection(loads(row["roles"], [])):
             continue
         out[row["agent"]] = out.get(row["agent"], 0) + int(row["n"])
-    return {agent: n for agent, n in out.items() if n}
+    return {name: n for name, n in out.items() if n}
 
 
 def _filters(

@@ -436,7 +436,16 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX IF NOT EXISTS reviews_deadline ON reviews (status, kind, deadline, created_at)",
         # The search: a trigram index answers LIKE '%text%' (rechecked on the row, so exact).
         "-- postgresql\nCREATE EXTENSION IF NOT EXISTS pg_trgm",
-        "-- postgresql\nCREATE INDEX IF NOT EXISTS reviews_search ON reviews USING gin (search_text gin_trgm_ops)",
+        # The operator class is named with the extension's own schema: it may be installed in another
+        # schema than the tables' (created once per database, where a search path put it first).
+        """-- postgresql
+        DO $body$
+        DECLARE home TEXT;
+        BEGIN
+            SELECT n.nspname INTO home FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+            WHERE e.extname = 'pg_trgm';
+            EXECUTE format('CREATE INDEX IF NOT EXISTS reviews_search ON reviews USING gin (search_text %I.gin_trgm_ops)', home);
+        END $body$""",
     ],
 ]
 
