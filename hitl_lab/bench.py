@@ -262,6 +262,7 @@ QUICK = Sizes(
     api_inbox_requests=100,
     notify_threads=20,
     scale_pg=100_000,
+    scale_sqlite=10_000,
 )
 
 
@@ -1312,10 +1313,10 @@ def run(
 # -- the table ------------------------------------------------------------------------------------------------------
 def render(report: dict[str, Any]) -> str:
     """The report as the table `hitl bench` prints."""
-    cycle = report["cycle"]
     head = f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s"
     if report.get("only"):
         return "\n".join([head, "", *_render_scale(report["inbox_scale"])])
+    cycle = report["cycle"]
     lines = [
         head,
         "",
