@@ -345,9 +345,9 @@ def inbox_page(
 ) -> tuple[list[dict[str, Any]], int]:
     """`inbox`'s page and the total number of matching reviews (the app's list and its count).
 
-    A search reads every candidate row anyway, so the total comes with the page from the same scan
-    (a window count); without one, the page stops early on the deadline index and the total is a
-    separate count on the indexes.
+    With a search the total comes with the page from the same scan (a window count over the rows the
+    search index found); without one, the page stops early on the deadline index and the total is
+    read from the maintained counts (`inbox_count`).
     """
     filters = {"status": status, "role": None, "roles": roles, "agent": agent, "action": action, "kind": kind}
     rows, total = _page(db, filters, limit=limit, offset=offset, sort=sort, search=search, total=True)
@@ -412,9 +412,9 @@ MAX_SEARCH: Final = 200
 def _search_filter(db: Database, search: str | None, where: list[str], params: dict[str, Any]) -> bool:
     """Add a literal, case-insensitive substring match on the request, the arguments' values and the id.
 
-    The text is a parameter, never part of the SQL; LIKE's wildcards in it are escaped. The term is
-    ANDed with the indexed status, role and agent terms, so it only reads the rows those select; no
-    index serves the substring match itself (see docs/DESIGN.md). True when a term was added.
+    The text is a parameter, never part of the SQL; LIKE's wildcards in it are escaped. It is matched
+    against the stored `search_text` (a trigram index serves it on PostgreSQL; see docs/DESIGN.md,
+    "The inbox at scale"). True when a term was added.
     """
     if search is None or not search.strip():
         return False
