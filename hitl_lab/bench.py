@@ -18,6 +18,9 @@ in the inbox it runs beside:
    at 1,000, 10,000 and 100,000 pending threads. One thread is run to its interrupt; its rows are
    cloned with INSERT ... SELECT under new ids. With --quick, the 100,000 step clones only the rows
    the inbox reads and the public API's time there is extrapolated from 10,000 (and says so).
+2b. The inbox at scale: 1,000,000 pending reviews on PostgreSQL (100,000 on SQLite; --quick: 100,000
+   and 10,000), one review cloned in transactions of 100,000; the first page, the header counts, a
+   search for one review's id and pages of 100 (`hitl bench --only inbox-scale` runs it alone).
 3. Concurrent deciders: 1, 4 and 16 reviewers (threads) each take a random review from the first
    page of their inbox and approve it; a race is refused with "already decided". Afterwards every
    review must be approved once, with one `review_decided` event and one ledger row, and the audit
