@@ -595,7 +595,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     def progress(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
-    report = run(args.settings, quick=args.quick, log=None if args.json else progress)
+    report = run(args.settings, quick=args.quick, log=None if args.json else progress, only=args.only)
     _print(args, report, render)
 
 
@@ -1071,6 +1071,11 @@ def _add_load_commands(command: _AddCommand) -> None:
         "bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage, HTTP API."
     )
     p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
+    p.add_argument(
+        "--only",
+        choices=["inbox-scale"],
+        help="one measurement alone: inbox-scale (the inbox at 1,000,000 pending on PostgreSQL, 100,000 on SQLite)",
+    )
 
     p = command(
         "soak", cmd_soak, "Fault and load harness: kills, pauses, a database restart; then checks the promises."

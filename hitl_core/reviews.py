@@ -345,9 +345,9 @@ def inbox_page(
 ) -> tuple[list[dict[str, Any]], int]:
     """`inbox`'s page and the total number of matching reviews (the app's list and its count).
 
-    A search reads every candidate row anyway, so the total comes with the page from the same scan
-    (a window count); without one, the page stops early on the deadline index and the total is a
-    separate count on the indexes.
+    With a search the total comes with the page from the same scan (a window count over the rows the
+    search index found); without one, the page stops early on the deadline index and the total is
+    read from the maintained counts (`inbox_count`).
     """
     filters = {"status": status, "role": None, "roles": roles, "agent": agent, "action": action, "kind": kind}
     rows, total = _page(db, filters, limit=limit, offset=offset, sort=sort, search=search, total=True)
@@ -387,7 +387,17 @@ def inbox_count(
     kind: str | None = "review",
     search: str | None = None,
 ) -> int:
-    """How many reviews `inbox` would page through with the same filters (the inbox's total)."""
+    """How many reviews `inbox` would page through with the same filters (the inbox's total).
+
+    Without a search or an action filter, read from the maintained counts (a few rows); otherwise
+    counted on the indexes.
+    """
+    if action is None and (search is None or not search.strip()):
+        return sum(
+            _maintained_counts(
+                db, status=status, kind=kind, roles=[role] if role else (roles or []), agent=agent
+            ).values()
+        )
     where, params = _filters(
         status=status, agent=agent, action=action, kind=kind, roles=[role] if role else (roles or [])
     )
@@ -402,14 +412,21 @@ MAX_SEARCH: Final = 200
 def _search_filter(db: Database, search: str | None, where: list[str], params: dict[str, Any]) -> bool:
     """Add a literal, case-insensitive substring match on the request, the arguments' values and the id.
 
-    The text is a parameter, never part of the SQL; LIKE's wildcards in it are escaped. The term is
-    ANDed with the indexed status, role and agent terms, so it only reads the rows those select; no
-    index serves the substring match itself (see docs/DESIGN.md). True when a term was added.
+    The text is a parameter, never part of the SQL; LIKE's wildcards in it are escaped. It is matched
+    against the stored `search_text` (a trigram index serves it on PostgreSQL; see docs/DESIGN.md,
+    "The inbox at scale"). True when a term was added.
     """
     if search is None or not search.strip():
         return False
     text = check_text(search.strip(), "the search text", MAX_SEARCH)
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if "\x1f" not in text:
+        # The stored search text (schema version 9): the id, the argument values and the request,
+        # lower-cased and joined by U+001F, which this text lacks, so it cannot match across two of
+        # them; one LIKE on it is exactly the three terms below, and a trigram index serves it.
+        params["search"] = f"%{escaped.lower() if db.dialect == 'postgresql' else escaped}%"
+        where.append("r.search_text LIKE :search ESCAPE '\\'")
+        return True
     if db.dialect == "postgresql":  # LIKE is case-sensitive there; LOWER knows Unicode
         params["search"] = f"%{escaped.lower()}%"
         terms = [  # cheapest first; json, not jsonb: parsing it once is all a row needs
@@ -479,10 +496,31 @@ def _inbox_rows(db: Database, rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def counts_by_agent(db: Database, *, status: str = "pending", roles: list[str] | None = None) -> dict[str, int]:
-    """How many reviews each agent has in a status (for the inbox header)."""
-    where, params = _filters(status=status, agent=None, action=None, kind="review", roles=roles or [])
-    rows = db.read(f"SELECT r.agent, COUNT(*) AS n FROM reviews r WHERE {' AND '.join(where)} GROUP BY r.agent", params)
-    return {r["agent"]: int(r["n"]) for r in rows}
+    """How many reviews each agent has in a status (for the inbox header), from the maintained counts."""
+    return _maintained_counts(db, status=status, kind="review", roles=roles or [], agent=None)
+
+
+def _maintained_counts(
+    db: Database, *, status: str, kind: str | None, roles: list[str], agent: str | None
+) -> dict[str, int]:
+    """Reviews per agent from `review_counts` (schema version 9), never a count of the reviews themselves.
+
+    Triggers keep that table exact in the transaction of every insert, status change and delete of a
+    review: a few rows per agent and set of roles, whatever the number of reviews. A role filter
+    keeps the groups whose roles include one of them (as the review_roles match does).
+    """
+    where, params = _filters(status=status, agent=agent, action=None, kind=kind, roles=[])
+    where = [w.replace("r.", "c.") for w in where]
+    rows = db.read(
+        f"SELECT c.agent, c.roles, c.n FROM review_counts c WHERE {' AND '.join(where)} AND c.n <> 0", params
+    )
+    wanted = set(roles)
+    out: dict[str, int] = {}
+    for row in rows:
+        if wanted and not wanted.intersection(loads(row["roles"], [])):
+            continue
+        out[row["agent"]] = out.get(row["agent"], 0) + int(row["n"])
+    return {name: n for name, n in out.items() if n}
 
 
 def _filters(

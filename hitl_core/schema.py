@@ -10,8 +10,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hitl_core.db import Database, Tx
+from hitl_core.errors import HitlError
 
 _PG_UPGRADE_LOCK = 0x4849544C  # "HITL"
+
+# What a search matches, per row (the inbox's three terms in one text; see version 9). Each backend's
+# own functions, exactly those the search used before: the same values, lower-cased the same way.
+_SEARCH_TEXT_PG = (
+    "LOWER({row}.id || chr(31) || COALESCE((SELECT string_agg(a.value, chr(31)) FROM json_each_text("
+    "CASE WHEN json_typeof(CAST(COALESCE({row}.args, '{{}}') AS json)) = 'object' "
+    "THEN CAST(COALESCE({row}.args, '{{}}') AS json) ELSE CAST('{{}}' AS json) END) a), '') || chr(31) || "
+    "COALESCE(CAST({row}.payload AS json) ->> 'request', ''))"
+)
+_SEARCH_TEXT_SQLITE = (
+    "LOWER({row}.id || char(31) || COALESCE((SELECT group_concat(CAST(a.value AS TEXT), char(31)) "
+    "FROM json_each(COALESCE({row}.args, '{{}}')) a), '') || char(31) || "
+    "COALESCE(json_extract({row}.payload, '$.request'), ''))"
+)
 
 # Timestamps are ISO-8601 UTC strings with a fixed width, so they sort the same in both dialects.
 MIGRATIONS: list[list[str]] = [
@@ -325,9 +340,139 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_attempt_at)",
         "CREATE INDEX IF NOT EXISTS notifications_thread ON notifications (thread_id)",
     ],
+    [
+        # Version 9: the inbox at a million pending reviews (docs/DESIGN.md, "The inbox at scale").
+        # `search_text`: the review id, the action's argument values and the request, lower-cased and
+        # joined by U+001F (a search term holding that character is matched the old way), so that one
+        # LIKE on one column finds what the three terms found; triggers keep it in step with `payload`
+        # and `args` wherever they are written (registration, retention, erasure).
+        # `review_counts`: how many reviews each (status, kind, agent, roles) has, kept by triggers in
+        # the transaction of every insert, status change and delete, so the header counts read a few
+        # rows instead of counting a million.
+        "ALTER TABLE reviews ADD COLUMN search_text TEXT",
+        """CREATE TABLE IF NOT EXISTS review_counts (
+            status TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (status, kind, agent, roles)
+        )""",
+        f"-- postgresql\nUPDATE reviews SET search_text = {_SEARCH_TEXT_PG.format(row='reviews')}",
+        f"-- sqlite\nUPDATE reviews SET search_text = {_SEARCH_TEXT_SQLITE.format(row='reviews')}",
+        """INSERT INTO review_counts (status, kind, agent, roles, n)
+           SELECT status, kind, agent, required_roles, COUNT(*) FROM reviews GROUP BY status, kind, agent, required_roles""",
+        f"""-- postgresql
+        CREATE OR REPLACE FUNCTION hitl_review_search_text() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN
+            NEW.search_text := {_SEARCH_TEXT_PG.format(row="NEW")};
+            RETURN NEW;
+        END $body$""",
+        """-- postgresql
+        CREATE TRIGGER reviews_search_text BEFORE INSERT OR UPDATE OF id, args, payload ON reviews
+        FOR EACH ROW EXECUTE FUNCTION hitl_review_search_text()""",
+        f"""-- sqlite
+        CREATE TRIGGER IF NOT EXISTS reviews_search_text_ins AFTER INSERT ON reviews BEGIN
+            UPDATE reviews SET search_text = {_SEARCH_TEXT_SQLITE.format(row="NEW")} WHERE id = NEW.id;
+        END""",
+        f"""-- sqlite
+        CREATE TRIGGER IF NOT EXISTS reviews_search_text_upd AFTER UPDATE OF args, payload ON reviews BEGIN
+            UPDATE reviews SET search_text = {_SEARCH_TEXT_SQLITE.format(row="NEW")} WHERE id = NEW.id;
+        END""",
+        # PostgreSQL: statement-level triggers over transition tables, so a bulk insert or update adds
+        # its rows per group in one upsert (a row-level trigger would update one counter row per row).
+        """-- postgresql
+        CREATE OR REPLACE FUNCTION hitl_review_counts() RETURNS trigger LANGUAGE plpgsql AS $body$
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN  -- each moved row leaves its old group and joins its new one
+                INSERT INTO review_counts (status, kind, agent, roles, n)
+                    SELECT status, kind, agent, roles, SUM(n) FROM (
+                        SELECT o.status, o.kind, o.agent, o.required_roles AS roles, -1 AS n
+                        FROM old_rows o JOIN new_rows w ON w.id = o.id WHERE o.status IS DISTINCT FROM w.status
+                        UNION ALL
+                        SELECT w.status, w.kind, w.agent, w.required_roles, 1
+                        FROM old_rows o JOIN new_rows w ON w.id = o.id WHERE o.status IS DISTINCT FROM w.status
+                    ) m GROUP BY 1, 2, 3, 4 HAVING SUM(n) <> 0 ORDER BY 1, 2, 3, 4
+                    ON CONFLICT (status, kind, agent, roles) DO UPDATE SET n = review_counts.n + excluded.n;
+            ELSIF TG_OP = 'INSERT' THEN
+                INSERT INTO review_counts (status, kind, agent, roles, n)
+                    SELECT status, kind, agent, required_roles, COUNT(*) FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+                    ON CONFLICT (status, kind, agent, roles) DO UPDATE SET n = review_counts.n + excluded.n;
+            ELSE
+                INSERT INTO review_counts (status, kind, agent, roles, n)
+                    SELECT status, kind, agent, required_roles, -COUNT(*) FROM old_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+                    ON CONFLICT (status, kind, agent, roles) DO UPDATE SET n = review_counts.n + excluded.n;
+            END IF;
+            RETURN NULL;
+        END $body$""",
+        """-- postgresql
+        CREATE TRIGGER reviews_counts_ins AFTER INSERT ON reviews REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION hitl_review_counts()""",
+        """-- postgresql
+        CREATE TRIGGER reviews_counts_upd AFTER UPDATE ON reviews REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION hitl_review_counts()""",
+        """-- postgresql
+        CREATE TRIGGER reviews_counts_del AFTER DELETE ON reviews REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION hitl_review_counts()""",
+        """-- sqlite
+        CREATE TRIGGER IF NOT EXISTS reviews_counts_ins AFTER INSERT ON reviews BEGIN
+            INSERT INTO review_counts (status, kind, agent, roles, n) VALUES (NEW.status, NEW.kind, NEW.agent, NEW.required_roles, 1)
+            ON CONFLICT (status, kind, agent, roles) DO UPDATE SET n = n + 1;
+        END""",
+        """-- sqlite
+        CREATE TRIGGER IF NOT EXISTS reviews_counts_upd AFTER UPDATE OF status ON reviews
+        WHEN OLD.status IS NOT NEW.status BEGIN
+            UPDATE review_counts SET n = n - 1
+            WHERE status = OLD.status AND kind = OLD.kind AND agent = OLD.agent AND roles = OLD.required_roles;
+            INSERT INTO review_counts (status, kind, agent, roles, n) VALUES (NEW.status, NEW.kind, NEW.agent, NEW.required_roles, 1)
+            ON CONFLICT (status, kind, agent, roles) DO UPDATE SET n = n + 1;
+        END""",
+        """-- sqlite
+        CREATE TRIGGER IF NOT EXISTS reviews_counts_del AFTER DELETE ON reviews BEGIN
+            UPDATE review_counts SET n = n - 1
+            WHERE status = OLD.status AND kind = OLD.kind AND agent = OLD.agent AND roles = OLD.required_roles;
+        END""",
+        # The first page: the role's reviews in deadline order, read in index order to the page's end.
+        "CREATE INDEX IF NOT EXISTS reviews_deadline ON reviews (status, kind, deadline, created_at)",
+        # The search: a trigram index answers LIKE '%text%' (rechecked on the row, so exact).
+        "-- postgresql\nCREATE EXTENSION IF NOT EXISTS pg_trgm",
+        # The operator class is named with the extension's own schema: it may be installed in another
+        # schema than the tables' (created once per database, where a search path put it first).
+        """-- postgresql
+        DO $body$
+        DECLARE home TEXT;
+        BEGIN
+            SELECT n.nspname INTO home FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+            WHERE e.extname = 'pg_trgm';
+            EXECUTE format('CREATE INDEX IF NOT EXISTS reviews_search ON reviews USING gin (search_text %I.gin_trgm_ops)', home);
+        END $body$""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _run(tx: Tx, statement: str) -> None:
+    """One migration statement; one marked `-- postgresql` or `-- sqlite` runs on that backend only."""
+    first, _, rest = statement.partition("\n")
+    if first in ("-- postgresql", "-- sqlite"):
+        if first != f"-- {tx.dialect}":
+            return
+        statement = rest
+    if "CREATE EXTENSION" in statement:
+        name = statement.split()[-1]
+        tx.execute("SAVEPOINT hitl_extension")
+        try:
+            tx.execute(statement)
+        except Exception as exc:  # any refusal (no such extension, no privilege): the same one line
+            tx.execute("ROLLBACK TO SAVEPOINT hitl_extension")
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HitlError(
+                f"the PostgreSQL extension {name} could not be created ({reason}); "
+                f"ask a superuser to run CREATE EXTENSION {name} in this database"
+            ) from None
+        return
+    tx.execute(statement)
 
 
 def current_version(tx: Tx) -> int:
@@ -369,7 +514,7 @@ def upgrade(
         version = current_version(tx)
         for number in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[number]:
-                tx.execute(statement)
+                _run(tx, statement)
             tx.execute("INSERT INTO hitl_schema (version) VALUES (:v)", {"v": number + 1})
         for name, steps in agents.items():
             for number in range(agent_version(tx, name), len(steps)):

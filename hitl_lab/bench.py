@@ -18,6 +18,9 @@ in the inbox it runs beside:
    at 1,000, 10,000 and 100,000 pending threads. One thread is run to its interrupt; its rows are
    cloned with INSERT ... SELECT under new ids. With --quick, the 100,000 step clones only the rows
    the inbox reads and the public API's time there is extrapolated from 10,000 (and says so).
+2b. The inbox at scale: 1,000,000 pending reviews on PostgreSQL (100,000 on SQLite; --quick: 100,000
+   and 10,000), one review cloned in transactions of 100,000; the first page, the header counts, a
+   search for one review's id and pages of 100 (`hitl bench --only inbox-scale` runs it alone).
 3. Concurrent deciders: 1, 4 and 16 reviewers (threads) each take a random review from the first
    page of their inbox and approve it; a race is refused with "already decided". Afterwards every
    review must be approved once, with one `review_decided` event and one ledger row, and the audit
@@ -237,6 +240,9 @@ class Sizes:
     """Pending reviews behind the API's inbox timing."""
     api_inbox_requests: int = 200
     notify_threads: int = 50
+    scale_pg: int = 1_000_000
+    """Pending reviews behind the inbox-at-scale figures on PostgreSQL (on SQLite: `scale_sqlite`)."""
+    scale_sqlite: int = 100_000
 
 
 FULL = Sizes(
@@ -258,6 +264,8 @@ QUICK = Sizes(
     storage_threads=40,
     api_inbox_requests=100,
     notify_threads=20,
+    scale_pg=100_000,
+    scale_sqlite=10_000,
 )
 
 
@@ -642,6 +650,117 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
         finally:
             runner.close()
     return out
+
+
+# -- 2b. the inbox at scale ---------------------------------------------------------------------------------------
+SCALE_CHUNK = 100_000
+"""Clones per transaction while seeding the inbox at scale (each a statement per table)."""
+
+
+def _size_label(size: int) -> str:
+    return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
+
+
+def _vacuum(url: str) -> None:
+    """PostgreSQL: what autovacuum does in time (the trigram index's pending list merged, statistics fresh)."""
+    import psycopg
+
+    with psycopg.connect(DatabaseURL.parse(url).target, autocommit=True) as conn:  # the scratch schema's URL
+        conn.execute("VACUUM ANALYZE reviews")
+        conn.execute("VACUUM ANALYZE review_roles")
+        conn.execute("ANALYZE review_counts")
+
+
+def bench_inbox_scale(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 2b: the inbox's four queries at 1,000,000 pending reviews (PostgreSQL; 100,000 on SQLite)."""
+    dialect = DatabaseURL.parse(url).dialect
+    size = sizes.scale_pg if dialect == "postgresql" else sizes.scale_sqlite
+    repeats = max(sizes.inbox_repeats, 10)
+    out: dict[str, Any] = {
+        "pending": size,
+        "label": _size_label(size),
+        "queries": {
+            "first_page": "reviews.inbox(status=pending, roles=[support_agent], sort=deadline, limit=50)",
+            "counts": "reviews.counts_by_agent(roles=[support_agent]) (the inbox header)",
+            "search": "reviews.inbox_page(roles=[support_agent], search=<one review's id, upper-cased>, limit=50): "
+            "the app's searched page and its total",
+            "page100": "reviews.inbox_page(roles=[support_agent], limit=100, offset=100*k) for k = 0..9: "
+            "each page of 100 with the total, as the app pages",
+            "deep_page100": "reviews.inbox(roles=[support_agent], limit=100, offset=pending/2): one page jump "
+            "to the middle (offset paging reads the rows it skips)",
+        },
+        "fixture": "one thread run to its interrupt, its review row and roles cloned with INSERT ... SELECT "
+        f"in transactions of {SCALE_CHUNK:,} (the triggers write each clone's search text and counts), "
+        "then VACUUM ANALYZE on PostgreSQL; medians of repeats after a first (cold) call",
+    }
+    if size != 1_000_000:
+        out["note"] = (
+            f"measured at {size:,} pending, not 1,000,000 ({'--quick' if dialect == 'postgresql' else 'SQLite'})"
+        )
+    with scratch_database(url, "scale") as scratch:
+        runner = _runner(scratch)
+        try:
+            seed = runner.run(AGENT, "Please credit account 1", user=REQUESTER, context=_context(1))
+            template = {"t": seed.thread_id, "c": "", "r": seed.reviews[0]}
+            t0 = time.perf_counter()
+            for lo in range(1, size, SCALE_CHUNK):
+                _clone(runner.db, template, lo, min(lo + SCALE_CHUNK, size) - 1, inbox_only=True)
+                log(f"inbox at scale: {min(lo + SCALE_CHUNK, size):,} of {size:,} pending seeded")
+            if dialect == "postgresql":
+                _vacuum(scratch)
+            else:
+                _analyze(runner.db)
+            out["fixture_build_s"] = round(time.perf_counter() - t0, 1)
+            db = runner.db
+            counts = reviews.counts_by_agent(db, roles=[ROLE])
+            if counts.get(AGENT) != size:
+                raise HitlError(f"benchmark: the inbox header shows {counts.get(AGENT)} reviews, expected {size}")
+            wanted = f"rv-clone-{size // 2}"
+            figures: dict[str, tuple[float, float]] = {}
+            cold, warm, rows = _time_ms(lambda: reviews.inbox(db, status="pending", roles=[ROLE], limit=50), repeats)
+            figures["first_page"] = (cold, warm)
+            if len(rows) != 50:
+                raise HitlError(f"benchmark: the first page holds {len(rows)} reviews, expected 50")
+            figures["counts"] = _time_ms(lambda: reviews.counts_by_agent(db, roles=[ROLE]), repeats)[:2]
+            cold, warm, (rows, total) = _time_ms(
+                lambda: reviews.inbox_page(db, roles=[ROLE], search=wanted.upper(), limit=50), repeats
+            )
+            figures["search"] = (cold, warm)
+            if [r["id"] for r in rows] != [wanted] or total != 1:
+                raise HitlError(f"benchmark: searching {wanted!r} found {total} reviews")
+            pages: list[float] = []
+            for k in range(10):
+                t1 = time.perf_counter()
+                rows, total = reviews.inbox_page(db, roles=[ROLE], limit=100, offset=100 * k)
+                pages.append((time.perf_counter() - t1) * 1000)
+                if len(rows) != 100 or total != size:
+                    raise HitlError(f"benchmark: page {k + 1} holds {len(rows)} of {total} reviews")
+            figures["page100"] = (pages[0], statistics.median(pages[1:]))
+            figures["deep_page100"] = _time_ms(lambda: reviews.inbox(db, roles=[ROLE], limit=100, offset=size // 2), 3)[
+                :2
+            ]
+            for name, (cold, warm) in figures.items():
+                out[f"{name}_ms"] = round(warm, 2)
+                out[f"{name}_cold_ms"] = round(cold, 2)
+            log(
+                f"inbox at {size:,} pending: first page {out['first_page_ms']} ms, counts {out['counts_ms']} ms, "
+                f"search {out['search_ms']} ms, page of 100 {out['page100_ms']} ms, "
+                f"page at offset {size // 2:,} {out['deep_page100_ms']} ms"
+            )
+        finally:
+            runner.close()
+    return out
+
+
+def scale_keys(scale: dict[str, Any]) -> dict[str, Any]:
+    """The headline keys of the inbox at scale, named for the size measured (`_1m`, `_100k`)."""
+    label = scale["label"]
+    return {
+        f"inbox_first_page_ms_{label}": scale["first_page_ms"],
+        f"inbox_counts_ms_{label}": scale["counts_ms"],
+        f"inbox_search_ms_{label}": scale["search_ms"],
+        f"inbox_page100_ms_{label}": scale["page100_ms"],
+    }
 
 
 # -- 3. concurrent deciders ---------------------------------------------------------------------------------------
@@ -1124,8 +1243,12 @@ def run(
     quick: bool = False,
     sizes: Sizes | None = None,
     log: Callable[[str], None] | None = None,
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """Every measurement on the configured database's server; the headline keys first, then the figures."""
+    """Every measurement on the configured database's server; the headline keys first, then the figures.
+
+    `only="inbox-scale"` runs the inbox at scale alone (seeding a million rows takes minutes).
+    """
     settings = settings or configured()
     chosen = sizes or (QUICK if quick else FULL)
     say = log or (lambda text: None)
@@ -1139,8 +1262,19 @@ def run(
         elapsed[name] = round(time.perf_counter() - t0, 1)
         return result
 
+    if only == "inbox-scale":  # the inbox at scale alone (`hitl bench --only inbox-scale`)
+        scale = timed("inbox_scale", bench_inbox_scale)
+        return {
+            **scale_keys(scale),
+            "database": dialect,
+            "quick": quick,
+            "only": only,
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            "inbox_scale": scale,
+        }
     cycle = timed("cycle", bench_cycle)
     inbox = timed("inbox", bench_inbox)
+    scale = timed("inbox_scale", bench_inbox_scale)
     deciders = timed("deciders", bench_deciders)
     storage = timed("storage", bench_storage)
     api = timed("api", bench_api)
@@ -1153,6 +1287,7 @@ def run(
         "inbox_vs_public_api_speedup_10k": (by_size.get("10000") or {}).get("speedup"),
         "inbox_first_page_ms_100k": (by_size.get("100000") or {}).get("inbox_first_page_ms"),
         "inbox_search_ms_10k": (by_size.get("10000") or {}).get("inbox_search_ms"),
+        **scale_keys(scale),
         "public_api_ms_100k_measured": bool((by_size.get("100000") or {}).get("public_api_measured")),
         "decisions_lost": deciders["lost"] + api["decide"]["lost"],
         "decisions_doubled": deciders["doubled"] + api["decide"]["doubled"],
@@ -1170,6 +1305,7 @@ def run(
         "elapsed_s_by_measurement": elapsed,
         "cycle": cycle,
         "inbox": inbox,
+        "inbox_scale": scale,
         "deciders": deciders,
         "storage": storage,
         "api": api,
@@ -1180,9 +1316,12 @@ def run(
 # -- the table ------------------------------------------------------------------------------------------------------
 def render(report: dict[str, Any]) -> str:
     """The report as the table `hitl bench` prints."""
+    head = f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s"
+    if report.get("only"):
+        return "\n".join([head, "", *_render_scale(report["inbox_scale"])])
     cycle = report["cycle"]
     lines = [
-        f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s",
+        head,
         "",
         f"1. full cycle: start to pause, then decide to complete ({cycle['workers']}; plain: {cycle['plain']})",
         f"{'workers':>7}  {'way':<7} {'cycle/s':>8} {'start/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
@@ -1217,6 +1356,8 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += [
         f"fixture: {report['inbox']['fixture']}",
+        "",
+        *_render_scale(report["inbox_scale"]),
         "",
         f"3. concurrent deciders ({report['deciders']['deciders']})",
         f"{'deciders':>8} {'reviews':>8} {'decided/s':>10} {'refused':>8} {'lost':>5} {'doubled':>8} {'errors':>7}",
@@ -1263,3 +1404,13 @@ def render(report: dict[str, Any]) -> str:
         f"notification_delivery_p50_ms: {report['notification_delivery_p50_ms']}",
     ]
     return "\n".join(lines)
+
+
+def _render_scale(scale: dict[str, Any]) -> list[str]:
+    """Measurement 2b's lines."""
+    lines = [f"2b. the inbox at {scale['pending']:,} pending ({scale['fixture']})"]
+    for name, query in scale["queries"].items():
+        lines.append(f"  {name:<13} {scale[f'{name}_ms']:>9} ms (cold {scale[f'{name}_cold_ms']} ms)  {query}")
+    if scale.get("note"):
+        lines.append(f"  note: {scale['note']}")
+    return lines

@@ -33,6 +33,11 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
     assert report["inbox_vs_public_api_speedup_10k"] > 0
     assert report["inbox_first_page_ms_100k"] > 0
     assert report["inbox_search_ms_10k"] > 0  # the search found the one review it looked for (checked inside)
+    # The inbox at scale: --quick on SQLite measures it at 10,000 pending and names the keys so.
+    scale = report["inbox_scale"]
+    assert scale["pending"] == 10_000 and "not 1,000,000" in scale["note"]
+    for name in ("first_page", "counts", "search", "page100"):
+        assert report[f"inbox_{name}_ms_10k"] == scale[f"{name}_ms"] > 0
 
     cycle = report["cycle"]
     assert set(cycle["levels"]) == {"1", "8", "32"}
@@ -141,6 +146,13 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
             },
         },
         "storage": {"threads": 1, "measure": "pages", **storage, "plain": storage},
+        "inbox_scale": {
+            "pending": 1_000_000,
+            "fixture": "clones",
+            "queries": {"counts": "reviews.counts_by_agent"},
+            "counts_ms": 0.4,
+            "counts_cold_ms": 0.9,
+        },
         "notification_delivery_p50_ms": 4.2,
         "notifications": {
             "channel": "webhook",
@@ -154,6 +166,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
     assert "notification_delivery_p50_ms: 4.2" in text
     assert "runner / plain: 1.0" in text and "(public API extrapolated)" in text and "audit chains verify: True" in text
     assert "search ms" in text and " 7.5 " in text
+    assert "2b. the inbox at 1,000,000 pending" in text and "0.4 ms (cold 0.9 ms)  reviews.counts_by_agent" in text
 
 
 @pytest.mark.postgres
