@@ -692,6 +692,20 @@ def test_a_rerun_that_loses_the_address_keeps_the_page_on_what_it_shows(runner, 
         assert not shown(at, "Open a review from the inbox") and shown(at, review["id"])
 
 
+def test_an_emptied_thread_box_keeps_the_thread_and_a_typed_id_opens_another(runner):
+    """The browser side once sent the lookup box back empty right after a rollback: the page went blank
+    mid-confirmation. The address decides what is shown; the box only navigates."""
+    at = app(runner, "lee", "thread", id="demo-approved-refund")
+    at.text_input(key="thread_lookup").set_value("").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["id"] == "demo-approved-refund"
+    assert at.text_input(key="thread_lookup").value == "demo-approved-refund"
+    assert "Actions" in [h.value for h in at.subheader]
+    (other,) = [t for t in ("demo-expired-refund",) if runner.thread(t)]
+    at.text_input(key="thread_lookup").set_value(other).run()
+    assert at.query_params["id"] == other and at.text_input(key="thread_lookup").value == other
+
+
 def test_audit_search_and_verify(runner):
     at = app(runner, "olga", "audit")
     at.button(key="audit_verify").click().run()

@@ -29,17 +29,16 @@ def main() -> None:
     user = services.require_user("thread")
     st.title("Thread")
     st.page_link("inbox.py", label="Inbox", icon=":material/inbox:")
-    query = services.addressed_id("thread")
-    if st.session_state.get("thread_query") != query:  # arrived from a link: show that thread
-        st.session_state["thread_query"] = query
-        st.session_state["thread_lookup"] = query
-    thread_id = st.text_input("Thread id", key="thread_lookup").strip()
+    # The address says which thread is shown; the box only navigates. A box that comes back empty
+    # (Streamlit's browser side has been seen to send an empty value right after a rollback) must not
+    # blank the page in the middle of a reviewer's work, so it is filled again from the address.
+    thread_id = services.addressed_id("thread")
+    if st.session_state.get("thread_query") != thread_id or not st.session_state.get("thread_lookup"):
+        st.session_state["thread_query"] = st.session_state["thread_lookup"] = thread_id
+    st.text_input("Thread id", key="thread_lookup", on_change=_look_up)
     if not thread_id:
         st.caption("Open a thread from a review, or type its id.")
         return
-    if query != thread_id:  # typed: the address (and what this tab remembers) follows
-        st.session_state["thread_query"] = thread_id
-        services.address("thread", thread_id)
     runner = services.runner()
     try:
         thread = access.thread(runner, user, thread_id)  # unknown and not visible alike
@@ -64,6 +63,14 @@ def main() -> None:
     _actions(user, thread)
     _reviews(thread_id)
     _timeline(thread, runner)
+
+
+def _look_up() -> None:
+    """A thread id typed in the box: show that thread (an emptied box changes nothing)."""
+    typed = str(st.session_state.get("thread_lookup") or "").strip()
+    if typed:
+        st.session_state["thread_query"] = typed
+        services.address("thread", typed)
 
 
 def _actions(user: User, thread: dict[str, Any]) -> None:

@@ -152,12 +152,17 @@ def login(browser: Any, app_server: dict[str, Any], request: pytest.FixtureReque
     When the test fails, every page it opened is saved as artifacts/screenshots/failed-*.png.
     """
     contexts: list[Any] = []
+    addresses: list[tuple[Any, list[str]]] = []  # each page and the addresses it went through, for failures
 
     def open_as(name: str, landing: str | None = None, path: str = "") -> Any:
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
         context.set_default_timeout(45_000)  # generous: CI machines are often busy
         contexts.append(context)
         page = context.new_page()
+        visited: list[str] = []
+        page.on("framenavigated", lambda frame: visited.append(frame.url) if frame is page.main_frame else None)
+        page.on("websocket", lambda ws: visited.append(f"websocket {ws.url}"))
+        addresses.append((page, visited))
         page.goto(app_server["base"] + path)
         page.get_by_role("textbox", name="User name").fill(name)
         page.get_by_role("textbox", name="Password").fill(PASSWORD)
@@ -173,6 +178,10 @@ def login(browser: Any, app_server: dict[str, Any], request: pytest.FixtureReque
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             for number, page in enumerate(context.pages):
                 page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}-{index}-{number}.png"))
+                trail = next((v for p, v in addresses if p is page), [])
+                (ARTIFACTS / f"failed-{request.node.name}-{index}-{number}.txt").write_text(
+                    "\n".join([*trail, f"now {page.url}"]) + "\n"
+                )
         context.close()
 
 
