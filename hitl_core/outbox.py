@@ -158,6 +158,19 @@ def _has_channel(requester: Any) -> bool:
     return isinstance(requester, str) and bool(requester) and requester != ANONYMOUS
 
 
+def _about(tx: Tx, row: Mapping[str, Any], event: str, recipients: list[str], payload: Mapping[str, Any]) -> bool:
+    """`enqueue` for an event about one review row (its id, thread and agent name the notification)."""
+    return enqueue(
+        tx,
+        event=event,
+        review_id=row["id"],
+        thread_id=row["thread_id"],
+        agent=row["agent"],
+        recipients=recipients,
+        payload=payload,
+    )
+
+
 # -- the events -----------------------------------------------------------------------------------------
 def review_registered(tx: Tx, row: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
     """A new review (or an escalated one) to its tier's roles, or a question to its requester."""
@@ -168,15 +181,7 @@ def review_registered(tx: Tx, row: Mapping[str, Any], value: Mapping[str, Any]) 
             "question": mask_text(str(value.get("question") or ""))[: 4 * MAX_TEXT],
             "deadline": row.get("deadline"),
         }
-        return enqueue(
-            tx,
-            event="question_asked",
-            review_id=row["id"],
-            thread_id=row["thread_id"],
-            agent=row["agent"],
-            recipients=[requester_key(row["requester"])],
-            payload=payload,
-        )
+        return _about(tx, row, "question_asked", [requester_key(row["requester"])], payload)
     payload = facts(row) | {"fallback": value.get("expiry_fallback")}
     history = value.get("history") or []
     last = history[-1] if history and isinstance(history[-1], Mapping) else {}
@@ -189,30 +194,14 @@ def review_registered(tx: Tx, row: Mapping[str, Any], value: Mapping[str, Any]) 
             "by": last.get("reviewer") or "deadline",
             "comment": mask_text(str(last.get("comment") or ""))[:MAX_TEXT] or None,
         }
-    return enqueue(
-        tx,
-        event="review_escalated" if escalated else "review_requested",
-        review_id=row["id"],
-        thread_id=row["thread_id"],
-        agent=row["agent"],
-        recipients=_roles(row),
-        payload=payload,
-    )
+    return _about(tx, row, "review_escalated" if escalated else "review_requested", _roles(row), payload)
 
 
 def review_expired(tx: Tx, row: Mapping[str, Any], fallback: str) -> bool:
     """Nobody decided a review by its deadline: its tier's roles hear which fallback was taken."""
     if row.get("kind") != "review":
         return False
-    return enqueue(
-        tx,
-        event="review_expired",
-        review_id=row["id"],
-        thread_id=row["thread_id"],
-        agent=row["agent"],
-        recipients=_roles(row),
-        payload=facts(row) | {"fallback": fallback},
-    )
+    return _about(tx, row, "review_expired", _roles(row), facts(row) | {"fallback": fallback})
 
 
 OUTCOMES: Final = {
@@ -248,14 +237,12 @@ def decision_applied(tx: Tx, review_id: str) -> bool:
     shown = dict(row) | ({"args": args} if isinstance(args, dict) else {})
     if isinstance(args, dict):
         shown["amount"] = row["amount"] if "amount" not in args else args["amount"]
-    return enqueue(
+    return _about(
         tx,
-        event="decision_applied",
-        review_id=row["id"],
-        thread_id=row["thread_id"],
-        agent=row["agent"],
-        recipients=[requester_key(row["requester"])],
-        payload=_requester_facts(shown) | {"status": row["status"], "outcome": outcome},
+        row,
+        "decision_applied",
+        [requester_key(row["requester"])],
+        _requester_facts(shown) | {"status": row["status"], "outcome": outcome},
     )
 
 
@@ -284,14 +271,12 @@ def warn_deadline(tx: Tx, review_id: str, now: str, share: float) -> bool:
     if not warning_at(row["created_at"], row["deadline"], share) <= now < row["deadline"]:
         return False
     value = loads(row["payload"], {}) or {}
-    return enqueue(
+    return _about(
         tx,
-        event="deadline_approaching",
-        review_id=row["id"],
-        thread_id=row["thread_id"],
-        agent=row["agent"],
-        recipients=_roles(row),
-        payload=facts(row) | {"fallback": value.get("expiry_fallback"), "warned_at": now},
+        row,
+        "deadline_approaching",
+        _roles(row),
+        facts(row) | {"fallback": value.get("expiry_fallback"), "warned_at": now},
     )
 
 
