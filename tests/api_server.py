@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from hitl_core.db import Database
+from tests.helpers import stop
 
 TABLES = (
     "users",
@@ -85,12 +86,7 @@ def worker_for(database_url: str) -> Iterator[subprocess.Popen[bytes] | None]:
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def digest(db: Database) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from typing import Any
 
@@ -35,3 +36,16 @@ def question(runner: Any, text: str = "What are your customer support hours?", u
     """A plain question from a standard customer."""
     context = {"customer": {"id": unique("c"), "name": "Eve Example", "tier": "standard", "lifetime_value": 100}}
     return runner.run("support", text, user=user, context=context, thread_id=unique("th"))
+
+
+def stop(*processes: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """Ask each process to end (SIGTERM), all at once; kill any still running after `timeout` seconds."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # held at a fault point, or hung: end it
+            process.kill()
+            process.wait()

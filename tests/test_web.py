@@ -24,6 +24,7 @@ from hitl_core import audit, sessions
 from hitl_core.settings import Settings
 from hitl_lab.demo import DEMO_PASSWORD, seed
 from hitl_runtime.runner import Runner
+from tests.helpers import stop
 from ui import services, web
 
 FORM = {"name": "lee", "password": DEMO_PASSWORD, "next": "/inbox"}
@@ -200,8 +201,4 @@ def test_hitl_ui_listens_on_this_machine_only_and_serves_the_headers(runner, tmp
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as form:
             assert b'<button type="submit">Log in</button>' in form.read()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, timeout=15)

@@ -20,7 +20,7 @@ from hitl_core.users import add_user
 from hitl_runtime import jobs
 from hitl_runtime.runner import Runner
 from tests.conftest import PG_ADMIN_URL, _drop_pg_database, _fresh_pg_database, _pg_available, pg_url
-from tests.helpers import refund_request
+from tests.helpers import refund_request, stop
 
 pytestmark = pytest.mark.postgres
 
@@ -77,18 +77,6 @@ def _until(check, what, timeout=120.0, describe=lambda: ""):
         time.sleep(0.1)
 
 
-def _stop(*workers):
-    for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # a worker still held at a fault point (a failed test): end it
-            worker.kill()
-            worker.wait()
-
-
 def _stderr(worker):
     worker.stderr.seek(0)
     text = worker.stderr.read().decode(errors="replace")
@@ -130,7 +118,7 @@ def test_a_running_worker_expires_overdue_reviews_and_runs_submitted_work(runner
         _until(lambda: jobs.status(runner, job)["status"] == "done", "the run job")
         assert jobs.status(runner, job)["result"]["status"] == "pending_review"
     finally:
-        _stop(worker)
+        stop(worker)
     assert worker.returncode == 0, _stderr(worker)
     assert _refunds(runner, pending.thread_id) == []
 
@@ -175,7 +163,7 @@ def test_a_worker_killed_mid_execution_its_job_is_taken_over_and_the_effect_happ
         )
         assert survivor.poll() is None  # the survivor did it, and is still serving
     finally:
-        _stop(first, second)
+        stop(first, second)
 
     done = jobs.status(runner, job)
     assert done["attempts"] == 2 and done["result"]["status"] == "completed", done
@@ -201,7 +189,7 @@ def test_worker_once_takes_over_the_job_of_a_killed_worker(runner, pg_database, 
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(timeout=30) == -signal.SIGKILL
     finally:
-        _stop(worker)
+        stop(worker)
     env = {
         **os.environ,
         "HITL_DATABASE_URL": pg_database,

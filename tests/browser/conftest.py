@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import stop
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -115,11 +117,7 @@ def app_server(
             time.sleep(0.3)
         yield {"base": base, "port": port, "runner": runner, "log": folder / "streamlit.log"}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, timeout=10)
         log.close()
         runner.close()
 
