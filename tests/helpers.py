@@ -23,13 +23,21 @@ def refund_request(
     message: str | None = None,
 ) -> Any:
     """A customer asks for a refund of `amount` on a fresh order; returns the RunResult."""
+    text, context = refund_ask(amount, order_amount=order_amount, tier=tier, days=days)
+    return runner.run("support", message or text, user=user, context=context, thread_id=unique("th"))
+
+
+def refund_ask(
+    amount: float, *, order_amount: float | None = None, tier: str = "standard", days: int = 3
+) -> tuple[str, dict[str, Any]]:
+    """The words and the context of a refund request of `amount` on a fresh order (not sent)."""
     customer, order = unique("c"), "o-" + str(uuid.uuid4().int % 900000 + 100000)
-    text = message or f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?"
+    text = f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?"
     context = {
         "customer": {"id": customer, "name": "Eve Example", "tier": tier, "lifetime_value": 150},
         "order": {"id": order, "amount": order_amount or amount, "currency": "USD", "days_since_delivery": days},
     }
-    return runner.run("support", text, user=user, context=context, thread_id=unique("th"))
+    return text, context
 
 
 def question(runner: Any, text: str = "What are your customer support hours?", user: str = "eve") -> Any:

@@ -14,7 +14,7 @@ from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import iso, utc_now
 from hitl_core.errors import BadInput, Forbidden
 from hitl_runtime import jobs, queue
-from tests.helpers import refund_request, unique
+from tests.helpers import refund_ask, refund_request, unique
 from tests.notify_fixtures import SECRET, receiver  # noqa: F401 (a fixture)
 
 
@@ -40,14 +40,6 @@ def _queued(runner):
     return count
 
 
-def _refund_context(amount):
-    order = f"o-{unique('x')[2:]}"
-    return order, {
-        "customer": {"id": unique("c"), "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
-        "order": {"id": order, "amount": amount, "currency": "USD", "days_since_delivery": 3},
-    }
-
-
 def test_a_bad_submission_is_refused_at_once_with_the_command_lines_error_and_queues_nothing(runner):
     pending = refund_request(runner, 30)
     review_id = pending.reviews[0]
@@ -68,14 +60,8 @@ def test_a_bad_submission_is_refused_at_once_with_the_command_lines_error_and_qu
 
 
 def test_worker_once_runs_a_submitted_run_then_a_submitted_decision(runner, settings):
-    order, context = _refund_context(42)
-    job = jobs.submit_run(
-        runner,
-        "support",
-        f"My kettle arrived broken. Can I get my $42 back for order {order}?",
-        user="eve",
-        context=context,
-    )
+    text, context = refund_ask(42)
+    job = jobs.submit_run(runner, "support", text, user="eve", context=context)
     queued = jobs.status(runner, job)
     assert queued["status"] == "queued" and queued["kind"] == "run"
     assert runner.thread(queued["thread_id"])["status"] == "running"  # recorded, not yet advanced

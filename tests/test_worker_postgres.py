@@ -20,7 +20,7 @@ from hitl_core.users import add_user
 from hitl_runtime import jobs
 from hitl_runtime.runner import Runner
 from tests.conftest import PG_ADMIN_URL, _drop_pg_database, _fresh_pg_database, _pg_available, pg_url
-from tests.helpers import refund_request, stop
+from tests.helpers import refund_ask, refund_request, stop
 
 pytestmark = pytest.mark.postgres
 
@@ -104,17 +104,8 @@ def test_a_running_worker_expires_overdue_reviews_and_runs_submitted_work(runner
         )
         _until(lambda: runner.state(pending.thread_id).status == "completed", "the fallback")
 
-        context = {
-            "customer": {"id": "c-pgw", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
-            "order": {"id": "o-616161", "amount": 42, "currency": "USD", "days_since_delivery": 3},
-        }
-        job = jobs.submit_run(
-            runner,
-            "support",
-            "My kettle arrived broken. Can I get my $42 back for order o-616161?",
-            user="eve",
-            context=context,
-        )
+        text, context = refund_ask(42)
+        job = jobs.submit_run(runner, "support", text, user="eve", context=context)
         _until(lambda: jobs.status(runner, job)["status"] == "done", "the run job")
         assert jobs.status(runner, job)["result"]["status"] == "pending_review"
     finally:

@@ -15,7 +15,7 @@ from hitl_core.users import add_user
 from hitl_runtime import jobs
 from hitl_runtime.runner import Runner
 from hitl_runtime.worker import InProcessWorker, cron_every
-from tests.helpers import refund_request
+from tests.helpers import refund_ask, refund_request
 
 
 def _until(check, what, timeout=30.0):
@@ -63,17 +63,8 @@ def test_a_review_past_its_deadline_expires_without_anyone_running_sweep(local):
 def test_submitted_work_runs_in_process_and_its_effect_happens_once(local):
     worker = InProcessWorker(local, concurrency=3).start()
     try:
-        context = {
-            "customer": {"id": "c-sched", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
-            "order": {"id": "o-424242", "amount": 42, "currency": "USD", "days_since_delivery": 3},
-        }
-        job = jobs.submit_run(
-            local,
-            "support",
-            "My kettle arrived broken. Can I get my $42 back for order o-424242?",
-            user="eve",
-            context=context,
-        )
+        text, context = refund_ask(42)
+        job = jobs.submit_run(local, "support", text, user="eve", context=context)
         _until(lambda: jobs.status(local, job)["status"] == "done", "the run job")
         review_id = jobs.status(local, job)["result"]["reviews"][0]
         decision = jobs.submit_decision(local, review_id, "approve", "sam")
@@ -86,17 +77,8 @@ def test_submitted_work_runs_in_process_and_its_effect_happens_once(local):
 
 
 def test_a_local_job_of_a_silent_process_is_queued_again_and_completes_once(local):
-    context = {
-        "customer": {"id": "c-stall", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
-        "order": {"id": "o-515151", "amount": 42, "currency": "USD", "days_since_delivery": 3},
-    }
-    job = jobs.submit_run(
-        local,
-        "support",
-        "My kettle arrived broken. Can I get my $42 back for order o-515151?",
-        user="eve",
-        context=context,
-    )
+    text, context = refund_ask(42)
+    job = jobs.submit_run(local, "support", text, user="eve", context=context)
     claimed = store.claim_local(local.db)  # a process claimed it, then died without a word
     assert claimed is not None and claimed["id"] == job
     assert store.claim_local(local.db) is None  # nobody else may take it meanwhile
