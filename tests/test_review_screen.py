@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 from hitl_core import reviews
 from hitl_core.users import add_user
 from hitl_runtime import review_screen
+from tests.helpers import refund_request
 
 
 def _refund(runner, amount: float, user: str = "eve") -> str:
-    order = f"o-{uuid.uuid4().int % 900000 + 100000}"
-    result = runner.run(
-        "support",
-        f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?",
-        user=user,
-        context={
-            "customer": {"id": f"c-{uuid.uuid4().hex[:8]}", "name": "Test", "tier": "standard", "lifetime_value": 100},
-            "order": {"id": order, "amount": amount, "currency": "USD", "days_since_delivery": 3},
-        },
-    )
+    result = refund_request(runner, amount, user=user)
     assert result.status == "pending_review", result
     return result.reviews[0]
 
