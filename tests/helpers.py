@@ -46,6 +46,12 @@ def question(runner: Any, text: str = "What are your customer support hours?", u
     return runner.run("support", text, user=user, context=context, thread_id=unique("th"))
 
 
+def vague_request(runner: Any, user: str = "eve") -> Any:
+    """A request the agent cannot act on without asking the requester (it ends `needs_info`)."""
+    context = {"customer": {"id": unique("c"), "name": "Eve"}}
+    return runner.run("support", "I'd like to return something.", user=user, thread_id=unique("th"), context=context)
+
+
 def stop(*processes: subprocess.Popen[Any], timeout: float = 30) -> None:
     """Ask each process to end (SIGTERM), all at once; kill any still running after `timeout` seconds."""
     for process in processes:

@@ -27,7 +27,7 @@ from hitl_core import outbox, reviews, tokens
 from hitl_core.canonical import iso, parse_iso, utc_now
 from hitl_core.errors import BadInput
 from hitl_runtime import notifications
-from tests.helpers import refund_request, unique
+from tests.helpers import refund_request, unique, vague_request
 from tests.notify_fixtures import APP, SECRET, Mailbox, Receiver, free_port, mailbox, receiver, text_of, wait_for
 
 __all__ = ["mailbox", "receiver"]  # fixtures
@@ -253,13 +253,7 @@ def test_a_decision_applied_reaches_the_requester_when_they_have_a_channel(runne
 
 def test_a_question_to_the_requester_reaches_them(runner, settings, receiver):
     chosen = configured(settings, "support_agent=" + receiver.url("/agents"), "requester=" + receiver.url("/requester"))
-    result = runner.run(
-        "support",
-        "I'd like to return something.",
-        user="eve",
-        thread_id=unique("th"),
-        context={"customer": {"id": unique("c"), "name": "Eve"}},
-    )
+    result = vague_request(runner)
     assert result.status == "needs_info"
     assert deliver(runner, chosen)["sent"] == 1
     (hook,) = receiver.requests

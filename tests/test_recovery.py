@@ -12,7 +12,7 @@ import pytest
 
 from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import iso, utc_now
-from tests.helpers import refund_request
+from tests.helpers import refund_request, vague_request
 
 LATER = iso(utc_now() + timedelta(days=2))
 
@@ -95,15 +95,7 @@ def test_expiry_approves_only_where_the_policy_says(runner, policy_dir):
 
 
 def test_unanswered_question_expires(runner):
-    from tests.helpers import unique
-
-    result = runner.run(
-        "support",
-        "I'd like to return something.",
-        user="eve",
-        thread_id=unique("th"),
-        context={"customer": {"id": unique("c"), "name": "Eve"}},
-    )
+    result = vague_request(runner)
     assert result.status == "needs_info"
     runner.sweep(now=LATER)
     state = runner.state(result.thread_id)

@@ -14,7 +14,7 @@ from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import iso, utc_now
 from hitl_core.errors import BadInput, Forbidden
 from hitl_runtime import jobs, queue
-from tests.helpers import refund_ask, refund_request, unique
+from tests.helpers import refund_ask, refund_request, vague_request
 from tests.notify_fixtures import SECRET, receiver  # noqa: F401 (a fixture)
 
 
@@ -106,13 +106,7 @@ def test_worker_once_expires_an_overdue_review_by_its_policys_fallback(runner, s
 
 
 def test_an_answer_is_recorded_at_once_and_applied_by_the_worker(runner, settings):
-    asked = runner.run(
-        "support",
-        "I'd like to return something.",
-        user="eve",
-        thread_id=unique("th"),
-        context={"customer": {"id": unique("c"), "name": "Eve"}},
-    )
+    asked = vague_request(runner)
     assert asked.status == "needs_info"
     job = jobs.submit_reply(runner, asked.thread_id, "The blender, order o-555111; it arrived cracked.", user="eve")
     assert jobs.status(runner, job)["status"] == "queued"
