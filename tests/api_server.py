@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from hitl_core.db import Database
-from tests.helpers import stop
+from tests.helpers import free_port, stop
 
 TABLES = (
     "users",
@@ -31,13 +30,6 @@ TABLES = (
     "login_throttle",
     "hitl_jobs",
 )
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import uuid
 from typing import Any
@@ -44,6 +45,13 @@ def question(runner: Any, text: str = "What are your customer support hours?", u
     """A plain question from a standard customer."""
     context = {"customer": {"id": unique("c"), "name": "Eve Example", "tier": "standard", "lifetime_value": 100}}
     return runner.run("support", text, user=user, context=context, thread_id=unique("th"))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def vague_request(runner: Any, user: str = "eve") -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,15 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import free_port
+
 SECRET = "test-webhook-secret-0123456789"
 APP = "https://review.example.test"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (yet)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

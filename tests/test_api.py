@@ -30,9 +30,9 @@ from hitl_core import audit, ledger, reviews, tokens
 from hitl_core.settings import Settings
 from hitl_core.users import add_user
 from hitl_runtime.runner import Runner
-from tests.api_server import digest, free_port, serving, worker_for
+from tests.api_server import digest, serving, worker_for
 from tests.conftest import ACCOUNTS
-from tests.helpers import unique
+from tests.helpers import free_port, unique
 from tests.privacy_dump import dump
 
 ISSUER = "https://idp.example.test"

@@ -27,8 +27,8 @@ from hitl_core import outbox, reviews, tokens
 from hitl_core.canonical import iso, parse_iso, utc_now
 from hitl_core.errors import BadInput
 from hitl_runtime import notifications
-from tests.helpers import refund_request, unique, vague_request
-from tests.notify_fixtures import APP, SECRET, Mailbox, Receiver, free_port, mailbox, receiver, text_of, wait_for
+from tests.helpers import free_port, refund_request, unique, vague_request
+from tests.notify_fixtures import APP, SECRET, Mailbox, Receiver, mailbox, receiver, text_of, wait_for
 
 __all__ = ["mailbox", "receiver"]  # fixtures
 

@@ -24,7 +24,7 @@ from hitl_core import audit, sessions
 from hitl_core.settings import Settings
 from hitl_lab.demo import DEMO_PASSWORD, seed
 from hitl_runtime.runner import Runner
-from tests.helpers import stop
+from tests.helpers import free_port, stop
 from ui import services, web
 
 FORM = {"name": "lee", "password": DEMO_PASSWORD, "next": "/inbox"}
@@ -148,12 +148,6 @@ def test_every_response_carries_the_frame_and_sniffing_headers(client):
         assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _listening(port: int) -> set[str]:
     """The local addresses of the sockets listening on `port` (Linux: /proc/net/tcp and tcp6)."""
     found: set[str] = set()
@@ -174,7 +168,7 @@ def _listening(port: int) -> set[str]:
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
 def test_hitl_ui_listens_on_this_machine_only_and_serves_the_headers(runner, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
     env["HITL_DATABASE_URL"] = runner.db.url
     process = subprocess.Popen(

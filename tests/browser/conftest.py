@@ -9,7 +9,6 @@ the tests read the same database to check the ledger and the audit log. Without
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import stop
+from tests.helpers import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,12 +36,6 @@ DOCS = REPO / "docs" / "screenshots"
 REFRESH_SCREENSHOTS = "HITL_REFRESH_SCREENSHOTS"
 """Set to 1 to write the screenshots into docs/screenshots/ (the README's); otherwise they go to a temporary folder."""
 PASSWORD = "hitl-demo"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +68,7 @@ def app_server(
     url = f"sqlite:///{folder}/app.db"
     runner = Runner(Settings(database_url=url))
     assert seed(runner)["problems"] == []
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HITL_DATABASE_URL": url, "HITL_UI_REFRESH_SECONDS": "1", **app_env}
     env.pop("OPENAI_API_KEY", None)
     log = (folder / "streamlit.log").open("w")
