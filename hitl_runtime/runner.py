@@ -616,6 +616,10 @@ class Runner:
             raise Conflict(f"review {review_id} has no decision to apply")
         if row["applied_at"] is not None:
             return self.state(str(row["thread_id"]))
+        return self._apply_recorded(row)
+
+    def _apply_recorded(self, row: Row) -> RunResult:
+        """Resume a review's thread with the decision recorded on its row (the worker's and the sweep's way)."""
         decision = loads(row["decision"], {})
         return self._resume(row["agent"], reviews.public(row) | {"interrupt_id": row["interrupt_id"]}, decision)
 
@@ -833,8 +837,7 @@ class Runner:
         for row in reviews.unapplied(self.db, grace):
 
             def finish(row: Row = row) -> str:
-                decision = loads(row["decision"], {})
-                self._resume(row["agent"], reviews.public(row) | {"interrupt_id": row["interrupt_id"]}, decision)
+                self._apply_recorded(row)
                 return str(row["id"])
 
             if attempt({"review_id": row["id"]}, finish) is not None:
