@@ -1073,8 +1073,9 @@ def _add_load_commands(command: _AddCommand) -> None:
     p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
     p.add_argument(
         "--only",
-        choices=["inbox-scale"],
-        help="one measurement alone: inbox-scale (the inbox at 1,000,000 pending on PostgreSQL, 100,000 on SQLite)",
+        choices=["inbox-scale", "cycle"],
+        help="one measurement alone: inbox-scale (the inbox at 1,000,000 pending on PostgreSQL, 100,000 on SQLite); "
+        "cycle (the full cycle in threads and in processes)",
     )
 
     p = command(

@@ -243,6 +243,10 @@ class Sizes:
     scale_pg: int = 1_000_000
     """Pending reviews behind the inbox-at-scale figures on PostgreSQL (on SQLite: `scale_sqlite`)."""
     scale_sqlite: int = 100_000
+    processes: tuple[int, ...] = (1, 2, 4)
+    """Worker processes behind `process_scaling` (counts above the machine's cores are skipped)."""
+    process_threads: int = 160
+    """Cycles each worker process runs."""
 
 
 FULL = Sizes(
@@ -264,6 +268,7 @@ QUICK = Sizes(
     storage_threads=40,
     api_inbox_requests=100,
     notify_threads=20,
+    process_threads=48,
     scale_pg=100_000,
     scale_sqlite=10_000,
 )
@@ -449,41 +454,132 @@ def _cycle_runner(runner: Any, ids: list[int], workers: int, prefix: str, tally:
 
 
 def bench_cycle(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
-    """Measurement 1: plain LangGraph against the runner, per number of workers."""
+    """Measurement 1: plain LangGraph (default durability and durability="exit") against the runner, per workers."""
     out: dict[str, Any] = {
         "workers": "threads of one process sharing one runner, checkpointer and connection pool",
         "plain": "the same compiled graph and checkpointer, invoke and Command(resume=...), default durability",
+        "plain_exit": 'the same, with durability="exit" (one checkpoint per invoke, none per step)',
         "levels": {},
     }
+    ways = ("plain", "plain_exit", "runner")
     with scratch_database(url, "cycle") as scratch:
         runner = _runner(scratch, pool_size=max(sizes.concurrency) + 2)
         try:
             _cycle_plain(runner, list(range(8)), 1, "warm-plain", _Tally())  # compile, cache, plan
+            _cycle_plain(runner, list(range(8)), 1, "warm-exit", _Tally(), "exit")
             _cycle_runner(runner, list(range(8)), 1, "warm-runner", _Tally())
             for workers in sizes.concurrency:
-                tallies = {"plain": _Tally(), "runner": _Tally()}
+                tallies = {way: _Tally() for way in ways}
                 ids = list(range(sizes.cycle_threads))
                 for r in range(sizes.rounds):
                     chunk = ids[r :: sizes.rounds]
-                    for way in ("plain", "runner") if r % 2 == 0 else ("runner", "plain"):
-                        if way == "plain":
-                            _cycle_plain(runner, chunk, workers, f"plain-{workers}", tallies[way])
-                        else:
+                    for way in ways[r % 3 :] + ways[: r % 3]:  # each way goes first in turn
+                        if way == "runner":
                             _cycle_runner(runner, chunk, workers, f"runner-{workers}", tallies[way])
-                plain, ours = tallies["plain"].figures(), tallies["runner"].figures()
-                ratio = ours["full_cycle_threads_per_s"] / plain["full_cycle_threads_per_s"]
-                out["levels"][str(workers)] = {"plain": plain, "runner": ours, "ratio": round(ratio, 3)}
+                        else:
+                            durability = "exit" if way == "plain_exit" else None
+                            _cycle_plain(runner, chunk, workers, f"{way}-{workers}", tallies[way], durability)
+                figures = {way: tallies[way].figures() for way in ways}
+                ours = figures["runner"]["full_cycle_threads_per_s"]
+                ratio = ours / figures["plain"]["full_cycle_threads_per_s"]
+                exit_ratio = ours / figures["plain_exit"]["full_cycle_threads_per_s"]
+                out["levels"][str(workers)] = {
+                    **figures,
+                    "ratio": round(ratio, 3),
+                    "ratio_vs_exit": round(exit_ratio, 3),
+                }
                 log(
-                    f"cycle with {workers} worker(s): plain {plain['full_cycle_threads_per_s']}/s, "
-                    f"runner {ours['full_cycle_threads_per_s']}/s, ratio {ratio:.2f}"
+                    f"cycle with {workers} worker(s): plain {figures['plain']['full_cycle_threads_per_s']}/s, "
+                    f"plain exit {figures['plain_exit']['full_cycle_threads_per_s']}/s, runner {ours}/s, "
+                    f"ratio {ratio:.2f}, vs exit {exit_ratio:.2f}"
                 )
-            # For reference: plain LangGraph that writes one checkpoint per run, as the runner does.
-            reference = _Tally()
-            _cycle_plain(runner, list(range(sizes.cycle_threads // 2)), 1, "plain-exit", reference, "exit")
-            out["plain_exit_single_worker"] = reference.figures()
         finally:
             runner.close()
     out["ratio_min"] = min(level["ratio"] for level in out["levels"].values())
+    out["ratio_vs_exit"] = {workers: level["ratio_vs_exit"] for workers, level in out["levels"].items()}
+    return out
+
+
+# -- 1b. full cycles in several OS processes on one database -----------------------------------------------
+def _process_worker(url: str, prefix: str, threads: int, ready: Any, go: Any, results: Any) -> None:
+    """One worker process: its own runner and pool, warmed up, then `threads` cycles one after another."""
+    runner = Runner(
+        Settings(database_url=url, lease_seconds=60.0, resume_grace_seconds=30.0),
+        db=Database(url, pool_size=2),
+        model_factory=_stub_model,
+    )
+    try:
+        _cycle_runner(runner, list(range(8)), 1, f"{prefix}-warm", _Tally())
+        ready.put(prefix)
+        go.wait()
+        cpu, start = time.process_time(), time.time()
+        _cycle_runner(runner, list(range(threads)), 1, prefix, _Tally())
+        results.put({"start": start, "end": time.time(), "cpu_s": time.process_time() - cpu, "threads": threads})
+    except BaseException as exc:  # the parent must not wait forever on a child that failed
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        runner.close()
+
+
+def _processes_once(url: str, count: int, threads: int, label: str) -> dict[str, Any]:
+    """`count` worker processes started together; throughput over the span from the first start to the last end."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")  # fresh interpreters: no pool or lock inherited by fork
+    ready, results, go = spawn.Queue(), spawn.Queue(), spawn.Event()
+    children = [
+        spawn.Process(target=_process_worker, args=(url, f"{label}-{i}", threads, ready, go, results))
+        for i in range(count)
+    ]
+    for child in children:
+        child.start()
+    try:
+        for _ in children:
+            ready.get(timeout=120)
+        go.set()
+        done = [results.get(timeout=600) for _ in children]
+    finally:
+        for child in children:
+            child.join(timeout=60)
+    failed = [d["error"] for d in done if "error" in d]
+    if failed:
+        raise HitlError(f"benchmark: a worker process failed: {failed[0]}")
+    span = max(d["end"] for d in done) - min(d["start"] for d in done)
+    total = sum(d["threads"] for d in done)
+    return {
+        "processes": count,
+        "threads": total,
+        "cycles_per_s": round(total / span, 1),
+        "wall_ms_per_cycle_per_process": round(1000 * span * count / total, 2),
+        "cpu_ms_per_cycle": round(1000 * sum(d["cpu_s"] for d in done) / total, 2),
+    }
+
+
+def bench_processes(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    """Measurement 1b: the runner's full cycle in 1, 2 and 4 OS processes on one PostgreSQL database.
+
+    Each process has its own runner and pool and runs its cycles one after another (one worker
+    thread). Counts above the machine's cores are skipped: they would measure the processes
+    queueing for a core, not the database.
+    """
+    cores = os.cpu_count() or 1
+    counts = [n for n in sizes.processes if n <= cores]
+    out: dict[str, Any] = {
+        "workers": "OS processes, each with its own runner and pool, each running cycles one after another",
+        "cores": cores,
+        "skipped": [n for n in sizes.processes if n > cores],
+        "levels": {},
+    }
+    with scratch_database(url, "procs") as scratch:
+        _runner(scratch, pool_size=2).close()  # the schema and accounts, once, before the workers start
+        for count in counts:
+            level = _processes_once(scratch, count, sizes.process_threads, f"p{count}")
+            out["levels"][str(count)] = level
+            log(f"processes {count}: {level['cycles_per_s']} cycles/s, {level['cpu_ms_per_cycle']} ms CPU per cycle")
+    single = out["levels"].get("1", {}).get("cycles_per_s")
+    for count, level in out["levels"].items():
+        level["per_process_efficiency"] = round(level["cycles_per_s"] / (int(count) * single), 3) if single else None
     return out
 
 
@@ -1237,6 +1333,15 @@ def bench_notifications(url: str, sizes: Sizes, log: Callable[[str], None]) -> d
 
 
 # -- the command ----------------------------------------------------------------------------------------------------
+def cycle_keys(cycle: dict[str, Any], processes: dict[str, Any]) -> dict[str, Any]:
+    """The full cycle's headline keys: the lowest ratio to plain, the ratio to plain "exit" and cycles/s per process count."""
+    return {
+        "runner_vs_plain_throughput_ratio": cycle["ratio_min"],
+        "runner_vs_plain_exit_ratio": cycle["ratio_vs_exit"],
+        "process_scaling": {count: level["cycles_per_s"] for count, level in processes["levels"].items()},
+    }
+
+
 def run(
     settings: Settings | None = None,
     *,
@@ -1247,7 +1352,8 @@ def run(
 ) -> dict[str, Any]:
     """Every measurement on the configured database's server; the headline keys first, then the figures.
 
-    `only="inbox-scale"` runs the inbox at scale alone (seeding a million rows takes minutes).
+    `only="inbox-scale"` runs the inbox at scale alone (seeding a million rows takes minutes);
+    `only="cycle"` the full cycle alone, in threads and in processes.
     """
     settings = settings or configured()
     chosen = sizes or (QUICK if quick else FULL)
@@ -1262,6 +1368,19 @@ def run(
         elapsed[name] = round(time.perf_counter() - t0, 1)
         return result
 
+    if only == "cycle":  # the full cycle alone, in threads and in processes (`hitl bench --only cycle`)
+        cycle = timed("cycle", bench_cycle)
+        processes = timed("processes", bench_processes)
+        return {
+            **cycle_keys(cycle, processes),
+            "database": dialect,
+            "quick": quick,
+            "only": only,
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            "elapsed_s_by_measurement": elapsed,
+            "cycle": cycle,
+            "processes": processes,
+        }
     if only == "inbox-scale":  # the inbox at scale alone (`hitl bench --only inbox-scale`)
         scale = timed("inbox_scale", bench_inbox_scale)
         return {
@@ -1273,6 +1392,7 @@ def run(
             "inbox_scale": scale,
         }
     cycle = timed("cycle", bench_cycle)
+    processes = timed("processes", bench_processes)
     inbox = timed("inbox", bench_inbox)
     scale = timed("inbox_scale", bench_inbox_scale)
     deciders = timed("deciders", bench_deciders)
@@ -1283,7 +1403,7 @@ def run(
     by_size = inbox["sizes"]
     largest = by_size[str(max(chosen.inbox_sizes))]
     return {
-        "runner_vs_plain_throughput_ratio": cycle["ratio_min"],
+        **cycle_keys(cycle, processes),
         "inbox_vs_public_api_speedup_10k": (by_size.get("10000") or {}).get("speedup"),
         "inbox_first_page_ms_100k": (by_size.get("100000") or {}).get("inbox_first_page_ms"),
         "inbox_search_ms_10k": (by_size.get("10000") or {}).get("inbox_search_ms"),
@@ -1304,6 +1424,7 @@ def run(
         "elapsed_s": round(time.perf_counter() - started, 1),
         "elapsed_s_by_measurement": elapsed,
         "cycle": cycle,
+        "processes": processes,
         "inbox": inbox,
         "inbox_scale": scale,
         "deciders": deciders,
@@ -1317,31 +1438,12 @@ def run(
 def render(report: dict[str, Any]) -> str:
     """The report as the table `hitl bench` prints."""
     head = f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s"
-    if report.get("only"):
+    if report.get("only") == "inbox-scale":
         return "\n".join([head, "", *_render_scale(report["inbox_scale"])])
-    cycle = report["cycle"]
-    lines = [
-        head,
-        "",
-        f"1. full cycle: start to pause, then decide to complete ({cycle['workers']}; plain: {cycle['plain']})",
-        f"{'workers':>7}  {'way':<7} {'cycle/s':>8} {'start/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'decide/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
-    ]
-
-    def row(workers: str, way: str, f: dict[str, Any]) -> str:
-        s, e = f["start_to_pause"], f["decide_to_complete"]
-        return (
-            f"{workers:>7}  {way:<7} {f['full_cycle_threads_per_s']:>8} {s['threads_per_s']:>8} {s['p50_ms']:>8} "
-            f"{s['p99_ms']:>8} {e['threads_per_s']:>9} {e['p50_ms']:>8} {e['p99_ms']:>8}"
-        )
-
-    for workers, level in cycle["levels"].items():
-        lines += [row(workers, "plain", level["plain"]), row(workers, "runner", level["runner"])]
-        lines.append(f"{'':>7}  runner / plain: {level['ratio']}")
+    lines = [head, "", *_render_cycle(report)]
+    if report.get("only") == "cycle":
+        return "\n".join(lines)
     lines += [
-        row("1", "plain*", cycle["plain_exit_single_worker"]),
-        f"{'':>7}  * plain with durability='exit' (one checkpoint per invoke, as the runner writes), for reference",
-        f"runner_vs_plain_throughput_ratio (lowest over workers): {report['runner_vs_plain_throughput_ratio']}",
         "",
         "2. finding pending reviews: the inbox's first page against discovery through the public API",
         f"{'pending':>8} {'inbox ms':>9} {'cold ms':>8} {'counts ms':>10} {'search ms':>10} {'public API ms':>14} "
@@ -1404,6 +1506,43 @@ def render(report: dict[str, Any]) -> str:
         f"notification_delivery_p50_ms: {report['notification_delivery_p50_ms']}",
     ]
     return "\n".join(lines)
+
+
+def _render_cycle(report: dict[str, Any]) -> list[str]:
+    """Measurement 1's and 1b's lines."""
+    cycle, processes = report["cycle"], report["processes"]
+    lines = [
+        f"1. full cycle: start to pause, then decide to complete ({cycle['workers']}; plain: {cycle['plain']}; "
+        f"plain_exit: {cycle['plain_exit']})",
+        f"{'workers':>7}  {'way':<10} {'cycle/s':>8} {'start/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'decide/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
+    ]
+
+    def row(workers: str, way: str, f: dict[str, Any]) -> str:
+        s, e = f["start_to_pause"], f["decide_to_complete"]
+        return (
+            f"{workers:>7}  {way:<10} {f['full_cycle_threads_per_s']:>8} {s['threads_per_s']:>8} {s['p50_ms']:>8} "
+            f"{s['p99_ms']:>8} {e['threads_per_s']:>9} {e['p50_ms']:>8} {e['p99_ms']:>8}"
+        )
+
+    for workers, level in cycle["levels"].items():
+        lines += [row(workers, way, level[way]) for way in ("plain", "plain_exit", "runner")]
+        lines.append(f"{'':>7}  runner / plain: {level['ratio']}, runner / plain_exit: {level['ratio_vs_exit']}")
+    lines += [
+        f"runner_vs_plain_throughput_ratio (lowest over workers): {report['runner_vs_plain_throughput_ratio']}",
+        f"runner_vs_plain_exit_ratio (by workers): {report['runner_vs_plain_exit_ratio']}",
+        "",
+        f"1b. full cycle in several processes ({processes['workers']}; {processes['cores']} cores)",
+        f"{'processes':>9} {'cycles/s':>9} {'efficiency':>11} {'CPU ms/cycle':>13} {'wall ms/cycle':>14}",
+    ]
+    lines += [
+        f"{count:>9} {level['cycles_per_s']:>9} {level['per_process_efficiency']:>11} {level['cpu_ms_per_cycle']:>13} "
+        f"{level['wall_ms_per_cycle_per_process']:>14}"
+        for count, level in processes["levels"].items()
+    ]
+    if processes["skipped"]:
+        lines.append(f"  not measured here (more processes than cores): {processes['skipped']}")
+    return lines
 
 
 def _render_scale(scale: dict[str, Any]) -> list[str]:
