@@ -85,6 +85,20 @@ def fence_in(tx: Tx, fence: Fence) -> None:
         raise LeaseLost(f"thread {fence.thread_id}: lease token {fence.token} is no longer current; write refused")
 
 
+def fence_and_release_in(tx: Tx, fence: Fence) -> None:
+    """`fence_in` and `release_in` as one statement, at the start of the holder's last transaction.
+
+    The UPDATE checks the token and locks the lease row until commit, as `fence_in` does, so the
+    release only shows once the transaction's writes commit (and is undone with them on rollback).
+    """
+    changed = tx.rowcount(
+        "UPDATE thread_leases SET owner = '', expires_at = 0 WHERE thread_id = :t AND token = :k",
+        {"t": fence.thread_id, "k": fence.token},
+    )
+    if changed != 1:
+        raise LeaseLost(f"thread {fence.thread_id}: lease token {fence.token} is no longer current; write refused")
+
+
 def check_and_extend(db: Database, thread_id: str, token: int, ttl: float) -> None:
     """Refuse (LeaseLost) unless `token` is still current; extend the lease when it is."""
     with db.transaction() as tx:

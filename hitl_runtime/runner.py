@@ -41,6 +41,9 @@ from nodes.state import AgentContext
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 DECISIONS = ("approve", "edit", "reject", "request_info", "escalate")
+_THREAD_AND_CHECKPOINT = """SELECT t.*, EXISTS (SELECT 1 FROM checkpoints c WHERE c.thread_id = :t AND c.checkpoint_ns = '')
+    AS checkpointed FROM (SELECT 1 AS here) AS one LEFT JOIN threads t ON t.thread_id = :t"""
+"""A thread's row (all NULL when there is none) and whether it has a root checkpoint (both savers' `checkpoints`)."""
 INTERRUPT_KEY = "__interrupt__"
 """Where `invoke` puts the interrupts a run paused on, beside the state's values."""
 
@@ -199,7 +202,9 @@ class Runner:
             raise BadInput("invalid thread id: it holds a card number or a secret, which are never stored")
         thread_id = thread_id or new_id("th")
         tracing.annotate(thread_id=thread_id)
-        existing = self.db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
+        # The thread row and whether any checkpoint exists for it, in one round trip.
+        (look,) = self.db.read(_THREAD_AND_CHECKPOINT, {"t": thread_id})
+        existing = [look] if look["thread_id"] is not None else []
         if existing:
             row = existing[0]
             if row["agent"] != agent:
@@ -238,7 +243,7 @@ class Runner:
             own = getattr(module, "GRAPH_INPUT", None)  # a graph whose input is another shape ({"messages": ...})
             return dict(own(value)) if callable(own) else value
 
-        if not existing and self.checkpointer.get_tuple({"configurable": {"thread_id": thread_id}}) is None:
+        if not existing and not look["checkpointed"]:
             # A new thread is turn 1: the lease, its thread row and first audit event in one transaction.
             def first(tx: Tx, token: int) -> None:
                 if tx.one("SELECT thread_id FROM threads WHERE thread_id = :t", {"t": thread_id}):
@@ -706,12 +711,12 @@ class Runner:
     ) -> RunResult:
         """After a run: a review row per pending interrupt, the thread row, the turn's end in the audit.
 
-        When the caller holds the thread's lease, the same transaction gives it up.
+        When the caller holds the thread's lease, the same transaction checks and gives it up (one statement).
         """
         result = self._result(thread_id, snapshot)
         with self.db.transaction() as tx:
-            if held is not None:
-                leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
+            if held is not None:  # checked and given up here; others see it free once this commits
+                leases.fence_and_release_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
             requester = snapshot.values.get("requester", ANONYMOUS)
             for pending in snapshot.interrupts:
                 value: ReviewRequest | QuestionRequest = pending.value
@@ -739,8 +744,6 @@ class Runner:
                     {"status": result.status, "outcome": snapshot.values.get("outcome"), "reply": result.reply},
                     thread_id=thread_id,
                 )
-            if held is not None:
-                leases.release_in(tx, thread_id, held.token)
         if held is not None:
             held.released = True
         return result
