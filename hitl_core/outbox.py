@@ -224,9 +224,13 @@ def outcome_of(row: Mapping[str, Any]) -> str | None:
     return OUTCOMES.get(str(status))
 
 
-def decision_applied(tx: Tx, review_id: str) -> bool:
-    """A final decision reached its thread: the requester hears the outcome (when they can be reached)."""
-    row = tx.one("SELECT * FROM reviews WHERE id = :i", {"i": review_id})
+def decision_applied(tx: Tx, review_id: str, row: Row | None = None) -> bool:
+    """A final decision reached its thread: the requester hears the outcome (when they can be reached).
+
+    `row` is the review's row as the caller's transaction just wrote it, when it has it (no second read).
+    """
+    if row is None:
+        row = tx.one("SELECT * FROM reviews WHERE id = :i", {"i": review_id})
     if row is None or row["kind"] != "review" or not _has_channel(row["requester"]):
         return False
     outcome = outcome_of(row)

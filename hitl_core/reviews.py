@@ -201,10 +201,12 @@ def compare_and_set(tx: Tx, review_id: str, status: str, actor: str, decision: d
 
 def mark_applied(tx: Tx, review_id: str) -> None:
     """The thread has consumed this decision (the requester hears a final one: `outbox.decision_applied`)."""
-    if tx.rowcount(
-        "UPDATE reviews SET applied_at = :t WHERE id = :i AND applied_at IS NULL", {"t": now_iso(), "i": review_id}
-    ):
-        outbox.decision_applied(tx, review_id)
+    applied = tx.one(
+        "UPDATE reviews SET applied_at = :t WHERE id = :i AND applied_at IS NULL RETURNING *",
+        {"t": now_iso(), "i": review_id},
+    )
+    if applied is not None:
+        outbox.decision_applied(tx, review_id, applied)
 
 
 def add_approval(tx: Tx, review_id: str, reviewer: str, args_hash: str) -> int:
