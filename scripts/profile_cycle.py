@@ -1,6 +1,6 @@
 """Where one full cycle of the runner (run to the review, then decide) spends its time, by category.
 
-    HITL_DATABASE_URL=postgresql://... python scripts/profile_cycle.py [--cycles 200] [--cprofile 25]
+    HITL_DATABASE_URL=postgresql://... python -m scripts.profile_cycle [--cycles 200] [--cprofile 25]
 
 Runs the benchmark agent of `hitl bench` (hitl_lab/bench.py) in a scratch schema, one cycle after
 another in one thread, and charges each moment of wall time to exactly one category (exclusive

@@ -21,7 +21,7 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -42,7 +42,7 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
     cycle = report["cycle"]
     assert set(cycle["levels"]) == {"1", "8", "32"}
     for level in cycle["levels"].values():
-        for way in ("plain", "runner"):
+        for way in ("plain", "plain_exit", "runner"):
             figures = level[way]
             assert figures["threads"] == 64
             assert figures["full_cycle_threads_per_s"] > 0
@@ -50,6 +50,14 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
                 assert 0 < figures[phase]["p50_ms"] <= figures[phase]["p99_ms"]
         assert level["ratio"] > 0
     assert cycle["ratio_min"] == report["runner_vs_plain_throughput_ratio"]
+    assert report["runner_vs_plain_exit_ratio"] == {w: level["ratio_vs_exit"] for w, level in cycle["levels"].items()}
+    assert all(ratio > 0 for ratio in report["runner_vs_plain_exit_ratio"].values())
+    # Worker processes: as many of 1, 2 and 4 as the machine has cores, each with its own cycles/s.
+    processes = report["processes"]
+    assert set(report["process_scaling"]) == set(processes["levels"]) and "1" in processes["levels"]
+    assert sorted(int(n) for n in processes["levels"]) + processes["skipped"] == [1, 2, 4]
+    assert processes["levels"]["1"]["per_process_efficiency"] == 1.0
+    assert all(rate > 0 for rate in report["process_scaling"].values())
 
     sizes = report["inbox"]["sizes"]
     assert set(sizes) == {"1000", "10000", "100000"}
