@@ -243,6 +243,9 @@ class Sizes:
     scale_pg: int = 1_000_000
     """Pending reviews behind the inbox-at-scale figures on PostgreSQL (on SQLite: `scale_sqlite`)."""
     scale_sqlite: int = 100_000
+    ui_pending: int = 10_000
+    """Pending reviews behind the review app's timings in Chromium (`hitl bench --ui`)."""
+    ui_repeats: int = 10
 
 
 FULL = Sizes(
@@ -266,6 +269,8 @@ QUICK = Sizes(
     notify_threads=20,
     scale_pg=100_000,
     scale_sqlite=10_000,
+    ui_pending=1_000,
+    ui_repeats=5,
 )
 
 
@@ -1244,10 +1249,13 @@ def run(
     sizes: Sizes | None = None,
     log: Callable[[str], None] | None = None,
     only: str | None = None,
+    ui: bool = False,
 ) -> dict[str, Any]:
     """Every measurement on the configured database's server; the headline keys first, then the figures.
 
-    `only="inbox-scale"` runs the inbox at scale alone (seeding a million rows takes minutes).
+    `only="inbox-scale"` runs the inbox at scale alone (seeding a million rows takes minutes);
+    `ui=True` adds the review app's timings in Chromium (`app_timings`, `hitl_lab.bench_ui`), and
+    `only="ui"` runs those alone.
     """
     settings = settings or configured()
     chosen = sizes or (QUICK if quick else FULL)
@@ -1262,6 +1270,20 @@ def run(
         elapsed[name] = round(time.perf_counter() - t0, 1)
         return result
 
+    def app() -> dict[str, Any]:
+        from hitl_lab.bench_ui import bench_app
+
+        return timed("app", bench_app) if ui or only == "ui" else {}
+
+    if only == "ui":  # the review app's timings alone (`hitl bench --only ui`)
+        figures = app()
+        return {
+            "database": dialect,
+            "quick": quick,
+            "only": only,
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            **figures,
+        }
     if only == "inbox-scale":  # the inbox at scale alone (`hitl bench --only inbox-scale`)
         scale = timed("inbox_scale", bench_inbox_scale)
         return {
@@ -1269,6 +1291,7 @@ def run(
             "database": dialect,
             "quick": quick,
             "only": only,
+            **app(),
             "elapsed_s": round(time.perf_counter() - started, 1),
             "inbox_scale": scale,
         }
@@ -1280,6 +1303,7 @@ def run(
     api = timed("api", bench_api)
     in_process = deciders["levels"][str(REVIEWERS)]["decisions_per_s"] if str(REVIEWERS) in deciders["levels"] else None
     notify = timed("notifications", bench_notifications)
+    app_figures = app()
     by_size = inbox["sizes"]
     largest = by_size[str(max(chosen.inbox_sizes))]
     return {
@@ -1298,6 +1322,7 @@ def run(
         "api_inbox_p99_ms": api["inbox_at"]["p99_ms"],
         "api_inbox_pending": api["inbox_at"]["pending"],
         "notification_delivery_p50_ms": notify["creation_to_receipt"]["p50_ms"],
+        **app_figures,
         "database": dialect,
         "quick": quick,
         "largest_inbox": largest["pending_threads"],
@@ -1317,8 +1342,12 @@ def run(
 def render(report: dict[str, Any]) -> str:
     """The report as the table `hitl bench` prints."""
     head = f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s"
+    from hitl_lab.bench_ui import render_app
+
+    app = ["", *render_app(report)] if "app_timings" in report else []
     if report.get("only"):
-        return "\n".join([head, "", *_render_scale(report["inbox_scale"])])
+        scale = ["", *_render_scale(report["inbox_scale"])] if "inbox_scale" in report else []
+        return "\n".join([head, *scale, *app])
     cycle = report["cycle"]
     lines = [
         head,
@@ -1402,6 +1431,7 @@ def render(report: dict[str, Any]) -> str:
         f"p99 {notify['creation_to_receipt']['p99_ms']} ms; one deliver_due call: "
         f"p50 {notify['deliver_due_call']['p50_ms']} ms",
         f"notification_delivery_p50_ms: {report['notification_delivery_p50_ms']}",
+        *app,
     ]
     return "\n".join(lines)
 
