@@ -36,6 +36,9 @@ in the inbox it runs beside:
 6. Notification delivery: from a review's creation (its row's timestamp) to the receipt of its signed
    webhook at a local HTTP receiver, with `notifications.deliver_due` called as soon as each run has
    paused (a worker that polls every P seconds adds up to P to it).
+7. With --ui (or --only ui): the review app in a real Chromium at 10,000 pending reviews
+   (`hitl_lab/bench_ui.py`): login to the first inbox row, opening a review, an approval until it
+   shows as recorded, and 100 rows per page; `app_timings`.
 """
 
 from __future__ import annotations
