@@ -595,7 +595,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     def progress(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
-    report = run(args.settings, quick=args.quick, log=None if args.json else progress, only=args.only)
+    report = run(args.settings, quick=args.quick, log=None if args.json else progress, only=args.only, ui=args.ui)
     _print(args, report, render)
 
 
@@ -1073,9 +1073,14 @@ def _add_load_commands(command: _AddCommand) -> None:
     p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
     p.add_argument(
         "--only",
-        choices=["inbox-scale", "cycle"],
+        choices=["inbox-scale", "cycle", "ui"],
         help="one measurement alone: inbox-scale (the inbox at 1,000,000 pending on PostgreSQL, 100,000 on SQLite); "
-        "cycle (the full cycle in threads and in processes)",
+        "cycle (the full cycle in threads and in processes); ui (the review app's timings in Chromium)",
+    )
+    p.add_argument(
+        "--ui",
+        action="store_true",
+        help="add the review app's timings in Chromium at 10,000 pending (--quick: 1,000): app_timings",
     )
 
     p = command(

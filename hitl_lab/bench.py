@@ -36,6 +36,9 @@ in the inbox it runs beside:
 6. Notification delivery: from a review's creation (its row's timestamp) to the receipt of its signed
    webhook at a local HTTP receiver, with `notifications.deliver_due` called as soon as each run has
    paused (a worker that polls every P seconds adds up to P to it).
+7. With --ui (or --only ui): the review app in a real Chromium at 10,000 pending reviews
+   (`hitl_lab/bench_ui.py`): login to the first inbox row, opening a review, an approval until it
+   shows as recorded, and 100 rows per page; `app_timings`.
 """
 
 from __future__ import annotations
@@ -247,6 +250,9 @@ class Sizes:
     """Worker processes behind `process_scaling` (counts above the machine's cores are skipped)."""
     process_threads: int = 160
     """Cycles each worker process runs."""
+    ui_pending: int = 10_000
+    """Pending reviews behind the review app's timings in Chromium (`hitl bench --ui`)."""
+    ui_repeats: int = 10
 
 
 FULL = Sizes(
@@ -271,6 +277,8 @@ QUICK = Sizes(
     process_threads=48,
     scale_pg=100_000,
     scale_sqlite=10_000,
+    ui_pending=1_000,
+    ui_repeats=5,
 )
 
 
@@ -1349,11 +1357,14 @@ def run(
     sizes: Sizes | None = None,
     log: Callable[[str], None] | None = None,
     only: str | None = None,
+    ui: bool = False,
 ) -> dict[str, Any]:
     """Every measurement on the configured database's server; the headline keys first, then the figures.
 
     `only="inbox-scale"` runs the inbox at scale alone (seeding a million rows takes minutes);
     `only="cycle"` the full cycle alone, in threads and in processes.
+    `ui=True` adds the review app's timings in Chromium (`app_timings`, `hitl_lab.bench_ui`), and
+    `only="ui"` runs those alone.
     """
     settings = settings or configured()
     chosen = sizes or (QUICK if quick else FULL)
@@ -1381,6 +1392,21 @@ def run(
             "cycle": cycle,
             "processes": processes,
         }
+
+    def app() -> dict[str, Any]:
+        from hitl_lab.bench_ui import bench_app
+
+        return timed("app", bench_app) if ui or only == "ui" else {}
+
+    if only == "ui":  # the review app's timings alone (`hitl bench --only ui`)
+        figures = app()
+        return {
+            "database": dialect,
+            "quick": quick,
+            "only": only,
+            "elapsed_s": round(time.perf_counter() - started, 1),
+            **figures,
+        }
     if only == "inbox-scale":  # the inbox at scale alone (`hitl bench --only inbox-scale`)
         scale = timed("inbox_scale", bench_inbox_scale)
         return {
@@ -1388,6 +1414,7 @@ def run(
             "database": dialect,
             "quick": quick,
             "only": only,
+            **app(),
             "elapsed_s": round(time.perf_counter() - started, 1),
             "inbox_scale": scale,
         }
@@ -1400,6 +1427,7 @@ def run(
     api = timed("api", bench_api)
     in_process = deciders["levels"][str(REVIEWERS)]["decisions_per_s"] if str(REVIEWERS) in deciders["levels"] else None
     notify = timed("notifications", bench_notifications)
+    app_figures = app()
     by_size = inbox["sizes"]
     largest = by_size[str(max(chosen.inbox_sizes))]
     return {
@@ -1418,6 +1446,7 @@ def run(
         "api_inbox_p99_ms": api["inbox_at"]["p99_ms"],
         "api_inbox_pending": api["inbox_at"]["pending"],
         "notification_delivery_p50_ms": notify["creation_to_receipt"]["p50_ms"],
+        **app_figures,
         "database": dialect,
         "quick": quick,
         "largest_inbox": largest["pending_threads"],
@@ -1438,8 +1467,13 @@ def run(
 def render(report: dict[str, Any]) -> str:
     """The report as the table `hitl bench` prints."""
     head = f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s"
+    from hitl_lab.bench_ui import render_app
+
+    app = ["", *render_app(report)] if "app_timings" in report else []
     if report.get("only") == "inbox-scale":
-        return "\n".join([head, "", *_render_scale(report["inbox_scale"])])
+        return "\n".join([head, "", *_render_scale(report["inbox_scale"]), *app])
+    if report.get("only") == "ui":
+        return "\n".join([head, *app])
     lines = [head, "", *_render_cycle(report)]
     if report.get("only") == "cycle":
         return "\n".join(lines)
@@ -1504,6 +1538,7 @@ def render(report: dict[str, Any]) -> str:
         f"p99 {notify['creation_to_receipt']['p99_ms']} ms; one deliver_due call: "
         f"p50 {notify['deliver_due_call']['p50_ms']} ms",
         f"notification_delivery_p50_ms: {report['notification_delivery_p50_ms']}",
+        *app,
     ]
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
         "decide_to_complete": {"threads_per_s": 2.0, "p50_ms": 1.0, "p99_ms": 2.0},
     }
     table_rows = {"threads": {"bytes_per_thread": 1, "rows_per_thread": 1.0}}
-    storage = {"bytes_per_thread": 1, "rows_per_thread": 1.0, "checkpoint_bytes_per_thread": 1}
+    storage: dict[str, Any] = {"bytes_per_thread": 1, "rows_per_thread": 1.0, "checkpoint_bytes_per_thread": 1}
     storage |= {"checkpoint_rows_per_thread": 1.0, "tables": table_rows}
     report = {
         "database": "sqlite",
@@ -175,6 +176,19 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
     assert "runner / plain: 1.0" in text and "(public API extrapolated)" in text and "audit chains verify: True" in text
     assert "search ms" in text and " 7.5 " in text
     assert "2b. the inbox at 1,000,000 pending" in text and "0.4 ms (cold 0.9 ms)  reviews.counts_by_agent" in text
+    assert "review app in Chromium" not in text  # without --ui, no app timings
+
+    # With --ui: the app timings' table after the rest (and alone with --only ui).
+    figures = {"n": 3, "median_ms": 812.5, "p95_ms": 990.0, "pending": 10_000}
+    app = {
+        "app_timings": {"login_to_first_row": figures, "approve_to_recorded": figures},
+        "app_run": {"app": "streamlit", "repeats": 3, "approved": 3, "ledger_rows": 3},
+    }
+    text = render(report | app)
+    assert text.index("6. notification delivery") < text.index("7. the review app in Chromium")
+    assert ["login_to_first_row", "10000", "3", "812.5", "990.0"] in [line.split() for line in text.splitlines()]
+    alone = render({"database": "postgresql", "quick": False, "elapsed_s": 9.0, "only": "ui", **app})
+    assert "approve_to_recorded" in alone and "1. full cycle" not in alone and "2b." not in alone
 
 
 @pytest.mark.postgres
