@@ -120,11 +120,25 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
         "quick": True,
         "elapsed_s": 1.0,
         "runner_vs_plain_throughput_ratio": 1.0,
+        "runner_vs_plain_exit_ratio": {"1": 0.5},
         "cycle": {
             "workers": "threads",
             "plain": "plain",
-            "levels": {"1": {"plain": level, "runner": level, "ratio": 1.0}},
-            "plain_exit_single_worker": level,
+            "plain_exit": "plain, durability exit",
+            "levels": {"1": {"plain": level, "plain_exit": level, "runner": level, "ratio": 1.0, "ratio_vs_exit": 0.5}},
+        },
+        "processes": {
+            "workers": "processes",
+            "cores": 2,
+            "skipped": [4],
+            "levels": {
+                "1": {
+                    "cycles_per_s": 3.0,
+                    "per_process_efficiency": 1.0,
+                    "cpu_ms_per_cycle": 60.0,
+                    "wall_ms_per_cycle_per_process": 300.0,
+                }
+            },
         },
         "inbox": {
             "fixture": "clones",
@@ -173,6 +187,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
     }
     text = render(report)
     assert "notification_delivery_p50_ms: 4.2" in text
+    assert "runner / plain: 1.0, runner / plain_exit: 0.5" in text and "not measured here" in text
     assert "runner / plain: 1.0" in text and "(public API extrapolated)" in text and "audit chains verify: True" in text
     assert "search ms" in text and " 7.5 " in text
     assert "2b. the inbox at 1,000,000 pending" in text and "0.4 ms (cold 0.9 ms)  reviews.counts_by_agent" in text
