@@ -129,6 +129,8 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     best: dict[str, IntentMatch] = {}
     for index, segment in enumerate(segments(text)):
         ranked = examples.score(segment)
+        if index > 0:  # a sentence of a longer request: intents judged on the whole request do not apply
+            ranked = [m for m in ranked if not policy.intents[m.id].whole_request]
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
         # The closest intent that clearly outranks every milder one: when the very closest is only a
@@ -203,6 +205,16 @@ def strongest(policy: Policy, text: str, *, with_action: bool = False) -> str | 
         return None
     best = max(found, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]))
     return str(best["id"])
+
+
+def only_asks_information(policy: Policy, text: str) -> bool:
+    """The request reads as routine (a question, a status check) and as nothing that needs a person.
+
+    The offline models answer such a request instead of acting on a keyword it happens to contain
+    ("how do refunds work?" is answered, not refunded); the validator's floor reads the same signal.
+    """
+    found = classify(policy, text)["matches"]
+    return bool(found) and all(policy.intents[m["id"]].route == "auto" for m in found)
 
 
 def proposed_action(policy: Policy, text: str) -> str | None:

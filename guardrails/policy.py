@@ -126,6 +126,9 @@ class Intent(_Strict):
     """Labelled example requests, in the words requesters use."""
     min_score: float | None = Field(default=None, ge=0, le=1)
     """A stricter bar than the policy's `intent_min_score` (for intents that block or escalate)."""
+    whole_request: bool = False
+    """Judged on the whole request only, never on one of its sentences: a vague request ("need help with
+    my order") is vague as a whole, while "hello?" before a precise question is not."""
 
 
 class Thresholds(_Strict):

@@ -51,6 +51,66 @@ def test_paraphrases_of_a_risky_request_map_to_the_same_intent(agent, intent):
         assert intent in found, (text, classify(policy, text)["nearest"])
 
 
+# Everyday phrasings, written for these tests, that the signal missed before its example banks were widened:
+# a refund asked for without the word, controls switched off in passing, and a plain question that shares its
+# topic with a risky request (a lit candle is "returned", nothing is refunded).
+EVERYDAY_REQUESTS = [
+    ("support", "The lamp flickers and dies after a minute, so I'd rather have what I paid returned to me.", "refund"),
+    ("ops", "Turn off MFA for the ops console, it slows us down.", "disable_controls"),
+    ("support", "Skip the ID check this once, I'm in a hurry.", "bypass_controls"),
+]
+
+
+@pytest.mark.parametrize(("agent", "text", "intent"), EVERYDAY_REQUESTS)
+def test_everyday_phrasing_of_a_risky_request_is_recognised(agent, text, intent):
+    policy = agent_policy(agent)
+    assert intent in [m["id"] for m in classify(policy, text)["matches"]], classify(policy, text)["nearest"]
+
+
+@pytest.mark.parametrize(
+    ("agent", "text"),
+    [
+        ("support", "Can I return a candle I've already lit?"),
+        ("compliance", "When is a DPIA required, and who signs it off?"),
+        ("ops", "Who deployed checkout-api last, and when?"),
+    ],
+)
+def test_question_sharing_a_topic_with_a_risky_request_carries_no_floor(agent, text):
+    policy = agent_policy(agent)
+    found = classify(policy, text)["matches"]
+    assert all(policy.intents[m["id"]].route == "auto" for m in found), found
+
+
+def test_offline_support_model_answers_a_general_refund_question(runner):
+    result = runner.run(
+        "support",
+        "How do refunds work when something arrives broken?",
+        user="eve",
+        context={"customer": {"id": "c-1", "name": "Eve Stone", "tier": "standard", "lifetime_value": 80}},
+        thread_id=unique("th"),
+    )
+    assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
+
+def test_vagueness_is_judged_on_the_whole_request_only():
+    policy = agent_policy("ops")
+    assert policy.intents["vague"].whole_request
+    assert [m["id"] for m in classify(policy, "it broke")["matches"]] == ["vague"]
+    precise = "it broke. Can you pull the error logs for checkout-api from the last hour?"
+    assert "it broke." in segments(precise)
+    assert "vague" not in [m["id"] for m in classify(policy, precise)["matches"]]
+
+
+def test_offline_ops_model_answers_a_question_that_names_an_action_by_looking(runner):
+    result = runner.run(
+        "ops",
+        "did anything get deployed to checkout-api between 14:00 and 14:30?",
+        user="eve",
+        context={"service": PROD_SERVICE},
+        thread_id=unique("th"),
+    )
+    assert (result.route, result.action["name"]) == ("auto", "inspect_logs"), result.reasons
+
+
 def test_plain_questions_carry_no_floor():
     policy = agent_policy("support")
     for text in ("What are your customer support hours?", "How do I descale my espresso machine?"):

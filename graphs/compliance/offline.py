@@ -25,7 +25,7 @@ from graphs.compliance.graph import (
     categories_regulated,
     terms_in,
 )
-from guardrails.intents import strongest
+from guardrails.intents import only_asks_information, strongest
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from hitl_core.offline_model import question_message, tool_call_message
@@ -384,9 +384,12 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             ["the document to check"], "Please paste the document (or the clause) you would like me to check."
         )
     # The validator's intent signal reads a commitment asked in other words ("tell them in writing we will...").
-    intent = strongest(load_policy("compliance", own_file=POLICY_FILE), text, with_action=True)
+    policy = load_policy("compliance", own_file=POLICY_FILE)
+    intent = strongest(policy, text, with_action=True)
     asked_to_commit = intent == "customer_commitment" and not document  # a document is judged, not promised
-    if context.get("customer_commitment") or COMMITMENT_CUES.search(text) or asked_to_commit:
+    # A general question that merely names a commitment ("what counts as a commitment?") is answered.
+    routine = not document and not context.get("customer_commitment") and only_asks_information(policy, text)
+    if context.get("customer_commitment") or (COMMITMENT_CUES.search(text) and not routine) or asked_to_commit:
         return _advise(text, document, context)
     informational = bool(INFORMATIONAL.search(text)) and not (DECISION_CUES.search(text) or CASE_CUES.search(text))
     if document or not informational:

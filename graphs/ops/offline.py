@@ -96,13 +96,13 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             ["which service (and environment) this is about"],
             f"Which service is this about, and in which environment (prod, staging or dev)?{named}",
         )
-    intent = _explicit_intent(text)
-    if intent in (None, "inspect_logs") and _ASKS.search(text):
-        # Ordinary words for a remediation ("put it back how it was this morning") are read with the
-        # validator's intent signal, so a rephrased rollback is proposed as a rollback. A report of
-        # symptoms that asks for nothing is diagnosed from the runbooks instead.
-        wanted = proposed_action(load_policy("ops", own_file=POLICY_FILE), text)
-        intent = wanted if wanted not in (None, "inspect_logs") else intent
+    # The validator's intent signal reads the request first, so a rephrased rollback is proposed as a
+    # rollback and a question that names an action ("did anything get deployed at two?") is answered by
+    # looking. The keyword table decides only what the signal does not recognise; a report of symptoms
+    # that asks for nothing is diagnosed from the runbooks.
+    wanted = proposed_action(load_policy("ops", own_file=POLICY_FILE), text)
+    intent = wanted if wanted is not None and (wanted != "inspect_logs" or _ASKS.search(text)) else None
+    intent = intent or _explicit_intent(text)
     explicit = intent is not None
     if intent is None:
         intent = _diagnose(context)

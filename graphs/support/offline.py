@@ -13,7 +13,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.support.files import POLICY_FILE
-from guardrails.intents import strongest
+from guardrails.intents import only_asks_information, strongest
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from guardrails.signals import money_amounts, read_text
@@ -56,7 +56,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     top_score = float(top["score"]) if top else 0.0
 
     # The validator's intent signal reads what the words alone do not say ("get rid of my profile").
-    intent = strongest(load_policy("support", own_file=POLICY_FILE), text, with_action=True)
+    policy = load_policy("support", own_file=POLICY_FILE)
+    intent = strongest(policy, text, with_action=True)
     if _CLOSE_ACCOUNT.search(text) or (intent == "account_change" and _LEAVING.search(text)):
         return tool_call_message(
             "change_account_status",
@@ -95,8 +96,10 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
             0.85,
         )
+    # Without an order in question, "how do refunds work?" is answered, not refunded.
+    routine = not context.get("order") and only_asks_information(policy, text)
     if (
-        _REFUND.search(text)
+        (_REFUND.search(text) and not routine)
         or (read_text(text).exception_request and context.get("order"))
         # Read from meaning alone, a refund is proposed for the order in question; without one, the
         # customer gets an answer (and the validator's intent check still sends it to a person).
