@@ -217,7 +217,17 @@ def only_asks_information(policy: Policy, text: str) -> bool:
     return bool(found) and all(policy.intents[m["id"]].route == "auto" for m in found)
 
 
+def actions_asked(policy: Policy, text: str) -> list[str]:
+    """The actions that do what the request's intents ask, strictest intent first (then the closest)."""
+    found = sorted(
+        classify(policy, text)["matches"],
+        key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]),
+        reverse=True,
+    )
+    return list(dict.fromkeys(action for m in found for action in policy.intents[m["id"]].actions))
+
+
 def proposed_action(policy: Policy, text: str) -> str | None:
     """The action the request's strongest intent asks for (the offline model's reading of the request)."""
-    intent = strongest(policy, text, with_action=True)
-    return policy.intents[intent].actions[0] if intent else None
+    asked = actions_asked(policy, text)
+    return asked[0] if asked else None

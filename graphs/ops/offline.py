@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.ops.files import POLICY_FILE
 from graphs.ops.graph import destructive_terms
-from guardrails.intents import proposed_action
+from guardrails.intents import actions_asked
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from hitl_core.canonical import value_hash
@@ -98,11 +98,14 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         )
     # The validator's intent signal reads the request first, so a rephrased rollback is proposed as a
     # rollback and a question that names an action ("did anything get deployed at two?") is answered by
-    # looking. The keyword table decides only what the signal does not recognise; a report of symptoms
-    # that asks for nothing is diagnosed from the runbooks.
-    wanted = proposed_action(load_policy("ops", own_file=POLICY_FILE), text)
-    intent = wanted if wanted is not None and (wanted != "inspect_logs" or _ASKS.search(text)) else None
-    intent = intent or _explicit_intent(text)
+    # looking. An action named in so many words wins when the signal reads it too ("Restart the service."
+    # then "notification-service in dev"); the keyword table decides alone only what the signal does not
+    # recognise, and a report of symptoms that asks for nothing is diagnosed from the runbooks.
+    asked = actions_asked(load_policy("ops", own_file=POLICY_FILE), text)
+    keyword = _explicit_intent(text)
+    intent: str | None = keyword
+    if asked and not (keyword is not None and keyword in asked):
+        intent = asked[0] if asked[0] != "inspect_logs" or _ASKS.search(text) else keyword
     explicit = intent is not None
     if intent is None:
         intent = _diagnose(context)
