@@ -758,11 +758,40 @@ def test_metrics_page_charts_the_seed_metrics(runner):
         "Confidence calibration",
     ):
         assert title in headers
-    assert len(at.get("vega_lite_chart")) == 6
+    assert len(at.get("vega_lite_chart")) == 5  # time to review is a table in readable units
     lead = app(runner, "lee", "metrics")  # a support lead sees the support agent only
     assert lead.selectbox(key="metrics_agent").options == ["support"]
     assert "Rates by action" in [plain(h.value) for h in lead.subheader]
     assert len(lead.get("vega_lite_chart")) >= 4
+
+
+def test_metrics_show_sample_sizes_readable_times_and_no_empty_rows(runner):
+    from hitl_core import metrics
+
+    at = app(runner, "ada", "metrics")
+    result = metrics.compute(runner.db)
+    values = {m.label: m.value for m in at.metric}
+    decided = f"{result['decided']:,}"
+    assert values["Approval rate"] == f"{result['approval_rate']:.0%} of {decided}"
+    assert values["Rejection rate"].endswith(f" of {decided}")
+    assert re.fullmatch(r"\d+(\.\d)? (s|min|h|days?)", values["Time to review (median)"]), values
+    tables = [t.value for t in at.table]
+    by_action = next(t for t in tables if "Action" in t.columns)
+    shown_actions = [plain(a) for a in by_action["Action"]]
+    empty = [a for a, s in result["per_action"].items() if not s["decided"]]
+    assert empty, "the demo data has actions without a decided review"  # what would be blank rows
+    assert not set(empty) & set(shown_actions)
+    assert sorted(shown_actions) == sorted(a for a, s in result["per_action"].items() if s["decided"])
+    assert all(int(plain(n).replace(",", "")) > 0 for n in by_action["Decided"])
+    times = next(t for t in tables if "Median" in t.columns)
+    for cell_text in [*times["Median"], *times["90th percentile"]]:
+        assert re.fullmatch(r"\d+(\.\d)? (s|min|h|days?)", plain(cell_text)), cell_text
+    assert not any(plain(t) == "approval_rate" for t in texts(at))
+    assert shown(at, "per hour")  # the default window, 24 hours, is charted by the hour
+    at.selectbox(key="metrics_window").select("Last 7 days").run()
+    assert shown(at, "per day")
+    at.selectbox(key="metrics_window").select("Last 90 days").run()
+    assert shown(at, "per week")
 
 
 def test_chat_stores_no_card_number_or_secret(runner):
