@@ -200,6 +200,86 @@ def test_chat_request_waits_for_review_and_says_for_whom(runner):
     assert at.chat_input(key="chat_message").proto.disabled
 
 
+ROLE_WORDS = re.compile(
+    r"support_lead|support_agent|compliance_officer|ops_lead|\\btier\\b|up to 1,000|max_amount", re.I
+)
+
+
+def _chat_on(runner: Runner, user: str, thread_id: str) -> AppTest:
+    at = app(runner, user)
+    at.button(key=f"chat_open:{thread_id}").click().run()
+    return at
+
+
+def test_chat_names_the_reviewer_plainly_and_the_policys_usual_wait(runner):
+    review_id = refund(runner, 650)  # above the support agents' limit: a support lead's review
+    review = reviews.get(runner.db, review_id)
+    assert review["required_roles"] == ["support_lead"]
+    with runner.db.transaction() as tx:  # this review's own deadline was moved: the usual wait is still the policy's
+        tx.execute("UPDATE reviews SET deadline = :d WHERE id = :i", {"d": iso_in(3 * 86400), "i": review_id})
+    at = _chat_on(runner, "eve", review["thread_id"])
+    assert shown(at, "A senior support specialist will review your request, usually within 4 hours.")
+    assert not [t for t in texts(at) if ROLE_WORDS.search(t)], [t for t in texts(at) if ROLE_WORDS.search(t)]
+
+
+def test_chat_explains_an_edited_amount_with_the_reviewers_reason(runner):
+    review_id = refund(runner, 120)
+    review = reviews.get(runner.db, review_id)
+    runner.decide(
+        review_id,
+        "edit",
+        "lee",
+        args=review["args"] | {"amount": 80.0},
+        comment="The order total after the discount was 80.00 USD.",
+        category="wrong_amount",
+        seen_hash=runner.seen_hash(review_id),
+    )
+    at = _chat_on(runner, "eve", review["thread_id"])
+    assert shown(
+        at,
+        "We refunded 80.00 USD instead of the 120.00 USD requested, because the order total after the discount "
+        "was 80.00 USD.",
+    )
+    assert not [t for t in texts(at) if ROLE_WORDS.search(t)]
+
+
+def test_chat_says_plainly_that_a_rejected_request_was_not_done_and_why(runner):
+    review_id = refund(runner, 35)
+    thread_id = reviews.get(runner.db, review_id)["thread_id"]
+    runner.decide(
+        review_id,
+        "reject",
+        "sam",
+        comment="The order was already refunded last week.",
+        category="other",
+        seen_hash=runner.seen_hash(review_id),
+    )
+    at = _chat_on(runner, "eve", thread_id)
+    assert shown(
+        at,
+        "We reviewed your request and did not carry it out, so nothing has changed. "
+        "The reason: the order was already refunded last week.",
+    )
+    assert not ledger.list_entries(runner.db, thread_id=thread_id)
+
+
+def test_a_returning_user_lands_on_their_open_conversation_behind_newer_finished_ones(runner):
+    add_user(runner.db, "rhea", ["end_user"])
+    review_id = refund(runner, 42, user="rhea")
+    open_thread = reviews.get(runner.db, review_id)["thread_id"]
+    with runner.db.transaction() as tx:  # many finished conversations since then
+        for index in range(40):
+            tx.execute(
+                "INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at) "
+                "VALUES (:t, 'support', 'rhea', 'completed', 'What are your hours?', :at, :at)",
+                {"t": f"rhea-done-{index}", "at": iso_in(60 + index)},
+            )
+    at = app(runner, "rhea")  # a new tab, straight after logging in: no conversation named in the address
+    assert at.session_state["chat_thread"] == open_thread
+    assert at.query_params["thread"] == [open_thread] or at.query_params["thread"] == open_thread
+    assert shown(at, "will review your request, usually within 4 hours")
+
+
 def test_chat_agents_per_role_come_from_configuration(runner):
     assert services.chat_agent_roles() == {"end_user": ("support",), "sre": ("ops",)}  # from the policies' chat_roles
     sre = app(runner, "sri", "chat")
