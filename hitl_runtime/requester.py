@@ -23,8 +23,17 @@ REVIEWER_WORDS: Final[dict[str, str]] = {
 }
 """The shipped roles in the words a requester reads; any other role is named from its id (`data_steward`: a data steward)."""
 
+REQUESTER_ROLE: Final = "end_user"
+"""The role of people who only ask (customers): they never read role ids, their own included."""
+
 OPEN: Final = ("needs_info", "pending_review", "running")
 """Conversation statuses that wait for someone (a reviewer, the requester, the agent): a returning user lands there."""
+
+
+def account_words(name: str, roles: Iterable[str]) -> str:
+    """How the app names a logged-in account: a requester by name only, staff with their role ids."""
+    staff = [r for r in roles if r != REQUESTER_ROLE]
+    return f"{name} ({', '.join(staff)})" if staff else name
 
 
 def reviewer_words(roles: Iterable[str]) -> str:

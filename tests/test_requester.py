@@ -11,7 +11,14 @@ from hitl_core import schema
 from hitl_core.canonical import iso_in
 from hitl_core.db import Database
 from hitl_runtime.agents import known_roles
-from hitl_runtime.requester import expected_wait, open_conversation, reviewer_words, wait_words, waiting_text
+from hitl_runtime.requester import (
+    account_words,
+    expected_wait,
+    open_conversation,
+    reviewer_words,
+    wait_words,
+    waiting_text,
+)
 from nodes.finish import outcome_of
 
 
@@ -24,6 +31,12 @@ def test_every_role_reads_as_plain_words():
     assert reviewer_words(["data_steward"]) == "a data steward"
     assert reviewer_words(["ethics-board"]) == "an ethics board"
     assert reviewer_words([]) == "a member of our team"
+
+
+def test_a_requester_is_named_without_role_ids_and_staff_with_them():
+    assert account_words("eve", ["end_user"]) == "eve"
+    assert account_words("lee", ["support_lead"]) == "lee (support_lead)"
+    assert account_words("sri", ["end_user", "sre"]) == "sri (sre)"
 
 
 def test_the_usual_wait_is_the_policys_review_deadline():

@@ -201,7 +201,7 @@ def test_chat_request_waits_for_review_and_says_for_whom(runner):
 
 
 ROLE_WORDS = re.compile(
-    r"support_lead|support_agent|compliance_officer|ops_lead|\\btier\\b|up to 1,000|max_amount", re.I
+    r"support_lead|support_agent|compliance_officer|ops_lead|end_user|\btier\b|up to 1,000|max_amount", re.I
 )
 
 
