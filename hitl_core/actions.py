@@ -46,6 +46,9 @@ class ActionSpec:
     draft_arg: str | None = None
     """The argument holding text a person will read (a reply's message): the output checks read it,
     and an edit of it becomes the proposal's draft."""
+    done: str | None = None
+    """What the action did, in the past tense (`refunded`): when a reviewer changed its amount the
+    requester reads `We refunded 80.00 USD instead of the 120.00 USD requested, because ...`."""
 
     @property
     def has_effect(self) -> bool:

@@ -7,9 +7,10 @@ given overall, per agent, per action and per day, for reviews created in an opti
 
 - approval_rate: approved or approved with edits / decided; edit_rate, rejection_rate,
   escalation_rate, expiry_rate likewise;
-- time_to_review: median and 90th percentile seconds from a review's creation to a human decision;
+- time_to_review: median and 90th percentile seconds from a review's creation to a human decision
+  (over `reviewed_by_people` reviews);
 - false_approval_rate: approved actions later rolled back or reported as an incident / approved
-  actions executed; post_approval_incident_rate: those with an incident report only;
+  actions executed (`approved_executed`); post_approval_incident_rate: those with an incident report only;
 - correction_categories: the reviewers' categories on edits and rejections (feedback in the window);
 - calibration: Brier score and expected calibration error of the confidence shown to reviewers
   against "approved unchanged";
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,6 +105,8 @@ def _summary(rows: list[dict[str, Any]], actions: dict[str, dict[str, Any]], inc
             "median_s": round(statistics.median(waits), 3) if waits else None,
             "p90_s": _percentile(waits, 0.9),
         },
+        "reviewed_by_people": len(waits),
+        "approved_executed": len(executed),
         "false_approval_rate": _rate(len(false_approvals), len(executed)),
         "post_approval_incident_rate": _rate(len(incident_actions), len(executed)),
         "calibration": {k: v for k, v in calibration(pairs).items() if k != "bins"},
@@ -158,6 +162,46 @@ def compute(
     return result
 
 
+BUCKETS = ("hour", "day", "week")
+
+
+def bucket_start(timestamp: str, unit: str) -> str:
+    """The stored timestamp's bucket, as the bucket's first moment: its hour, its day, or its week's Monday."""
+    moment = parse_iso(timestamp).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if unit == "hour":
+        return iso(moment)
+    day = moment.replace(hour=0)
+    return iso(day if unit == "day" else day - timedelta(days=day.weekday()))
+
+
+def buckets(
+    db: Database, unit: str, *, since: str | None = None, until: str | None = None, agent: str | None = None
+) -> list[dict[str, Any]]:
+    """The metrics of each hour, day or week (`unit`) with reviews or automated actions in the window.
+
+    Like `series` (per day) but any bucket size, so a chart's points follow the window it shows;
+    each entry's `start` is its bucket's first moment.
+    """
+    if unit not in BUCKETS:
+        raise BadInput(f"bucket must be one of {', '.join(BUCKETS)}")
+    tables = _read_tables(db, window_bound(since), window_bound(until, end=True), agent, None)
+    moments = [r["created_at"] for r in tables.rows] + [a["executed_at"] for a in tables.auto]
+    starts = sorted({bucket_start(m, unit) for m in moments})
+    return [
+        {
+            "start": start,
+            **{
+                k: v
+                for k, v in tables.slice(
+                    ("created_at", "executed_at", "at"), start, key=lambda t: bucket_start(t, unit)
+                ).items()
+                if k != "calibration"
+            },
+        }
+        for start in starts
+    ]
+
+
 def _confidence_pairs(rows: list[dict[str, Any]]) -> list[tuple[float, int]]:
     """(confidence shown, approved unchanged) of the reviews a human decided on the proposal as it stood."""
     return [
@@ -177,19 +221,31 @@ class _Tables:
     incidents: set[str]
     feedback: list[dict[str, Any]]
 
-    def slice(self, fields: tuple[str, str, str], value: str, *, chars: int | None = None) -> dict[str, Any]:
+    def slice(
+        self,
+        fields: tuple[str, str, str],
+        value: str,
+        *,
+        chars: int | None = None,
+        key: Callable[[str], str] | None = None,
+    ) -> dict[str, Any]:
         """The metrics of one slice (an agent, an action, a day), the same measures as the whole.
 
         `fields` name the column that must equal `value` in reviews, automated actions and feedback;
-        `chars` compares only its first characters (a timestamp's date).
+        `chars` compares only its first characters (a timestamp's date), `key` compares what it
+        makes of the column (a timestamp's bucket).
         """
         review_field, auto_field, feedback_field = fields
-        rows = [r for r in self.rows if _cut(r[review_field], chars) == value]
+
+        def of(field: Any) -> Any:
+            return key(field) if key is not None and field is not None else _cut(field, chars)
+
+        rows = [r for r in self.rows if of(r[review_field]) == value]
         return _with_extras(
             _summary(rows, self.actions, self.incidents),
             rows,
-            [a for a in self.auto if _cut(a[auto_field], chars) == value],
-            [f for f in self.feedback if _cut(f[feedback_field], chars) == value],
+            [a for a in self.auto if of(a[auto_field]) == value],
+            [f for f in self.feedback if of(f[feedback_field]) == value],
         )
 
 

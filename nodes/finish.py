@@ -13,13 +13,24 @@ from nodes.state import AgentContext, AgentState, current_decisions
 
 def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Compose the turn's answer: what each of its proposals came to (executed, answered, rejected...)."""
-    update = outcome_of(state)
+    update = outcome_of(state, amount_arg(state, runtime))
     reply = " ".join([*(state.get("earlier_replies") or []), update["reply"], _not_attempted(state)]).strip()
     return {**update, "messages": [AIMessage(reply)], "reply": reply}
 
 
-def outcome_of(state: AgentState) -> dict[str, Any]:
-    """How the proposal in hand ended, in plain words for the requester (with status and outcome)."""
+def amount_arg(state: AgentState, runtime: Runtime[AgentContext]) -> str | None:
+    """The argument holding the amount of the proposal in hand (the policy's `amount_arg`), if any."""
+    name = (state.get("proposal") or {}).get("name")
+    action = runtime.context.policy.actions.get(str(name)) if name else None
+    return action.amount_arg if action is not None else None
+
+
+def outcome_of(state: AgentState, amount: str | None = None) -> dict[str, Any]:
+    """How the proposal in hand ended, in plain words for the requester (with status and outcome).
+
+    A rejection says that nothing was done and why (the reviewer's comment); an edit of the amount
+    (`amount` names its argument) says what was done instead of what was asked, and why.
+    """
     if state.get("status") == "failed" or state.get("outcome") == "expired":
         reply = state.get("reply") or "Something went wrong; a member of our team will follow up."
         return {"reply": reply, "status": state.get("status", "completed")}
@@ -27,16 +38,36 @@ def outcome_of(state: AgentState) -> dict[str, Any]:
     about_this = current_decisions(state)
     last = about_this[-1] if about_this else None
     if last and last["effective"] == "reject":
-        reason = last.get("comment") or "it did not meet our policy"
+        reason = _reason(last.get("comment")) or "it does not meet our policy"
         alternatives = proposal.get("alternatives") or []
         offer = f" What we can do instead: {alternatives[0]}" if alternatives else ""
-        reply = f"We reviewed your request and could not go ahead with it: {reason}.{offer}"
+        reply = (
+            f"We reviewed your request and did not carry it out, so nothing has changed. The reason: {reason}.{offer}"
+        )
         return {"reply": reply, "status": "completed", "outcome": "rejected"}
     reply = str(proposal.get("draft") or proposal.get("summary") or "Done.")
     spec = get_action(proposal["name"]) if proposal.get("name") else None
     if proposal.get("edited_from") is not None and spec is not None and spec.confirm is not None:
-        reply = f"Our team reviewed and adjusted your request. {spec.confirm(proposal['args'])}"
+        edit = next((d for d in reversed(about_this) if d.get("effective") == "edit"), last or {})
+        reply = f"{_edited(proposal, spec.done, amount, _reason(edit.get('comment')))} {spec.confirm(proposal['args'])}"
     return {"reply": reply, "status": "completed"}
+
+
+def _reason(comment: object) -> str:
+    """A reviewer's comment as a clause: trimmed, without its final full stop, a capitalised first word lowered."""
+    text = " ".join(str(comment or "").split()).rstrip(".")
+    return text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
+
+
+def _edited(proposal: dict[str, Any], done: str | None, amount: str | None, reason: str) -> str:
+    """What a reviewer's edit changed, for the requester: the amount done instead of the one asked, and why."""
+    before, after = proposal.get("edited_from") or {}, proposal.get("args") or {}
+    because = f", because {reason}" if reason else ""
+    old, new = before.get(amount or ""), after.get(amount or "")
+    if done and isinstance(old, (int, float)) and isinstance(new, (int, float)) and old != new:
+        currency = f" {after['currency']}" if after.get("currency") else ""
+        return f"We {done} {new:.2f}{currency} instead of the {old:.2f}{currency} requested{because}."
+    return f"Our team reviewed and adjusted your request{because}."
 
 
 def _not_attempted(state: AgentState) -> str:

@@ -14,14 +14,17 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from nodes.finish import outcome_of
+from nodes.finish import amount_arg, outcome_of
 from nodes.state import AgentContext, AgentState
 
 
 def next_action(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Close the proposal in hand and make way for the next waiting tool call."""
     return {
-        "earlier_replies": [*(state.get("earlier_replies") or []), outcome_of(state)["reply"]],
+        "earlier_replies": [
+            *(state.get("earlier_replies") or []),
+            outcome_of(state, amount_arg(state, runtime))["reply"],
+        ],
         "proposal": None,
         "assessment": None,
         "tier": 0,

@@ -271,3 +271,118 @@ def test_historical_approval_counts_edited_approvals(db):
     assert approval_rate(db, "support", "refund") == (0.75, "2 of 2 past refund reviews approved (smoothed)")
     rate, detail = approval_rate(db, "support", "reply")
     assert round(rate, 4) == 0.6364 and detail == "0 of 1 past reply reviews approved (smoothed)"
+
+
+# -- the metrics as the review app shows them (hitl_runtime.metrics_view) ------------------------------
+def test_buckets_follow_the_unit_asked_for(db):
+    hours = metrics.buckets(db, "hour", since=DAY1, until=DAY1)
+    assert [(b["start"], b["reviews"], b["decided"]) for b in hours] == [
+        (ts(DAY1, "09:00:00"), 0, 0),  # an automated action only
+        (ts(DAY1, "10:00:00"), 1, 1),
+        (ts(DAY1, "11:00:00"), 1, 1),
+        (ts(DAY1, "12:00:00"), 1, 1),
+    ]
+    assert hours[1]["approval_rate"] == 1.0 and hours[3]["rejection_rate"] == 1.0
+    days = metrics.buckets(db, "day")
+    assert [(b["start"][:10], b["reviews"]) for b in days] == [(DAY1, 3), (DAY2, 4)]
+    weeks = metrics.buckets(db, "week")  # 2026-03-01 is a Sunday: its week began on Monday 02-23
+    assert [(b["start"], b["reviews"], b["decided"]) for b in weeks] == [
+        (ts("2026-02-23", "00:00:00"), 3, 3),
+        (ts(DAY2, "00:00:00"), 4, 3),
+    ]
+    with pytest.raises(BadInput):
+        metrics.buckets(db, "fortnight")
+
+
+def test_bucket_size_follows_the_window():
+    from datetime import timedelta
+
+    from hitl_runtime.metrics_view import WINDOWS, bucket_label, bucket_unit
+
+    units = {name: bucket_unit(span) for name, span in WINDOWS.items()}
+    assert units["Last 24 hours"] == units["Last 2 days"] == "hour"
+    assert units["Last 7 days"] == units["Last 14 days"] == "day"
+    assert units["Last 30 days"] == units["Last 90 days"] == units["Last 365 days"] == "week"
+    assert bucket_unit(timedelta(hours=6)) == "hour"
+    assert bucket_label(ts(DAY1, "10:00:00"), "hour") == "2026-03-01 10:00"
+    assert bucket_label(ts(DAY1, "00:00:00"), "day") == "2026-03-01"
+    assert bucket_label(ts("2026-02-23", "00:00:00"), "week") == "week of 2026-02-23"
+
+
+def test_rates_over_time_carry_their_sample_and_skip_empty_buckets(db):
+    from datetime import timedelta
+
+    from hitl_core.canonical import parse_iso
+    from hitl_runtime.metrics_view import over_time
+
+    rows = over_time(db, timedelta(days=2), now=parse_iso(ts(DAY2, "23:00:00")))
+    assert [r["bucket"] for r in rows] == [
+        "2026-03-01 10:00",
+        "2026-03-01 11:00",
+        "2026-03-01 12:00",
+        "2026-03-02 09:00",
+        "2026-03-02 10:00",
+        "2026-03-02 11:00",
+    ]  # 09:00 on day 1 (automated only) and 12:00 on day 2 (pending only) have no decided review
+    assert rows[0] == {
+        "bucket": "2026-03-01 10:00",
+        "decided": 1,
+        "Approved": 1.0,
+        "Approved with edits": 0.0,
+        "Rejected": 0.0,
+        "Escalated": 0.0,
+        "Expired (no decision in time)": 0.0,
+    }
+    weeks = over_time(db, timedelta(days=30), now=parse_iso(ts(DAY2, "23:00:00")))
+    assert [(w["bucket"], w["decided"]) for w in weeks] == [("week of 2026-02-23", 3), ("week of 2026-03-02", 3)]
+    days = over_time(db, timedelta(days=7), now=parse_iso(ts(DAY2, "23:00:00")))
+    assert [(d["bucket"], d["decided"]) for d in days] == [("2026-03-01", 3), ("2026-03-02", 3)]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),
+        (40, "40 s"),
+        (240, "4 min"),
+        (315, "5 min"),
+        (2.5 * 3600, "2.5 h"),
+        (4 * 3600, "4 h"),
+        (1.2 * 86400, "1.2 days"),
+        (86400 * 1.5, "1.5 days"),
+    ],
+)
+def test_durations_read_in_sensible_units(seconds, text):
+    from hitl_runtime.metrics_view import duration_text
+
+    assert duration_text(seconds) == text
+
+
+def test_rates_stand_beside_their_sample_and_empty_groups_are_left_out(db):
+    from hitl_runtime.metrics_view import rate_rows, rate_table, rate_text, review_time_table
+
+    result = metrics.compute(db)
+    assert rate_text(result["approval_rate"], result["decided"]) == "50% of 6"
+    assert rate_text(1.0, 2000) == "100% of 2,000"
+    assert rate_text(None, 0) == "-"
+    groups = dict(result["per_action"]) | {"tag_ticket": metrics.compute(db, action="tag_ticket")}
+    assert groups["tag_ticket"]["decided"] == 0
+    chart = rate_rows(groups)
+    assert list(chart) == ["refund (2 decided)", "reply (2 decided)", "restart_service (2 decided)"]
+    assert chart["refund (2 decided)"]["Approved"] == 1.0
+    table = rate_table(groups, "Action")
+    assert [(r["Action"], r["Decided"], r["Approved"], r["Rejected"]) for r in table] == [
+        ("refund", "2", "100%", "0%"),
+        ("reply", "2", "0%", "50%"),
+        ("restart_service", "2", "50%", "0%"),
+    ]
+    times = review_time_table({"Agent": result["per_agent"], "Action": groups})
+    rows = {r[""]: r for r in times}
+    assert "Action tag_ticket" not in rows
+    assert rows["Agent support"] == {
+        "": "Agent support",
+        "Median": "4 min",
+        "90th percentile": "10 min",
+        "Reviews decided by a person": "4",
+    }
+    assert rows["Agent ops"]["Median"] == "30 s"

@@ -94,7 +94,7 @@ def test_a_rejected_first_action_does_not_drop_the_second(settings, runner):
     effects = [e["name"] for e in ledger.list_entries(agent.db, thread_id=thread)]
     assert effects == ["change_account_status"]
     reply = agent.state(thread).reply or ""
-    assert "not damaged in transit" in reply and "could not go ahead" in reply, reply
+    assert "not damaged in transit" in reply and "did not carry it out" in reply, reply
     agent.close()
 
 

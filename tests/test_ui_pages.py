@@ -200,6 +200,86 @@ def test_chat_request_waits_for_review_and_says_for_whom(runner):
     assert at.chat_input(key="chat_message").proto.disabled
 
 
+ROLE_WORDS = re.compile(
+    r"support_lead|support_agent|compliance_officer|ops_lead|end_user|\btier\b|up to 1,000|max_amount", re.I
+)
+
+
+def _chat_on(runner: Runner, user: str, thread_id: str) -> AppTest:
+    at = app(runner, user)
+    at.button(key=f"chat_open:{thread_id}").click().run()
+    return at
+
+
+def test_chat_names_the_reviewer_plainly_and_the_policys_usual_wait(runner):
+    review_id = refund(runner, 650)  # above the support agents' limit: a support lead's review
+    review = reviews.get(runner.db, review_id)
+    assert review["required_roles"] == ["support_lead"]
+    with runner.db.transaction() as tx:  # this review's own deadline was moved: the usual wait is still the policy's
+        tx.execute("UPDATE reviews SET deadline = :d WHERE id = :i", {"d": iso_in(3 * 86400), "i": review_id})
+    at = _chat_on(runner, "eve", review["thread_id"])
+    assert shown(at, "A senior support specialist will review your request, usually within 4 hours.")
+    assert not [t for t in texts(at) if ROLE_WORDS.search(t)], [t for t in texts(at) if ROLE_WORDS.search(t)]
+
+
+def test_chat_explains_an_edited_amount_with_the_reviewers_reason(runner):
+    review_id = refund(runner, 120)
+    review = reviews.get(runner.db, review_id)
+    runner.decide(
+        review_id,
+        "edit",
+        "lee",
+        args=review["args"] | {"amount": 80.0},
+        comment="The order total after the discount was 80.00 USD.",
+        category="wrong_amount",
+        seen_hash=runner.seen_hash(review_id),
+    )
+    at = _chat_on(runner, "eve", review["thread_id"])
+    assert shown(
+        at,
+        "We refunded 80.00 USD instead of the 120.00 USD requested, because the order total after the discount "
+        "was 80.00 USD.",
+    )
+    assert not [t for t in texts(at) if ROLE_WORDS.search(t)]
+
+
+def test_chat_says_plainly_that_a_rejected_request_was_not_done_and_why(runner):
+    review_id = refund(runner, 35)
+    thread_id = reviews.get(runner.db, review_id)["thread_id"]
+    runner.decide(
+        review_id,
+        "reject",
+        "sam",
+        comment="The order was already refunded last week.",
+        category="other",
+        seen_hash=runner.seen_hash(review_id),
+    )
+    at = _chat_on(runner, "eve", thread_id)
+    assert shown(
+        at,
+        "We reviewed your request and did not carry it out, so nothing has changed. "
+        "The reason: the order was already refunded last week.",
+    )
+    assert not ledger.list_entries(runner.db, thread_id=thread_id)
+
+
+def test_a_returning_user_lands_on_their_open_conversation_behind_newer_finished_ones(runner):
+    add_user(runner.db, "rhea", ["end_user"])
+    review_id = refund(runner, 42, user="rhea")
+    open_thread = reviews.get(runner.db, review_id)["thread_id"]
+    with runner.db.transaction() as tx:  # many finished conversations since then
+        for index in range(40):
+            tx.execute(
+                "INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at) "
+                "VALUES (:t, 'support', 'rhea', 'completed', 'What are your hours?', :at, :at)",
+                {"t": f"rhea-done-{index}", "at": iso_in(60 + index)},
+            )
+    at = app(runner, "rhea")  # a new tab, straight after logging in: no conversation named in the address
+    assert at.session_state["chat_thread"] == open_thread
+    assert at.query_params["thread"] == [open_thread] or at.query_params["thread"] == open_thread
+    assert shown(at, "will review your request, usually within 4 hours")
+
+
 def test_chat_agents_per_role_come_from_configuration(runner):
     assert services.chat_agent_roles() == {"end_user": ("support",), "sre": ("ops",)}  # from the policies' chat_roles
     sre = app(runner, "sri", "chat")
@@ -758,11 +838,40 @@ def test_metrics_page_charts_the_seed_metrics(runner):
         "Confidence calibration",
     ):
         assert title in headers
-    assert len(at.get("vega_lite_chart")) == 6
+    assert len(at.get("vega_lite_chart")) == 5  # time to review is a table in readable units
     lead = app(runner, "lee", "metrics")  # a support lead sees the support agent only
     assert lead.selectbox(key="metrics_agent").options == ["support"]
     assert "Rates by action" in [plain(h.value) for h in lead.subheader]
     assert len(lead.get("vega_lite_chart")) >= 4
+
+
+def test_metrics_show_sample_sizes_readable_times_and_no_empty_rows(runner):
+    from hitl_core import metrics
+
+    at = app(runner, "ada", "metrics")
+    result = metrics.compute(runner.db)
+    values = {m.label: m.value for m in at.metric}
+    decided = f"{result['decided']:,}"
+    assert values["Approval rate"] == f"{result['approval_rate']:.0%} of {decided}"
+    assert values["Rejection rate"].endswith(f" of {decided}")
+    assert re.fullmatch(r"\d+(\.\d)? (s|min|h|days?)", values["Time to review (median)"]), values
+    tables = [t.value for t in at.table]
+    by_action = next(t for t in tables if "Action" in t.columns)
+    shown_actions = [plain(a) for a in by_action["Action"]]
+    empty = [a for a, s in result["per_action"].items() if not s["decided"]]
+    assert empty, "the demo data has actions without a decided review"  # what would be blank rows
+    assert not set(empty) & set(shown_actions)
+    assert sorted(shown_actions) == sorted(a for a, s in result["per_action"].items() if s["decided"])
+    assert all(int(plain(n).replace(",", "")) > 0 for n in by_action["Decided"])
+    times = next(t for t in tables if "Median" in t.columns)
+    for cell_text in [*times["Median"], *times["90th percentile"]]:
+        assert re.fullmatch(r"\d+(\.\d)? (s|min|h|days?)", plain(cell_text)), cell_text
+    assert not any(plain(t) == "approval_rate" for t in texts(at))
+    assert shown(at, "per hour")  # the default window, 24 hours, is charted by the hour
+    at.selectbox(key="metrics_window").select("Last 7 days").run()
+    assert shown(at, "per day")
+    at.selectbox(key="metrics_window").select("Last 90 days").run()
+    assert shown(at, "per week")
 
 
 def test_chat_stores_no_card_number_or_secret(runner):

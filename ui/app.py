@@ -16,6 +16,7 @@ import streamlit as st
 
 from hitl_core.strict_msgpack import enable_strict_msgpack
 from hitl_core.users import User
+from hitl_runtime.requester import account_words
 from ui import services
 
 enable_strict_msgpack()  # the app's process starts here (`streamlit run ui/app.py` imports nothing of ours first)
@@ -72,7 +73,7 @@ def main() -> None:
 def _sidebar(user: User) -> None:
     with st.sidebar:
         st.caption("Logged in as")
-        st.text(f"{user.name} ({services.join_roles(user.roles)})")
+        st.text(account_words(user.name, user.roles))
         if st.button("Log out", key="logout", icon=":material/logout:"):
             services.log_out(user)
             st.rerun()

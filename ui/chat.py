@@ -18,6 +18,7 @@ import streamlit as st
 from hitl_core import reviews, threads
 from hitl_core.errors import HitlError
 from hitl_runtime import access
+from hitl_runtime.requester import open_conversation, waiting_text
 from ui import services
 
 NEW: Final = "__new__"
@@ -25,7 +26,6 @@ NEW: Final = "__new__"
 THREAD_KEY: Final = "chat_thread"  # the open conversation's thread id (or NEW): set by buttons, never a label
 AGENT_KEY: Final = "chat_agent"
 STATUS_KEY: Final = "chat_status_shown"
-OPEN: Final = ("needs_info", "pending_review", "running")  # waiting for someone: a returning user lands there
 STATUS_WORDS: Final = {
     "needs_info": "needs your answer",
     "pending_review": "waiting for review",
@@ -88,9 +88,7 @@ def _landing(requester: str, agents: list[str]) -> str:
     wanted = st.query_params.get("thread")
     if wanted and _own_thread(wanted, requester, agents) is not None:
         return str(wanted)
-    recent = threads.for_requester(services.runner().db, requester, limit=30)
-    waiting = [t for t in recent if t["agent"] in agents and t["status"] in OPEN]
-    return str(waiting[0]["thread_id"]) if waiting else NEW
+    return open_conversation(services.runner().db, requester, agents) or NEW
 
 
 def _own_thread(thread_id: str, requester: str, agents: list[str]) -> dict[str, Any] | None:
@@ -217,15 +215,7 @@ def conversation(thread_id: str) -> str | None:
 def _waiting(review_id: str) -> None:
     """Who will look at the request and how soon, in plain words (no role ids, tiers or limits)."""
     review = reviews.get(services.runner().db, review_id)
-    who = services.plain_reviewer(review["required_roles"])
-    within = services.plain_duration(review["created_at"], review["deadline"])
-    st.info(
-        services.md_escape(
-            f"{who[0].upper()}{who[1:]} will review your request, usually within {within}. "
-            "Their answer appears here as soon as they decide."
-        ),
-        icon=":material/hourglass_top:",
-    )
+    st.info(services.md_escape(waiting_text(review)), icon=":material/hourglass_top:")
 
 
 main()

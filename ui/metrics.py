@@ -1,23 +1,25 @@
-"""Metrics: the seed's evaluation metrics (`hitl metrics`) as charts, overall, over time, by agent and action."""
+"""Metrics: the seed's evaluation metrics (`hitl metrics`) as charts, overall, over time, by agent and action.
+
+Every rate stands beside how many decided reviews it is of, durations read in minutes, hours or
+days, and the chart over time uses hours, days or weeks to fit its window; the rows and words come
+from `hitl_runtime.metrics_view`.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from hitl_core import metrics
-from hitl_core.canonical import iso, utc_now
+from hitl_runtime import metrics_view as view
 from hitl_runtime.agents import agent_policy, available_agents
 from ui import services
 
-RATES = ("approval_rate", "edit_rate", "rejection_rate", "escalation_rate", "expiry_rate")
-WINDOWS = {"Last 24 hours, by hour": (24, timedelta(hours=1)), "Last 14 days, by day": (14, timedelta(days=1))}
-
-
 ALL = "All agents"
+HEADLINE = ("approval_rate", "edit_rate", "rejection_rate", "escalation_rate", "expiry_rate")
+HEADLINE_LABELS = ("Approval rate", "Edit rate", "Rejection rate", "Escalation rate", "Expiry rate")
 
 
 def main() -> None:
@@ -38,68 +40,79 @@ def main() -> None:
         return
     _headline(summary)
     st.subheader("Rates over time")
-    window = st.selectbox("Window", list(WINDOWS), key="metrics_window")
-    frame = _over_time(window, agent)
-    if frame.empty:
-        st.caption("No decided reviews in this window.")
-    elif len(frame) == 1:
-        st.bar_chart(frame, stack=False)  # one bucket: a line would be invisible
-    else:
-        st.line_chart(frame)
+    window = st.selectbox("Window", list(view.WINDOWS), key="metrics_window")
+    _over_time(window, agent)
     by_agent = {a: s for a, s in result["per_agent"].items() if agent is None or a == agent}
-    _rates("By agent", by_agent)
+    _rates("By agent", "Agent", by_agent)
     names = set(agent_policy(agent).actions) if agent else None
     actions = {a: s for a, s in result["per_action"].items() if names is None or a in names}
-    _rates("By action", actions)
+    _rates("By action", "Action", actions)
     _time_to_review(by_agent, actions)
     categories = summary.get("correction_categories")
     if categories is not None:
         st.subheader("Correction categories (edits and rejections)")
         if categories:
-            st.bar_chart(pd.DataFrame({"count": categories}), horizontal=True)
+            named = {str(c).replace("_", " "): n for c, n in categories.items()}
+            st.bar_chart(pd.DataFrame({"edits and rejections": named}), horizontal=True)
         else:
             st.caption("No edits or rejections yet.")
     _calibration(summary.get("calibration") or {})
 
 
 def _headline(summary: dict[str, Any]) -> None:
+    decided = summary.get("decided")
     rates = st.columns(5)
-    for column, key in zip(rates, RATES, strict=True):
-        column.metric(key.replace("_", " ").capitalize(), _percent(summary.get(key)))
+    for column, key, label in zip(rates, HEADLINE, HEADLINE_LABELS, strict=True):
+        column.metric(label, view.rate_text(summary.get(key), decided), help=f"Share of {decided or 0} decided reviews")
     columns = st.columns(6)
     waits = summary.get("time_to_review") or {}
     calibration = summary.get("calibration") or {}
-    columns[0].metric("Time to review (median)", _seconds(waits.get("median_s")))
-    columns[1].metric("Time to review (p90)", _seconds(waits.get("p90_s")))
-    columns[2].metric("False approval rate", _percent(summary.get("false_approval_rate")))
-    columns[3].metric("Post-approval incidents", _percent(summary.get("post_approval_incident_rate")))
+    people = summary.get("reviewed_by_people")
+    executed = summary.get("approved_executed")
+    columns[0].metric("Time to review (median)", view.duration_text(waits.get("median_s")))
+    columns[1].metric("Time to review (p90)", view.duration_text(waits.get("p90_s")))
+    columns[2].metric("False approval rate", view.rate_text(summary.get("false_approval_rate"), executed))
+    columns[3].metric("Post-approval incidents", view.rate_text(summary.get("post_approval_incident_rate"), executed))
     columns[4].metric("Brier score", _num(calibration.get("brier")))
     columns[5].metric("Calibration error (ECE)", _num(calibration.get("ece")))
     st.caption(
-        f"{summary.get('reviews', 0)} reviews: {summary.get('decided', 0)} decided, {summary.get('pending', 0)} pending."
+        f"{view.count_text(summary.get('reviews'))} reviews: {view.count_text(decided)} decided, "
+        f"{view.count_text(summary.get('pending'))} pending. Times to review are over the "
+        f"{view.count_text(people)} reviews a person decided; false approvals and incidents over the "
+        f"{view.count_text(executed)} approved actions executed; calibration over {calibration.get('n') or 0} reviews."
     )
 
 
-def _rates(title: str, groups: dict[str, dict[str, Any]]) -> None:
-    if not groups:
+def _over_time(window: str, agent: str | None) -> None:
+    span = view.WINDOWS[window]
+    rows = _windowed(services.database_url(), window, agent)
+    if not rows:
+        st.caption("No decided reviews in this window.")
+        return
+    frame = pd.DataFrame(
+        {view.group_label(r["bucket"], r["decided"]): {k: r[k] for k in view.RATES.values()} for r in rows}
+    ).T
+    if len(frame) == 1:
+        st.bar_chart(frame, stack=False)  # one bucket: a line would be invisible
+    else:
+        st.line_chart(frame)
+    st.caption(f"Share of decided reviews per {view.bucket_unit(span)}; each point's label says how many.")
+
+
+def _rates(title: str, kind: str, groups: dict[str, dict[str, Any]]) -> None:
+    rows = view.rate_table(groups, kind)
+    if not rows:
         return
     st.subheader(f"Rates {title.lower()}")
-    frame = pd.DataFrame({name: {k: s.get(k) or 0.0 for k in RATES} for name, s in groups.items()}).T
-    st.bar_chart(frame, stack=False, horizontal=True)
+    st.bar_chart(pd.DataFrame(view.rate_rows(groups)).T, stack=False, horizontal=True)
+    services.text_table(rows)
 
 
 def _time_to_review(agents: dict[str, dict[str, Any]], actions: dict[str, dict[str, Any]]) -> None:
-    rows = {
-        f"{kind}: {name}": {
-            "median (s)": (s.get("time_to_review") or {}).get("median_s") or 0.0,
-            "p90 (s)": (s.get("time_to_review") or {}).get("p90_s") or 0.0,
-        }
-        for kind, group in (("agent", agents), ("action", actions))
-        for name, s in group.items()
-    }
+    rows = view.review_time_table({"Agent": agents, "Action": actions})
     if rows:
         st.subheader("Time to review")
-        st.bar_chart(pd.DataFrame(rows).T, stack=False, horizontal=True)
+        services.text_table(rows)
 
 
 def _calibration(calibration: dict[str, Any]) -> None:
@@ -120,37 +133,8 @@ def _calibration(calibration: dict[str, Any]) -> None:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _windowed(database_key: str, since: str, until: str) -> dict[str, Any]:
-    return metrics.compute(services.runner().db, since=since, until=until)
-
-
-def _over_time(window: str, agent: str | None) -> pd.DataFrame:
-    count, step = WINDOWS[window]
-    now = utc_now()
-    end = now - timedelta(seconds=now.second, microseconds=now.microsecond, minutes=now.minute)
-    if step >= timedelta(days=1):
-        end -= timedelta(hours=end.hour)
-    end += step
-    rows: dict[str, dict[str, float]] = {}
-    for index in range(count, 0, -1):
-        start = end - index * step
-        result = _windowed(services.database_url(), iso(start), iso(start + step))
-        summary = result if agent is None else result["per_agent"].get(agent)
-        if not summary or not summary.get("decided"):
-            continue
-        label = start.strftime("%m-%d %H:00" if step < timedelta(days=1) else "%Y-%m-%d")
-        rows[label] = {k: summary.get(k) or 0.0 for k in RATES}
-    return pd.DataFrame(rows).T
-
-
-def _percent(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.0%}"
-
-
-def _seconds(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{float(value):.1f} s" if value < 120 else f"{float(value) / 60:.1f} min"
+def _windowed(database_key: str, window: str, agent: str | None) -> list[dict[str, Any]]:
+    return view.over_time(services.runner().db, view.WINDOWS[window], agent=agent)
 
 
 def _num(value: Any) -> str:

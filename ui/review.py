@@ -532,8 +532,9 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
             height=90,
         )
         st.caption(
-            "The requester reads this comment word for word when you reject (as the reason) or request more "
-            "information (as the question). Other decisions keep it in the audit trail only."
+            "The requester reads this comment word for word when you reject (as the reason), approve with edits "
+            "(as the reason for the change) or request more information (as the question). Other decisions keep "
+            "it in the audit trail only."
         )
         st.selectbox(
             "Reason category (required for edits and rejections)",

@@ -38,15 +38,6 @@ _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 PAGES: Final = ("inbox", "review", "thread", "audit", "metrics")
 LANDING_ORDER: Final = ("inbox", "chat", "audit", "metrics")
 """The page a user lands on: the first of these their roles may open (reviewers land on their inbox)."""
-REVIEWER_WORDS: Final[dict[str, str]] = {
-    "support_agent": "a support specialist",
-    "support_lead": "a senior support specialist",
-    "compliance_officer": "our compliance team",
-    "sre": "an engineer on call",
-    "ops_lead": "an operations lead",
-    "admin": "an administrator",
-}
-"""Who reviews a request, in the words an end user reads (no role ids, no policy limits)."""
 
 
 def settings() -> Settings:
@@ -257,24 +248,6 @@ def chat_agents(user: User) -> list[str]:
     offered = set(available_agents())
     named = [agent for role in user.roles for agent in mapping.get(role, ())]
     return [agent for agent in dict.fromkeys(named) if agent in offered]
-
-
-def plain_reviewer(roles: Iterable[str]) -> str:
-    """Who will review, for an end user: `a support specialist` (the first role the review accepts)."""
-    return next((REVIEWER_WORDS[r] for r in roles if r in REVIEWER_WORDS), "a member of our team")
-
-
-def plain_duration(start: str | None, end: str | None) -> str:
-    """The time between two timestamps in round words: `4 hours`, `30 minutes`, `2 days`."""
-    if not start or not end:
-        return "a few hours"
-    minutes = max(1, round((parse_iso(end) - parse_iso(start)).total_seconds() / 60))
-    if minutes < 60:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours = round(minutes / 60)
-    if hours < 48:
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{round(hours / 24)} days"
 
 
 def require_user(page: str) -> User:

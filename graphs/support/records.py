@@ -322,6 +322,7 @@ REFUND = register(
             f"A refund of {a['amount']:.2f} {a.get('currency', 'USD')} for order {a['order_id']} is on its way "
             "to your original payment method; it appears within 5-7 business days."
         ),
+        done="refunded",
     )
 )
 CLOSE_TICKET = register(
