@@ -815,26 +815,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
 
 
 def _streamlit(port: int | None, address: str | None = None, *, demo: bool = False) -> None:
-    # ui/server.py serves ui/app.py's pages with the login form and the security headers (ui/web.py);
-    # it listens on 127.0.0.1 (ui/.streamlit/config.toml) unless --address says otherwise.
-    app = Path(__file__).resolve().parent.parent / "ui" / "server.py"
-    if not app.exists():
+    # It listens on 127.0.0.1 (ui/.streamlit/config.toml) unless --address says otherwise.
+    from hitl_runtime.app_command import APP, app_command
+
+    if not APP.exists():
         raise BadInput("the review app is not part of this build (ui/server.py is missing)")
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    if port:
-        command += ["--server.port", str(port)]
-    if address:
-        command += ["--server.address", address]
+    command = app_command(port, address)
     # A subprocess boundary: the app reads its settings from this environment at its own edge.
     env = os.environ | ({"HITL_DEMO": "1"} if demo else {})
     raise SystemExit(subprocess.call(command, env=env))

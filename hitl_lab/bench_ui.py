@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -47,13 +46,14 @@ from hitl_lab.bench import (
     _runner,
     scratch_database,
 )
+from hitl_runtime.app_command import app_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's Chromium, as the browser tests use it (`scripts/setup.sh --browser` installs it)."""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 REVIEWER = "bench-reviewer-0"
 PASSWORD = "bench-ui-password"
-APP = Path(__file__).resolve().parent.parent / "ui" / "server.py"
+
 TIMEOUT_MS = 120_000
 """How long one step may take before the benchmark gives up (a failure, not a figure)."""
 STEPS = {
@@ -108,23 +108,7 @@ def app_server(url: str) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "HITL_DATABASE_URL": url, "HITL_AGENTS": "hitl_lab.bench"}
     env.pop("OPENAI_API_KEY", None)
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    command = app_command(port, "127.0.0.1", watch_files=False)
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="hitl-bench-ui-") as folder:
         log = Path(folder) / "streamlit.log"

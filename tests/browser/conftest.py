@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from hitl_runtime.app_command import app_command
 from tests.helpers import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,23 +73,7 @@ def app_server(
     env.pop("OPENAI_API_KEY", None)
     log = (folder / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "ui" / "server.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        app_command(port, "127.0.0.1", watch_files=False),
         cwd=folder,
         env=env,
         stdout=log,
