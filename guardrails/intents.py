@@ -82,12 +82,11 @@ class _Examples:
         self.index = Index([Document(str(i), "", t, {}) for i, t in enumerate(self.texts)])
         self.names = list(intents)
 
-    def score(self, segment: str) -> list[IntentMatch]:
+    def score(self, segment: str, vector: Any) -> list[IntentMatch]:
+        """The intents ranked for one segment, given the segment's embedding."""
         import numpy as np
 
-        from hitl_core import embeddings
-
-        similarity = self.vectors @ embeddings.embed([segment])[0]
+        similarity = self.vectors @ vector
         lexical = np.zeros(len(self.texts), dtype=np.float32)
         for doc, coverage, _ in self.index.search(segment, k=len(self.texts)):
             lexical[int(doc.id)] = coverage
@@ -127,8 +126,12 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
         return out
     examples = _examples_for(policy)
     best: dict[str, IntentMatch] = {}
-    for index, segment in enumerate(segments(text)):
-        ranked = examples.score(segment)
+    from hitl_core import embeddings
+
+    parts = segments(text)
+    vectors = embeddings.embed(parts)  # one forward pass for the request and all its sentences
+    for index, segment in enumerate(parts):
+        ranked = examples.score(segment, vectors[index])
         if index > 0:  # a sentence of a longer request: intents judged on the whole request do not apply
             ranked = [m for m in ranked if not policy.intents[m.id].whole_request]
         if index == 0:
