@@ -91,6 +91,7 @@ def test_offline_support_model_answers_a_general_refund_question(runner):
     )
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
 
+
 def test_vagueness_is_judged_on_the_whole_request_only():
     policy = agent_policy("ops")
     assert policy.intents["vague"].whole_request
