@@ -188,6 +188,7 @@ ENVIRONMENT_READERS = {
     "hitl_core/embeddings.py": "the Hugging Face libraries' own switches",
     "hitl_lab/soak.py": "the environment of the child processes it starts",
     "hitl_lab/bench.py": "the environment of the API server it starts",
+    "hitl_lab/bench_ui.py": "the environment of the review app it starts",
     "hitl_cli/main.py": "the environment of the app it starts",
 }
 
