@@ -590,12 +590,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from hitl_lab.bench import render, run
+    from hitl_lab.bench import Measurement, render, run
 
     def progress(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
-    report = run(args.settings, quick=args.quick, log=None if args.json else progress, only=args.only, ui=args.ui)
+    measure_app: Measurement | None = None
+    if args.ui or args.only == "ui":  # the review app in Chromium builds on the benchmark's fixtures
+        from hitl_lab.bench_ui import bench_app
+
+        measure_app = bench_app
+    report = run(
+        args.settings, quick=args.quick, log=None if args.json else progress, only=args.only, measure_app=measure_app
+    )
     _print(args, report, render)
 
 

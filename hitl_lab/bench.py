@@ -76,11 +76,12 @@ from hitl_core import audit, ledger, reviews, tokens
 from hitl_core.actions import ActionSpec, register
 from hitl_core.canonical import parse_iso
 from hitl_core.db import Database, DatabaseURL
-from hitl_core.errors import Conflict, HitlError
+from hitl_core.errors import BadInput, Conflict, HitlError
 from hitl_core.offline_model import OfflineChatModel
 from hitl_core.settings import Settings, configured
 from hitl_core.stats import percentile
 from hitl_core.users import add_user
+from hitl_lab.children import stop, wait_until_serving
 from hitl_runtime import notifications
 from hitl_runtime.agents import register_agent
 from hitl_runtime.runner import Runner
@@ -253,6 +254,10 @@ class Sizes:
     ui_pending: int = 10_000
     """Pending reviews behind the review app's timings in Chromium (`hitl bench --ui`)."""
     ui_repeats: int = 10
+
+
+Measurement = Callable[[str, Sizes, Callable[[str], None]], dict[str, Any]]
+"""One measurement: the database URL, the sizes and a progress logger in; its figures out."""
 
 
 FULL = Sizes(
@@ -1089,28 +1094,11 @@ def _api_server(url: str) -> Iterator[int]:
     process = child("serve", "--port", str(port))
     worker = child("worker") if DatabaseURL.parse(url).dialect == "postgresql" else None
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                status, _ = _http(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "GET", "/healthz")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise HitlError("benchmark: hitl serve did not start")
-            time.sleep(0.2)
+        if not wait_until_serving(f"http://127.0.0.1:{port}/healthz", process, 120):
+            raise HitlError("benchmark: hitl serve did not start")
         yield port
     finally:
-        for running in (process, worker):
-            if running is None:
-                continue
-            running.terminate()
-            try:
-                running.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                running.kill()
-                running.wait()
+        stop(process, worker)
 
 
 def _http(
@@ -1357,14 +1345,15 @@ def run(
     sizes: Sizes | None = None,
     log: Callable[[str], None] | None = None,
     only: str | None = None,
-    ui: bool = False,
+    measure_app: Measurement | None = None,
 ) -> dict[str, Any]:
     """Every measurement on the configured database's server; the headline keys first, then the figures.
 
     `only="inbox-scale"` runs the inbox at scale alone (seeding a million rows takes minutes);
     `only="cycle"` the full cycle alone, in threads and in processes.
-    `ui=True` adds the review app's timings in Chromium (`app_timings`, `hitl_lab.bench_ui`), and
-    `only="ui"` runs those alone.
+    `measure_app` (the CLI passes `hitl_lab.bench_ui.bench_app` for `--ui`) adds the review app's
+    timings in Chromium (`app_timings`); `only="ui"` runs those alone. It is passed in, not imported,
+    because the app benchmark builds on this module's fixtures.
     """
     settings = settings or configured()
     chosen = sizes or (QUICK if quick else FULL)
@@ -1373,7 +1362,7 @@ def run(
     started = time.perf_counter()
     elapsed: dict[str, float] = {}
 
-    def timed(name: str, measure: Callable[[str, Sizes, Callable[[str], None]], dict[str, Any]]) -> dict[str, Any]:
+    def timed(name: str, measure: Measurement) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = measure(settings.database_url, chosen, say)
         elapsed[name] = round(time.perf_counter() - t0, 1)
@@ -1394,11 +1383,11 @@ def run(
         }
 
     def app() -> dict[str, Any]:
-        from hitl_lab.bench_ui import bench_app
-
-        return timed("app", bench_app) if ui or only == "ui" else {}
+        return timed("app", measure_app) if measure_app is not None else {}
 
     if only == "ui":  # the review app's timings alone (`hitl bench --only ui`)
+        if measure_app is None:
+            raise BadInput("--only ui needs the review app's measurement (hitl_lab.bench_ui.bench_app)")
         figures = app()
         return {
             "database": dialect,
@@ -1467,8 +1456,6 @@ def run(
 def render(report: dict[str, Any]) -> str:
     """The report as the table `hitl bench` prints."""
     head = f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s"
-    from hitl_lab.bench_ui import render_app
-
     app = ["", *render_app(report)] if "app_timings" in report else []
     if report.get("only") == "inbox-scale":
         return "\n".join([head, "", *_render_scale(report["inbox_scale"]), *app])
@@ -1577,6 +1564,19 @@ def _render_cycle(report: dict[str, Any]) -> list[str]:
     ]
     if processes["skipped"]:
         lines.append(f"  not measured here (more processes than cores): {processes['skipped']}")
+    return lines
+
+
+def render_app(report: dict[str, Any]) -> list[str]:
+    """The app timings as a short table."""
+    run = report["app_run"]
+    lines = [
+        f"7. the review app in Chromium ({run['app']}; {run['repeats']} repeats each)",
+        f"{'step':<20} {'pending':>8} {'n':>3} {'median ms':>10} {'p95 ms':>8}",
+    ]
+    for name, f in report["app_timings"].items():
+        lines.append(f"{name:<20} {f['pending']:>8} {f['n']:>3} {f['median_ms']:>10} {f['p95_ms']:>8}")
+    lines.append(f"decisions recorded: {run['approved']} approved, {run['ledger_rows']} ledger rows")
     return lines
 
 

@@ -23,7 +23,6 @@ import re
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +45,7 @@ from hitl_lab.bench import (
     _runner,
     scratch_database,
 )
+from hitl_lab.children import stop, wait_until_serving
 from hitl_runtime.app_command import app_command
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -116,25 +116,11 @@ def app_server(url: str) -> Iterator[str]:
             # This process's working folder, as `hitl ui` would be started: the same audit key as the seeding.
             process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
             try:
-                deadline = time.monotonic() + 90
-                while True:
-                    try:
-                        with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                            if response.status == 200:
-                                break
-                    except OSError:
-                        pass
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise HitlError(f"benchmark: the review app did not start: {log.read_text()[-1500:]}")
-                    time.sleep(0.3)
+                if not wait_until_serving(f"{base}/_stcore/health", process, 90):
+                    raise HitlError(f"benchmark: the review app did not start: {log.read_text()[-1500:]}")
                 yield base
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process, timeout=20)
 
 
 def _timed(action: Callable[[], Any], done: Callable[[], Any]) -> float:
@@ -259,16 +245,3 @@ def bench_app(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str, A
         out = measure_app(scratch, sizes.ui_pending, sizes.ui_repeats, log)
     out["app_run"]["database"] = DatabaseURL.parse(url).dialect
     return out
-
-
-def render_app(report: dict[str, Any]) -> list[str]:
-    """The app timings as a short table."""
-    run = report["app_run"]
-    lines = [
-        f"7. the review app in Chromium ({run['app']}; {run['repeats']} repeats each)",
-        f"{'step':<20} {'pending':>8} {'n':>3} {'median ms':>10} {'p95 ms':>8}",
-    ]
-    for name, f in report["app_timings"].items():
-        lines.append(f"{name:<20} {f['pending']:>8} {f['n']:>3} {f['median_ms']:>10} {f['p95_ms']:>8}")
-    lines.append(f"decisions recorded: {run['approved']} approved, {run['ledger_rows']} ledger rows")
-    return lines

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import uuid
 from typing import Any
+
+from hitl_lab.children import stop
+
+__all__ = ["stop"]
 
 
 def unique(prefix: str = "t") -> str:
@@ -58,16 +61,3 @@ def vague_request(runner: Any, user: str = "eve") -> Any:
     """A request the agent cannot act on without asking the requester (it ends `needs_info`)."""
     context = {"customer": {"id": unique("c"), "name": "Eve"}}
     return runner.run("support", "I'd like to return something.", user=user, thread_id=unique("th"), context=context)
-
-
-def stop(*processes: subprocess.Popen[Any], timeout: float = 30) -> None:
-    """Ask each process to end (SIGTERM), all at once; kill any still running after `timeout` seconds."""
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:  # held at a fault point, or hung: end it
-            process.kill()
-            process.wait()

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hitl_lab.children import wait_until_serving
 from hitl_runtime.app_command import app_command
 from tests.helpers import free_port, stop
 
@@ -81,17 +80,8 @@ def app_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+        if not wait_until_serving(f"{base}/_stcore/health", process, 60):
+            pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
         yield {"base": base, "port": port, "runner": runner, "log": folder / "streamlit.log"}
     finally:
         stop(process, timeout=10)

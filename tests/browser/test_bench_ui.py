@@ -32,7 +32,8 @@ def empty_pg() -> Iterator[str]:
 
 
 def test_app_timings_at_30_pending(chromium: Path, empty_pg: str) -> None:
-    from hitl_lab.bench_ui import REVIEWER, STEPS, measure_app, render_app
+    from hitl_lab.bench import render_app
+    from hitl_lab.bench_ui import REVIEWER, STEPS, measure_app
 
     said: list[str] = []
     report = measure_app(empty_pg, pending=30, repeats=2, log=said.append)
