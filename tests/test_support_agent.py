@@ -114,3 +114,17 @@ def test_scenario_file_errors_are_one_line(tmp_path):
     bad.write_text('{"id": "a", "agent": "support", "message": "hi", "expected": {"route": "sometimes"}}\n')
     with pytest.raises(BadInput, match=r"line 1: expected\.route"):
         load_scenarios(bad)
+
+
+def test_refund_preview_reads_as_money_not_as_tables(runner):
+    """A reviewer reads what approval does in amounts with their currency, never our table names."""
+    result = refund_request(runner, 45, order_amount=60)
+    preview = runner.show(result.reviews[0])["interrupt"]["preview"]
+    shown = str(preview)
+    assert "sim_" not in shown and "+=" not in shown
+    assert preview["order"] == {
+        "id": result.action["args"]["order_id"],
+        "paid": "60.00 USD",
+        "refunded_so_far": "0.00 USD",
+    }
+    assert preview["after_approval"] == {"refunded_in_total": "45.00 of 60.00 USD", "left_to_refund": "15.00 USD"}

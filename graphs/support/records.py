@@ -243,11 +243,16 @@ def _preview_refund(tx: Tx, args: dict[str, Any]) -> dict[str, Any]:
         return {
             "money": f"refund {args['amount']:.2f} {args.get('currency', 'USD')} to unknown order {args['order_id']}"
         }
+    currency, paid, refunded = order["currency"], float(order["amount"]), float(order["refunded"])
+    total = refunded + float(args["amount"])
+    # Amounts with their currency, in the reviewer's words: what the order looks like now and after.
     return {
-        "money": f"-{args['amount']:.2f} {order['currency']} from Northwind Home to the original payment method",
-        "order": {"id": order["id"], "paid": order["amount"], "refunded_so_far": order["refunded"]},
-        "ledger": f"sim_refunds += refund of {args['amount']:.2f}; order {order['id']} refunded total "
-        f"{float(order['refunded']) + args['amount']:.2f} of {order['amount']:.2f}",
+        "money": f"-{args['amount']:.2f} {currency} from Northwind Home to the original payment method",
+        "order": {"id": order["id"], "paid": f"{paid:.2f} {currency}", "refunded_so_far": f"{refunded:.2f} {currency}"},
+        "after_approval": {
+            "refunded_in_total": f"{total:.2f} of {paid:.2f} {currency}",
+            "left_to_refund": f"{max(paid - total, 0.0):.2f} {currency}",
+        },
     }
 
 
