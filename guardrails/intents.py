@@ -114,6 +114,16 @@ def _examples_for(policy: Policy) -> _Examples:
         return _loaded[key]
 
 
+def prepare(policy: Policy) -> None:
+    """Embed the policy's examples now (and keep them in the disk cache) rather than on the first request.
+
+    A harness that spawns and kills processes calls this first: a child killed while computing the
+    cache would otherwise leave it cold for the next one.
+    """
+    if policy.intents:
+        _examples_for(policy)
+
+
 def classify(policy: Policy, text: str) -> dict[str, Any]:
     """The request's intents (best per sentence, at or above the policy's threshold), and the runners-up.
 

@@ -1080,7 +1080,12 @@ def _add_load_commands(command: _AddCommand) -> None:
         "soak", cmd_soak, "Fault and load harness: kills, pauses, a database restart; then checks the promises."
     )
     p.add_argument("--threads", type=int, default=1000)
-    p.add_argument("--seconds", type=float, default=300.0, help="time budget (chaos for the first 60%%)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=300.0,
+        help="the run's window (chaos for the first 60%%); it runs on, without chaos, until every thread is started",
+    )
     p.add_argument("--workers", type=int, default=3, help="processes starting threads")
     p.add_argument("--deciders", type=int, default=3, help="processes racing to decide")
     p.add_argument("--no-restart", action="store_true", help="do not restart the local PostgreSQL")

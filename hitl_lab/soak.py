@@ -4,7 +4,7 @@ Worker processes start support threads, decider processes race to decide the sam
 sweeper finishes what crashed processes left behind, and the conductor (this process) kills
 children at random (some of them at named crash points inside a decision or an execution),
 pauses one past its lease while another takes its thread over, and restarts a local PostgreSQL
-once. When the time is up it drains the work and checks the promises: every approved action
+once. When the time is up (and every thread has been started) it drains the work and checks the promises: every approved action
 executed exactly once, none without its approvals, every review consistent with its thread, no
 forked checkpoint chain, an intact audit chain. Violations must be zero.
 """
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardrails import intents
 from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import loads, value_hash
 from hitl_core.db import Database
@@ -47,6 +48,8 @@ OPS_EVERY = 4
 """Every fourth thread is a production restart: irreversible, so two distinct approvers."""
 REQUESTER = "soak-customer"
 LEASE_SECONDS = "2"
+SETTLE_FACTOR = 5
+"""The harness gives up on children that have not started every thread by this many times `--seconds`."""
 
 
 @dataclass
@@ -275,6 +278,8 @@ def run_soak(
     for name, roles in REVIEWERS.items():
         add_user(runner.db, name, roles, actor="soak")
     add_user(runner.db, REQUESTER, ["end_user"], actor="soak")
+    for agent in ("support", "ops"):
+        intents.prepare(runner.policy(agent))  # the children read the example vectors from the disk cache
     rng = random.Random(seed)
     prefix = f"soak-{int(time.time())}-{rng.randrange(10**6):06d}"
     with tempfile.TemporaryDirectory(prefix="hitl-soak-") as folder:
@@ -331,7 +336,10 @@ class _Conductor:
         self.spawn("sweeper", 0)
         chaos_until = self.started + self.seconds * 0.6
         restarted = paused = False
-        while time.monotonic() - self.started < self.seconds:
+        # After the window the children work on in peace until every thread is started (a slow or busy
+        # machine must not turn into fewer threads); the bound only stops a harness that is stuck.
+        give_up = self.started + self.seconds * SETTLE_FACTOR
+        while time.monotonic() < give_up:
             time.sleep(self.rng.uniform(0.5, 1.5))
             elapsed = time.monotonic() - self.started
             self.respawn_the_dead()
@@ -342,7 +350,7 @@ class _Conductor:
                 if self.restart_db and not restarted and elapsed > self.seconds * 0.35:
                     self.report.restarts += int(_restart_local_postgres(self.database_url))
                     restarted = True
-            elif self.finished():
+            elif self.finished() or (elapsed >= self.seconds and self.starters_done()):
                 return
 
     def respawn_the_dead(self) -> None:
@@ -375,8 +383,11 @@ class _Conductor:
         self.report.pauses += 1
         return True
 
+    def starters_done(self) -> bool:
+        return all((self.state_dir / f"done.{i}").exists() for i in range(self.starters))
+
     def finished(self) -> bool:
-        if not all((self.state_dir / f"done.{i}").exists() for i in range(self.starters)):
+        if not self.starters_done():
             return False
         try:
             pending = self.runner.db.read(

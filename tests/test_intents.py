@@ -321,3 +321,18 @@ def test_paraphrase_agreement_counts_cases_not_lines():
     ]
     out = paraphrase_agreement(originals, rephrased)
     assert (out["cases"], out["agreeing"], out["agreement"]) == (2, 1, 0.5)
+
+
+def test_prepare_leaves_the_example_vectors_for_the_next_process(tmp_path, monkeypatch):
+    """A harness that kills children warms the cache first; a child then loads the vectors instead of computing them."""
+    from guardrails import intents
+
+    monkeypatch.setenv("HITL_CACHE_DIR", str(tmp_path / "cache"))
+    full = agent_policy("support")
+    two = dict(list(full.intents.items())[:2])
+    small = full.model_copy(
+        update={"intents": {k: v.model_copy(update={"examples": [unique("ex")]}) for k, v in two.items()}}
+    )
+    intents.prepare(small)
+    (cached,) = list((tmp_path / "cache").glob("embeddings-*.npy"))
+    assert np.load(cached).shape[0] == 2
