@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guardrails import intents
 from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import loads, value_hash
 from hitl_core.db import Database
@@ -34,6 +33,7 @@ from hitl_core.leases import LeaseLost
 from hitl_core.reviews import public
 from hitl_core.settings import Settings
 from hitl_core.users import add_user
+from hitl_runtime.agents import prepare
 from hitl_runtime.runner import Runner
 
 REVIEWERS = {
@@ -278,8 +278,7 @@ def run_soak(
     for name, roles in REVIEWERS.items():
         add_user(runner.db, name, roles, actor="soak")
     add_user(runner.db, REQUESTER, ["end_user"], actor="soak")
-    for agent in ("support", "ops"):
-        intents.prepare(runner.policy(agent))  # the children read the example vectors from the disk cache
+    prepare(["support", "ops"], runner.settings.policy_dir)  # the children read the example vectors from disk
     rng = random.Random(seed)
     prefix = f"soak-{int(time.time())}-{rng.randrange(10**6):06d}"
     with tempfile.TemporaryDirectory(prefix="hitl-soak-") as folder:

@@ -2,7 +2,8 @@
 
 An agent is a module (or any object) with `build_graph()` returning an uncompiled StateGraph and
 `load_context(tx, context, requester)`; optionally `NAME`, `POLICY` (a `Policy`) or `POLICY_FILE`
-(a path), and `NODES` (its `AgentNodes`, whose signals re-validate a reviewer's edit). Besides the
+(a path), `NODES` (its `AgentNodes`, whose signals re-validate a reviewer's edit) and `PREPARE`
+(what its first request would otherwise compute: its search indexes). Besides the
 examples in `graphs/`, agents come from the entry-point group `hitl.agents` of installed packages
 and from `HITL_AGENTS` (comma-separated `module:attribute` references, for agents that are not
 installed as packages), read once per process.
@@ -123,6 +124,23 @@ def agent_policy(name: str, policy_dir: str | Path | None = None) -> Policy:
     return load_policy(name, policy_dir, own_file=policy_file(name))
 
 
+def prepare(names: list[str] | None = None, policy_dir: str | Path | None = None) -> list[str]:
+    """Embed the agents' intent examples and knowledge now, into the disk cache, so no request waits for it.
+
+    Setup runs it once per machine (`python -m hitl_runtime.agents`); harnesses that kill their
+    children run it before spawning them. Returns the agents prepared.
+    """
+    from guardrails import intents
+
+    chosen = names if names is not None else available_agents()
+    for name in chosen:
+        intents.prepare(agent_policy(name, policy_dir))
+        own = getattr(agent_module(name), "PREPARE", None)
+        if callable(own):
+            own()  # the agent's own indexes (its knowledge files)
+    return chosen
+
+
 def policy_file(name: str) -> Path | None:
     """Where the agent keeps its own policy file (beside its graph), if it has one."""
     path = getattr(agent_module(name), "POLICY_FILE", None)
@@ -189,3 +207,7 @@ def chat_roles() -> dict[str, tuple[str, ...]]:
 def lesson_rules(name: str) -> dict[tuple[str | None, str], dict[str, Any]]:
     """The agent's known remedies (`LESSON_RULES`): for feedback of an (action, category), the rule to propose."""
     return dict(getattr(agent_module(name), "LESSON_RULES", {}) or {})
+
+
+if __name__ == "__main__":
+    print("intent examples and knowledge embedded for: " + ", ".join(prepare()))

@@ -23,6 +23,8 @@ if [[ ! -f $stamp ]]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# The agents' intent examples are embedded once per machine (tens of seconds), not by the first request.
+.venv/bin/python -m hitl_runtime.agents
 
 if (( want_browser )) && [[ ! -x /usr/bin/chromium ]]; then
   sudo=""

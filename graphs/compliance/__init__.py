@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from graphs.compliance.files import KNOWLEDGE, POLICY_FILE
 from graphs.compliance.graph import ACTIONS, NODES, build_graph, load_context
+from graphs.compliance.graph import prepare as PREPARE
 from graphs.compliance.migrations import MIGRATIONS
 from graphs.compliance.offline import respond as OFFLINE_RESPONDER
 
@@ -22,6 +23,7 @@ __all__ = [
     "NODES",
     "OFFLINE_RESPONDER",
     "POLICY_FILE",
+    "PREPARE",
     "build_graph",
     "load_context",
 ]

@@ -260,6 +260,11 @@ def _policy_query(text: str, shown_document: str, found: list[str], commitment: 
     return query
 
 
+def prepare() -> None:
+    """Embed the policy library now (the runtime's `prepare`), not on the first document's review."""
+    _search_policies("prepare", None)
+
+
 def _search_policies(query: str, jurisdiction: str | None) -> list[dict[str, Any]]:
     """The four best-matching policies that apply in the jurisdiction (applies() decides)."""
     return [

@@ -10,6 +10,7 @@ from __future__ import annotations
 from graphs.support import people as PEOPLE
 from graphs.support.files import KNOWLEDGE, POLICY_FILE
 from graphs.support.graph import ACTIONS, NODES, build_graph, load_context
+from graphs.support.graph import prepare as PREPARE
 from graphs.support.lesson_rules import LESSON_RULES
 from graphs.support.migrations import MIGRATIONS
 from graphs.support.offline import respond as OFFLINE_RESPONDER
@@ -27,6 +28,7 @@ __all__ = [
     "OFFLINE_RESPONDER",
     "PEOPLE",
     "POLICY_FILE",
+    "PREPARE",
     "SWEEP",
     "build_graph",
     "load_context",

@@ -128,6 +128,11 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     return {"facts": facts, "evidence": articles + similar, "tool_calls": tool_calls}
 
 
+def prepare() -> None:
+    """Embed the knowledge files now (the runtime's `prepare`), not on the first customer's question."""
+    _search_knowledge("prepare")
+
+
 def _search_knowledge(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Help articles and similar past tickets, screened and masked; the ids of those carrying instructions."""
     articles = retrieve(
