@@ -35,6 +35,15 @@ WINDOWS: Final[dict[str, timedelta]] = {
 }
 
 
+def in_window(db: Database, window: timedelta, *, now: datetime | None = None) -> dict[str, Any]:
+    """All the metrics (`hitl metrics`) of the reviews created in the window that ends now.
+
+    The same window as `over_time`, so a page's figures, tables and chart all count the same reviews.
+    """
+    end = now or utc_now()
+    return metrics.compute(db, since=iso(end - window), until=iso(end))
+
+
 def bucket_unit(window: timedelta) -> str:
     """The bucket a chart over `window` uses: hours up to two days, days up to four weeks, weeks beyond."""
     if window <= timedelta(days=2):
