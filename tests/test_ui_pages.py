@@ -243,6 +243,16 @@ def test_chat_explains_an_edited_amount_with_the_reviewers_reason(runner):
     assert not [t for t in texts(at) if ROLE_WORDS.search(t)]
 
 
+def test_chat_says_in_the_past_tense_what_was_done_once_approved(runner):
+    review_id = refund(runner, 40)
+    review = reviews.get(runner.db, review_id)
+    runner.decide(review_id, "approve", "sam", seen_hash=runner.seen_hash(review_id))
+    assert [e["status"] for e in ledger.list_entries(runner.db, thread_id=review["thread_id"])] == ["executed"]
+    at = _chat_on(runner, "eve", review["thread_id"])
+    done = f"Your refund of 40.00 USD for order {review['args']['order_id']} was issued to your original payment"
+    assert [s for s in at.success if done in plain(s.value)], texts(at)
+
+
 def test_chat_says_plainly_that_a_rejected_request_was_not_done_and_why(runner):
     review_id = refund(runner, 35)
     thread_id = reviews.get(runner.db, review_id)["thread_id"]
