@@ -486,8 +486,10 @@ def cmd_metrics(args: argparse.Namespace) -> None:
 
 
 def _metrics_text(r: dict[str, Any]) -> str:
+    from hitl_runtime.metrics_view import duration_text
+
     skip = ("per_agent", "per_action", "calibration", "series")
-    lines = [f"{k}: {v}" for k, v in r.items() if k not in skip]
+    lines = [_metrics_line(k, v) for k, v in r.items() if k not in skip]
     calibration = r.get("calibration") or {}
     lines.append(
         f"calibration: brier {calibration.get('brier')}, ece {calibration.get('ece')}, n {calibration.get('n')}"
@@ -497,13 +499,27 @@ def _metrics_text(r: dict[str, Any]) -> str:
             lines.append(
                 f"{group.removeprefix('per_')} {name}: reviews {s['reviews']}, approval {s['approval_rate']}, "
                 f"edit {s['edit_rate']}, rejection {s['rejection_rate']}, escalation {s['escalation_rate']}, "
-                f"false approval {s['false_approval_rate']}, auto share {s['auto_share']}"
+                f"false approval {s['false_approval_rate']}, auto share {s['auto_share']}, "
+                f"time to review median {duration_text((s.get('time_to_review') or {}).get('median_s'))}"
             )
     lines += [
         f"day {d['date']}: reviews {d['reviews']}, approval {d['approval_rate']}, automated {d['automated_actions']}"
         for d in r.get("series", [])
     ]
     return "\n".join(lines)
+
+
+def _metrics_line(key: str, value: Any) -> str:
+    """One overall figure; times to review in readable units (the JSON keeps the seconds)."""
+    from hitl_runtime.metrics_view import duration_text
+
+    if key == "time_to_review":
+        waits = value or {}
+        return (
+            f"time_to_review: median {duration_text(waits.get('median_s'))}, "
+            f"90th percentile {duration_text(waits.get('p90_s'))}"
+        )
+    return f"{key}: {value}"
 
 
 def cmd_incident(args: argparse.Namespace) -> None:

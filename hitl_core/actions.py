@@ -42,7 +42,8 @@ class ActionSpec:
     """Arguments that say what the action is about (a refund's order): a rejected action with the
     same identity may come back only through a new review. Empty means all arguments."""
     confirm: Callable[[dict[str, Any]], str] | None = None
-    """What the requester is told once the action ran with these (possibly edited) arguments."""
+    """What the requester is told once the action ran with these (possibly edited) arguments, in the past
+    tense (`Ticket t-9 was closed.`): the chat shows it when the request is done."""
     draft_arg: str | None = None
     """The argument holding text a person will read (a reply's message): the output checks read it,
     and an edit of it becomes the proposal's draft."""

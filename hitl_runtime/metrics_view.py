@@ -35,6 +35,15 @@ WINDOWS: Final[dict[str, timedelta]] = {
 }
 
 
+def in_window(db: Database, window: timedelta, *, now: datetime | None = None) -> dict[str, Any]:
+    """All the metrics (`hitl metrics`) of the reviews created in the window that ends now.
+
+    The same window as `over_time`, so a page's figures, tables and chart all count the same reviews.
+    """
+    end = now or utc_now()
+    return metrics.compute(db, since=iso(end - window), until=iso(end))
+
+
 def bucket_unit(window: timedelta) -> str:
     """The bucket a chart over `window` uses: hours up to two days, days up to four weeks, weeks beyond."""
     if window <= timedelta(days=2):
@@ -71,24 +80,27 @@ def over_time(
     ]
 
 
+_UNITS: Final = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
 def duration_text(seconds: float | None) -> str:
-    """A duration in the unit that reads best: `40 s`, `4 min`, `2.5 h`, `1.2 days`; `-` for none."""
+    """A duration in its two largest units, the second left out when zero: `40 s`, `4 min 12 s`, `2 h 5 min`, `3 d 4 h`.
+
+    Whole units read at a glance where `2.1 h` or `7520 s` need arithmetic; `-` for none. The one
+    formatter of durations for people (the metrics page and `hitl metrics`).
+    """
     if seconds is None:
         return "-"
-    value = float(seconds)
-    if value < 90:
-        return f"{value:.0f} s"
-    if value < 90 * 60:
-        return f"{value / 60:.0f} min"
-    if value < 24 * 3600:
-        return f"{_one_decimal(value / 3600)} h"
-    days = value / 86400
-    return f"{_one_decimal(days)} day{'' if round(days, 1) == 1 else 's'}"
-
-
-def _one_decimal(value: float) -> str:
-    text = f"{value:.1f}"
-    return text.removesuffix(".0")
+    rest = round(abs(float(seconds)))
+    parts: list[tuple[int, str]] = []
+    for name, size in _UNITS:
+        count, rest = divmod(rest, size)
+        if count or (parts and len(parts) < 2):
+            parts.append((count, name))
+        if len(parts) == 2:
+            break
+    words = [f"{count} {name}" for count, name in parts if count]
+    return " ".join(words) or "0 s"
 
 
 def count_text(count: int | None) -> str:

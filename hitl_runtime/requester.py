@@ -2,7 +2,9 @@
 
 Role ids (`support_lead`), tier names and policy limits are for reviewers; a requester reads
 "a senior support specialist will review your request, usually within 4 hours". This is the one
-mapping from roles to those words, used by the chat and anything else a requester reads.
+mapping from roles to those words, used by the chat and anything else a requester reads. Once done,
+each action taken reads in the past tense ("Your refund of 40.00 USD ... was issued"), in the words
+its agent gives it (`ActionSpec.confirm`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from hitl_core import ledger
+from hitl_core.actions import get_action
 from hitl_core.db import Database
 from hitl_runtime.agents import agent_policy
 
@@ -87,3 +91,16 @@ def open_conversation(db: Database, requester: str, agents: Sequence[str]) -> st
         {"r": requester, **names, **states},
     )
     return str(rows[0]["thread_id"]) if rows else None
+
+
+def done_text(action: str, args: Mapping[str, Any]) -> str | None:
+    """What the action did, in the past tense, for the requester; None when it says nothing of its own (a reply)."""
+    spec = get_action(action)
+    return spec.confirm(dict(args)) if spec.confirm is not None else None
+
+
+def done_texts(db: Database, thread_id: str) -> list[str]:
+    """What was done in the conversation, oldest first: one sentence per action still in effect (not rolled back)."""
+    entries = reversed(ledger.list_entries(db, thread_id=thread_id))
+    texts = [done_text(e["name"], e["args"]) for e in entries if e["status"] == "executed"]
+    return [t for t in texts if t]

@@ -259,10 +259,15 @@ def test_metrics_command(db, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert (out["reviews"], out["approval_rate"], out["expiry_rate"], out["automated_actions"]) == (2, 0.5, 0.5, 1)
     assert list(out["per_agent"]) == ["ops"] and [d["date"] for d in out["series"]] == [DAY2]
+    assert out["time_to_review"] == {"median_s": 30.0, "p90_s": 30.0}  # the JSON keeps its raw seconds
     assert main(["metrics", "--since", "yesterday-ish"]) == 2
     assert "--since" in capsys.readouterr().err
     assert main(["metrics"]) == 0
-    assert "day 2026-03-01: reviews 3" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "day 2026-03-01: reviews 3" in text
+    assert "time_to_review: median 2 min, 90th percentile 10 min" in text
+    assert "agent support: reviews 5" in text and "time to review median 3 min 30 s" in text
+    assert "median_s" not in text and "120.0" not in text
 
 
 def test_historical_approval_counts_edited_approvals(db):
@@ -343,16 +348,20 @@ def test_rates_over_time_carry_their_sample_and_skip_empty_buckets(db):
     ("seconds", "text"),
     [
         (None, "-"),
+        (0.4, "0 s"),
         (40, "40 s"),
+        (59.6, "1 min"),
         (240, "4 min"),
-        (315, "5 min"),
-        (2.5 * 3600, "2.5 h"),
+        (252, "4 min 12 s"),
+        (315.4, "5 min 15 s"),
+        (3600, "1 h"),
+        (2 * 3600 + 5 * 60 + 20, "2 h 5 min"),
         (4 * 3600, "4 h"),
-        (1.2 * 86400, "1.2 days"),
-        (86400 * 1.5, "1.5 days"),
+        (86400, "1 d"),
+        (3 * 86400 + 4 * 3600 + 59, "3 d 4 h"),
     ],
 )
-def test_durations_read_in_sensible_units(seconds, text):
+def test_durations_read_in_two_units_at_most(seconds, text):
     from hitl_runtime.metrics_view import duration_text
 
     assert duration_text(seconds) == text
@@ -381,7 +390,7 @@ def test_rates_stand_beside_their_sample_and_empty_groups_are_left_out(db):
     assert "Action tag_ticket" not in rows
     assert rows["Agent support"] == {
         "": "Agent support",
-        "Median": "4 min",
+        "Median": "3 min 30 s",
         "90th percentile": "10 min",
         "Reviews decided by a person": "4",
     }

@@ -103,7 +103,7 @@ def test_an_edited_amount_is_explained_with_the_reviewers_reason():
     assert reply.startswith(
         "We refunded 80.00 USD instead of the 120.00 USD requested, because shipping is not refundable. "
     )
-    assert "A refund of 80.00 USD for order o-1" in reply
+    assert "Your refund of 80.00 USD for order o-1 was issued" in reply
     plain = outcome_of(_edited_state(None), "amount")["reply"]
     assert plain.startswith("We refunded 80.00 USD instead of the 120.00 USD requested. ")
 
@@ -123,3 +123,69 @@ def test_a_rejection_says_nothing_was_done_and_why():
     )
     state["decisions"][0]["comment"] = None
     assert "The reason: it does not meet our policy." in outcome_of(state)["reply"]
+
+
+PAST_TENSE = {
+    ("refund", (("order_id", "o-1"), ("amount", 40.0), ("currency", "USD"))): (
+        "Your refund of 40.00 USD for order o-1 was issued to your original payment method; "
+        "it appears within 5-7 business days."
+    ),
+    ("close_ticket", (("ticket_id", "t-9"),)): "Ticket t-9 was closed.",
+    ("reopen_ticket", (("ticket_id", "t-9"),)): "Ticket t-9 was reopened; we'll pick it up shortly.",
+    ("change_account_status", (("customer_id", "c-1"), ("status", "suspended"))): (
+        "Your account status was changed to suspended."
+    ),
+    ("restart_service", (("service", "payments-api"), ("env", "production"))): (
+        "The service payments-api was restarted in production, one replica at a time."
+    ),
+    ("rollback_deploy", (("service", "payments-api"), ("env", "production"), ("to_version", "1.4.2"))): (
+        "The service payments-api was rolled back to 1.4.2 in production."
+    ),
+    ("deploy", (("service", "payments-api"), ("env", "staging"), ("version", "1.5.0"))): (
+        "Version 1.5.0 of payments-api was deployed to staging."
+    ),
+    ("scale_service", (("service", "payments-api"), ("env", "production"), ("replicas", 6))): (
+        "The service payments-api was scaled to 6 replicas in production."
+    ),
+    (
+        "change_access",
+        (("principal", "ana"), ("service", "ledger"), ("env", "production"), ("level", "read"), ("duration_hours", 4)),
+    ): "ana was granted read access to ledger (production) for 4 hour(s).",
+    ("open_incident_bridge", (("incident_id", "inc-7"), ("severity", "sev1"), ("teams", ("payments", "sre")))): (
+        "A sev1 bridge for inc-7 was opened and payments, sre were paged."
+    ),
+    ("flag_violation", (("subject_id", "s-1"), ("summary", "Retention beyond 30 days."))): (
+        "The compliance team recorded its finding on s-1: Retention beyond 30 days."
+    ),
+    ("advise_commitment", (("subject_id", "s-2"), ("position", "do_not_commit"), ("advice", "Offer 14 days."))): (
+        "Compliance recorded its position on the commitment: do not commit. Offer 14 days."
+    ),
+}
+
+
+def _shipped_actions_with_an_effect() -> set[str]:
+    from hitl_core.actions import registered
+    from hitl_runtime.agents import agent_policy
+
+    names = {a for agent in ("support", "ops", "compliance") for a in agent_policy(agent).actions}
+    return {n for n, spec in registered().items() if n in names and spec.has_effect and spec.draft_arg is None}
+
+
+@pytest.mark.parametrize(("call", "text"), list(PAST_TENSE.items()), ids=[name for name, _ in PAST_TENSE])
+def test_every_action_says_what_was_done_in_the_past_tense(call, text):
+    from hitl_runtime.requester import done_text
+
+    name, args = call
+    assert done_text(name, {k: list(v) if isinstance(v, tuple) else v for k, v in args}) == text
+
+
+def test_no_shipped_action_is_left_without_past_tense_words():
+    assert _shipped_actions_with_an_effect() == {name for name, _ in PAST_TENSE}
+    revoked = {"principal": "ana", "service": "ledger", "env": "production", "operation": "revoke", "level": "read"}
+    from hitl_runtime.requester import done_text
+
+    assert (
+        done_text("change_access", revoked | {"duration_hours": 1})
+        == "ana's access to ledger (production) was revoked."
+    )
+    assert done_text("reply", {"customer_id": "c-1", "message": "Hi"}) is None  # the reply itself is the answer

@@ -243,6 +243,16 @@ def test_chat_explains_an_edited_amount_with_the_reviewers_reason(runner):
     assert not [t for t in texts(at) if ROLE_WORDS.search(t)]
 
 
+def test_chat_says_in_the_past_tense_what_was_done_once_approved(runner):
+    review_id = refund(runner, 40)
+    review = reviews.get(runner.db, review_id)
+    runner.decide(review_id, "approve", "sam", seen_hash=runner.seen_hash(review_id))
+    assert [e["status"] for e in ledger.list_entries(runner.db, thread_id=review["thread_id"])] == ["executed"]
+    at = _chat_on(runner, "eve", review["thread_id"])
+    done = f"Your refund of 40.00 USD for order {review['args']['order_id']} was issued to your original payment"
+    assert [s for s in at.success if done in plain(s.value)], texts(at)
+
+
 def test_chat_says_plainly_that_a_rejected_request_was_not_done_and_why(runner):
     review_id = refund(runner, 35)
     thread_id = reviews.get(runner.db, review_id)["thread_id"]
@@ -837,12 +847,15 @@ def test_metrics_page_charts_the_seed_metrics(runner):
         "Correction categories (edits and rejections)",
         "Confidence calibration",
     ):
-        assert title in headers
+        assert f"{title} (last 24 hours)" in headers  # each section names the window it counts
     assert len(at.get("vega_lite_chart")) == 5  # time to review is a table in readable units
     lead = app(runner, "lee", "metrics")  # a support lead sees the support agent only
     assert lead.selectbox(key="metrics_agent").options == ["support"]
-    assert "Rates by action" in [plain(h.value) for h in lead.subheader]
+    assert "Rates by action (last 24 hours)" in [plain(h.value) for h in lead.subheader]
     assert len(lead.get("vega_lite_chart")) >= 4
+
+
+TWO_UNITS = r"\d+ (s|min|h|d)( \d+ (s|min|h))?"  # `40 s`, `4 min 12 s`, `2 h 5 min`, `3 d 4 h`
 
 
 def test_metrics_show_sample_sizes_readable_times_and_no_empty_rows(runner):
@@ -854,7 +867,7 @@ def test_metrics_show_sample_sizes_readable_times_and_no_empty_rows(runner):
     decided = f"{result['decided']:,}"
     assert values["Approval rate"] == f"{result['approval_rate']:.0%} of {decided}"
     assert values["Rejection rate"].endswith(f" of {decided}")
-    assert re.fullmatch(r"\d+(\.\d)? (s|min|h|days?)", values["Time to review (median)"]), values
+    assert re.fullmatch(TWO_UNITS, values["Time to review (median)"]), values
     tables = [t.value for t in at.table]
     by_action = next(t for t in tables if "Action" in t.columns)
     shown_actions = [plain(a) for a in by_action["Action"]]
@@ -865,7 +878,7 @@ def test_metrics_show_sample_sizes_readable_times_and_no_empty_rows(runner):
     assert all(int(plain(n).replace(",", "")) > 0 for n in by_action["Decided"])
     times = next(t for t in tables if "Median" in t.columns)
     for cell_text in [*times["Median"], *times["90th percentile"]]:
-        assert re.fullmatch(r"\d+(\.\d)? (s|min|h|days?)", plain(cell_text)), cell_text
+        assert re.fullmatch(TWO_UNITS, plain(cell_text)), cell_text
     assert not any(plain(t) == "approval_rate" for t in texts(at))
     assert shown(at, "per hour")  # the default window, 24 hours, is charted by the hour
     at.selectbox(key="metrics_window").select("Last 7 days").run()

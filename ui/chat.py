@@ -18,7 +18,7 @@ import streamlit as st
 from hitl_core import reviews, threads
 from hitl_core.errors import HitlError
 from hitl_runtime import access
-from hitl_runtime.requester import open_conversation, waiting_text
+from hitl_runtime.requester import done_texts, open_conversation, waiting_text
 from ui import services
 
 NEW: Final = "__new__"
@@ -190,11 +190,15 @@ def conversation(thread_id: str) -> str | None:
     except HitlError as exc:
         st.error(services.md_escape(exc))
         return None
+    said = ""
     for message in snapshot.values.get("messages", []):
         role = "user" if message.type == "human" else "assistant"
+        said = message.content if isinstance(message.content, str) else str(message.content)
         with st.chat_message(role):
-            st.text(message.content if isinstance(message.content, str) else str(message.content))
-    if state.status == "pending_review":
+            st.text(said)
+    if state.status == "completed":
+        _done(thread_id, said)
+    elif state.status == "pending_review":
         for review_id in state.reviews:
             _waiting(review_id)
     elif state.status == "needs_info" and state.question:
@@ -210,6 +214,13 @@ def conversation(thread_id: str) -> str | None:
     if previous is not None and previous[0] == thread_id and previous != st.session_state[STATUS_KEY]:
         st.rerun()  # the outcome arrived: redraw the whole page (input box and conversation list included)
     return state.status
+
+
+def _done(thread_id: str, said: str) -> None:
+    """What was done, in the past tense, unless the last answer already says it (an edited amount does)."""
+    news = [text for text in done_texts(services.runner().db, thread_id) if text not in said]
+    if news:
+        st.success(services.md_escape(" ".join(news)), icon=":material/check_circle:")
 
 
 def _waiting(review_id: str) -> None:

@@ -3,7 +3,9 @@
 One page of the reviews table at a time (`reviews.inbox` with a limit and offset), so it stays fast
 however many reviews wait. Search, filters and sort order are the CLI's (`hitl reviews`); the list,
 its total and the counts per agent refresh themselves. Each review is two dense lines
-(`hitl_runtime/inbox.py` says what they hold), so a screen shows a dozen or more.
+(`hitl_runtime/inbox.py` says what they hold), so a screen shows a dozen or more. On the
+keyboard, j / k move a highlight down / up the page's rows, Enter opens the highlighted review and /
+goes to the search box (`ui/keys.py`); keys typed in a field stay text.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hitl_core import reviews
 from hitl_core.errors import HitlError
 from hitl_runtime import inbox as inbox_lines
 from hitl_runtime.agents import agent_policy
-from ui import services
+from ui import keys, services
 
 ALL = "All"
 STATUSES = ("pending", "decided", "expired", "all")
@@ -48,6 +50,8 @@ def main() -> None:
         placeholder="words of the request, an order, a service, a review id",
         help=f"Literal text, case aside; at most {reviews.MAX_SEARCH} characters.",
     )
+    st.caption(keys.HINT)
+    keys.inbox_keys()
     columns = st.columns(5)
     agent = columns[0].selectbox("Agent", [ALL, *agents], key="inbox_agent")
     action = columns[1].selectbox("Action", [ALL, *actions], key="inbox_action")
@@ -109,7 +113,8 @@ def listing(
         st.info("Nothing here: no review matches these filters.")
     with st.container(gap="xxsmall"):  # rows close together: a screen holds a dozen or more
         for row in rows:
-            _row(inbox_lines.line(row))
+            with st.container(key=f"inbox_row_{row['id']}"):  # the keys find rows by this key
+                _row(inbox_lines.line(row))
     left, middle, jump, right = st.columns([1, 2, 1, 1], vertical_alignment="bottom")
     left.button("Previous page", key="inbox_prev", disabled=page == 0, on_click=_turn, args=(-1,))
     middle.caption(f"Page {page + 1} of {pages}")

@@ -1,7 +1,9 @@
 """Metrics: the seed's evaluation metrics (`hitl metrics`) as charts, overall, over time, by agent and action.
 
-Every rate stands beside how many decided reviews it is of, durations read in minutes, hours or
-days, and the chart over time uses hours, days or weeks to fit its window; the rows and words come
+One window (the last 24 hours to the last 365 days) applies to everything on the page: the headline,
+every table and every chart count the reviews created in it, and each section's title names it.
+Every rate stands beside how many decided reviews it is of, durations read in two units (`4 min
+12 s`), and the chart over time uses hours, days or weeks to fit the window; the rows and words come
 from `hitl_runtime.metrics_view`.
 """
 
@@ -12,7 +14,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from hitl_core import metrics
 from hitl_runtime import metrics_view as view
 from hitl_runtime.agents import agent_policy, available_agents
 from ui import services
@@ -31,35 +32,41 @@ def main() -> None:
         st.info("Your roles see no agent's reviews.")
         return
     everything = set(agents) >= set(available_agents())
-    scope = st.selectbox("Agent", ([ALL] if everything else []) + agents, key="metrics_agent")
+    left, right = st.columns(2)
+    scope = left.selectbox("Agent", ([ALL] if everything else []) + agents, key="metrics_agent")
+    window = right.selectbox("Window", list(view.WINDOWS), key="metrics_window", help="Reviews created in it")
     agent = None if scope == ALL else scope
-    result = metrics.compute(services.runner().db)
+    result = view.in_window(services.runner().db, view.WINDOWS[window])
     summary = result if agent is None else result["per_agent"].get(agent)
     if not summary:
-        st.info("No reviews yet for this agent.")
+        st.info(f"No reviews for this agent in the {window.lower()}: choose a longer window.")
         return
-    _headline(summary)
-    st.subheader("Rates over time")
-    window = st.selectbox("Window", list(view.WINDOWS), key="metrics_window")
+    _headline(summary, window)
+    st.subheader(_titled("Rates over time", window))
     _over_time(window, agent)
     by_agent = {a: s for a, s in result["per_agent"].items() if agent is None or a == agent}
-    _rates("By agent", "Agent", by_agent)
+    _rates(_titled("Rates by agent", window), "Agent", by_agent)
     names = set(agent_policy(agent).actions) if agent else None
     actions = {a: s for a, s in result["per_action"].items() if names is None or a in names}
-    _rates("By action", "Action", actions)
-    _time_to_review(by_agent, actions)
+    _rates(_titled("Rates by action", window), "Action", actions)
+    _time_to_review(by_agent, actions, window)
     categories = summary.get("correction_categories")
     if categories is not None:
-        st.subheader("Correction categories (edits and rejections)")
+        st.subheader(_titled("Correction categories (edits and rejections)", window))
         if categories:
             named = {str(c).replace("_", " "): n for c, n in categories.items()}
             st.bar_chart(pd.DataFrame({"edits and rejections": named}), horizontal=True)
         else:
-            st.caption("No edits or rejections yet.")
-    _calibration(summary.get("calibration") or {})
+            st.caption("No edits or rejections in this window.")
+    _calibration(summary.get("calibration") or {}, window)
 
 
-def _headline(summary: dict[str, Any]) -> None:
+def _titled(title: str, window: str) -> str:
+    """A section's title with the window it counts: `Rates by agent (last 7 days)`."""
+    return f"{title} ({window.lower()})"
+
+
+def _headline(summary: dict[str, Any], window: str) -> None:
     decided = summary.get("decided")
     rates = st.columns(5)
     for column, key, label in zip(rates, HEADLINE, HEADLINE_LABELS, strict=True):
@@ -75,8 +82,10 @@ def _headline(summary: dict[str, Any]) -> None:
     columns[3].metric("Post-approval incidents", view.rate_text(summary.get("post_approval_incident_rate"), executed))
     columns[4].metric("Brier score", _num(calibration.get("brier")))
     columns[5].metric("Calibration error (ECE)", _num(calibration.get("ece")))
+    reviews = summary.get("reviews")
     st.caption(
-        f"{view.count_text(summary.get('reviews'))} reviews: {view.count_text(decided)} decided, "
+        f"{window}: {view.count_text(reviews)} review{'' if reviews == 1 else 's'} created, "
+        f"{view.count_text(decided)} decided, "
         f"{view.count_text(summary.get('pending'))} pending. Times to review are over the "
         f"{view.count_text(people)} reviews a person decided; false approvals and incidents over the "
         f"{view.count_text(executed)} approved actions executed; calibration over {calibration.get('n') or 0} reviews."
@@ -103,23 +112,23 @@ def _rates(title: str, kind: str, groups: dict[str, dict[str, Any]]) -> None:
     rows = view.rate_table(groups, kind)
     if not rows:
         return
-    st.subheader(f"Rates {title.lower()}")
+    st.subheader(title)
     st.bar_chart(pd.DataFrame(view.rate_rows(groups)).T, stack=False, horizontal=True)
     services.text_table(rows)
 
 
-def _time_to_review(agents: dict[str, dict[str, Any]], actions: dict[str, dict[str, Any]]) -> None:
+def _time_to_review(agents: dict[str, dict[str, Any]], actions: dict[str, dict[str, Any]], window: str) -> None:
     rows = view.review_time_table({"Agent": agents, "Action": actions})
     if rows:
-        st.subheader("Time to review")
+        st.subheader(_titled("Time to review", window))
         services.text_table(rows)
 
 
-def _calibration(calibration: dict[str, Any]) -> None:
+def _calibration(calibration: dict[str, Any], window: str) -> None:
     bins = calibration.get("bins") or []
     if not bins:
         return  # (per-agent summaries carry only the scores, shown in the headline)
-    st.subheader("Confidence calibration")
+    st.subheader(_titled("Confidence calibration", window))
     frame = pd.DataFrame(
         {
             "approved unchanged (observed)": {b["confidence"]: b["approved"] for b in bins},

@@ -265,6 +265,8 @@ ADVISE_COMMITMENT = register(
         _preview_finding("commitment"),
         undo_plan="Withdraw the advice; the answer it superseded (if any) becomes current again.",
         identity=("subject_id",),
-        confirm=lambda a: f"Compliance's position on the commitment: {a['position'].replace('_', ' ')}. {a['advice']}",
+        confirm=lambda a: (
+            f"Compliance recorded its position on the commitment: {a['position'].replace('_', ' ')}. {a['advice']}"
+        ),
     )
 )

@@ -595,7 +595,7 @@ RESTART = register(
         undo_plan="A restart cannot be undone; if pods fail readiness, the rolling restart stops and the remaining "
         "old pods keep serving.",
         identity=("service", "env"),
-        confirm=lambda a: f"{a['service']} ({a['env']}) is restarting, one replica at a time.",
+        confirm=lambda a: f"The service {a['service']} was restarted in {a['env']}, one replica at a time.",
     )
 )
 ROLLBACK = register(
@@ -608,7 +608,7 @@ ROLLBACK = register(
         _preview_version("rollback"),
         undo_plan="Roll forward: redeploy the version that was running before the rollback.",
         identity=("service", "env"),
-        confirm=lambda a: f"{a['service']} ({a['env']}) is rolling back to {a['to_version']}.",
+        confirm=lambda a: f"The service {a['service']} was rolled back to {a['to_version']} in {a['env']}.",
     )
 )
 DEPLOY = register(
@@ -621,7 +621,7 @@ DEPLOY = register(
         _preview_version("deploy"),
         undo_plan="Roll back to the version that was running before the deploy.",
         identity=("service", "env", "version"),
-        confirm=lambda a: f"{a['service']} {a['version']} is rolling out to {a['env']}.",
+        confirm=lambda a: f"Version {a['version']} of {a['service']} was deployed to {a['env']}.",
     )
 )
 SCALE = register(
@@ -634,7 +634,7 @@ SCALE = register(
         _preview_scale,
         undo_plan="Scale back to the replica count from before the change.",
         identity=("service", "env"),
-        confirm=lambda a: f"{a['service']} ({a['env']}) is scaling to {a['replicas']} replicas.",
+        confirm=lambda a: f"The service {a['service']} was scaled to {a['replicas']} replicas in {a['env']}.",
     )
 )
 CHANGE_ACCESS = register(
@@ -648,10 +648,10 @@ CHANGE_ACCESS = register(
         undo_plan="Revoke the grant at once (it also expires on its own); a revocation is undone by reinstating it.",
         identity=("service", "env", "principal"),
         confirm=lambda a: (
-            f"{a['principal']} now has {a['level']} access to {a['service']} ({a['env']}) "
+            f"{a['principal']} was granted {a['level']} access to {a['service']} ({a['env']}) "
             f"for {a['duration_hours']} hour(s)."
             if a.get("operation", "grant") == "grant"
-            else f"{a['principal']}'s access to {a['service']} ({a['env']}) is revoked."
+            else f"{a['principal']}'s access to {a['service']} ({a['env']}) was revoked."
         ),
     )
 )
@@ -666,7 +666,8 @@ OPEN_BRIDGE = register(
         undo_plan="Close the bridge.",
         identity=("incident_id",),
         confirm=lambda a: (
-            f"A {a['severity']} bridge for {a['incident_id']} is open; {', '.join(a['teams']) or 'on-call'} paged."
+            f"A {a['severity']} bridge for {a['incident_id']} was opened and "
+            f"{', '.join(a['teams']) or 'on-call'} {'were' if len(a['teams']) > 1 else 'was'} paged."
         ),
     )
 )

@@ -324,7 +324,7 @@ REFUND = register(
         undo_plan="Post a compensating reversal of the same amount in the refunds ledger.",
         identity=("order_id",),
         confirm=lambda a: (
-            f"A refund of {a['amount']:.2f} {a.get('currency', 'USD')} for order {a['order_id']} is on its way "
+            f"Your refund of {a['amount']:.2f} {a.get('currency', 'USD')} for order {a['order_id']} was issued "
             "to your original payment method; it appears within 5-7 business days."
         ),
         done="refunded",
@@ -340,7 +340,7 @@ CLOSE_TICKET = register(
         _preview_ticket("closed"),
         undo_plan="Restore the ticket's previous status.",
         identity=("ticket_id",),
-        confirm=lambda a: f"Ticket {a['ticket_id']} is now closed.",
+        confirm=lambda a: f"Ticket {a['ticket_id']} was closed.",
     )
 )
 REOPEN_TICKET = register(
@@ -353,7 +353,7 @@ REOPEN_TICKET = register(
         _preview_ticket("open"),
         undo_plan="Restore the ticket's previous status.",
         identity=("ticket_id",),
-        confirm=lambda a: f"Ticket {a['ticket_id']} is open again; we'll pick it up shortly.",
+        confirm=lambda a: f"Ticket {a['ticket_id']} was reopened; we'll pick it up shortly.",
     )
 )
 CHANGE_ACCOUNT_STATUS = register(
@@ -366,7 +366,7 @@ CHANGE_ACCOUNT_STATUS = register(
         _preview_account,
         undo_plan="Restore the account's previous status.",
         identity=("customer_id", "status"),
-        confirm=lambda a: f"Your account status is now: {a['status']}.",
+        confirm=lambda a: f"Your account status was changed to {a['status']}.",
     )
 )
 

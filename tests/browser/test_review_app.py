@@ -75,7 +75,7 @@ def test_refund_edited_by_a_lead_reaches_the_customer(app_server, login, browser
     eve.get_by_text(
         "We refunded 30.00 USD instead of the 45.00 USD requested, because the lid is covered by a replacement part"
     ).wait_for()
-    eve.get_by_text("A refund of 30.00 USD for order o-1001").wait_for()
+    eve.get_by_text("Your refund of 30.00 USD for order o-1001 was issued").wait_for()
     eve.get_by_placeholder("Write a follow-up").wait_for()
     screenshot(eve, "06-chat-outcome")
 
