@@ -87,7 +87,7 @@ def duration_text(seconds: float | None) -> str:
     """A duration in its two largest units, the second left out when zero: `40 s`, `4 min 12 s`, `2 h 5 min`, `3 d 4 h`.
 
     Whole units read at a glance where `2.1 h` or `7520 s` need arithmetic; `-` for none. The one
-    formatter of durations for people (the metrics page and `hitl metrics`).
+    formatter of durations for people (the metrics page, `hitl metrics`, ages and deadlines in the app).
     """
     if seconds is None:
         return "-"

@@ -390,7 +390,7 @@ def test_inbox_rows_name_request_target_currency_and_markers(runner):
     assert "restart_service" in line and "service=payments-api env=prod" in line  # the target, from the policy
     approvals = len(reviews.approvals(runner.db, restart["id"]))
     assert f"{approvals} of 2 approvals" in line
-    assert re.search(r"in \d+[dhms]|overdue by", line)  # the deadline, relative
+    assert re.search(r"in \d+ (d|h|min|s)\b|overdue by", line)  # the deadline, relative, in the one duration format
     lee = app(runner, "lee", "inbox")
     refund_line = _inbox_line(lee, "order_id=o-7005")
     assert "1450.00 USD" in refund_line and "hugo" in refund_line and "escalated by" not in refund_line
@@ -420,7 +420,7 @@ def test_inbox_marks_overdue_and_shows_odd_request_text_as_typed(runner):
     at = app(runner, "sam", "inbox")
     at.text_input(key="inbox_search").set_value(review_id).run()
     (raw,) = [m.value for m in at.markdown if "asked" in plain(m.value)]
-    assert ":red[**overdue by 1h" in raw.replace("\\", "")  # marked, in red
+    assert ":red[**overdue by 1 h" in raw.replace("\\", "")  # marked, in red, in the one duration format
     at.text_input(key="inbox_search").set_value("50% `code`").run()
     assert _inbox_ids(at) == other.reviews
     assert odd in _inbox_line(at, "o-424242")  # escaped: shown as typed, not as markup

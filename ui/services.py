@@ -27,6 +27,7 @@ from hitl_core.settings import Settings
 from hitl_core.users import User, add_user, find_user, validate_name
 from hitl_runtime import access, agents
 from hitl_runtime.agents import agent_policy, available_agents, known_roles
+from hitl_runtime.metrics_view import duration_text
 from hitl_runtime.runner import Runner
 
 TOKEN_KEY: Final = "hitl_session_token"
@@ -301,33 +302,19 @@ def reviewer_roles(user: User) -> list[str] | None:
 
 
 # -- formatting -------------------------------------------------------------------------------------
-def _duration(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
-
-
 def age(timestamp: str | None, now: datetime | None = None) -> str:
-    """How long ago, e.g. `3h 12m`."""
+    """How long ago, e.g. `3 h 12 min`."""
     if not timestamp:
         return "-"
-    return _duration(((now or utc_now()) - parse_iso(timestamp)).total_seconds())
+    return duration_text(((now or utc_now()) - parse_iso(timestamp)).total_seconds())
 
 
 def countdown(deadline: str | None, now: datetime | None = None) -> str:
-    """Time left until a deadline (`in 3h 59m`) or how long it is overdue."""
+    """Time left until a deadline (`in 3 h 59 min`) or how long it is overdue."""
     if not deadline:
         return "no deadline"
     left = (parse_iso(deadline) - (now or utc_now())).total_seconds()
-    return f"in {_duration(left)}" if left >= 0 else f"overdue by {_duration(left)}"
+    return f"in {duration_text(left)}" if left >= 0 else f"overdue by {duration_text(left)}"
 
 
 def local_time(timestamp: str | None) -> str:
