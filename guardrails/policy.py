@@ -290,9 +290,14 @@ class Policy(_Strict):
         """Who may dismiss a review of the action (the `ignore` decision); empty when nobody may."""
         return list(self.action(action).ignore_roles)
 
+    def ignore_roles_at(self, action: str, tier_roles: Iterable[str]) -> list[str]:
+        """Who may dismiss a review of the action at a tier deciding with `tier_roles`: the roles in both."""
+        at_tier = set(tier_roles)
+        return [role for role in self.ignore_roles(action) if role in at_tier]
+
     def may_be_ignored(self, action: str, tier_roles: Iterable[str]) -> bool:
         """Whether a review of the action at a tier deciding with `tier_roles` may be dismissed by someone there."""
-        return bool(set(self.ignore_roles(action)) & set(tier_roles))
+        return bool(self.ignore_roles_at(action, tier_roles))
 
     def deadline_minutes(self, action: str) -> int:
         """Review deadline for an action (its own, else the policy's)."""

@@ -513,7 +513,7 @@ class Runner:
                 f"review {row['id']} may not be dismissed: the {row['agent']} policy does not allow ignore on "
                 f"{action}; reject it with a reason instead"
             )
-        allowed = [r for r in policy.ignore_roles(action) if r in tier_roles]
+        allowed = policy.ignore_roles_at(action, tier_roles)
         if not user.has_any(allowed):
             raise Forbidden(
                 f"{user.name} (roles: {', '.join(user.roles)}) may not dismiss review {row['id']}: "
