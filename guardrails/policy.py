@@ -8,6 +8,7 @@ signals and facts; the policy turns them into a route.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -73,6 +74,17 @@ class ActionPolicy(_Strict):
     locked_args: list[str] = Field(default_factory=list)
     """Arguments a reviewer's edit may not change: what the action is about (its target, the
     currency, the principal). Retargeting is a new request, not an edit."""
+    ignore_roles: list[str] = Field(default_factory=list)
+    """Roles whose reviewers may dismiss a review of this action (the `ignore` decision: nothing is
+    done, the thread ends `dismissed`, the requester is told so without the reviewer's reason).
+    Empty, the default: a review of this action is always decided with approve, edit or reject."""
+
+    @field_validator("ignore_roles")
+    @classmethod
+    def _ignore_role_names(cls, roles: list[str]) -> list[str]:
+        for role in roles:
+            _role_name(role)
+        return roles
 
     @model_validator(mode="after")
     def _ordered_tiers(self) -> ActionPolicy:
@@ -247,6 +259,13 @@ class Policy(_Strict):
                 )
             if not action.reversible and any(t.approvals < 2 for t in action.tiers):
                 raise ValueError(f"actions.{name}.tiers: an irreversible action needs approvals >= 2")
+            deciders = self.rollback_roles(name)
+            for role in action.ignore_roles:
+                if role not in deciders:
+                    raise ValueError(
+                        f"actions.{name}.ignore_roles: {role} may not decide {name} "
+                        f"(its tiers and the escalation path name {', '.join(deciders)})"
+                    )
         for rule in self.rules:
             for action_name in rule.actions or []:
                 if action_name not in self.actions:
@@ -266,6 +285,19 @@ class Policy(_Strict):
         """Who may undo an executed action: the roles that may decide it (its tiers and the escalation path)."""
         action_policy = self.action(action)
         return sorted({r for t in [*action_policy.tiers, *self.escalation_path] for r in t.roles})
+
+    def ignore_roles(self, action: str) -> list[str]:
+        """Who may dismiss a review of the action (the `ignore` decision); empty when nobody may."""
+        return list(self.action(action).ignore_roles)
+
+    def ignore_roles_at(self, action: str, tier_roles: Iterable[str]) -> list[str]:
+        """Who may dismiss a review of the action at a tier deciding with `tier_roles`: the roles in both."""
+        at_tier = set(tier_roles)
+        return [role for role in self.ignore_roles(action) if role in at_tier]
+
+    def may_be_ignored(self, action: str, tier_roles: Iterable[str]) -> bool:
+        """Whether a review of the action at a tier deciding with `tier_roles` may be dismissed by someone there."""
+        return bool(self.ignore_roles_at(action, tier_roles))
 
     def deadline_minutes(self, action: str) -> int:
         """Review deadline for an action (its own, else the policy's)."""

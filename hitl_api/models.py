@@ -40,7 +40,10 @@ class ReplyBody(_Body):
 class DecisionBody(_Body):
     """`hitl decide REVIEW_ID DECISION [--args JSON] [--comment] [--category] [--expect-hash]`."""
 
-    decision: str = Field(max_length=40, description="approve, edit, reject, request-info or escalate")
+    decision: str = Field(
+        max_length=40,
+        description="approve, edit, reject, request-info, escalate or ignore (where the policy allows it)",
+    )
     args: dict[str, Any] | None = Field(None, description="the edited arguments (edit only)")
     comment: str | None = None
     category: str | None = Field(None, max_length=100, description="reason category for edits and rejections")

@@ -945,12 +945,15 @@ def _add_review_commands(command: _AddCommand) -> None:
 
     command("agents", cmd_agents, "Every registered agent: name, actions, policy file, roles, model.")
 
-    p = command("decide", cmd_decide, "Decide a review: approve, edit, reject, request-info or escalate.")
+    p = command("decide", cmd_decide, "Decide a review: approve, edit, reject, request-info, escalate or ignore.")
     p.add_argument("review_id")
-    p.add_argument("decision")
+    p.add_argument(
+        "decision",
+        help="approve, edit, reject, request-info, escalate, or ignore (dismiss: only where the policy allows it)",
+    )
     p.add_argument("--as", dest="reviewer", required=True)
     p.add_argument("--args", help="edited arguments, a JSON object (edit only)")
-    p.add_argument("--comment")
+    p.add_argument("--comment", help="why; required for request-info (the question) and ignore (the reason)")
     p.add_argument("--category", help="reason category for edits and rejections")
     p.add_argument("--expect-hash", help="refuse unless the review's payload hash is still this one")
     p.add_argument(

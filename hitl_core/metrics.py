@@ -6,7 +6,7 @@ given overall, per agent, per action and per day, for reviews created in an opti
 (`since` / `until`: ISO timestamps, dates, or a span back from now such as `7d` or `12h`).
 
 - approval_rate: approved or approved with edits / decided; edit_rate, rejection_rate,
-  escalation_rate, expiry_rate likewise;
+  dismissal_rate (dismissed: the `ignore` decision), escalation_rate, expiry_rate likewise;
 - time_to_review: median and 90th percentile seconds from a review's creation to a human decision
   (over `reviewed_by_people` reviews);
 - false_approval_rate: approved actions later rolled back or reported as an incident / approved
@@ -33,7 +33,7 @@ from hitl_core.db import Database
 from hitl_core.errors import BadInput, NotFound
 from hitl_core.stats import brier, calibration_bins, ece, percentile
 
-FINAL = ("approved", "approved_with_edits", "rejected", "needs_info", "escalated", "expired")
+FINAL = ("approved", "approved_with_edits", "rejected", "dismissed", "needs_info", "escalated", "expired")
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -99,6 +99,7 @@ def _summary(rows: list[dict[str, Any]], actions: dict[str, dict[str, Any]], inc
         "approval_rate": _rate(count["approved"] + count["approved_with_edits"], len(decided)),
         "edit_rate": _rate(count["approved_with_edits"], len(decided)),
         "rejection_rate": _rate(count["rejected"], len(decided)),
+        "dismissal_rate": _rate(count["dismissed"], len(decided)),
         "escalation_rate": _rate(count["escalated"], len(decided)),
         "expiry_rate": _rate(count["expired"], len(decided)),
         "time_to_review": {

@@ -10,7 +10,7 @@ event has one place where it happens:
 - `question_asked`: `reviews.register`, for a question to the requester. To the requester.
 - `review_expired`: the runtime's expiry (`Runner._expire`), with the fallback taken. To the tier's roles.
 - `decision_applied`: `reviews.mark_applied`, when a final decision (approved, approved with edits,
-  rejected, an expiry that approved or rejected) has been consumed by its thread. To the requester.
+  rejected, dismissed, an expiry that approved or rejected) has been consumed by its thread. To the requester.
 - `deadline_approaching`: a periodic scan (`deadline_candidates`, `warn_deadline`) once a share of a
   pending review's window has passed; its idempotency key makes it once per review.
 
@@ -208,6 +208,7 @@ OUTCOMES: Final = {
     "approved": "approved",
     "approved_with_edits": "approved with changes",
     "rejected": "declined",
+    "dismissed": "closed without action",
 }
 
 

@@ -4,7 +4,7 @@ A review's interrupt value is LangChain's `HITLRequest` (`action_requests`, `rev
 the reviewer's context (`ReviewRequest`); a question to the requester is a `QuestionRequest`. A
 review is resumed with a `ReviewResponse`: LangChain's `HITLResponse` shape (`{"decisions": [...]}`,
 one decision here) whose decision is LangChain's approve / edit / reject, or one of the project's
-own kinds (escalate, request_info, expire), each with the runtime's record of who decided and why.
+own kinds (escalate, request_info, Agent Inbox's ignore, expire), each with the runtime's record of who decided and why.
 These are types only: the JSON stays exactly what it was (`hitl show --json`, the stored payload).
 
 LangChain's agents package is slow to import, so the core's own modules import this one only for
@@ -157,13 +157,19 @@ class RequestInfo(DecisionRecord):
     type: Literal["request_info"]
 
 
+class Ignore(DecisionRecord):
+    """Dismiss the review (Agent Inbox's ignore): nothing runs, the thread ends; `comment` is the reviewer's reason."""
+
+    type: Literal["ignore"]
+
+
 class Expire(DecisionRecord):
     """Nobody decided by the deadline: the policy's `fallback` applies."""
 
     type: Literal["expire"]
 
 
-ReviewDecision = Approve | Edit | Reject | Escalate | RequestInfo | Expire
+ReviewDecision = Approve | Edit | Reject | Escalate | RequestInfo | Ignore | Expire
 """What reaches the approval gate."""
 
 

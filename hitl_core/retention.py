@@ -17,7 +17,7 @@ from hitl_core import audit, leases
 from hitl_core.canonical import dumps, iso, loads, now_iso, parse_iso
 from hitl_core.db import Database, Tx
 
-FINISHED: Final = ("completed", "rejected", "failed", "expired", "blocked", "withdrawn")
+FINISHED: Final = ("completed", "rejected", "dismissed", "failed", "expired", "blocked", "withdrawn")
 """Thread statuses after which nothing more happens on a thread unless its requester writes again."""
 BATCH: Final = 500
 

@@ -25,11 +25,12 @@ DECISION_STATUS: Final = {
     "reject": "rejected",
     "request_info": "needs_info",
     "escalate": "escalated",
+    "ignore": "dismissed",
     "expire": "expired",
     "answer": "answered",
 }
 """Review states, as the seed lists them: pending review, approved, approved with edits, ..."""
-DECIDED: Final = ("approved", "approved_with_edits", "rejected", "needs_info", "escalated", "answered")
+DECIDED: Final = ("approved", "approved_with_edits", "rejected", "dismissed", "needs_info", "escalated", "answered")
 SORTS: Final = {
     "deadline": "r.deadline ASC, r.created_at ASC",
     "newest": "r.created_at DESC",

@@ -19,6 +19,7 @@ RATES: Final[dict[str, str]] = {
     "approval_rate": "Approved",
     "edit_rate": "Approved with edits",
     "rejection_rate": "Rejected",
+    "dismissal_rate": "Dismissed",
     "escalation_rate": "Escalated",
     "expiry_rate": "Expired (no decision in time)",
 }

@@ -34,6 +34,12 @@ OPEN: Final = ("needs_info", "pending_review", "running")
 """Conversation statuses that wait for someone (a reviewer, the requester, the agent): a returning user lands there."""
 
 
+DISMISSED_TEXT: Final = (
+    "This request was closed without any action, so nothing has changed. Write again if you still need it."
+)
+"""What a requester's conversation says once a reviewer dismissed the request (never the reviewer's reason)."""
+
+
 def account_words(name: str, roles: Iterable[str]) -> str:
     """How the app names a logged-in account: a requester by name only, staff with their role ids."""
     staff = [r for r in roles if r != REQUESTER_ROLE]

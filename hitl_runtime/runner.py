@@ -40,7 +40,7 @@ from nodes.propose import preview_for
 from nodes.state import AgentContext
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-DECISIONS = ("approve", "edit", "reject", "request_info", "escalate")
+DECISIONS = ("approve", "edit", "reject", "request_info", "escalate", "ignore")
 _THREAD_AND_CHECKPOINT = """SELECT t.*, EXISTS (SELECT 1 FROM checkpoints c WHERE c.thread_id = :t AND c.checkpoint_ns = '')
     AS checkpointed FROM (SELECT 1 AS here) AS one LEFT JOIN threads t ON t.thread_id = :t"""
 """A thread's row (all NULL when there is none) and whether it has a root checkpoint (both savers' `checkpoints`)."""
@@ -97,7 +97,7 @@ def normalize_decision(text: str) -> str:
     """`request-info` and `request_info` are the same decision."""
     kind = text.strip().lower().replace("-", "_")
     if kind not in DECISIONS:
-        raise BadInput(f"unknown decision {text!r} (approve, edit, reject, request-info, escalate)")
+        raise BadInput(f"unknown decision {text!r} (approve, edit, reject, request-info, escalate, ignore)")
     return kind
 
 
@@ -340,7 +340,7 @@ class Runner:
         interrupt_id = str(raw["interrupt_id"])
         row = reviews.public(raw)
         tracing.annotate(thread_id=row["thread_id"], agent=row["agent"], action=row["action"])
-        user = self._admit_reviewer(row, reviewer, authenticated)
+        user = self._admit_reviewer(row, reviewer, authenticated, kind)
         self._refuse_stale(raw, row, seen_hash)
         _, seen = self._pending_payload(row, interrupt_id)
         decision_value: dict[str, Any] = {
@@ -369,8 +369,8 @@ class Runner:
         result = self._resume(row["agent"], row | {"interrupt_id": interrupt_id}, decision_value, seen=seen)
         return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
 
-    def _admit_reviewer(self, row: dict[str, Any], reviewer: str, authenticated: bool) -> User:
-        """The reviewer's account, if they may decide this review now (DESIGN "Deciding", checks 1-3 in order)."""
+    def _admit_reviewer(self, row: dict[str, Any], reviewer: str, authenticated: bool, kind: str) -> User:
+        """The reviewer's account, if they may decide this review now, this way (DESIGN "Deciding", checks 1-3 in order)."""
         if row["kind"] != "review":
             raise BadInput(
                 f"{row['id']} is a question for the requester; answer it with: hitl reply {row['thread_id']}"
@@ -379,6 +379,8 @@ class Runner:
         if row["status"] != "pending":
             raise reviews.already_decided(row)
         self._authorize(user, row)
+        if kind == "ignore":
+            self._authorize_ignore(user, row)
         if not authenticated and row["approvals_required"] > 1:
             raise Forbidden(
                 f"review {row['id']} needs {row['approvals_required']} distinct approvers, so each must prove who "
@@ -500,6 +502,22 @@ class Runner:
             raise Forbidden(
                 f"{user.name} (roles: {', '.join(user.roles)}) may not decide review {row['id']}: "
                 f"it needs one of {', '.join(row['required_roles'])} ({row['tier_name']})"
+            )
+
+    def _authorize_ignore(self, user: User, row: dict[str, Any]) -> None:
+        """Refuse a dismissal the policy does not allow for this action at this tier, or not to this reviewer's roles."""
+        policy = self.policy(row["agent"])
+        action, tier_roles = str(row["action"]), row["required_roles"]
+        if not policy.may_be_ignored(action, tier_roles):
+            raise Forbidden(
+                f"review {row['id']} may not be dismissed: the {row['agent']} policy does not allow ignore on "
+                f"{action}; reject it with a reason instead"
+            )
+        allowed = policy.ignore_roles_at(action, tier_roles)
+        if not user.has_any(allowed):
+            raise Forbidden(
+                f"{user.name} (roles: {', '.join(user.roles)}) may not dismiss review {row['id']}: "
+                f"it needs one of {', '.join(allowed)}"
             )
 
     def _check_edit(
@@ -1033,4 +1051,6 @@ def _checked_input(
     comment, args = mask_value(comment), mask_value(args)  # before anything is stored
     if args is not None and kind != "edit":
         raise BadInput("--args is only for edit")
+    if kind == "ignore" and not (comment or "").strip():
+        raise BadInput("ignore needs --comment with the reason (kept in the audit trail, never shown to the requester)")
     return kind, category, comment, args

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from langchain.agents.middleware.human_in_the_loop import DecisionType
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
@@ -27,6 +28,15 @@ from nodes.state import AgentContext, AgentState, current_decisions
 
 EXTRA_DECISIONS = ["escalate", "request_info"]
 """Decision types beyond LangChain's approve / edit / reject that reviewers may use here."""
+DECISIONS = ["approve", "edit", "reject"]
+"""LangChain's decision types, offered on every review."""
+
+
+def allowed_decisions(ctx: AgentContext, action: str, tier_roles: list[str]) -> list[DecisionType]:
+    """What Agent Inbox offers: LangChain's three, and `ignore` (dismiss) where the policy lets this tier use it."""
+    offered = DECISIONS + (["ignore"] if ctx.policy.may_be_ignored(action, tier_roles) else [])
+    # LangChain's type lists its middleware's own kinds; `ignore` is Agent Inbox's, which reads this list.
+    return cast("list[DecisionType]", offered)
 
 
 def review_id_for(thread_id: str, turn: int, gate_visit: int) -> str:
@@ -62,7 +72,7 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> ReviewRequest:
         "review_configs": [
             {
                 "action_name": proposal["name"],
-                "allowed_decisions": ["approve", "edit", "reject"],
+                "allowed_decisions": allowed_decisions(ctx, proposal["name"], current["roles"]),
                 "args_schema": spec.args_schema(),
             }
         ],
@@ -162,7 +172,7 @@ def apply_decision(state: AgentState, request: ReviewRequest, decision: ReviewDe
             update["assessment"] = reassessment
             update["tier"] = 0
             update["review_deadline"] = reassessment.get("deadline")
-    elif kind == "reject":
+    elif kind in ("reject", "ignore"):  # a dismissed proposal, too, comes back only through a new review
         update["rejected"] = [proposal_signature(proposal)]
     elif kind == "escalate":
         update["tier"] = tier + 1
@@ -185,4 +195,6 @@ def route_after_gate(state: AgentState) -> str:
     if kind == "escalate":
         ladder = (state.get("assessment") or {}).get("ladder") or []
         return "approval_gate" if state.get("tier", 0) < len(ladder) else "refuse"
+    if kind == "ignore":
+        return "finish"  # dismissed: the turn ends here, its further proposed steps with it
     return "next_action" if state.get("pending_calls") else "finish"

@@ -10,6 +10,12 @@ from langgraph.runtime import Runtime
 from hitl_core.actions import get_action
 from nodes.state import AgentContext, AgentState, current_decisions
 
+DISMISSED_REPLY = (
+    "We looked at your request and closed it without taking any action, so nothing has changed. "
+    "If you still need this, please send us a new message."
+)
+"""What a requester reads when a reviewer dismissed their request: never the reviewer's own reason."""
+
 
 def finish(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Compose the turn's answer: what each of its proposals came to (executed, answered, rejected...)."""
@@ -37,6 +43,8 @@ def outcome_of(state: AgentState, amount: str | None = None) -> dict[str, Any]:
     proposal = state.get("proposal") or {}
     about_this = current_decisions(state)
     last = about_this[-1] if about_this else None
+    if last and last["effective"] == "ignore":
+        return {"reply": DISMISSED_REPLY, "status": "dismissed", "outcome": "dismissed"}
     if last and last["effective"] == "reject":
         reason = _reason(last.get("comment")) or "it does not meet our policy"
         alternatives = proposal.get("alternatives") or []

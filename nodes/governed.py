@@ -57,7 +57,7 @@ class Approval:
     """What the runtime accepted for one proposed action (returned only after it accepted it)."""
 
     decision: str
-    """auto | approve | edit | reject | request_info | escalated_out | needs_info | blocked."""
+    """auto | approve | edit | reject | ignore | request_info | escalated_out | needs_info | blocked."""
     state: dict[str, Any]
     """The node's view of the state after the decisions: what the executor and the reply read."""
     update: dict[str, Any]
@@ -190,7 +190,8 @@ def request_approval(
         where = route_after_gate(local)  # type: ignore[arg-type]
         if where != "approval_gate":
             break
-    decision = decided[-1]["effective"] if where == "execute" else _AFTER_GATE[where]
+    last = decided[-1]["effective"]
+    decision = last if where == "execute" or last == "ignore" else _AFTER_GATE[where]
     update = {
         **base,
         **{k: local.get(k) for k in ("proposal", "assessment", "tier", "review_deadline")},

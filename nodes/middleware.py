@@ -95,6 +95,7 @@ def _told(decision: str, name: str, state: dict[str, Any]) -> str:
         "reject": f"A reviewer rejected {name}: {last.get('comment') or 'no reason given'}. It was not executed.",
         "request_info": f"A reviewer needs more information before {name} can run: {last.get('comment')}",
         "escalated_out": f"{name} was escalated past the last reviewer tier and was not executed.",
+        "ignore": f"A reviewer dismissed {name}: it was not executed, and the request is closed without action.",
         "needs_info": f"{name} cannot run yet: its arguments are incomplete.",
     }.get(decision, f"{name} was refused and not executed: {reasons}.")
 
@@ -151,6 +152,8 @@ class GovernedActions(AgentMiddleware[GovernedState, AgentContext, Any]):
             content = _told(approval.decision, call["name"], approval.state)
             if approval.decision in ("blocked", "escalated_out"):
                 update.update({"status": "blocked", "outcome": "blocked"})
+            if approval.decision == "ignore":
+                update.update({"status": "dismissed", "outcome": "dismissed"})
         message = ToolMessage(
             content, tool_call_id=call["id"], name=call["name"], status="error" if failed else "success"
         )
@@ -161,4 +164,4 @@ class GovernedActions(AgentMiddleware[GovernedState, AgentContext, Any]):
         last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
         text = last.content if last is not None and isinstance(last.content, str) else ""
         status = state.get("status") or "running"
-        return {"reply": text, "status": status if status in ("failed", "blocked") else "completed"}
+        return {"reply": text, "status": status if status in ("failed", "blocked", "dismissed") else "completed"}

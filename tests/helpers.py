@@ -44,6 +44,17 @@ def refund_ask(
     return text, context
 
 
+def close_ticket_request(runner: Any, user: str = "eve") -> Any:
+    """A gold customer says their ticket can be closed: a `close_ticket` a support agent reviews (and may dismiss)."""
+    ticket = "T-" + str(uuid.uuid4().int % 900000 + 100000)
+    context = {
+        "customer": {"id": unique("c"), "name": "Eve Example", "tier": "gold", "lifetime_value": 150},
+        "ticket": {"id": ticket, "status": "open", "prior_contacts": 1},
+    }
+    text = "Thanks, all sorted now, you can close the ticket."
+    return runner.run("support", text, user=user, context=context, thread_id=unique("th"))
+
+
 def question(runner: Any, text: str = "What are your customer support hours?", user: str = "eve") -> Any:
     """A plain question from a standard customer."""
     context = {"customer": {"id": unique("c"), "name": "Eve Example", "tier": "standard", "lifetime_value": 100}}

@@ -659,3 +659,34 @@ def test_jwt_verifier_fetches_a_key_set_by_kid_from_a_local_server():
             verifier.account(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "unknown"}))
     finally:
         server.shutdown()
+
+
+def test_ignore_over_http_dismisses_where_the_policy_allows_it(api):
+    def decide(review_id: str, user: str, **body: Any) -> httpx.Response:
+        return api.call("POST", f"/reviews/{review_id}/decisions", user, json=body, headers=WAIT)
+
+    # A refund may not be dismissed under the shipped policy: 403, one line, nothing recorded.
+    refund_review = pending(api, 45)["reviews"][0]
+    before = digest(api.runner.db)
+    is_problem(decide(refund_review, "lee", decision="ignore", comment="dup"), 403, "does not allow ignore on refund")
+    assert digest(api.runner.db) == before
+
+    ticket = {
+        "agent": "support",
+        "message": "Thanks, all sorted now, you can close the ticket.",
+        "context": {
+            "customer": {"id": unique("c"), "name": "Eve Example", "tier": "gold", "lifetime_value": 150},
+            "ticket": {"id": f"T-{int(time.time() * 1000) % 900000 + 100000}", "status": "open"},
+        },
+    }
+    opened = finished(api.call("POST", "/runs", "eve", json=ticket, headers=WAIT))
+    (review_id,) = opened["reviews"]
+    shown = api.call("GET", f"/reviews/{review_id}", "sam").json()
+    assert shown["interrupt"]["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "ignore"]
+    is_problem(decide(review_id, "sam", decision="ignore"), 400, "ignore needs --comment")
+    out = finished(decide(review_id, "sam", decision="ignore", comment="duplicate of another ticket"))
+    assert out["status"] == "dismissed" and out["thread"]["status"] == "dismissed"
+    assert "duplicate" not in out["thread"]["reply"]
+    assert ledger.list_entries(api.runner.db, thread_id=opened["thread_id"]) == []
+    assert reviews.get(api.runner.db, review_id)["decided_by"] == "sam"
+    is_problem(decide(review_id, "sue", decision="approve"), 409, "already decided (dismissed) by sam")

@@ -198,3 +198,22 @@ def test_audit_verify_fails_with_exit_1_after_tampering(hitl, runner):
 def test_db_upgrade_is_idempotent(hitl):
     first = _json(hitl("db", "upgrade", "--json"))
     assert _json(hitl("db", "upgrade", "--json")) == first
+
+
+def test_decide_ignore_dismisses_with_a_reason(hitl, runner):
+    from hitl_core import audit, ledger
+    from tests.helpers import close_ticket_request
+
+    review_id = close_ticket_request(runner).reviews[0]
+    line = _one_line_error(hitl("decide", review_id, "ignore", "--as", "sam"), 2)
+    assert (
+        line == "hitl: ignore needs --comment with the reason (kept in the audit trail, never shown to the requester)"
+    )
+    done = hitl("decide", review_id, "ignore", "--as", "sam", "--comment", "duplicate of another ticket")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"review {review_id}: dismissed by sam; thread dismissed"
+    thread_id = runner.show(review_id)["thread_id"]
+    assert ledger.list_entries(runner.db, thread_id=thread_id) == []
+    decided = [e for e in audit.thread_history(runner.db, thread_id) if e["kind"] == "review_decided"]
+    assert [(e["data"]["decision"], e["data"]["channel"]) for e in decided] == [("ignore", "cli")]
+    assert "ignore" in hitl("decide", "--help").stdout

@@ -335,6 +335,7 @@ def test_rates_over_time_carry_their_sample_and_skip_empty_buckets(db):
         "Approved": 1.0,
         "Approved with edits": 0.0,
         "Rejected": 0.0,
+        "Dismissed": 0.0,
         "Escalated": 0.0,
         "Expired (no decision in time)": 0.0,
     }

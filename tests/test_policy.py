@@ -80,3 +80,48 @@ def test_broken_policy_file_on_disk(policy_dir: Path) -> None:
     (policy_dir / "support.yaml").write_text("agent: support\nversion: zero\n")
     with pytest.raises(BadInput, match="version: Input should be a valid integer"):
         agent_policy("support")
+
+
+# -- dismissing a review (the `ignore` decision) ------------------------------------------------------
+REFUND = "  refund:\n    review: always\n"
+
+
+def test_no_action_may_be_dismissed_unless_its_policy_says_so() -> None:
+    silent = "".join(line for line in SUPPORT.splitlines(keepends=True) if "ignore_roles:" not in line)
+    policy = parse_policy(silent)
+    assert all(not policy.ignore_roles(name) for name in policy.actions)
+
+
+def test_the_shipped_policies_allow_dismissing_only_housekeeping() -> None:
+    allowed = {
+        agent: {name: policy.ignore_roles(name) for name in policy.actions if policy.ignore_roles(name)}
+        for agent, policy in ((a, agent_policy(a)) for a in ("support", "ops", "compliance"))
+    }
+    assert allowed == {
+        "support": {
+            "close_ticket": ["support_agent", "support_lead"],
+            "reopen_ticket": ["support_agent", "support_lead"],
+        },
+        "ops": {"scale_service": ["sre", "ops_lead"]},
+        "compliance": {},
+    }
+
+
+def test_ignore_roles_are_offered_at_a_tier_only_where_they_meet_its_roles() -> None:
+    policy = parse_policy(SUPPORT.replace(REFUND, REFUND + "    ignore_roles: [support_lead]\n"))
+    assert policy.may_be_ignored("refund", ["support_agent", "support_lead"])
+    assert policy.may_be_ignored("refund", ["support_lead"])
+    assert not policy.may_be_ignored("refund", ["compliance_officer"])
+    assert not policy.may_be_ignored("change_account_status", ["support_lead"])
+
+
+def test_ignore_roles_must_be_a_list_of_roles_that_may_decide_the_action() -> None:
+    assert "actions.refund.ignore_roles: Input should be a valid list" in _error(
+        SUPPORT.replace(REFUND, REFUND + "    ignore_roles: support_lead\n")
+    )
+    malformed = _error(SUPPORT.replace(REFUND, REFUND + "    ignore_roles: [Support Lead!]\n"))
+    assert malformed.startswith("support.yaml: actions.refund.ignore_roles: invalid role name 'Support Lead!'")
+    assert _error(SUPPORT.replace(REFUND, REFUND + "    ignore_roles: [end_user]\n")) == (
+        "support.yaml: (top level): actions.refund.ignore_roles: end_user may not decide refund "
+        "(its tiers and the escalation path name compliance_officer, support_agent, support_lead)"
+    )

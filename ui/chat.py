@@ -18,7 +18,7 @@ import streamlit as st
 from hitl_core import reviews, threads
 from hitl_core.errors import HitlError
 from hitl_runtime import access
-from hitl_runtime.requester import done_texts, open_conversation, waiting_text
+from hitl_runtime.requester import DISMISSED_TEXT, done_texts, open_conversation, waiting_text
 from ui import services
 
 NEW: Final = "__new__"
@@ -32,6 +32,7 @@ STATUS_WORDS: Final = {
     "running": "in progress",
     "completed": "done",
     "blocked": "refused",
+    "dismissed": "closed without action",
     "failed": "could not be completed",
 }
 
@@ -207,6 +208,8 @@ def conversation(thread_id: str) -> str | None:
         st.info("We need one more detail before we can go on: answer below.", icon=":material/help:")
     elif state.status == "blocked":
         st.error("This request was refused; the reply above says why.", icon=":material/block:")
+    elif state.status == "dismissed":
+        st.info(DISMISSED_TEXT, icon=":material/do_not_disturb_on:")
     elif state.status == "failed":
         st.error("Something went wrong with this request; the team has been notified.")
     previous = st.session_state.get(STATUS_KEY)

@@ -33,7 +33,9 @@ DECISION_LABELS = {
     "reject": "Reject",
     "request_info": "Request more information",
     "escalate": "Escalate",
+    "ignore": "Dismiss",
 }
+DISMISS_KEY = "dismiss_confirm"  # session state: the review whose dismissal waits for confirmation
 
 
 def main() -> None:
@@ -554,6 +556,16 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
                     args=(rid, kind, fields),
                     width="stretch",
                 )
+        dismissable = services.may_dismiss(user, review)
+        if dismissable:
+            st.form_submit_button(
+                DECISION_LABELS["ignore"],
+                key=f"{rid}:ignore",
+                icon=":material/do_not_disturb_on:",
+                on_click=_ask_to_dismiss,
+                args=(rid,),
+                width="stretch",
+            )
         if review["deadline"] and review["deadline"] < now_iso():
             st.warning(
                 services.md_escape(
@@ -569,6 +581,28 @@ def _form(user: User, review: dict[str, Any], payload: dict[str, Any], outcome: 
             "proposal (the same policy checks and preview) before it is accepted."
         )
         fields.update(_edit_fields(rid, schema, original))
+    if dismissable and st.session_state.get(DISMISS_KEY) == rid:
+        _confirm_dismissal(rid)
+
+
+def _ask_to_dismiss(rid: str) -> None:
+    st.session_state[DISMISS_KEY] = rid
+
+
+def _confirm_dismissal(rid: str) -> None:
+    """The second step of a dismissal: what it does, the reason (required), confirm or cancel."""
+    st.warning(
+        "Dismiss this review? Nothing is carried out and the request is closed; the requester is told only "
+        "that it was closed without action. Your reason is kept in the audit trail.",
+        icon=":material/do_not_disturb_on:",
+    )
+    error = st.session_state.pop(f"dismiss_error:{rid}", None)
+    st.text_area("Reason for dismissing (not shown to the requester)", key=f"{rid}:dismiss_reason", max_chars=2000)
+    if error:
+        st.error(services.md_escape(error))
+    left, right, _ = st.columns([1, 1, 2])
+    left.button("Confirm dismissal", key=f"{rid}:dismiss_confirm", type="primary", on_click=_dismiss, args=(rid,))
+    right.button("Cancel", key=f"{rid}:dismiss_cancel", on_click=st.session_state.pop, args=(DISMISS_KEY, None))
 
 
 def _resolve(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -711,6 +745,41 @@ def _decide(rid: str, kind: str, fields: dict[str, Any]) -> None:
         return
     try:
         args = _edited_args(rid, fields) if kind == "edit" else None
+    except ValueError as exc:
+        st.session_state[key] = ("error", str(exc))
+        return
+    _send(rid, kind, user, args=args, comment=comment, category=category)
+
+
+def _dismiss(rid: str) -> None:
+    """Send a confirmed dismissal (the `ignore` decision) with its reason (a button's callback)."""
+    user = services.current_user()
+    if user is None:
+        st.session_state[f"review_outcome:{rid}"] = (
+            "error",
+            "Your session has ended (logged out or expired); log in again.",
+        )
+        return
+    reason = str(st.session_state.get(f"{rid}:dismiss_reason") or "").strip()
+    if not reason:
+        st.session_state[f"dismiss_error:{rid}"] = "Write the reason for dismissing; it stays in the audit trail."
+        return
+    st.session_state.pop(DISMISS_KEY, None)
+    _send(rid, "ignore", user, comment=reason)
+
+
+def _send(
+    rid: str,
+    kind: str,
+    user: User,
+    *,
+    args: dict[str, Any] | None = None,
+    comment: str | None = None,
+    category: str | None = None,
+) -> None:
+    """Hand the decision to the runtime with the payload hash shown, and keep what became of it for the page."""
+    key = f"review_outcome:{rid}"
+    try:
         result = services.runner().decide(
             rid,
             kind,

@@ -296,6 +296,15 @@ def may_roll_back(user: User, agent: str, action: str) -> bool:
     return action in policy.actions and user.has_any(policy.rollback_roles(action))
 
 
+def may_dismiss(user: User, review: dict[str, Any]) -> bool:
+    """Whether to offer Dismiss (the `ignore` decision) on a pending review (the runtime checks again)."""
+    policy = agent_policy(review["agent"])
+    action = review.get("action")
+    if review["kind"] != "review" or action not in policy.actions:
+        return False
+    return user.has_any(policy.ignore_roles_at(str(action), review["required_roles"]))
+
+
 def reviewer_roles(user: User) -> list[str] | None:
     """The role filter for the inbox: the user's own roles, or None (everything) for an admin."""
     return access.inbox_roles(user)

@@ -88,7 +88,7 @@ def _submit_decision(runner: Runner, user: User, review_id: str, body: DecisionB
 async def decide(
     request: Request, review_id: str, body: DecisionBody, user: Caller, runner: Runtime, wait: Waiting
 ) -> Response:
-    """Approve, edit, reject, request-info or escalate, as the caller; the runtime checks everything now.
+    """Approve, edit, reject, request-info, escalate or ignore, as the caller; the runtime checks everything now.
 
     A lost race or an already decided review is a 409 naming who decided. The decision is recorded
     before the answer; a worker resumes the thread, and the job's `result` is `hitl decide --json`'s body.
