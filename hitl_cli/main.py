@@ -498,7 +498,8 @@ def _metrics_text(r: dict[str, Any]) -> str:
         for name, s in r[group].items():
             lines.append(
                 f"{group.removeprefix('per_')} {name}: reviews {s['reviews']}, approval {s['approval_rate']}, "
-                f"edit {s['edit_rate']}, rejection {s['rejection_rate']}, escalation {s['escalation_rate']}, "
+                f"edit {s['edit_rate']}, rejection {s['rejection_rate']}, dismissal {s['dismissal_rate']}, "
+                f"escalation {s['escalation_rate']}, "
                 f"false approval {s['false_approval_rate']}, auto share {s['auto_share']}, "
                 f"time to review median {duration_text((s.get('time_to_review') or {}).get('median_s'))}"
             )

@@ -267,6 +267,7 @@ def test_metrics_command(db, monkeypatch, capsys):
     assert "day 2026-03-01: reviews 3" in text
     assert "time_to_review: median 2 min, 90th percentile 10 min" in text
     assert "agent support: reviews 5" in text and "time to review median 3 min 30 s" in text
+    assert "dismissal_rate: 0.0" in text and "dismissal 0.0, escalation" in text  # every rate, per group too
     assert "median_s" not in text and "120.0" not in text
 
 

@@ -19,7 +19,7 @@ from hitl_runtime.agents import agent_policy, available_agents
 from ui import services
 
 ALL = "All agents"
-HEADLINE = ("approval_rate", "edit_rate", "rejection_rate", "escalation_rate", "expiry_rate")
+HEADLINE = ("approval_rate", "edit_rate", "rejection_rate", "dismissal_rate", "escalation_rate", "expiry_rate")
 HEADLINE_LABELS = ("Approval rate", "Edit rate", "Rejection rate", "Escalation rate", "Expiry rate")
 
 
