@@ -75,7 +75,7 @@ def test_every_figure_and_table_follows_the_window_and_names_it(runner):
     assert at.selectbox(key="metrics_window").value == "Last 24 hours"
     values = {m.label: m.value for m in at.metric}
     assert values["Approval rate"] == "100% of 1"
-    assert values["Rejection rate"] == "0% of 1"
+    assert values["Rejection rate"] == "0% of 1" and values["Dismissal rate"] == "0% of 1"
     assert values["Time to review (median)"] == "4 min 12 s"
     assert _unescaped(_table(at, "Agent")["Agent"]) == ["support"]
     assert _unescaped(_table(at, "Action")["Action"]) == ["refund"]

@@ -19,8 +19,15 @@ from hitl_runtime.agents import agent_policy, available_agents
 from ui import services
 
 ALL = "All agents"
-HEADLINE = ("approval_rate", "edit_rate", "rejection_rate", "dismissal_rate", "escalation_rate", "expiry_rate")
-HEADLINE_LABELS = ("Approval rate", "Edit rate", "Rejection rate", "Escalation rate", "Expiry rate")
+HEADLINE = {
+    "approval_rate": "Approval rate",
+    "edit_rate": "Edit rate",
+    "rejection_rate": "Rejection rate",
+    "dismissal_rate": "Dismissal rate",
+    "escalation_rate": "Escalation rate",
+    "expiry_rate": "Expiry rate",
+}
+"""The headline's rates and their labels, in the order shown."""
 
 
 def main() -> None:
@@ -68,8 +75,8 @@ def _titled(title: str, window: str) -> str:
 
 def _headline(summary: dict[str, Any], window: str) -> None:
     decided = summary.get("decided")
-    rates = st.columns(5)
-    for column, key, label in zip(rates, HEADLINE, HEADLINE_LABELS, strict=True):
+    rates = st.columns(len(HEADLINE))
+    for column, (key, label) in zip(rates, HEADLINE.items(), strict=True):
         column.metric(label, view.rate_text(summary.get(key), decided), help=f"Share of {decided or 0} decided reviews")
     columns = st.columns(6)
     waits = summary.get("time_to_review") or {}
