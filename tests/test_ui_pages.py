@@ -535,10 +535,15 @@ def test_review_screen_shows_everything_a_reviewer_needs(runner):
     evidence = next(f for f in frames if "source" in f.columns)
     assert list(evidence["id"]) == [e["id"] for e in payload["evidence"]]
     assert {"source", "score"} <= set(evidence.columns)
-    confidence = next(f for f in frames if "weight" in f.columns)
-    assert list(confidence["signal"]) == [s["name"] for s in payload["confidence_signals"]]
-    risk = next(f for f in frames if "signal" in f.columns and "weight" not in f.columns)
-    assert list(risk["signal"]) == [s["name"] for s in payload["risk_signals"]]
+    # Signals in static tables: what each reading is based on is read whole (a grid clips it), weights as 0.35.
+    tables = [t.value for t in at.table]
+    confidence = next(f for f in tables if "weight" in f.columns)
+    assert [plain(v) for v in confidence["signal"]] == [s["name"] for s in payload["confidence_signals"]]
+    assert [plain(v) for v in confidence["based on"]] == [s["detail"] for s in payload["confidence_signals"]]
+    assert all(re.fullmatch(r"\d\.\d\d", plain(w)) for w in confidence["weight"])
+    risk = next(f for f in tables if "signal" in f.columns and "weight" not in f.columns)
+    assert [plain(v) for v in risk["signal"]] == [s["name"] for s in payload["risk_signals"]]
+    assert [plain(v) for v in risk["based on"]] == [s["detail"] for s in payload["risk_signals"]]
     checks = [t.value for t in at.table if "check" in [plain(c) for c in t.value.columns]]
     assert sum(len(c) for c in checks) == len(payload["checks"])  # the failed ones, then the passed ones
     assert shown(at, payload["undo_plan"])

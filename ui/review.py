@@ -395,19 +395,24 @@ def _signals(review: dict[str, Any]) -> None:
             column.caption("No signals.")
             continue
         column.caption(services.md_escape(f"Against the policy's thresholds: {rows[kind][0]['threshold']}."))
+        # A static table, so what a reading is based on wraps instead of being clipped by a grid's cell.
         frame = pd.DataFrame(
-            [{**{k: v for k, v in r.items() if k != "threshold"}, "reading": mark[r["reading"]]} for r in rows[kind]]
+            [
+                {k: services.md_escape(_signal_cell(k, v, mark)) for k, v in r.items() if k != "threshold"}
+                for r in rows[kind]
+            ]
         )
-        column.dataframe(
-            frame.style.map(_reading_colour, subset=["reading"]),
-            hide_index=True,
-            width="stretch",
-            column_config={"value": st.column_config.NumberColumn("value", format="%.2f")},
-        )
+        column.table(frame.style.map(_reading_colour, subset=["reading"]), hide_index=True)
+
+
+def _signal_cell(column: str, value: Any, mark: dict[str, str]) -> str:
+    if column == "reading":
+        return mark[value]
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def _reading_colour(reading: str) -> str:
-    colour = {"✓": "#1b7f3b", "~": "#9a6b00", "✗": "#b3261e"}.get(reading[:1], "inherit")
+    colour = {"✓": "#1b7f3b", "~": "#9a6b00", "✗": "#b3261e"}.get(reading.lstrip("\\")[:1], "inherit")  # escaped "~"
     return f"color: {colour}; font-weight: 600"
 
 
