@@ -361,3 +361,27 @@ def test_the_summary_and_the_decision_are_on_the_first_screen(app_server, login)
     screenshot(sam, "review-first-screen")  # waits for the page to settle
     page_height = sam.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
     print(f"review page height: {page_height} px; first screen: {height} px")
+
+
+def test_a_two_approver_action_shows_its_progress_until_the_second_approval(app_server, login):
+    """An irreversible production restart: the first approval is shown as 1 of 2 and executes nothing."""
+    runner = app_server["runner"]
+    review = _pending(runner, "demo-ops-restart")
+    assert review["approvals_required"] == 2 and reviews.approvals(runner.db, review["id"]) == []
+    sri = login("sri", landing="Inbox")
+    _open_review(sri, app_server["base"], review["id"])
+    expect(sri.get_by_text("Approvals: 0 of 2 (none yet)")).to_be_visible()
+    sri.get_by_role("button", name="Approve", exact=True).click()
+    expect(sri.locator(SUCCESS).filter(has_text="approval 1 of 2 recorded")).to_be_visible()
+    assert ledger.list_entries(runner.db, thread_id="demo-ops-restart") == []  # nothing happens on one approval
+    sri.reload()
+    expect(sri.get_by_text("Approvals: 1 of 2 (by sri)")).to_be_visible()
+
+    opal = login("opal", landing="Inbox")
+    _open_review(opal, app_server["base"], review["id"])
+    expect(opal.get_by_text("Approvals: 1 of 2 (by sri)")).to_be_visible()
+    opal.get_by_role("button", name="Approve", exact=True).click()
+    expect(opal.locator(SUCCESS).filter(has_text="the thread is now completed")).to_be_visible()
+    (entry,) = ledger.list_entries(runner.db, thread_id="demo-ops-restart")
+    assert entry["name"] == "restart_service" and entry["status"] == "executed"
+    assert [a["reviewer"] for a in reviews.approvals(runner.db, review["id"])] == ["sri", "opal"]
