@@ -911,3 +911,17 @@ def test_chat_stores_no_card_number_or_secret(runner):
     assert runner.state(thread_id).status == "pending_review"
     assert any("[CARD ****1111]" in t for t in texts(at))
     assert leaks(runner) == []
+
+
+def test_no_page_script_shows_a_stray_string():
+    """Streamlit's magic writes any bare module-level string of a page script onto the page (a docstring under a constant did)."""
+    import ast
+
+    folder = Path(services.__file__).parent
+    scripts = [folder / "app.py", folder / "login.py", folder / "chat.py"] + [
+        folder / f"{p}.py" for p in services.PAGES
+    ]
+    for script in scripts:
+        body = ast.parse(script.read_text(encoding="utf-8")).body[1:]  # after the module's own docstring
+        stray = [n.lineno for n in body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)]
+        assert stray == [], f"{script.name}: bare strings at lines {stray} would be shown on the page"

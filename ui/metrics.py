@@ -19,6 +19,7 @@ from hitl_runtime.agents import agent_policy, available_agents
 from ui import services
 
 ALL = "All agents"
+# The headline's rates and their labels, in the order shown (a comment: a bare string would be shown).
 HEADLINE = {
     "approval_rate": "Approval rate",
     "edit_rate": "Edit rate",
@@ -27,7 +28,6 @@ HEADLINE = {
     "escalation_rate": "Escalation rate",
     "expiry_rate": "Expiry rate",
 }
-"""The headline's rates and their labels, in the order shown."""
 
 
 def main() -> None:
