@@ -605,9 +605,22 @@ def _confirm_dismissal(rid: str) -> None:
     st.text_area("Reason for dismissing (not shown to the requester)", key=f"{rid}:dismiss_reason", max_chars=2000)
     if error:
         st.error(services.md_escape(error))
-    left, right, _ = st.columns([1, 1, 2])
-    left.button("Confirm dismissal", key=f"{rid}:dismiss_confirm", type="primary", on_click=_dismiss, args=(rid,))
-    right.button("Cancel", key=f"{rid}:dismiss_cancel", on_click=st.session_state.pop, args=(DISMISS_KEY, None))
+    left, right = st.columns(2)  # halves of the decision panel: wide enough for the labels, never clipped
+    left.button(
+        "Confirm dismissal",
+        key=f"{rid}:dismiss_confirm",
+        type="primary",
+        on_click=_dismiss,
+        args=(rid,),
+        width="stretch",
+    )
+    right.button(
+        "Cancel",
+        key=f"{rid}:dismiss_cancel",
+        on_click=st.session_state.pop,
+        args=(DISMISS_KEY, None),
+        width="stretch",
+    )
 
 
 def _resolve(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -195,3 +195,15 @@ def ask(page: Any, message: str) -> None:
         except PlaywrightTimeout:
             if attempt:
                 raise
+
+
+def clipped_buttons(page: Any) -> list[str]:
+    """The visible buttons whose label is cut off (its text wider than the box that shows it)."""
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('button')]
+                .filter((b) => b.offsetParent !== null)
+                .filter((b) => [b, ...b.querySelectorAll('*')].some((e) => e.scrollWidth > e.clientWidth + 1))
+                .map((b) => b.innerText.trim())"""
+        )
+    )

@@ -9,7 +9,7 @@ import pytest
 
 from hitl_core import audit, ledger, reviews
 from hitl_runtime.requester import DISMISSED_TEXT
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import clipped_buttons, screenshot
 from tests.helpers import close_ticket_request, refund_request
 
 pytestmark = pytest.mark.browser
@@ -42,6 +42,7 @@ def test_a_reviewer_dismisses_a_ticket_review_with_a_reason_and_a_confirmation(a
     assert reviews.get(runner.db, review_id)["status"] == "pending"
     sam.get_by_label("Reason for dismissing (not shown to the requester)").fill(REASON)
     screenshot(sam, "dismiss-confirm")
+    assert clipped_buttons(sam) == []  # every label whole: "Confirm dismissal", not "Confirm di..."
     sam.get_by_role("button", name="Confirm dismissal").click()
     sam.get_by_text("Dismiss: review dismissed by sam; the thread is now dismissed.").first.wait_for()
 

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from hitl_core import audit, ledger, reviews, threads
 from hitl_core.canonical import iso_in
 from hitl_runtime.agents import agent_module
-from tests.browser.conftest import ask, screenshot
+from tests.browser.conftest import ask, clipped_buttons, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -359,6 +359,7 @@ def test_the_summary_and_the_decision_are_on_the_first_screen(app_server, login)
     expect(expander).to_be_visible()
     expect(sam.get_by_role("cell", name=passed[0]["rule"], exact=True)).to_be_hidden()
     screenshot(sam, "review-first-screen")  # waits for the page to settle
+    assert clipped_buttons(sam) == []
     page_height = sam.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
     print(f"review page height: {page_height} px; first screen: {height} px")
 
