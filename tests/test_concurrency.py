@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -57,17 +59,28 @@ sys.exit(code)
 """
 
 
-def test_two_processes_deciding_at_once_one_wins(runner, settings, tmp_path):
-    result = refund_request(runner, 55)
-    review_id = result.reviews[0]
-    env = {**os.environ, "HITL_DATABASE_URL": settings.database_url}
-    barrier = tmp_path / "barrier"
+@dataclass
+class Race:
+    """What two contenders deciding one review at once came to."""
+
+    winner: str
+    loser: str
+    outcomes: dict[str, tuple[str, str, int]]  # stdout, stderr, exit code
+
+
+def race(database_url: str, folder: Path, review_id: str, contenders: dict[str, list[str]]) -> Race:
+    """Run `hitl decide REVIEW *args --as WHO` for each contender at once, all held at the decision point.
+
+    Asserts that exactly one won and that both really raced: each read the review as pending and
+    reached the compare-and-set, where one won, and neither finished before both were at the barrier.
+    """
+    env = {**os.environ, "HITL_DATABASE_URL": database_url}
+    barrier = folder / "barrier"
     barrier.mkdir()
-    contenders = {"sam": "approve", "lee": "approve"}
     contender = [sys.executable, "-c", CONTENDER, str(barrier), str(len(contenders))]
     procs = {
         who: subprocess.Popen(
-            [*contender, str(tmp_path / f"{who}.json"), "decide", review_id, decision, "--as", who, "--json"],
+            [*contender, str(folder / f"{who}.json"), "decide", review_id, *decision, "--as", who, "--json"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -77,22 +90,24 @@ def test_two_processes_deciding_at_once_one_wins(runner, settings, tmp_path):
         for who, decision in contenders.items()
     }
     outcomes = {who: (*p.communicate(timeout=180), p.returncode) for who, p in procs.items()}
-
     codes = {who: code for who, (_, _, code) in outcomes.items()}
     assert sorted(codes.values()) == [0, 2], outcomes
     winner = next(who for who, code in codes.items() if code == 0)
     loser = next(who for who, code in codes.items() if code == 2)
-    assert f"already decided (approved) by {winner}" in outcomes[loser][1], outcomes[loser]
-
-    # Both really raced: each read the review as pending and reached the compare-and-set, where
-    # exactly one won, and neither had finished before both were at the decision point.
-    records = {who: json.loads((tmp_path / f"{who}.json").read_text()) for who in procs}
+    records = {who: json.loads((folder / f"{who}.json").read_text()) for who in procs}
     points = {who: [p["won"] for p in record["decision_points"]] for who, record in records.items()}
     assert points == {winner: [True], loser: [False]}, (
         f"the contenders did not both reach the compare-and-set: {points}; the loser was refused before it, "
         "so the race under test did not happen"
     )
     assert max(r["at_barrier"] for r in records.values()) < min(r["finished"] for r in records.values()), records
+    return Race(winner, loser, outcomes)
+
+
+def test_two_processes_deciding_at_once_one_wins(runner, settings, tmp_path):
+    result = refund_request(runner, 55)
+    run = race(settings.database_url, tmp_path, result.reviews[0], {"sam": ["approve"], "lee": ["approve"]})
+    assert f"already decided (approved) by {run.winner}" in run.outcomes[run.loser][1], run.outcomes[run.loser]
 
     refunds = [a for a in ledger.list_entries(runner.db, thread_id=result.thread_id) if a["name"] == "refund"]
     assert len(refunds) == 1

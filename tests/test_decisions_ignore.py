@@ -6,10 +6,6 @@ may not be dismissed unless a policy says so (`dismissable` below lets only supp
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +16,7 @@ from hitl_core.canonical import parse_iso, use_clock
 from hitl_core.errors import BadInput, Conflict, Forbidden
 from hitl_runtime import metrics_view
 from tests.helpers import close_ticket_request, refund_request
-from tests.test_concurrency import CONTENDER
+from tests.test_concurrency import race
 
 PRIVATE = "Duplicate of T-9 (internal note, never for the customer)"
 
@@ -175,29 +171,10 @@ def test_ignore_after_the_deadline_is_refused_and_the_fallback_applies(runner):
 def test_ignore_racing_approve_one_wins_and_nothing_runs_if_ignore_won(runner, settings, tmp_path):
     result = close_ticket_request(runner)
     review_id = result.reviews[0]
-    env = {**os.environ, "HITL_DATABASE_URL": settings.database_url}
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    contenders = {"sam": ["approve"], "sue": ["ignore", "--comment", "duplicate"]}
-    contender = [sys.executable, "-c", CONTENDER, str(barrier), str(len(contenders))]
-    procs = {
-        who: subprocess.Popen(
-            [*contender, str(tmp_path / f"{who}.json"), "decide", review_id, *decision, "--as", who, "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for who, decision in contenders.items()
-    }
-    outcomes = {who: (*p.communicate(timeout=180), p.returncode) for who, p in procs.items()}
-    codes = {who: code for who, (_, _, code) in outcomes.items()}
-    assert sorted(codes.values()) == [0, 2], outcomes
-    winner = next(who for who, code in codes.items() if code == 0)
-    loser = next(who for who, code in codes.items() if code == 2)
-    records = {who: json.loads((tmp_path / f"{who}.json").read_text()) for who in procs}
-    points = {who: [p["won"] for p in record["decision_points"]] for who, record in records.items()}
-    assert points == {winner: [True], loser: [False]}, points  # both reached the compare-and-set
+    run = race(
+        settings.database_url, tmp_path, review_id, {"sam": ["approve"], "sue": ["ignore", "--comment", "duplicate"]}
+    )
+    winner, outcomes = run.winner, run.outcomes
     row = reviews.get(runner.db, review_id)
     effects = _effects(runner, result.thread_id)
     if winner == "sue":
