@@ -925,3 +925,12 @@ def test_no_page_script_shows_a_stray_string():
         body = ast.parse(script.read_text(encoding="utf-8")).body[1:]  # after the module's own docstring
         stray = [n.lineno for n in body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)]
         assert stray == [], f"{script.name}: bare strings at lines {stray} would be shown on the page"
+
+
+def test_earlier_decisions_are_read_whole(runner):
+    """The previous reviewer's comment is why the review is here: a static table wraps it instead of clipping it."""
+    review_id = pending_review(runner, "demo-escalated-by-lead")["id"]
+    at = app(runner, "olga", "review", id=review_id)
+    (history,) = [t.value for t in at.table if "comment" in [plain(c) for c in t.value.columns]]
+    assert [plain(c) for c in history["comment"]] == ["Large refund on a working product: compliance should sign off"]
+    assert [plain(c) for c in history["by"]] == ["lee"] and [plain(c) for c in history["decision"]] == ["escalate"]

@@ -474,23 +474,19 @@ def _history(review: dict[str, Any], payload: dict[str, Any]) -> None:
     if not history and not others:
         st.caption("None: this is the first review on the thread.")
         return
-    if history:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "when": services.local_time(d.get("at")) if d.get("at") else "-",
-                        "tier": d.get("tier"),
-                        "decision": d.get("type"),
-                        "by": d.get("reviewer") or "deadline",
-                        "category": d.get("category") or "",
-                        "comment": d.get("comment") or "",
-                    }
-                    for d in history
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
+    if history:  # a static table: a reviewer's comment (why it is here) wraps instead of being clipped
+        services.text_table(
+            [
+                {
+                    "when": services.local_time(d.get("at")) if d.get("at") else "-",
+                    "tier": d.get("tier"),
+                    "decision": d.get("type"),
+                    "by": d.get("reviewer") or "deadline",
+                    "category": d.get("category") or "",
+                    "comment": d.get("comment") or "",
+                }
+                for d in history
+            ]
         )
     if others:
         st.caption("Other reviews and questions on this thread")
