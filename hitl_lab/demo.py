@@ -308,6 +308,15 @@ SUPPORT_CASES: Final[list[Case]] = [
         _customer("c-d20", "Bea Kowal", value=60),
         steps=[Step("approve", "lee", comment="Identity verified by email")],
     ),
+    # -- dismissed (Agent Inbox's ignore), where the policy allows it: a ticket closure --------------
+    Case(
+        "demo-dismissed-ticket",
+        "Thanks, all sorted now, you can close the ticket.",
+        "max",
+        _customer("c-max-gold", "Max Mustermann", tier="gold", value=880),
+        ticket={"id": "t-8003", "status": "open", "channel": "chat", "prior_contacts": 1},
+        steps=[Step("ignore", "sam", comment="Duplicate: the ticket was closed by phone this morning")],
+    ),
     Case(
         "demo-edited-refund",
         "Could you refund the $180 for the cookware set? Two of the lids don't fit and one pan is scratched.",

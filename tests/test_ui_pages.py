@@ -934,3 +934,15 @@ def test_earlier_decisions_are_read_whole(runner):
     (history,) = [t.value for t in at.table if "comment" in [plain(c) for c in t.value.columns]]
     assert [plain(c) for c in history["comment"]] == ["Large refund on a working product: compliance should sign off"]
     assert [plain(c) for c in history["by"]] == ["lee"] and [plain(c) for c in history["decision"]] == ["escalate"]
+
+
+def test_the_demo_holds_a_dismissed_request_and_its_requester_reads_it(runner):
+    """Every decision a reviewer can take is in the demo: a ticket closure dismissed as a duplicate."""
+    thread = runner.thread("demo-dismissed-ticket")
+    assert thread["status"] == "dismissed"
+    (review,) = reviews.for_thread(runner.db, "demo-dismissed-ticket")
+    assert (review["status"], review["decided_by"]) == ("dismissed", "sam")
+    assert ledger.list_entries(runner.db, thread_id="demo-dismissed-ticket") == []
+    at = app(runner, "max")
+    at.button(key="chat_open:demo-dismissed-ticket").click().run()
+    assert shown(at, "closed it without taking any action") and not shown(at, "Duplicate")
