@@ -429,6 +429,14 @@ def _search_filter(db: Database, search: str | None, where: list[str], params: d
         # them; one LIKE on it is exactly the three terms below, and a trigram index serves it.
         params["search"] = f"%{escaped.lower() if db.dialect == 'postgresql' else escaped}%"
         where.append("r.search_text LIKE :search ESCAPE '\\'")
+        if db.dialect == "sqlite" and not any(c in text for c in "%_\\"):
+            # SQLite's trigram index (schema version 10) narrows the rows first; it is used only for a
+            # LIKE without ESCAPE, so text holding a wildcard or a backslash is matched by the scan alone.
+            params["search_index"] = f"%{text}%"
+            where.append(
+                "r.id IN (SELECT review_id FROM review_search_rows WHERE search_rowid IN"
+                " (SELECT rowid FROM review_search WHERE search_text LIKE :search_index))"
+            )
         return True
     if db.dialect == "postgresql":  # LIKE is case-sensitive there; LOWER knows Unicode
         params["search"] = f"%{escaped.lower()}%"

@@ -447,6 +447,33 @@ MIGRATIONS: list[list[str]] = [
             EXECUTE format('CREATE INDEX IF NOT EXISTS reviews_search ON reviews USING gin (search_text %I.gin_trgm_ops)', home);
         END $body$""",
     ],
+    [
+        # Version 10: SQLite's search through a trigram index, as PostgreSQL's (docs/DESIGN.md, "The inbox
+        # at scale"). An FTS5 table with the trigram tokenizer answers `LIKE '%text%'` from its index; it
+        # keeps its own rows, found from a review's id through `review_search_rows` (not `reviews`' rowid,
+        # which VACUUM may renumber), and triggers keep both in step with `search_text`. The index only
+        # narrows: the stored text is matched again on each row, so a search finds what a scan found.
+        "-- sqlite\nCREATE VIRTUAL TABLE IF NOT EXISTS review_search USING fts5(search_text, tokenize = 'trigram')",
+        """-- sqlite
+        CREATE TABLE IF NOT EXISTS review_search_rows (search_rowid INTEGER PRIMARY KEY, review_id TEXT NOT NULL UNIQUE)""",
+        """-- sqlite
+        INSERT INTO review_search (rowid, search_text) SELECT rowid, search_text FROM reviews WHERE search_text IS NOT NULL""",
+        """-- sqlite
+        INSERT INTO review_search_rows (search_rowid, review_id) SELECT rowid, id FROM reviews WHERE search_text IS NOT NULL""",
+        """-- sqlite
+        CREATE TRIGGER IF NOT EXISTS reviews_search_index_upd AFTER UPDATE OF search_text ON reviews BEGIN
+            DELETE FROM review_search WHERE rowid = (SELECT search_rowid FROM review_search_rows WHERE review_id = OLD.id);
+            DELETE FROM review_search_rows WHERE review_id = OLD.id;
+            INSERT INTO review_search (search_text) SELECT NEW.search_text WHERE NEW.search_text IS NOT NULL;
+            INSERT INTO review_search_rows (search_rowid, review_id)
+                SELECT last_insert_rowid(), NEW.id WHERE NEW.search_text IS NOT NULL;
+        END""",
+        """-- sqlite
+        CREATE TRIGGER IF NOT EXISTS reviews_search_index_del AFTER DELETE ON reviews BEGIN
+            DELETE FROM review_search WHERE rowid = (SELECT search_rowid FROM review_search_rows WHERE review_id = OLD.id);
+            DELETE FROM review_search_rows WHERE review_id = OLD.id;
+        END""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -60,6 +60,14 @@ SKIPPED_TABLES: Final = frozenset(
         "audit_chain_heads",
     }
 )
+SEARCH_INDEX: Final = "review_search"
+"""SQLite's trigram index of the reviews' search text (schema version 10): derived from `reviews`, which
+its triggers follow, so it is never scrubbed itself; it is rebuilt after an erasure instead, since an
+FTS5 index keeps a deleted row's terms until its segments are merged."""
+SEARCH_INDEX_TABLES: Final = frozenset(
+    {SEARCH_INDEX, *(f"{SEARCH_INDEX}_{part}" for part in ("data", "idx", "content", "docsize", "config"))}
+)
+"""The index's virtual table and the shadow tables FTS5 keeps it in."""
 """Tables not scrubbed by pattern: accounts and checkpoints are deleted, audit events redacted, the rest holds no text."""
 
 
@@ -255,6 +263,8 @@ def forget(db: Database, checkpointer: Any, subject: str, *, actor: str, lease_s
                 },
             )
             audit.redact(tx, event_id, changes)
+            if tx.dialect == "sqlite":  # the index's old segments still hold the erased terms: merge them away
+                tx.execute(f"INSERT INTO {SEARCH_INDEX} ({SEARCH_INDEX}) VALUES ('optimize')")
     return {
         "erasure": erasure,
         "threads": sorted(found.threads),
@@ -296,7 +306,7 @@ def _tables(tx: Tx) -> list[str]:
             "SELECT table_name AS name FROM information_schema.tables "
             "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
         )
-    return sorted(str(r["name"]) for r in rows if str(r["name"]) not in SKIPPED_TABLES)
+    return sorted(str(r["name"]) for r in rows if str(r["name"]) not in SKIPPED_TABLES | SEARCH_INDEX_TABLES)
 
 
 def _text_columns(tx: Tx, table: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The inbox at scale (schema version 9): the stored search text, its migration, the trigram index, the counts.
+"""The inbox at scale (schema versions 9 and 10): the stored search text, its migration, the trigram indexes, the counts.
 
 On both backends: a database holding reviews from before version 9 gets its search text and counts
 backfilled; the maintained counts equal a full COUNT(*) after racing decisions, expiries and
@@ -35,6 +35,10 @@ _V9_OBJECTS = {
         "DROP INDEX reviews_search",
     ],
     "sqlite": [
+        "DROP TRIGGER reviews_search_index_upd",  # version 10's, which read the column version 9 added
+        "DROP TRIGGER reviews_search_index_del",
+        "DROP TABLE review_search",
+        "DROP TABLE review_search_rows",
         "DROP TRIGGER reviews_search_text_ins",
         "DROP TRIGGER reviews_search_text_upd",
         "DROP TRIGGER reviews_counts_ins",
@@ -81,8 +85,8 @@ def test_migration_backfills_search_text_and_counts_of_earlier_reviews(runner):
         tx.execute("DROP TABLE review_counts")
         tx.execute("DROP INDEX reviews_deadline")
         tx.execute("ALTER TABLE reviews DROP COLUMN search_text")
-        tx.execute("DELETE FROM hitl_schema WHERE version = 9")
-    assert schema.upgrade(runner.db) == 9
+        tx.execute("DELETE FROM hitl_schema WHERE version >= 9")
+    assert schema.upgrade(runner.db) == schema.SCHEMA_VERSION == 10
     backfilled = {r["id"]: r["search_text"] for r in runner.db.read("SELECT id, search_text FROM reviews")}
     for review_id in ids:
         row = runner.show(review_id)
@@ -170,3 +174,62 @@ def test_search_on_postgresql_goes_through_the_trigram_index(runner, database_ur
     sql, params = next((s, p) for s, p in seen if "search_text LIKE" in s)
     plan = "\n".join(str(next(iter(r.values()))) for r in runner.db.read(f"EXPLAIN {sql}", params))
     assert "reviews_search" in plan, plan
+
+
+def _search_plan(runner: Any, search: str) -> tuple[list[str], str]:
+    """The ids the inbox finds for `search` (support agents' pending reviews) and the plan of its query."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    read = runner.db.read
+
+    def spy(sql: str, params: Any = None) -> Any:
+        seen.append((sql, dict(params or {})))
+        return read(sql, params)
+
+    runner.db.read = spy  # type: ignore[method-assign]
+    try:
+        found = [r["id"] for r in reviews.inbox(runner.db, roles=["support_agent"], search=search, limit=1000)]
+    finally:
+        runner.db.read = read  # type: ignore[method-assign]
+    sql, params = next((s, p) for s, p in seen if "search_text LIKE" in s)
+    plan = "\n".join(str(r["detail"]) for r in runner.db.read(f"EXPLAIN QUERY PLAN {sql}", params))
+    return found, plan
+
+
+def _scanned(runner: Any, search: str) -> list[str]:
+    """What a plain scan of the stored search text finds (the meaning the index must keep)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    where, params = reviews._filters(status="pending", agent=None, action=None, kind="review", roles=["support_agent"])
+    params["s"] = f"%{escaped}%"
+    rows = runner.db.read(
+        f"SELECT r.id FROM reviews r WHERE {' AND '.join(where)} AND r.search_text LIKE :s ESCAPE '\\' "
+        f"ORDER BY {reviews.SORTS['deadline']}",
+        params,
+    )
+    return [r["id"] for r in rows]
+
+
+def test_search_on_sqlite_goes_through_a_trigram_index_and_finds_what_a_scan_finds(runner):
+    if runner.db.dialect != "sqlite":
+        pytest.skip("the FTS5 trigram index is SQLite's")
+    seed = refund_request(runner, 26)
+    template = {"t": seed.thread_id, "c": "", "r": seed.reviews[0]}
+    base = int(unique("n").split("-")[1], 16) % 100_000 * 10_000
+    _clone(runner.db, template, base, base + 799, inbox_only=True)
+    wanted = f"rv-clone-{base + 234}"
+    found, plan = _search_plan(runner, wanted.upper())
+    assert found == [wanted] and "review_search" in plan, plan
+    # The index narrows; the stored text decides: the same rows as a scan, for every kind of term.
+    for term in (wanted, "KETTLE", "ke", f"{base + 12}", "o-", "50%", "a_b", "\\", "ünï", seed.reviews[0][:6]):
+        assert _search_plan(runner, term)[0] == _scanned(runner, term), term
+    # Kept in step: a changed request is found by its new words only, a deleted review not at all.
+    with runner.db.transaction() as tx:
+        tx.execute(
+            "UPDATE reviews SET payload = json_set(payload, '$.request', 'my teapot cracked'),"
+            " args = json_set(args, '$.reason', 'my teapot cracked') WHERE id = :i",
+            {"i": wanted},
+        )
+    assert _search_plan(runner, "teapot")[0] == [wanted]
+    assert wanted not in _search_plan(runner, "kettle")[0]
+    with runner.db.transaction() as tx:
+        tx.execute("DELETE FROM reviews WHERE id = :i", {"i": wanted})
+    assert _search_plan(runner, "teapot")[0] == []
