@@ -145,39 +145,8 @@ def test_extension_that_cannot_be_created_is_a_one_line_error(runner):
     assert "\n" not in message and "hitl_no_such_extension" in message
 
 
-def test_search_on_postgresql_goes_through_the_trigram_index(runner, database_url):
-    if runner.db.dialect != "postgresql":
-        pytest.skip("the trigram index is PostgreSQL's")
-    seed = refund_request(runner, 25)
-    template = {"t": seed.thread_id, "c": "", "r": seed.reviews[0]}
-    base = int(unique("n").split("-")[1], 16) % 100_000 * 10_000
-    _clone(runner.db, template, base, base + 3_999, inbox_only=True)
-    # What autovacuum does in time: new entries leave the GIN index's pending list (the planner prices
-    # an unmerged list as a scan of it), and the statistics see the new rows.
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE reviews")
-        conn.execute("ANALYZE review_roles")
-    wanted = f"rv-clone-{base + 1234}"
-    seen: list[tuple[str, dict[str, Any]]] = []
-    read = runner.db.read
-
-    def spy(sql: str, params: Any = None) -> Any:
-        seen.append((sql, dict(params or {})))
-        return read(sql, params)
-
-    runner.db.read = spy  # type: ignore[method-assign]
-    try:
-        found = reviews.inbox(runner.db, roles=["support_agent"], search=wanted.upper())
-    finally:
-        runner.db.read = read  # type: ignore[method-assign]
-    assert [r["id"] for r in found] == [wanted]
-    sql, params = next((s, p) for s, p in seen if "search_text LIKE" in s)
-    plan = "\n".join(str(next(iter(r.values()))) for r in runner.db.read(f"EXPLAIN {sql}", params))
-    assert "reviews_search" in plan, plan
-
-
-def _search_plan(runner: Any, search: str) -> tuple[list[str], str]:
-    """The ids the inbox finds for `search` (support agents' pending reviews) and the plan of its query."""
+def _searched(runner: Any, search: str) -> tuple[list[str], str, dict[str, Any]]:
+    """The ids the inbox finds for `search` (support agents' pending reviews), and its searching query."""
     seen: list[tuple[str, dict[str, Any]]] = []
     read = runner.db.read
 
@@ -191,6 +160,31 @@ def _search_plan(runner: Any, search: str) -> tuple[list[str], str]:
     finally:
         runner.db.read = read  # type: ignore[method-assign]
     sql, params = next((s, p) for s, p in seen if "search_text LIKE" in s)
+    return found, sql, params
+
+
+def test_search_on_postgresql_goes_through_the_trigram_index(runner, database_url):
+    if runner.db.dialect != "postgresql":
+        pytest.skip("the trigram index is PostgreSQL's")
+    seed = refund_request(runner, 25)
+    template = {"t": seed.thread_id, "c": "", "r": seed.reviews[0]}
+    base = int(unique("n").split("-")[1], 16) % 100_000 * 10_000
+    _clone(runner.db, template, base, base + 3_999, inbox_only=True)
+    # What autovacuum does in time: new entries leave the GIN index's pending list (the planner prices
+    # an unmerged list as a scan of it), and the statistics see the new rows.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE reviews")
+        conn.execute("ANALYZE review_roles")
+    wanted = f"rv-clone-{base + 1234}"
+    found, sql, params = _searched(runner, wanted.upper())
+    assert found == [wanted]
+    plan = "\n".join(str(next(iter(r.values()))) for r in runner.db.read(f"EXPLAIN {sql}", params))
+    assert "reviews_search" in plan, plan
+
+
+def _search_plan(runner: Any, search: str) -> tuple[list[str], str]:
+    """The ids the inbox finds for `search` and SQLite's plan of its query."""
+    found, sql, params = _searched(runner, search)
     plan = "\n".join(str(r["detail"]) for r in runner.db.read(f"EXPLAIN QUERY PLAN {sql}", params))
     return found, plan
 
