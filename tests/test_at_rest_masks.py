@@ -144,3 +144,17 @@ def test_a_repeated_digit_is_not_a_card():
         == "review rv-0000000000000000 and 1111111111111111"
     )
     assert mask_text("card 4111 1111 1111 1111") == "card [CARD ****1111]"
+
+
+def test_a_generated_id_never_reads_as_a_card_number(monkeypatch):
+    """Ids are made of random hex: one in about two thousand held a Luhn-valid run of 13+ digits, and the
+    runtime refused its own new thread ("it holds a card number"). Made from the worst draw, an id stays clean."""
+    import uuid
+
+    from hitl_core.canonical import new_id
+
+    worst = uuid.UUID("41111111-1111-1111-1111-111111111111")  # its first 16 hex digits: a test Visa number
+    monkeypatch.setattr(uuid, "uuid4", lambda: worst)
+    made = new_id("th")
+    assert mask_text(made) == made and card_spans(made) == [], made
+    assert re.fullmatch(r"th-[0-9a-z]{16}", made)
