@@ -147,7 +147,7 @@ def test_a_repeated_digit_is_not_a_card():
 
 
 def test_a_generated_id_never_reads_as_a_card_number(monkeypatch):
-    """Ids are made of random hex: one in about two thousand held a Luhn-valid run of 13+ digits, and the
+    """Ids were random hex: about one in 1,200 held a Luhn-valid run of 13+ digits, and the
     runtime refused its own new thread ("it holds a card number"). Made from the worst draw, an id stays clean."""
     import uuid
 
