@@ -745,9 +745,8 @@ def _edited_args(rid: str, fields: dict[str, Any]) -> dict[str, Any]:
 def _decide(rid: str, kind: str, fields: dict[str, Any]) -> None:
     """Send the decision to the runtime (a button's callback, so it runs before the page redraws)."""
     key = f"review_outcome:{rid}"
-    user = services.current_user()
+    user = _reviewer(rid)
     if user is None:
-        st.session_state[key] = ("error", "Your session has ended (logged out or expired); log in again.")
         return
     comment = (st.session_state.get(f"{rid}:comment") or "").strip() or None
     category = st.session_state.get(f"{rid}:category")
@@ -765,14 +764,21 @@ def _decide(rid: str, kind: str, fields: dict[str, Any]) -> None:
     _send(rid, kind, user, args=args, comment=comment, category=category)
 
 
-def _dismiss(rid: str) -> None:
-    """Send a confirmed dismissal (the `ignore` decision) with its reason (a button's callback)."""
+def _reviewer(rid: str) -> User | None:
+    """The logged-in reviewer deciding `rid`; None, with the page told why, once the session has ended."""
     user = services.current_user()
     if user is None:
         st.session_state[f"review_outcome:{rid}"] = (
             "error",
             "Your session has ended (logged out or expired); log in again.",
         )
+    return user
+
+
+def _dismiss(rid: str) -> None:
+    """Send a confirmed dismissal (the `ignore` decision) with its reason (a button's callback)."""
+    user = _reviewer(rid)
+    if user is None:
         return
     reason = str(st.session_state.get(f"{rid}:dismiss_reason") or "").strip()
     if not reason:
