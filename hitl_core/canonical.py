@@ -71,15 +71,26 @@ def iso_in(seconds: float) -> str:
     return iso(utc_now() + timedelta(seconds=seconds))
 
 
-def new_id(prefix: str) -> str:
-    """A random, prefixed identifier such as `act-3f2a...`: 16 characters, never a card number.
+def card_safe(hex_digits: str) -> str:
+    """Hex digits with every eighth one a letter outside hex (`g` to `p`): no run of digits longer than seven.
 
-    Plain hex held a run of 13 or more digits that passes the card checksum in about one id of 1,200
-    (85 of 100,000 drawn), and what may be stored refuses card numbers: every eighth character is a
-    letter (`g` to `p`, never hex), so no run of digits is longer than seven.
+    What may be stored refuses card numbers, and plain hex held a run of 13 or more digits that
+    passes the card checksum in about one id of 1,200 (85 of 100,000 drawn).
     """
-    raw = uuid.uuid4().hex[:16]
-    return prefix + "-" + "".join(chr(ord("g") + int(c, 16) % 10) if i % 8 == 7 else c for i, c in enumerate(raw))
+    return "".join(chr(ord("g") + int(c, 16) % 10) if i % 8 == 7 else c for i, c in enumerate(hex_digits))
+
+
+def new_id(prefix: str) -> str:
+    """A random, prefixed identifier such as `act-3f2a...`: 16 characters, never a card number."""
+    return f"{prefix}-{card_safe(uuid.uuid4().hex[:16])}"
+
+
+def derived_id(prefix: str, value: Any) -> str:
+    """The same identifier every time for the same value; card-safe like `new_id`.
+
+    A node LangGraph re-runs on resume must make its review's id again.
+    """
+    return f"{prefix}-{card_safe(value_hash(value)[:16])}"
 
 
 def dumps(value: Any) -> str:

@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from hitl_core.actions import get_action
-from hitl_core.canonical import value_hash
+from hitl_core.canonical import card_safe, derived_id, value_hash
 from hitl_core.feedback import args_diff
 from hitl_core.payloads import ProposedBy, ReviewDecision, ReviewRequest, TierView
 from nodes.assess import proposal_signature
@@ -39,9 +39,30 @@ def allowed_decisions(ctx: AgentContext, action: str, tier_roles: list[str]) -> 
     return cast("list[DecisionType]", offered)
 
 
-def review_id_for(thread_id: str, turn: int, gate_visit: int) -> str:
-    """Stable across re-runs of the gate: derived from the thread, turn and visit number."""
-    return "rv-" + value_hash([thread_id, turn, gate_visit])[:16]
+def _review_key(thread_id: str, turn: int, visit: int, key: str | None) -> list[Any]:
+    return [thread_id, turn, visit] if key is None else [thread_id, turn, visit, key]
+
+
+def review_id_for(thread_id: str, turn: int, visit: int, key: str | None = None) -> str:
+    """Stable across re-runs of the gate: derived from the thread, turn and visit number (and a tool call's `key`)."""
+    return derived_id("rv", _review_key(thread_id, turn, visit, key))
+
+
+def plain_review_id_for(thread_id: str, turn: int, visit: int, key: str | None = None) -> str:
+    """The id the same review had before derived ids were card-safe: 16 plain hex digits.
+
+    A review opened by the earlier release keeps that id in its row, so a node re-run on resume
+    looks for it under both forms (`nodes/governed.py`) and records the one it was decided under.
+    """
+    return "rv-" + value_hash(_review_key(thread_id, turn, visit, key))[:16]
+
+
+def answered_review_id(request: ReviewRequest, decision: ReviewDecision) -> str:
+    """The review a decision answers: this request's, in the form its row was opened with."""
+    given = str(cast(dict[str, Any], decision).get("review_id") or "")
+    derived = request["review_id"]
+    was_plain = given.startswith("rv-") and all(c in "0123456789abcdef" for c in given[3:]) and len(given) == 19
+    return given if was_plain and derived == "rv-" + card_safe(given[3:]) else derived
 
 
 def build_review_request(state: AgentState, ctx: AgentContext) -> ReviewRequest:
@@ -140,7 +161,7 @@ def apply_decision(state: AgentState, request: ReviewRequest, decision: ReviewDe
     if kind == "expire":
         kind = {"approve": "approve", "escalate": "escalate"}.get(decision.get("fallback", "reject"), "reject")
     record = {
-        "review_id": request["review_id"],
+        "review_id": answered_review_id(request, decision),
         "turn": request["turn"],
         "tier": tier,
         "type": decision["type"],

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from guardrails.input_checks import screen
-from hitl_core.canonical import value_hash
+from hitl_core.canonical import derived_id
 from nodes.state import AgentContext, AgentState
 
 
@@ -35,7 +35,7 @@ def ask_requester(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     answer = interrupt(
         {
             "kind": "question",
-            "review_id": "q-" + value_hash([ctx.thread_id, turn, asked, len(state.get("decisions", []))])[:16],
+            "review_id": derived_id("q", [ctx.thread_id, turn, asked, len(state.get("decisions", []))]),
             "thread_id": ctx.thread_id,
             "agent": ctx.agent,
             "turn": turn,

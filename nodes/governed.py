@@ -32,8 +32,14 @@ from langgraph.types import interrupt
 from guardrails.input_checks import input_checks, screen
 from hitl_core import memory, reviews
 from hitl_core.actions import get_action
-from hitl_core.canonical import value_hash
-from nodes.approval_gate import apply_decision, build_review_request, decision_of, route_after_gate
+from nodes.approval_gate import (
+    apply_decision,
+    build_review_request,
+    decision_of,
+    plain_review_id_for,
+    review_id_for,
+    route_after_gate,
+)
 from nodes.ask_requester import question_for
 from nodes.assess import SignalFn, assess_state
 from nodes.execute import execute_proposal
@@ -99,10 +105,6 @@ class Approval:
         return {**update, **end}
 
 
-def _review_id(thread_id: str, turn: int, visit: int, key: str | None) -> str:
-    return "rv-" + value_hash([thread_id, turn, visit] if key is None else [thread_id, turn, visit, key])[:16]
-
-
 def _as_shown(assessment: dict[str, Any], shown: dict[str, Any]) -> dict[str, Any]:
     """The assessment a review was opened with, from its stored payload (LangGraph re-runs the node on resume)."""
     tier = {k: v for k, v in (shown.get("tier") or {}).items() if k != "index"}
@@ -160,7 +162,9 @@ def request_approval(
     }
     local.update(assess_state(local, ctx, signals or no_signals, memory.lessons_for_run(runtime)))  # type: ignore[arg-type]
     turn = int(local.get("turn") or 1)
-    shown = reviews.shown_payload(ctx.db, _review_id(ctx.thread_id, turn, start, key))
+    shown = reviews.shown_payload(ctx.db, review_id_for(ctx.thread_id, turn, start, key)) or reviews.shown_payload(
+        ctx.db, plain_review_id_for(ctx.thread_id, turn, start, key)
+    )
     if shown is not None:  # a re-run after a decision: the review stands as it was opened
         local["assessment"] = _as_shown(local["assessment"], shown)
         local["review_deadline"] = shown.get("deadline")
@@ -176,7 +180,7 @@ def request_approval(
     rejected: list[str] = []
     while True:
         request = build_review_request(local, ctx)  # type: ignore[arg-type]
-        request["review_id"] = _review_id(ctx.thread_id, turn, len(local.get("decisions") or []), key)
+        request["review_id"] = review_id_for(ctx.thread_id, turn, len(local.get("decisions") or []), key)
         outcome = apply_decision(local, request, decision_of(interrupt(request)))  # type: ignore[arg-type]
         records, refused = outcome.pop("decisions"), outcome.pop("rejected", [])
         decided += records

@@ -282,6 +282,17 @@ def test_a_nul_in_any_parameter_is_a_400_not_a_server_error(api, path, params):
     assert digest(api.runner.db) == before
 
 
+def test_a_review_id_reads_the_same_everywhere_it_is_shown(api):
+    """A review id derived from the thread once held a card-like run of digits (one in about 1,200), and
+    every answer that masks its text showed it as `[CARD ****...]`: the requester could not be told the id."""
+    result = pending(api, 45, thread_id="worst-27")  # its first review id, made as plain hex, read as a card
+    (review_id,) = result["reviews"]
+    assert "CARD" not in review_id
+    hidden = is_problem(api.call("GET", f"/reviews/{review_id}", "nina"), 404)
+    assert review_id in hidden["detail"]
+    assert api.call("GET", f"/reviews/{review_id}", "sam").json()["id"] == review_id
+
+
 def test_every_decision_type_and_its_checks(api):
     def decide(review_id: str, user: str, **body: Any) -> httpx.Response:
         return api.call("POST", f"/reviews/{review_id}/decisions", user, json=body, headers=WAIT)

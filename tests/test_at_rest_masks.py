@@ -158,3 +158,23 @@ def test_a_generated_id_never_reads_as_a_card_number(monkeypatch):
     made = new_id("th")
     assert mask_text(made) == made and card_spans(made) == [], made
     assert re.fullmatch(r"th-[0-9a-z]{16}", made)
+
+
+WORST_THREAD = "worst-27"
+"""A thread whose first review id, made the old way (16 hex digits of a hash), held a Luhn-valid 13-digit run."""
+
+
+def test_a_derived_review_id_never_reads_as_a_card_number():
+    """Review and question ids are derived from the thread (a node re-run on resume must make the same
+    id), and were plain hex like the random ids were: about one in 1,200 read as a card number, so
+    every place that masks output showed `rv-[CARD ****7282]`. Derived ids are card-safe as well."""
+    from hitl_core.canonical import value_hash
+    from nodes.approval_gate import review_id_for
+
+    legacy = "rv-" + value_hash([WORST_THREAD, 1, 0])[:16]
+    assert card_spans(legacy), "the case this test is about: the old id held a card-like run"
+    made = review_id_for(WORST_THREAD, 1, 0)
+    assert mask_text(made) == made and card_spans(made) == [], made
+    assert re.fullmatch(r"rv-[0-9a-z]{16}", made)
+    assert review_id_for(WORST_THREAD, 1, 0) == made, "derived: the same every time"
+    assert review_id_for(WORST_THREAD, 1, 0, key="step-2") not in (made, review_id_for(WORST_THREAD, 1, 1))
