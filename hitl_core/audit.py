@@ -327,6 +327,17 @@ def append(
     return str(event["id"])
 
 
+def review_events(tx: Tx, thread_id: str, review_id: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The data of a review's events of these kinds, oldest first (a node that re-runs reads what it wrote)."""
+    names = {f"k{i}": kind for i, kind in enumerate(kinds)}
+    rows = tx.execute(
+        "SELECT data FROM audit_events WHERE thread_id = :t AND review_id = :r "
+        f"AND kind IN ({', '.join(':' + n for n in names)}) ORDER BY stream_seq",
+        {"t": thread_id, "r": review_id, **names},
+    )
+    return [loads(row["data"], {}) for row in rows]
+
+
 _INSERT_EVENT = """INSERT INTO audit_events (id, stream, stream_seq, kind, thread_id, review_id, action_id,
         actor, at, payload_hash, data, prev_hash, hash, scheme, key_id, actor_digest, data_digest)
     VALUES (:id, :stream, :stream_seq, :kind, :thread_id, :review_id, :action_id,

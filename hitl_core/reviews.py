@@ -123,6 +123,14 @@ def register(
         row,
     )
     if inserted != 1:
+        # The same review asked again (its gate refused a resume that did not come through the
+        # runtime): it now waits under LangGraph's new interrupt id.
+        tx.execute(
+            """UPDATE reviews SET interrupt_id = :interrupt_id
+               WHERE id = :id AND thread_id = :thread_id AND status = 'pending' AND payload_hash = :payload_hash
+                 AND interrupt_id <> :interrupt_id""",
+            row,
+        )
         return False
     tracing.mark("hitl.review", review_id=row["id"], thread_id=thread_id, agent=agent, action=action, kind=kind)
     for role in roles:
@@ -166,6 +174,12 @@ def get_row(db: Database, review_id: str) -> Row:
     if not rows:
         raise NotFound(f"unknown review {review_id!r}")
     return rows[0]
+
+
+def recorded_decision(db: Database, review_id: str) -> dict[str, Any] | None:
+    """A review's thread, status, decider and recorded decision (None if there is no such review)."""
+    rows = db.read("SELECT thread_id, status, decided_by, decision FROM reviews WHERE id = :i", {"i": review_id})
+    return {**rows[0], "decision": loads(rows[0]["decision"])} if rows else None
 
 
 def shown_payload(db: Database, review_id: str) -> dict[str, Any] | None:

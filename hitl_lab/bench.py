@@ -67,7 +67,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from langchain_core.messages import AIMessage
 from langgraph.graph import StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ConfigDict, Field
 
 from guardrails.policy import Policy
@@ -85,6 +85,8 @@ from hitl_lab.children import stop, wait_until_serving
 from hitl_runtime import notifications
 from hitl_runtime.agents import register_agent
 from hitl_runtime.runner import Runner
+from nodes.approval_gate import apply_decision, build_review_request
+from nodes.resume_check import decision_of
 from nodes.state import AgentContext, AgentState, InputState
 from nodes.wiring import AgentNodes, build_agent_graph
 
@@ -208,9 +210,16 @@ def _ungoverned_execute(state: AgentState, runtime: Runtime[AgentContext]) -> di
     return {"executed": [{"id": entry["id"], "name": entry["name"], "key": key}], "outcome": "executed"}
 
 
+def _ungoverned_gate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """The plain baseline's gate: takes any resume, without the check against the reviews table."""
+    request = build_review_request(state, runtime.context)
+    return apply_decision(state, request, decision_of(interrupt(request)))
+
+
 def _plain_graph(runner: Any) -> Any:
     """The benchmark graph without the runtime: resumed straight through `Command(resume=...)`."""
-    return build_agent_graph(PARTS, executor=_ungoverned_execute).compile(checkpointer=runner.checkpointer)
+    plain = build_agent_graph(PARTS, executor=_ungoverned_execute, gate=_ungoverned_gate)
+    return plain.compile(checkpointer=runner.checkpointer)
 
 
 def load_context(tx: Any, context: dict[str, Any], requester: str) -> None:

@@ -37,6 +37,7 @@ from hitl_runtime.models import make_model
 from nodes.assess import assess_state
 from nodes.governed import no_signals
 from nodes.propose import preview_for
+from nodes.resume_check import CHANNEL, Waiting
 from nodes.state import AgentContext
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -142,7 +143,12 @@ class Runner:
         if agent not in self._models:
             self._models[agent] = self._model_factory(agent)
         return AgentContext(
-            db=self.db, policy=self.policy(agent), model=self._models[agent], agent=agent, thread_id=thread_id
+            db=self.db,
+            policy=self.policy(agent),
+            model=self._models[agent],
+            agent=agent,
+            thread_id=thread_id,
+            admit=self.admit,
         )
 
     def policy(self, agent: str) -> Policy:
@@ -325,6 +331,7 @@ class Runner:
         channel: str = "python",
         authenticated: bool = True,
         enqueue: Callable[[Tx], None] | None = None,
+        waiting: Waiting | None = None,
     ) -> dict[str, Any]:
         """Check and record one reviewer's decision, then resume the thread with it.
 
@@ -334,6 +341,9 @@ class Runner:
         distinct approvers, since one shell user could otherwise stand in for two people.
         With `enqueue`, every check runs and the decision is recorded here, with `enqueue(tx)` in the
         same transaction; a worker resumes the thread (`apply`), and `thread` in the answer is None.
+        `waiting` comes from the gate itself, admitting a resume that reached the graph without this
+        method (`nodes/resume_check.py`): the interrupt value and state it holds stand for the
+        checkpoint's, the decision carries the resume it came from, and nothing is resumed here.
         """
         kind, category, comment, args = _checked_input(decision, category, comment, args)
         raw = reviews.get_row(self.db, review_id)
@@ -341,8 +351,11 @@ class Runner:
         row = reviews.public(raw)
         tracing.annotate(thread_id=row["thread_id"], agent=row["agent"], action=row["action"])
         user = self._admit_reviewer(row, reviewer, authenticated, kind)
-        self._refuse_stale(raw, row, seen_hash)
-        _, seen = self._pending_payload(row, interrupt_id)
+        self._refuse_stale(raw, row, seen_hash, in_graph=waiting is not None)
+        seen = None if waiting is not None else self._pending_payload(row, interrupt_id)[1]
+        values = waiting.values if waiting is not None else seen.values if seen is not None else {}
+        if waiting is not None and value_hash(waiting.value) != row["payload_hash"]:
+            raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
         decision_value: dict[str, Any] = {
             "type": kind,
             "review_id": review_id,
@@ -352,13 +365,15 @@ class Runner:
             "channel": channel,
             "at": now_iso(),
         }
-        diff = self._decision_details(kind, user, row, seen, args, decision_value)
+        if waiting is not None:
+            decision_value["via"] = waiting.via
+        diff = self._decision_details(kind, user, row, values, args, decision_value)
         approvers = [user.name]
         with self.db.transaction() as tx:
             if kind == "approve" and row["approvals_required"] > 1:
-                approvers, waiting = self._count_approval(tx, row, user.name, comment, channel)
-                if waiting is not None:
-                    return waiting
+                approvers, more = self._count_approval(tx, row, user.name, comment, channel, decision_value.get("via"))
+                if more is not None:
+                    return more
             decision_value["approvers"] = approvers
             status = self._record_decision(tx, row, user.name, decision_value, diff)
             if enqueue is not None:
@@ -366,8 +381,36 @@ class Runner:
         if enqueue is not None:
             return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": None}
         crash_point("after_decision")
+        assert seen is not None  # without `enqueue` there is no `waiting` (the gate passes both)
         result = self._resume(row["agent"], row | {"interrupt_id": interrupt_id}, decision_value, seen=seen)
         return {"review_id": review_id, "status": status, "decided_by": user.name, "thread": result.as_dict()}
+
+    def admit(
+        self,
+        review_id: str,
+        decision: str,
+        reviewer: str,
+        *,
+        args: dict[str, Any] | None,
+        comment: str | None,
+        waiting: Waiting,
+    ) -> dict[str, Any]:
+        """`decide` for a gate admitting a resume from an authenticated user of LangGraph Server.
+
+        Every check runs and the decision is recorded with the resume it came from; nothing is
+        resumed, since the graph is already running. The server's auth handler proved who it is.
+        """
+        return self.decide(
+            review_id,
+            decision,
+            reviewer,
+            args=args,
+            comment=comment,
+            channel=CHANNEL,
+            authenticated=True,
+            enqueue=_nothing,
+            waiting=waiting,
+        )
 
     def _admit_reviewer(self, row: dict[str, Any], reviewer: str, authenticated: bool, kind: str) -> User:
         """The reviewer's account, if they may decide this review now, this way (DESIGN "Deciding", checks 1-3 in order)."""
@@ -388,9 +431,16 @@ class Runner:
             )
         return user
 
-    def _refuse_stale(self, raw: Row, row: dict[str, Any], seen_hash: str | None) -> None:
-        """Refuse a decision that comes too late or on a payload other than the one shown (checks 4-5)."""
+    def _refuse_stale(self, raw: Row, row: dict[str, Any], seen_hash: str | None, *, in_graph: bool = False) -> None:
+        """Refuse a decision that comes too late or on a payload other than the one shown (checks 4-5).
+
+        From inside the graph (`in_graph`) the thread is running, so the fallback is left to the sweep.
+        """
         if row["deadline"] and row["deadline"] < now_iso():
+            if in_graph:
+                raise Conflict(
+                    f"review {row['id']} passed its deadline at {row['deadline']}; the policy's fallback applies"
+                )
             expired = self._expire(raw)
             raise Conflict(
                 f"review {row['id']} passed its deadline at {row['deadline']}; "
@@ -404,7 +454,7 @@ class Runner:
         kind: str,
         user: User,
         row: dict[str, Any],
-        seen: StateSnapshot,
+        values: dict[str, Any],
         args: dict[str, Any] | None,
         decision_value: dict[str, Any],
     ) -> dict[str, Any]:
@@ -413,7 +463,7 @@ class Runner:
         policy = self.policy(row["agent"])
         diff: dict[str, Any] = {}
         if kind == "edit":
-            edit = self._check_edit(user, row, seen, args)
+            edit = self._check_edit(user, row, values, args)
             diff = edit["diff"]
             decision_value.update(edit)
         if kind == "reject":
@@ -427,7 +477,7 @@ class Runner:
         return diff
 
     def _count_approval(
-        self, tx: Tx, row: dict[str, Any], reviewer: str, comment: str | None, channel: str
+        self, tx: Tx, row: dict[str, Any], reviewer: str, comment: str | None, channel: str, via: Any = None
     ) -> tuple[list[str], dict[str, Any] | None]:
         """Bind one approval of several to the exact arguments; the approvers, and the answer if more are needed."""
         review_id = row["id"]
@@ -445,6 +495,7 @@ class Runner:
                     "args_hash": args_hash,
                     "comment": comment,
                     "channel": channel,
+                    **({"via": via} if via is not None else {}),
                 },
                 thread_id=row["thread_id"],
                 review_id=review_id,
@@ -521,7 +572,7 @@ class Runner:
             )
 
     def _check_edit(
-        self, user: User, row: dict[str, Any], snapshot: StateSnapshot, args: dict[str, Any] | None
+        self, user: User, row: dict[str, Any], values: dict[str, Any], args: dict[str, Any] | None
     ) -> dict[str, Any]:
         """An edit is a new proposal: schema, locked arguments, then the agent's whole validator.
 
@@ -545,7 +596,7 @@ class Runner:
         diff = feedback.args_diff(original, edited)
         if not diff:
             raise BadInput("the edit changes nothing; use approve")
-        verdict, preview = self._reassess(row["agent"], row["thread_id"], snapshot, action, edited)
+        verdict, preview = self._reassess(row["agent"], row["thread_id"], values, action, edited)
         if verdict["route"] in ("block", "needs_info", "revise"):
             reason = (verdict.get("reasons") or [verdict["route"]])[0]
             raise BadInput(f"the edited {action} is refused: {reason}")
@@ -562,19 +613,19 @@ class Runner:
         }
 
     def _reassess(
-        self, agent: str, thread_id: str, snapshot: StateSnapshot, action: str, args: dict[str, Any]
+        self, agent: str, thread_id: str, values: dict[str, Any], action: str, args: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run the agent's own validator on edited arguments, as the graph would on a new proposal."""
         spec = get_action(action)
         ctx = self.context(agent, thread_id)
-        proposal = {**(snapshot.values.get("proposal") or {}), "name": action, "args": args}
+        proposal = {**(values.get("proposal") or {}), "name": action, "args": args}
         proposal["preview"] = preview_for(ctx, spec, args)
         if spec.draft_arg and isinstance(args.get(spec.draft_arg), str):
             proposal["draft"] = args[spec.draft_arg]
         module = agent_module(agent)
         parts = getattr(module, "NODES", None)
         signals = getattr(module, "SIGNALS", None) or (parts.signals if parts is not None else no_signals)
-        state = {**snapshot.values, "proposal": proposal}
+        state = {**values, "proposal": proposal}
         update = assess_state(state, ctx, signals, memory.active_lessons(self.db, agent), revise_drafts=False)  # type: ignore[arg-type]
         return update["assessment"], proposal["preview"]
 
@@ -587,12 +638,12 @@ class Runner:
     ) -> tuple[ReviewRequest | QuestionRequest, StateSnapshot]:
         """The interrupt value still waiting in the checkpoint, which must hash as recorded (and that snapshot)."""
         snapshot = self.snapshot(row["agent"], row["thread_id"])
-        for pending in snapshot.interrupts:
-            if pending.id == interrupt_id:
-                if value_hash(pending.value) != row["payload_hash"]:
-                    raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
-                value: ReviewRequest | QuestionRequest = pending.value
-                return value, snapshot
+        pending = _waiting_on(snapshot, row["id"], interrupt_id)
+        if pending is not None:
+            if value_hash(pending.value) != row["payload_hash"]:
+                raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
+            value: ReviewRequest | QuestionRequest = pending.value
+            return value, snapshot
         current = reviews.get(self.db, row["id"])
         if current["status"] != "pending":  # another reviewer won the race meanwhile
             raise reviews.already_decided(current)
@@ -669,13 +720,15 @@ class Runner:
                 snapshot = seen
             else:
                 snapshot = self.snapshot(agent, thread_id)
-            if not any(p.id == interrupt_id for p in snapshot.interrupts):
+            waiting = _waiting_on(snapshot, row["id"], interrupt_id)
+            if waiting is None:
                 if snapshot.next and not snapshot.interrupts:
                     # The decision was consumed but the run died before finishing: carry it on.
                     return self._advance(agent, thread_id, held, None, applied=row["id"])
                 with self.db.transaction() as tx:
                     reviews.mark_applied(tx, row["id"])
                 return self._result(thread_id, snapshot)
+            interrupt_id = waiting.id
             if row["kind"] == "question":
                 return self._advance(
                     agent, thread_id, held, Command(resume={interrupt_id: decision}), applied=row["id"]
@@ -1004,6 +1057,23 @@ class Runner:
     def seen_hash(self, review_id: str) -> str:
         """The payload hash a reviewer is shown with a review (to send back with the decision)."""
         return str(reviews.get(self.db, review_id)["payload_hash"])
+
+
+def _nothing(tx: Tx) -> None:
+    """Nothing more to do in the decision's transaction."""
+
+
+def _waiting_on(snapshot: StateSnapshot, review_id: str, interrupt_id: str | None) -> Interrupt | None:
+    """The interrupt that waits for this review: by LangGraph's id, or by the review id it carries.
+
+    The id changes when the gate asks again after refusing a resume that did not come through the runtime.
+    """
+    for pending in snapshot.interrupts:
+        if pending.id == interrupt_id or (
+            isinstance(pending.value, dict) and pending.value.get("review_id") == review_id
+        ):
+            return pending
+    return None
 
 
 def _approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:

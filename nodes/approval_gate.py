@@ -2,9 +2,10 @@
 
 LangGraph re-runs an interrupted node from its start on resume, so this node does nothing but
 build the review request from state (deterministically: the same review id and payload every
-time) and read the decision. Identity, roles, payload hash and compare-and-set were enforced by
-the runtime's `decide` before the decision reached `Command(resume=...)`; the gate only routes on
-it, and the executor checks the reviews table again before any effect.
+time) and read the decision. Identity, roles, payload hash and compare-and-set are enforced by
+the runtime's `decide`, which records the decision on the review before it resumes; the gate
+accepts no other resume (`nodes/resume_check.py`), and the executor checks the reviews table
+again before any effect.
 
 An edit is a new proposal. The runtime re-ran the validator on the edited arguments; when the
 editor's own approval covers the result the thread executes it, otherwise it opens a new review
@@ -17,13 +18,13 @@ from typing import Any, cast
 
 from langchain.agents.middleware.human_in_the_loop import DecisionType
 from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 
 from hitl_core.actions import get_action
-from hitl_core.canonical import card_safe, derived_id, value_hash
+from hitl_core.canonical import derived_id, value_hash
 from hitl_core.feedback import args_diff
 from hitl_core.payloads import ProposedBy, ReviewDecision, ReviewRequest, TierView
 from nodes.assess import proposal_signature
+from nodes.resume_check import answered_review_id, awaited_decision
 from nodes.state import AgentContext, AgentState, current_decisions
 
 EXTRA_DECISIONS = ["escalate", "request_info"]
@@ -55,14 +56,6 @@ def plain_review_id_for(thread_id: str, turn: int, visit: int, key: str | None =
     looks for it under both forms (`nodes/governed.py`) and records the one it was decided under.
     """
     return "rv-" + value_hash(_review_key(thread_id, turn, visit, key))[:16]
-
-
-def answered_review_id(request: ReviewRequest, decision: ReviewDecision) -> str:
-    """The review a decision answers: this request's, in the form its row was opened with."""
-    given = str(cast(dict[str, Any], decision).get("review_id") or "")
-    derived = request["review_id"]
-    was_plain = given.startswith("rv-") and all(c in "0123456789abcdef" for c in given[3:]) and len(given) == 19
-    return given if was_plain and derived == "rv-" + card_safe(given[3:]) else derived
 
 
 def build_review_request(state: AgentState, ctx: AgentContext) -> ReviewRequest:
@@ -137,20 +130,10 @@ def build_review_request(state: AgentState, ctx: AgentContext) -> ReviewRequest:
     }
 
 
-def decision_of(response: Any) -> ReviewDecision:
-    """Accept a `ReviewResponse` (LangChain's HITLResponse shape, `{"decisions": [...]}`) with exactly one decision."""
-    if isinstance(response, dict) and isinstance(response.get("decisions"), list) and len(response["decisions"]) == 1:
-        decision = response["decisions"][0]
-        if isinstance(decision, dict) and isinstance(decision.get("type"), str):
-            # The runtime's `decide` built and checked it; LangGraph hands the resume value back untyped.
-            return cast(ReviewDecision, decision)
-    raise ValueError("resume value must be a HITLResponse with exactly one decision")
-
-
 def approval_gate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Pause for a reviewer at the current tier; record the decision and what it changes."""
     request = build_review_request(state, runtime.context)
-    return apply_decision(state, request, decision_of(interrupt(request)))
+    return apply_decision(state, request, awaited_decision(runtime.context, request, state))
 
 
 def apply_decision(state: AgentState, request: ReviewRequest, decision: ReviewDecision) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from hitl_core.errors import Forbidden, HitlError
 from nodes.state import AgentContext, AgentState, current_decisions
 
 
-def _fence(thread_id: str) -> leases.Fence | None:
+def run_fence(thread_id: str) -> leases.Fence | None:
     """The lease token this run holds (the runtime puts it in the run's config), if any."""
     configurable = get_config().get("configurable", {})
     token = configurable.get(LEASE_KEY)
@@ -52,7 +52,7 @@ def execute_proposal(state: AgentState, ctx: AgentContext, *, step: str | None =
     auto_step = step or f"auto-{turn}" + (f".{later}" if later else "")
     key = ledger.idempotency_key(ctx.thread_id, review_id or auto_step, spec.name)
     assessment = state.get("assessment") or {}
-    fence = _fence(ctx.thread_id)
+    fence = run_fence(ctx.thread_id)
     try:
         entry = ledger.execute(
             ctx.db,

@@ -5,7 +5,7 @@ args)` inside one of its nodes where it would have called `interrupt()`. It runs
 validator (`assess_state`) on the proposed action; when the policy routes it to a human it calls
 `interrupt()` with exactly the shared gate's payload (a LangChain HITLRequest plus the reviewer's
 context), so the runtime writes the review row and every decision passes `Runner.decide`'s checks
-before it comes back here. Escalations and edits that need a higher tier are further reviews
+before it comes back here (the call accepts no other resume: `nodes/resume_check.py`). Escalations and edits that need a higher tier are further reviews
 inside the same call. `Approval.carry_out` then executes through the one executor
 (`nodes.execute.execute_proposal`: the ledger checks the approval in the reviews table and the lease
 fence) and composes the turn's reply.
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage
-from langgraph.types import interrupt
 
 from guardrails.input_checks import input_checks, screen
 from hitl_core import memory, reviews
@@ -35,7 +34,6 @@ from hitl_core.actions import get_action
 from nodes.approval_gate import (
     apply_decision,
     build_review_request,
-    decision_of,
     plain_review_id_for,
     review_id_for,
     route_after_gate,
@@ -45,6 +43,7 @@ from nodes.assess import SignalFn, assess_state
 from nodes.execute import execute_proposal
 from nodes.finish import finish, refuse
 from nodes.propose import preview_for
+from nodes.resume_check import awaited_decision
 from nodes.state import AgentContext, AgentState
 
 APPROVED = ("auto", "approve", "edit")
@@ -181,7 +180,7 @@ def request_approval(
     while True:
         request = build_review_request(local, ctx)  # type: ignore[arg-type]
         request["review_id"] = review_id_for(ctx.thread_id, turn, len(local.get("decisions") or []), key)
-        outcome = apply_decision(local, request, decision_of(interrupt(request)))  # type: ignore[arg-type]
+        outcome = apply_decision(local, request, awaited_decision(ctx, request, local))  # type: ignore[arg-type]
         records, refused = outcome.pop("decisions"), outcome.pop("rejected", [])
         decided += records
         rejected += refused

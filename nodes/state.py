@@ -98,6 +98,23 @@ class AgentContext:
     model: BaseChatModel
     agent: str
     thread_id: str
+    admit: Admit | None = None
+    """The runtime's decision rules, for a gate admitting a resume that came another way (`nodes/resume_check.py`)."""
+
+
+class Admit(Protocol):
+    """`Runner.admit`: check and record a decision without resuming (the graph is already running)."""
+
+    def __call__(  # noqa: D102
+        self,
+        review_id: str,
+        decision: str,
+        reviewer: str,
+        *,
+        args: dict[str, Any] | None,
+        comment: str | None,
+        waiting: Any,
+    ) -> dict[str, Any]: ...
 
 
 class Node(Protocol):

@@ -60,19 +60,19 @@ def _queueing(propose: Node) -> Node:
 
 
 def build_agent_graph(
-    parts: AgentNodes, *, executor: Node = execute
+    parts: AgentNodes, *, executor: Node = execute, gate: Node = approval_gate
 ) -> StateGraph[AgentState, AgentContext, InputState, AgentState]:
     """Wire an agent's parts into the shared flow; returns the uncompiled graph.
 
-    `executor` exists for one caller: the benchmark's plain-LangGraph baseline, which measures the
-    same graph without the runtime (so without the executor's check of the reviews table).
+    `executor` and `gate` exist for one caller: the benchmark's plain-LangGraph baseline, which
+    measures the same graph without the runtime (so without the checks of the reviews table).
     """
     graph = StateGraph(AgentState, context_schema=AgentContext, input_schema=InputState)
     graph.add_node("screen_input", screen_input)
     graph.add_node("investigate", parts.investigate)
     graph.add_node("propose", _queueing(parts.propose))
     graph.add_node("assess", make_assess_node(parts.signals, revise_drafts=parts.revise_drafts))
-    graph.add_node("approval_gate", approval_gate)
+    graph.add_node("approval_gate", gate)
     graph.add_node("ask_requester", ask_requester)
     graph.add_node("execute", executor)
     graph.add_node("next_action", next_action)

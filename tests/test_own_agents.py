@@ -162,8 +162,9 @@ def test_a_resume_that_skipped_the_runtime_executes_nothing(runner, example):
     finally:
         leases.release(runner.db, started.thread_id, token)
     assert _effects(runner, started.thread_id) == []
-    assert "execution_refused" in [e["kind"] for e in audit.thread_history(runner.db, started.thread_id)]
+    assert "resume_refused" in [e["kind"] for e in audit.thread_history(runner.db, started.thread_id)]
     assert reviews.get(runner.db, started.reviews[0])["status"] == "pending"
+    assert runner.state(started.thread_id).reviews == started.reviews, "still waiting on the same review"
     assert audit.verify(runner.db).ok
 
 

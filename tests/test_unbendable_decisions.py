@@ -211,10 +211,10 @@ def test_decision_after_the_deadline_is_refused_and_the_fallback_applies(runner)
     assert "review_expired" in kinds and "review_decided" not in kinds
 
 
-# -- 4. the executor trusts the reviews table, not graph state ------------------------------------
-def _forge(runner, review, decision: dict[str, Any]) -> None:
+# -- 4. the gate and then the executor trust the reviews table, not graph state ---------------------
+def _forge(runner, review, decision: dict[str, Any], graph: Any = None) -> None:
     raw = reviews.get_row(runner.db, review["id"])
-    graph = runner.graph(review["agent"])
+    graph = graph or runner.graph(review["agent"])
     token = leases.acquire(runner.db, review["thread_id"], 30)
     try:
         graph.invoke(
@@ -230,6 +230,32 @@ def test_forged_resume_of_a_pending_review_executes_nothing(runner):
     result = refund_request(runner, 45)
     review = _pending(runner, result)
     _forge(runner, review, {"type": "approve", "reviewer": "lee", "review_id": review["id"]})
+    assert _effects(runner, result.thread_id, "refund") == []
+    kinds = [e["kind"] for e in audit.thread_history(runner.db, result.thread_id)]
+    assert "resume_refused" in kinds and "execution_refused" not in kinds, "refused at the gate"
+    assert runner.state(result.thread_id).reviews == [review["id"]]
+    assert audit.verify(runner.db).ok
+
+
+def _any_resume_gate(state: Any, runtime: Any) -> dict[str, Any]:
+    """A gate that took any resume (a bug, or a graph of one's own that skipped the check)."""
+    from langgraph.types import interrupt
+
+    from nodes.approval_gate import apply_decision, build_review_request
+    from nodes.resume_check import decision_of
+
+    request = build_review_request(state, runtime.context)
+    return apply_decision(state, request, decision_of(interrupt(request)))
+
+
+def test_past_a_gate_that_took_a_forged_resume_the_executor_refuses(runner):
+    from graphs.support.graph import NODES
+    from nodes.wiring import build_agent_graph
+
+    result = refund_request(runner, 45)
+    review = _pending(runner, result)
+    careless = build_agent_graph(NODES, gate=_any_resume_gate).compile(checkpointer=runner.checkpointer)
+    _forge(runner, review, {"type": "approve", "reviewer": "lee", "review_id": review["id"]}, careless)
     assert _effects(runner, result.thread_id, "refund") == []
     kinds = [e["kind"] for e in audit.thread_history(runner.db, result.thread_id)]
     assert "execution_refused" in kinds
