@@ -327,11 +327,15 @@ def append(
     return str(event["id"])
 
 
-def review_events(tx: Tx, thread_id: str, review_id: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The data of a review's events of these kinds, oldest first (a node that re-runs reads what it wrote)."""
+def thread_events(tx: Tx, thread_id: str, kinds: tuple[str, ...], review_id: str | None = None) -> list[dict[str, Any]]:
+    """The data of a thread's (or one of its reviews') events of these kinds, oldest first.
+
+    A node that re-runs reads here what it wrote on an earlier run, so that it writes it once.
+    """
     names = {f"k{i}": kind for i, kind in enumerate(kinds)}
+    review = " AND review_id = :r" if review_id is not None else ""
     rows = tx.execute(
-        "SELECT data FROM audit_events WHERE thread_id = :t AND review_id = :r "
+        f"SELECT data FROM audit_events WHERE thread_id = :t{review} "
         f"AND kind IN ({', '.join(':' + n for n in names)}) ORDER BY stream_seq",
         {"t": thread_id, "r": review_id, **names},
     )

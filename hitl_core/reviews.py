@@ -163,6 +163,40 @@ def register(
     return True
 
 
+def approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:
+    """Start a review opened by an edit with the editor's approval of the new arguments.
+
+    Only when the editor may decide at its tier: they are one of the approvers it needs, never all.
+    """
+    proposed_by = value["proposed_by"]
+    if proposed_by is None:
+        return
+    proposer = str(proposed_by.get("reviewer") or "")
+    tier = value["tier"]
+    account = tx.one("SELECT roles FROM users WHERE name = :n", {"n": proposer})
+    if not proposer or account is None or int(tier.get("approvals") or 1) <= 1:
+        return
+    if not set(loads(account["roles"], [])) & set(tier.get("roles") or []):
+        return
+    args = value["action_requests"][0]["args"]
+    count = add_approval(tx, value["review_id"], proposer, value_hash(args))
+    audit.append(
+        tx,
+        "approval_recorded",
+        proposer,
+        {
+            "action": value["action_requests"][0]["name"],
+            "approvals": count,
+            "required": tier.get("approvals"),
+            "args_hash": value_hash(args),
+            "by_edit": proposed_by.get("edit_of"),
+        },
+        thread_id=thread_id,
+        review_id=value["review_id"],
+        payload_hash=value_hash(value),
+    )
+
+
 def get(db: Database, review_id: str) -> dict[str, Any]:
     """A review in its public form, or NotFound."""
     return public(get_row(db, review_id))

@@ -140,16 +140,20 @@ class Runner:
 
     def context(self, agent: str, thread_id: str) -> AgentContext:
         """Run-scoped services for the agent's nodes."""
-        if agent not in self._models:
-            self._models[agent] = self._model_factory(agent)
         return AgentContext(
             db=self.db,
             policy=self.policy(agent),
-            model=self._models[agent],
+            model=self.model(agent),
             agent=agent,
             thread_id=thread_id,
             admit=self.admit,
         )
+
+    def model(self, agent: str) -> BaseChatModel:
+        """The agent's chat model, made once per runner."""
+        if agent not in self._models:
+            self._models[agent] = self._model_factory(agent)
+        return self._models[agent]
 
     def policy(self, agent: str) -> Policy:
         """The agent's policy, from this runner's `policy_dir` when set (see `agents.agent_policy`)."""
@@ -194,13 +198,7 @@ class Runner:
         """
         module = agent_module(agent)
         self.policy(agent)  # a broken policy fails here, before anything is written
-        if not isinstance(message, str) or not message.strip():
-            raise BadInput("the message is empty")
-        if context is not None and not isinstance(context, dict):
-            raise BadInput("--context must be a JSON object")
-        limits.check_value(message, "message")
-        limits.check_value(context, "context")
-        message, context = mask_text(message, emails=True), mask_value(context)  # before anything is stored
+        message, context = checked_request(message, context)
         requester = validate_name(user) if user else ANONYMOUS
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
@@ -221,26 +219,7 @@ class Runner:
         redacted = screen(message).redacted
 
         def start_turn(tx: Tx, turn: int) -> None:
-            now = now_iso()
-            try:
-                module.load_context(tx, context or {}, requester)
-            except (ValueError, TypeError) as exc:  # a context value of the wrong type for the agent's records
-                raise BadInput(
-                    f"--context does not fit the {agent} agent's records: {str(exc).splitlines()[0]}"
-                ) from None
-            tx.execute(
-                """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
-                   VALUES (:t, :a, :r, 'running', :m, :now, :now)
-                   ON CONFLICT (thread_id) DO UPDATE SET status = 'running', last_request = :m, updated_at = :now""",
-                {"t": thread_id, "a": agent, "r": requester, "m": redacted[:500], "now": now},
-            )
-            audit.append(
-                tx,
-                "request_received",
-                requester,
-                {"agent": agent, "turn": turn, "message": redacted, "context": sorted((context or {}).keys())},
-                thread_id=thread_id,
-            )
+            record_turn(tx, agent, thread_id, requester, redacted, context, turn)
 
         def graph_input(turn: int) -> dict[str, Any]:
             value: dict[str, Any] = {"request": message, "requester": requester, "turn": turn}
@@ -800,21 +779,19 @@ class Runner:
                     requester=requester,
                 )
                 if created and value.get("kind") != "question" and value.get("proposed_by"):
-                    _approve_by_edit(tx, cast(ReviewRequest, value), thread_id)
+                    reviews.approve_by_edit(tx, cast(ReviewRequest, value), thread_id)
             if applied:
                 reviews.mark_applied(tx, applied)
-            tx.execute(
-                "UPDATE threads SET status = :s, route = :r, reply = :p, updated_at = :u WHERE thread_id = :t",
-                {"s": result.status, "r": result.route, "p": result.reply, "u": now_iso(), "t": thread_id},
+            record_turn_end(
+                tx,
+                agent,
+                thread_id,
+                result.status,
+                result.route,
+                result.reply,
+                snapshot.values.get("outcome"),
+                finished=not snapshot.interrupts,
             )
-            if not snapshot.interrupts:
-                audit.append(
-                    tx,
-                    "turn_finished",
-                    f"agent:{agent}",
-                    {"status": result.status, "outcome": snapshot.values.get("outcome"), "reply": result.reply},
-                    thread_id=thread_id,
-                )
         if held is not None:
             held.released = True
         return result
@@ -1059,6 +1036,74 @@ class Runner:
         return str(reviews.get(self.db, review_id)["payload_hash"])
 
 
+def checked_request(message: Any, context: Any) -> tuple[str, dict[str, Any] | None]:
+    """A request's message and context, bounded and masked before anything is stored; BadInput otherwise."""
+    if not isinstance(message, str) or not message.strip():
+        raise BadInput("the message is empty")
+    if context is not None and not isinstance(context, dict):
+        raise BadInput("--context must be a JSON object")
+    limits.check_value(message, "message")
+    limits.check_value(context, "context")
+    return mask_text(message, emails=True), mask_value(context)
+
+
+def record_turn(
+    tx: Tx,
+    agent: str,
+    thread_id: str,
+    requester: str,
+    redacted: str,
+    context: dict[str, Any] | None,
+    turn: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """A turn's start: the request's facts in the agent's records, the thread row, the audit event."""
+    now = now_iso()
+    try:
+        agent_module(agent).load_context(tx, context or {}, requester)
+    except (ValueError, TypeError) as exc:  # a context value of the wrong type for the agent's records
+        raise BadInput(f"--context does not fit the {agent} agent's records: {str(exc).splitlines()[0]}") from None
+    tx.execute(
+        """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
+           VALUES (:t, :a, :r, 'running', :m, :now, :now)
+           ON CONFLICT (thread_id) DO UPDATE SET status = 'running', last_request = :m, updated_at = :now""",
+        {"t": thread_id, "a": agent, "r": requester, "m": redacted[:500], "now": now},
+    )
+    audit.append(
+        tx,
+        "request_received",
+        requester,
+        {"agent": agent, "turn": turn, "message": redacted, "context": sorted((context or {}).keys()), **(extra or {})},
+        thread_id=thread_id,
+    )
+
+
+def record_turn_end(
+    tx: Tx,
+    agent: str,
+    thread_id: str,
+    status: str,
+    route: str | None,
+    reply: str | None,
+    outcome: str | None,
+    *,
+    finished: bool,
+) -> None:
+    """Where a run left the thread: its row, and the turn's end in the audit when it did not pause."""
+    tx.execute(
+        "UPDATE threads SET status = :s, route = :r, reply = :p, updated_at = :u WHERE thread_id = :t",
+        {"s": status, "r": route, "p": reply, "u": now_iso(), "t": thread_id},
+    )
+    if finished:
+        audit.append(
+            tx,
+            "turn_finished",
+            f"agent:{agent}",
+            {"status": status, "outcome": outcome, "reply": reply},
+            thread_id=thread_id,
+        )
+
+
 def _nothing(tx: Tx) -> None:
     """Nothing more to do in the decision's transaction."""
 
@@ -1074,40 +1119,6 @@ def _waiting_on(snapshot: StateSnapshot, review_id: str, interrupt_id: str | Non
         ):
             return pending
     return None
-
-
-def _approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:
-    """Start a review opened by an edit with the editor's approval of the new arguments.
-
-    Only when the editor may decide at its tier: they are one of the approvers it needs, never all.
-    """
-    proposed_by = value["proposed_by"]
-    if proposed_by is None:
-        return
-    proposer = str(proposed_by.get("reviewer") or "")
-    tier = value["tier"]
-    account = tx.one("SELECT roles FROM users WHERE name = :n", {"n": proposer})
-    if not proposer or account is None or int(tier.get("approvals") or 1) <= 1:
-        return
-    if not set(loads(account["roles"], [])) & set(tier.get("roles") or []):
-        return
-    args = value["action_requests"][0]["args"]
-    count = reviews.add_approval(tx, value["review_id"], proposer, value_hash(args))
-    audit.append(
-        tx,
-        "approval_recorded",
-        proposer,
-        {
-            "action": value["action_requests"][0]["name"],
-            "approvals": count,
-            "required": tier.get("approvals"),
-            "args_hash": value_hash(args),
-            "by_edit": proposed_by.get("edit_of"),
-        },
-        thread_id=thread_id,
-        review_id=value["review_id"],
-        payload_hash=value_hash(value),
-    )
 
 
 def _checked_input(

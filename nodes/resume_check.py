@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from langgraph.config import get_config
+from langgraph.errors import GraphInterrupt
 from langgraph.types import interrupt
 
 from hitl_core import audit, leases, reviews
 from hitl_core.canonical import card_safe, value_hash
 from hitl_core.errors import HitlError
 from hitl_core.payloads import ReviewDecision, ReviewRequest
+from hitl_core.users import ANONYMOUS
 from nodes.execute import run_fence
 from nodes.state import AgentContext
 
@@ -57,11 +59,38 @@ def awaited_decision(ctx: AgentContext, request: ReviewRequest, state: Any) -> R
     """Interrupt with `request` until a resume brings a decision the rules admitted; that decision."""
     seq = 0
     while True:
-        value = interrupt(request)
+        try:
+            value = interrupt(request)
+        except GraphInterrupt as paused:
+            _open(ctx, request, state, paused)
+            raise
         decision = _admitted(ctx, request, dict(state), value, seq)
         if decision is not None:
             return decision
         seq += 1
+
+
+def _open(ctx: AgentContext, request: ReviewRequest, state: dict[str, Any], paused: GraphInterrupt) -> None:
+    """Write the review's row as the node pauses (once: later pauses move it to LangGraph's new interrupt id).
+
+    Written here, after `interrupt()` and from inside the graph, so that a thread that runs without
+    the runtime (on LangGraph Server) has its review in the inbox like any other.
+    """
+    (pending,) = paused.args[0]
+    fence = run_fence(ctx.thread_id)
+    with ctx.db.transaction() as tx:
+        if fence is not None:
+            leases.fence_in(tx, fence)
+        opened = reviews.register(
+            tx,
+            interrupt_id=pending.id,
+            value=request,
+            agent=ctx.agent,
+            thread_id=ctx.thread_id,
+            requester=str(state.get("requester") or ANONYMOUS),
+        )
+        if opened and request.get("proposed_by"):
+            reviews.approve_by_edit(tx, request, ctx.thread_id)
 
 
 def decision_of(response: Any) -> ReviewDecision:
@@ -132,7 +161,7 @@ def _admitted(
         return cast(ReviewDecision, recorded)  # admitted from this resume before this re-run
     if _judged(ctx, review_id, seq):
         return None
-    user = _authenticated_user()
+    user = authenticated_user()
     if user is None or ctx.admit is None:
         state_now = f"{row['status']} by {row['decided_by']}" if recorded is not None else "it has none yet"
         return _refused(
@@ -155,7 +184,7 @@ def _admitted(
     return cast(ReviewDecision, admitted["decision"])
 
 
-def _authenticated_user() -> str | None:
+def authenticated_user() -> str | None:
     """The user LangGraph Server's auth handler accepted for this run, if any."""
     user = get_config().get("configurable", {}).get(AUTH_USER_KEY)
     identity = user.get("identity") if isinstance(user, dict) else getattr(user, "identity", None)
@@ -165,7 +194,7 @@ def _authenticated_user() -> str | None:
 def _judged(ctx: AgentContext, review_id: str, seq: int) -> bool:
     """Whether the `seq`-th resume of this review was refused or counted before (this node is re-running)."""
     with ctx.db.transaction() as tx:
-        events = audit.review_events(tx, ctx.thread_id, review_id, (REFUSED, COUNTED))
+        events = audit.thread_events(tx, ctx.thread_id, (REFUSED, COUNTED), review_id)
     return any(
         (e.get("via") or {}).get("seq") == seq and (e.get("via") or {}).get("channel") == CHANNEL for e in events
     )
@@ -183,7 +212,7 @@ def _refused(
     with ctx.db.transaction() as tx:
         if fence is not None:
             leases.fence_in(tx, fence)
-        if any(e.get("via") == via for e in audit.review_events(tx, ctx.thread_id, review_id, (REFUSED,))):
+        if any(e.get("via") == via for e in audit.thread_events(tx, ctx.thread_id, (REFUSED,), review_id)):
             return None
         audit.append(
             tx,

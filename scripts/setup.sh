@@ -23,6 +23,17 @@ if [[ ! -f $stamp ]]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# LangGraph Server serves the agents from its own virtualenv (see pyproject's `server` extra).
+if [[ ! -x .venv-server/bin/python ]]; then
+  "$python" -m venv .venv-server
+fi
+server_stamp=.venv-server/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $server_stamp ]]; then
+  .venv-server/bin/python -m pip install --quiet --upgrade pip
+  .venv-server/bin/python -m pip install --quiet -e ".[server]"
+  rm -f .venv-server/.installed-*
+  touch "$server_stamp"
+fi
 # The agents' intent examples are embedded once per machine (tens of seconds), not by the first request.
 .venv/bin/python -m hitl_runtime.agents
 

@@ -1,0 +1,252 @@
+"""The agents on a real LangGraph Server (`langgraph dev` from `.venv-server`), driven by the real `langgraph-sdk`.
+
+The server loads `langgraph.json` at the repository root, authenticates with the project's API
+tokens and keeps its own checkpoints; the review rows, the decisions, the audit and the ledger
+land in the project's database, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+
+from hitl_core import audit, ledger, reviews, tokens
+from hitl_core.db import Database
+from hitl_core.users import add_user
+from hitl_runtime.runner import Runner
+from tests.conftest import ACCOUNTS
+
+REPO = Path(__file__).resolve().parents[1]
+LANGGRAPH = REPO / ".venv-server" / "bin" / "langgraph"
+
+pytestmark = pytest.mark.serial  # one server at a time: each is a process with its own worker threads
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """A `langgraph dev` process on a loopback port and a bearer token per account."""
+
+    def __init__(self, url: str, tokens_by_user: dict[str, str], db: Database) -> None:
+        self.url, self.tokens, self.db = url, tokens_by_user, db
+
+    def client(self, user: str | None) -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+        return get_sync_client(url=self.url, headers=headers, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not LANGGRAPH.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{LANGGRAPH} is missing under CI=true: scripts/setup.sh makes it")
+        pytest.skip("no .venv-server (run scripts/setup.sh)")
+    runner = Runner(db=Database(database_url))  # the schema, as any first process of a deployment makes it
+    accounts = {**ACCOUNTS, "sid": ["sre"], "sia": ["sre"], "eva": ["end_user"]}
+    made: dict[str, str] = {}
+    for name, roles in accounts.items():
+        add_user(runner.db, name, roles, actor="test")
+        made[name] = tokens.create(runner.db, name, actor="test")["token"]
+    workdir = tmp_path_factory.mktemp("langgraph")  # the server keeps its own state in its working folder
+    shutil.copy(REPO / "langgraph.json", workdir / "langgraph.json")
+    port = _free_port()
+    database_file = os.path.abspath(runner.db.target) if runner.db.dialect == "sqlite" else None
+    key_file = audit.key_file_path(runner.db.dialect, database_file)  # every process of a deployment shares it
+    env = {
+        **os.environ,
+        "HITL_DATABASE_URL": database_url,
+        "HITL_AUDIT_KEY_FILE": str(key_file),
+        "PYTHONPATH": str(REPO),
+    }
+    log = (workdir / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(LANGGRAPH), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("langgraph dev did not serve: " + (workdir / "server.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield Server(url, made, runner.db)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        runner.close()
+
+
+def _refund(server: Server, user: str, amount: float) -> tuple[str, dict[str, Any]]:
+    """A requester's refund request, run until it waits for a review."""
+    client = server.client(user)
+    thread = client.threads.create()
+    order = f"o-{int(time.time() * 1000) % 900000 + 100000}"
+    out = client.runs.wait(
+        thread["thread_id"],
+        "support",
+        input={
+            "request": f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?",
+            "context": {
+                "customer": {"id": f"c-{order}", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
+                "order": {"id": order, "amount": amount, "currency": "USD", "days_since_delivery": 3},
+            },
+            "requester": "sam",  # ignored: the requester is who the token says
+        },
+    )
+    (pending,) = out["__interrupt__"]
+    return thread["thread_id"], pending["value"]
+
+
+def _resume(server: Server, user: str, thread_id: str, agent: str, value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = server.client(user).runs.wait(thread_id, agent, command={"resume": value})
+    return result
+
+
+def _refusals(server: Server, thread_id: str) -> list[dict[str, Any]]:
+    return [e for e in audit.thread_history(server.db, thread_id) if e["kind"] == "resume_refused"]
+
+
+def _interrupted(server: Server, thread_id: str) -> list[dict[str, Any]]:
+    found = server.client("sam").threads.search(status="interrupted", limit=100)
+    return [t for t in found if t["thread_id"] == thread_id]
+
+
+def test_a_refund_waits_for_a_review_that_only_an_authorised_reviewer_can_decide(server):
+    thread_id, request = _refund(server, "eve", 45)
+    row = reviews.get(server.db, request["review_id"])
+    assert row["requester"] == "eve" and row["status"] == "pending" and row["action"] == "refund"
+    assert request["action_requests"][0]["name"] == "refund" and "review_configs" in request  # a HITLRequest
+    assert _interrupted(server, thread_id), "found as Agent Inbox finds it"
+
+    approve = {"decisions": [{"type": "approve"}]}
+    for who in ("eve", "olga"):  # the requester herself; a reviewer without the role
+        still = _resume(server, who, thread_id, "support", approve)
+        assert [i["value"]["review_id"] for i in still["__interrupt__"]] == [request["review_id"]]
+    reasons = [(e["data"]["claimed_reviewer"], e["data"]["reason"]) for e in _refusals(server, thread_id)]
+    assert reasons[0] == ("eve", "eve made this request and cannot decide it")
+    assert reasons[1][0] == "olga" and "may not decide review" in reasons[1][1]
+    assert ledger.list_entries(server.db, thread_id=thread_id) == []
+    assert reviews.get(server.db, request["review_id"])["status"] == "pending"
+
+    edit = {"type": "edit", "edited_action": {"name": "refund", "args": {**request["action_requests"][0]["args"]}}}
+    edit["edited_action"]["args"]["amount"] = 30
+    done = _resume(server, "sam", thread_id, "support", {"decisions": [edit]})
+    assert "__interrupt__" not in done and done["status"] == "completed"
+    (effect,) = ledger.list_entries(server.db, thread_id=thread_id)
+    assert effect["args"]["amount"] == 30 and effect["executed_by"] == "sam"
+    decided = reviews.get_row(server.db, request["review_id"])
+    assert decided["status"] == "approved_with_edits" and json.loads(decided["decision"])["channel"] == "langgraph"
+    kinds = [e["kind"] for e in audit.thread_history(server.db, thread_id)]
+    assert kinds[0] == "request_received" and kinds[-1] == "turn_finished" and "review_decided" in kinds
+    assert audit.verify(server.db).ok
+
+
+def test_agent_inbox_accept_and_a_requester_sees_only_her_threads(server):
+    thread_id, _ = _refund(server, "eve", 40)
+    assert all(t["thread_id"] != thread_id for t in server.client("eva").threads.search(limit=100))
+    assert any(t["thread_id"] == thread_id for t in server.client("eve").threads.search(limit=100))
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        server.client("eva").runs.wait(thread_id, "support", command={"resume": [{"type": "accept", "args": None}]})
+    assert refused.value.response.status_code == 404  # another requester's thread does not exist for her
+    done = _resume(server, "sue", thread_id, "support", [{"type": "accept", "args": None}])
+    assert done["status"] == "completed"
+    (effect,) = ledger.list_entries(server.db, thread_id=thread_id)
+    assert effect["executed_by"] == "sue" and effect["args"]["amount"] == 40
+
+
+def test_two_reviewers_resuming_at_once_execute_once(server):
+    thread_id, request = _refund(server, "eve", 35)
+    outcomes: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def resume(who: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(
+                server.client(who).runs.wait(
+                    thread_id,
+                    "support",
+                    command={"resume": {"decisions": [{"type": "approve"}]}},
+                    multitask_strategy="enqueue",
+                )
+            )
+        except httpx.HTTPStatusError as exc:
+            outcomes.append(exc)
+
+    workers = [threading.Thread(target=resume, args=(who,)) for who in ("sam", "sue")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(outcomes) == 2
+    (effect,) = ledger.list_entries(server.db, thread_id=thread_id)
+    decided = reviews.get(server.db, request["review_id"])
+    assert decided["status"] == "approved" and effect["executed_by"] == decided["decided_by"]
+
+
+def test_an_irreversible_ops_action_needs_two_distinct_authorised_resumes(server):
+    client = server.client("eve")
+    thread = client.threads.create()
+    out = client.runs.wait(
+        thread["thread_id"],
+        "ops",
+        input={
+            "request": "Restart payments-api in production, the connection pool is exhausted.",
+            "context": {
+                "service": {"name": "payments-api", "env": "prod", "replicas": 4, "version": "3.2.1"},
+                "incident": {"id": "inc-318", "severity": "sev2", "error_rate": 0.12, "logs": ["ERROR pool exhausted"]},
+            },
+        },
+    )
+    (pending,) = out["__interrupt__"]
+    review_id = pending["value"]["review_id"]
+    assert reviews.get(server.db, review_id)["approvals_required"] == 2
+    approve = {"decisions": [{"type": "approve"}]}
+    for who in ("sid", "sid"):  # the second time: the same approver, refused
+        still = _resume(server, who, thread["thread_id"], "ops", approve)
+        assert [i["value"]["review_id"] for i in still["__interrupt__"]] == [review_id]
+    assert ledger.list_entries(server.db, thread_id=thread["thread_id"]) == []
+    (again,) = _refusals(server, thread["thread_id"])
+    assert again["data"]["claimed_reviewer"] == "sid" and "already approved" in again["data"]["reason"]
+    done = _resume(server, "sia", thread["thread_id"], "ops", approve)
+    assert "__interrupt__" not in done
+    (restart,) = ledger.list_entries(server.db, thread_id=thread["thread_id"])
+    assert restart["name"] == "restart_service" and restart["executed_by"] == "sid,sia"
+
+
+def test_without_a_token_the_server_answers_401(server):
+    response = httpx.post(f"{server.url}/threads", json={}, timeout=10)
+    assert response.status_code == 401
+    bad = httpx.post(f"{server.url}/threads", json={}, headers={"Authorization": "Bearer hitl_nope"}, timeout=10)
+    assert bad.status_code == 401
