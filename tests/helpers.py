@@ -72,3 +72,19 @@ def vague_request(runner: Any, user: str = "eve") -> Any:
     """A request the agent cannot act on without asking the requester (it ends `needs_info`)."""
     context = {"customer": {"id": unique("c"), "name": "Eve"}}
     return runner.run("support", "I'd like to return something.", user=user, thread_id=unique("th"), context=context)
+
+
+def trip_request(runner: Any, user: str = "eve") -> Any:
+    """A trip booking on the hand-written travel desk (examples/travel_desk.py), waiting for its travel manager `pat`."""
+    from examples import travel_desk
+    from hitl_core.users import add_user
+    from hitl_runtime.agents import register_agent
+
+    register_agent(travel_desk.NAME, travel_desk)
+    add_user(runner.db, "pat", ["travel_manager"], actor="test")
+    return runner.run(
+        travel_desk.NAME,
+        "Book my trip to Lisbon for the partner meeting",
+        user=user,
+        context={"traveller": user, "destination": "Lisbon", "cost": 900},
+    )

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -28,17 +27,12 @@ from hitl_core.db import Database
 from hitl_core.users import add_user
 from hitl_runtime.runner import Runner
 from tests.conftest import ACCOUNTS
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 LANGGRAPH = REPO / ".venv-server" / "bin" / "langgraph"
 
 pytestmark = pytest.mark.serial  # one server at a time: each is a process with its own worker threads
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Server:
@@ -66,7 +60,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         made[name] = tokens.create(runner.db, name, actor="test")["token"]
     workdir = tmp_path_factory.mktemp("langgraph")  # the server keeps its own state in its working folder
     shutil.copy(REPO / "langgraph.json", workdir / "langgraph.json")
-    port = _free_port()
+    port = free_port()
     database_file = os.path.abspath(runner.db.target) if runner.db.dialect == "sqlite" else None
     key_file = audit.key_file_path(runner.db.dialect, database_file)  # every process of a deployment shares it
     env = {

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from examples import travel_desk
 from hitl_core import canonical, ledger, reviews
 from hitl_core.masking import card_spans
-from hitl_core.users import add_user
-from hitl_runtime.agents import register_agent
+from tests.helpers import trip_request
 
 
 def _opened_before_the_change(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,16 +43,9 @@ def test_a_support_review_opened_with_a_plain_hex_id_is_approved_and_executes(ru
 
 
 def test_an_own_agent_review_opened_with_a_plain_hex_id_is_approved_and_executes(runner, monkeypatch):
-    register_agent(travel_desk.NAME, travel_desk)
-    add_user(runner.db, "pat", ["travel_manager"], actor="test")
     with monkeypatch.context() as before:
         _opened_before_the_change(before)
-        started = runner.run(
-            travel_desk.NAME,
-            "Book my trip to Lisbon for the partner meeting",
-            user="eve",
-            context={"traveller": "eve", "destination": "Lisbon", "cost": 900},
-        )
+        started = trip_request(runner)
     (review_id,) = started.reviews
     assert all(c in "0123456789abcdef" for c in review_id[3:]), review_id
     decided = runner.decide(review_id, "approve", "pat")
