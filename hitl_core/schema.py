@@ -474,6 +474,12 @@ MIGRATIONS: list[list[str]] = [
             DELETE FROM review_search_rows WHERE review_id = OLD.id;
         END""",
     ],
+    [
+        # Version 11: where a thread's checkpoints are: NULL for this runtime's checkpointer, `langgraph`
+        # for a LangGraph Server (its turns recorded by `hitl_runtime/server.py`), which the runtime then
+        # reads and resumes through `HITL_LANGGRAPH_URL`.
+        "ALTER TABLE threads ADD COLUMN host TEXT",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

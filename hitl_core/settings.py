@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     """`OPENAI_BASE_URL`: any OpenAI-compatible server (vLLM, Ollama, llama.cpp)."""
 
+    langgraph_url: str | None = Field(None, validation_alias="HITL_LANGGRAPH_URL")
+    """`HITL_LANGGRAPH_URL`: the LangGraph Server that runs threads started there (README, "Deploying on
+    LangGraph Server"); decisions and expiries on those threads resume them through it."""
+
+    langgraph_token: str | None = Field(None, validation_alias="HITL_LANGGRAPH_TOKEN", repr=False)
+    """`HITL_LANGGRAPH_TOKEN`: the API token the runtime sends to that server (an account with a role
+    beyond `end_user`, so that it reaches every thread; it resumes only decisions already recorded)."""
+
     model_name: str = Field("gpt-4o-mini", validation_alias="HITL_MODEL")
     """`HITL_MODEL`: the chat model's name on that server."""
 

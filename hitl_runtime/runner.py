@@ -34,6 +34,7 @@ from hitl_core.settings import Settings, configured
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
+from hitl_runtime.served_threads import HOST, ServedThreads
 from nodes.assess import assess_state
 from nodes.governed import no_signals
 from nodes.propose import preview_for
@@ -120,6 +121,8 @@ class Runner:
         self._model_factory = model_factory or (lambda agent: make_model(agent, self.settings))
         self._compiled: dict[str, Any] = {}
         self._models: dict[str, BaseChatModel] = {}
+        url = self.settings.langgraph_url
+        self.served = ServedThreads(url, self.settings.langgraph_token) if url else None
 
     def close(self) -> None:
         """Release connections."""
@@ -168,8 +171,23 @@ class Runner:
         return {"configurable": configurable} | tracing.run_config()
 
     def snapshot(self, agent: str, thread_id: str) -> StateSnapshot:
-        """The thread's current checkpointed state."""
-        return self.graph(agent).get_state(self.config(thread_id))
+        """The thread's current checkpointed state: here, or on the LangGraph Server that runs it."""
+        local: StateSnapshot = self.graph(agent).get_state(self.config(thread_id))
+        if local.values or local.next or not self._on_server(thread_id):
+            return local
+        assert self.served is not None  # `_on_server` says so
+        return self.served.snapshot(thread_id)
+
+    def _on_server(self, thread_id: str) -> bool:
+        """Whether LangGraph Server keeps this thread's checkpoints (and the runtime can reach it)."""
+        rows = self.db.read("SELECT host FROM threads WHERE thread_id = :t", {"t": thread_id})
+        if not rows or rows[0]["host"] != HOST:
+            return False
+        if self.served is None:
+            raise Unavailable(
+                f"thread {thread_id} runs on LangGraph Server: set HITL_LANGGRAPH_URL and HITL_LANGGRAPH_TOKEN to reach it"
+            )
+        return True
 
     def thread(self, thread_id: str) -> Row:
         """The thread row, or NotFound."""
@@ -719,6 +737,8 @@ class Runner:
     def _advance(
         self, agent: str, thread_id: str, held: leases.Lease, graph_input: Any, applied: str | None = None
     ) -> RunResult:
+        if self.served is not None and isinstance(graph_input, Command) and self._on_server(thread_id):
+            return self._advance_served(agent, thread_id, graph_input, applied)
         graph = self.graph(agent)
         config = self.config(thread_id, held.token)
         context = self.context(agent, thread_id)
@@ -741,6 +761,15 @@ class Runner:
                 return self._failed(agent, thread_id, str(exc), exc, held)
             return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc, held)
         return self._advance_bookkeeping(agent, thread_id, self._outcome(agent, thread_id, output), applied, held)
+
+    def _advance_served(self, agent: str, thread_id: str, resume: Command, applied: str | None) -> RunResult:
+        """Resume a thread on LangGraph Server with a recorded decision; the graph there does its own bookkeeping."""
+        assert self.served is not None
+        values, pending = self.served.resume(thread_id, agent, resume.resume)
+        if applied:
+            with self.db.transaction() as tx:
+                reviews.mark_applied(tx, applied)
+        return self._result(thread_id, _Paused(values, pending))
 
     def _outcome(self, agent: str, thread_id: str, output: Any) -> _Paused | StateSnapshot:
         """The state and pending interrupts after a run: invoke's own output when it is the whole state."""
@@ -894,7 +923,9 @@ class Runner:
             if attempt({"review_id": row["id"]}, finish) is not None:
                 resumed.append(row["id"])
         for thread in self.db.read(
-            "SELECT thread_id, agent FROM threads WHERE status = 'running' AND updated_at < :b", {"b": grace}
+            # A thread on LangGraph Server is the server's to carry on.
+            "SELECT thread_id, agent FROM threads WHERE status = 'running' AND updated_at < :b AND host IS NULL",
+            {"b": grace},
         ):
 
             def carry_on(thread: Row = thread) -> bool:
@@ -1056,18 +1087,22 @@ def record_turn(
     context: dict[str, Any] | None,
     turn: int,
     extra: dict[str, Any] | None = None,
+    host: str | None = None,
 ) -> None:
-    """A turn's start: the request's facts in the agent's records, the thread row, the audit event."""
+    """A turn's start: the request's facts in the agent's records, the thread row, the audit event.
+
+    `host` names where the thread's checkpoints are when it is not this runtime (`langgraph`).
+    """
     now = now_iso()
     try:
         agent_module(agent).load_context(tx, context or {}, requester)
     except (ValueError, TypeError) as exc:  # a context value of the wrong type for the agent's records
         raise BadInput(f"--context does not fit the {agent} agent's records: {str(exc).splitlines()[0]}") from None
     tx.execute(
-        """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at)
-           VALUES (:t, :a, :r, 'running', :m, :now, :now)
+        """INSERT INTO threads (thread_id, agent, requester, status, last_request, created_at, updated_at, host)
+           VALUES (:t, :a, :r, 'running', :m, :now, :now, :h)
            ON CONFLICT (thread_id) DO UPDATE SET status = 'running', last_request = :m, updated_at = :now""",
-        {"t": thread_id, "a": agent, "r": requester, "m": redacted[:500], "now": now},
+        {"t": thread_id, "a": agent, "r": requester, "m": redacted[:500], "now": now, "h": host},
     )
     audit.append(
         tx,

@@ -28,11 +28,9 @@ from hitl_core import audit
 from hitl_core.errors import BadInput
 from hitl_runtime.agents import agent_module
 from hitl_runtime.runner import Runner, checked_request, record_turn, record_turn_end
+from hitl_runtime.served_threads import HOST
 from nodes.resume_check import authenticated_user
 from nodes.state import AgentContext, AgentState
-
-SERVED = ("support", "ops", "compliance")
-"""The shared-flow agents `langgraph.json` lists (a graph of one's own keeps its own input and is not served here)."""
 
 _lock = threading.Lock()
 _runner: Runner | None = None
@@ -95,9 +93,8 @@ def intake(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         same_run = [t for t in turns if run_id and t.get("run_id") == run_id]
         turn = int(same_run[0]["turn"]) if same_run else len(turns) + 1
         if not same_run:
-            record_turn(
-                tx, ctx.agent, ctx.thread_id, requester, screen(message).redacted, context, turn, {"run_id": run_id}
-            )
+            redacted = screen(message).redacted
+            record_turn(tx, ctx.agent, ctx.thread_id, requester, redacted, context, turn, {"run_id": run_id}, HOST)
     update: dict[str, Any] = {"request": message, "requester": requester, "turn": turn}
     if context is not None:
         update["context"] = context

@@ -27,7 +27,7 @@ from langgraph.errors import GraphInterrupt
 from langgraph.types import interrupt
 
 from hitl_core import audit, leases, reviews
-from hitl_core.canonical import card_safe, value_hash
+from hitl_core.canonical import card_safe, now_iso, value_hash
 from hitl_core.errors import HitlError
 from hitl_core.payloads import ReviewDecision, ReviewRequest
 from hitl_core.users import ANONYMOUS
@@ -91,6 +91,11 @@ def _open(ctx: AgentContext, request: ReviewRequest, state: dict[str, Any], paus
         )
         if opened and request.get("proposed_by"):
             reviews.approve_by_edit(tx, request, ctx.thread_id)
+        # A thread on LangGraph Server has no bookkeeping after its run: its row says it waits here.
+        tx.execute(
+            "UPDATE threads SET status = 'pending_review', updated_at = :u WHERE thread_id = :t AND host IS NOT NULL",
+            {"u": now_iso(), "t": ctx.thread_id},
+        )
 
 
 def decision_of(response: Any) -> ReviewDecision:

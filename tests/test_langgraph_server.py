@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from hitl_core import audit, ledger, reviews, tokens
+from hitl_core.canonical import parse_iso, use_clock
 from hitl_core.db import Database
+from hitl_core.settings import Settings
 from hitl_core.users import add_user
 from hitl_runtime.runner import Runner
 from tests.conftest import ACCOUNTS
@@ -36,10 +39,17 @@ pytestmark = pytest.mark.serial  # one server at a time: each is a process with 
 
 
 class Server:
-    """A `langgraph dev` process on a loopback port and a bearer token per account."""
+    """A `langgraph dev` process on a loopback port, a bearer token per account, and a runtime that reaches it."""
 
     def __init__(self, url: str, tokens_by_user: dict[str, str], db: Database) -> None:
         self.url, self.tokens, self.db = url, tokens_by_user, db
+        settings = Settings(
+            database_url=db.url,
+            langgraph_url=url,
+            langgraph_token=tokens_by_user["hitl-runtime"],
+            resume_grace_seconds=0,
+        )
+        self.runtime = Runner(settings, db=db)  # the app's, the CLI's, the worker's
 
     def client(self, user: str | None) -> Any:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
@@ -53,7 +63,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             pytest.fail(f"{LANGGRAPH} is missing under CI=true: scripts/setup.sh makes it")
         pytest.skip("no .venv-server (run scripts/setup.sh)")
     runner = Runner(db=Database(database_url))  # the schema, as any first process of a deployment makes it
-    accounts = {**ACCOUNTS, "sid": ["sre"], "sia": ["sre"], "eva": ["end_user"]}
+    accounts = {**ACCOUNTS, "sid": ["sre"], "sia": ["sre"], "eva": ["end_user"], "hitl-runtime": ["admin"]}
     made: dict[str, str] = {}
     for name, roles in accounts.items():
         add_user(runner.db, name, roles, actor="test")
@@ -244,3 +254,33 @@ def test_without_a_token_the_server_answers_401(server):
     assert response.status_code == 401
     bad = httpx.post(f"{server.url}/threads", json={}, headers={"Authorization": "Bearer hitl_nope"}, timeout=10)
     assert bad.status_code == 401
+
+
+def test_a_decision_through_the_runtime_resumes_the_thread_where_the_server_keeps_it(server):
+    """What the review app, `hitl decide` and the HTTP API do: record the decision, then resume it there."""
+    thread_id, request = _refund(server, "eve", 45)
+    shown = server.runtime.show(request["review_id"])
+    assert shown["interrupt"] == request, "read from the server's checkpoint, as the inbox shows it"
+    with pytest.raises(Exception, match="cannot decide"):
+        server.runtime.decide(request["review_id"], "approve", "eve")
+    answer = server.runtime.decide(request["review_id"], "approve", "sam", channel="cli")
+    assert answer["status"] == "approved" and answer["thread"]["status"] == "completed"
+    (effect,) = ledger.list_entries(server.db, thread_id=thread_id)
+    assert effect["executed_by"] == "sam"
+    decided = reviews.get_row(server.db, request["review_id"])
+    assert decided["applied_at"] is not None and json.loads(decided["decision"])["channel"] == "cli"
+    assert server.runtime.thread(thread_id)["status"] == "completed"
+    assert _refusals(server, thread_id) == []
+
+
+def test_the_sweep_applies_an_overdue_review_s_fallback_on_the_server(server):
+    thread_id, request = _refund(server, "eve", 45)
+    assert server.runtime.thread(thread_id)["status"] == "pending_review"
+    late = parse_iso(request["deadline"]) + timedelta(seconds=5)
+    with use_clock(lambda: late):  # this process's clock: the server's own stays where it is
+        swept = server.runtime.sweep(checkpoint=False)
+    assert request["review_id"] in [e["review_id"] for e in swept["expired"]], swept
+    assert reviews.get(server.db, request["review_id"])["status"] == "expired"
+    assert ledger.list_entries(server.db, thread_id=thread_id) == []  # silence never approves a refund
+    state = server.client("eve").threads.get_state(thread_id)
+    assert not state["next"] and state["values"]["status"] == "completed"

@@ -1,0 +1,61 @@
+"""Threads whose checkpoints are on LangGraph Server, read and resumed through its API (`langgraph-sdk`).
+
+A thread started on the server (`hitl_runtime/server.py`) is reviewed in the same inbox; a decision
+from the app, `hitl decide` or the HTTP API, and the sweep's expiry, are recorded here as for any
+thread and then resumed there, with the recorded decision, which the gate admits as the runtime's
+own (`nodes/resume_check.py`). The server is `HITL_LANGGRAPH_URL`; the runtime signs in with
+`HITL_LANGGRAPH_TOKEN`, an account that reaches every thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from langgraph.types import Interrupt, StateSnapshot
+from langgraph_sdk import get_sync_client
+
+from hitl_core.errors import HitlError
+
+HOST = "langgraph"
+"""What `threads.host` says of a thread whose checkpoints are on LangGraph Server."""
+
+
+class ServedThreads:
+    """One LangGraph Server's threads, as the runner reads and resumes its own."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url
+        self._client = get_sync_client(url=url, headers=headers, timeout=300)
+
+    def snapshot(self, thread_id: str) -> StateSnapshot:
+        """The thread's state where the server keeps it, in LangGraph's own shape."""
+        try:
+            state: dict[str, Any] = dict(self._client.threads.get_state(thread_id))
+        except Exception as exc:  # the SDK raises httpx's errors: the server is the one who knows
+            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
+        checkpoint = state.get("checkpoint") or {}
+        return StateSnapshot(
+            values=dict(state.get("values") or {}),
+            next=tuple(state.get("next") or ()),
+            config={"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint.get("checkpoint_id")}},
+            metadata=state.get("metadata"),
+            created_at=state.get("created_at"),
+            parent_config=None,
+            tasks=(),
+            interrupts=tuple(
+                Interrupt(value=i["value"], id=i["id"]) for task in state.get("tasks") or [] for i in task["interrupts"]
+            ),
+        )
+
+    def resume(self, thread_id: str, agent: str, resume: Any) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
+        """Resume the thread with `resume` (keyed by interrupt id) and wait: its values and pending interrupts."""
+        try:
+            out = cast(
+                dict[str, Any],
+                self._client.runs.wait(thread_id, agent, command={"resume": resume}, multitask_strategy="enqueue"),
+            )
+        except Exception as exc:
+            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
+        pending = tuple(Interrupt(value=i["value"], id=i["id"]) for i in out.pop("__interrupt__", None) or [])
+        return out, pending
