@@ -6,10 +6,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 
 from guardrails.input_checks import screen
 from hitl_core.canonical import derived_id
+from nodes.resume_check import interrupt_with_row
 from nodes.state import AgentContext, AgentState
 
 
@@ -32,7 +32,8 @@ def ask_requester(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
     turn = state.get("turn", 1)
     asked = state.get("revisions", 0)
     question = question_for(state)
-    answer = interrupt(
+    answer = interrupt_with_row(
+        ctx,
         {
             "kind": "question",
             "review_id": derived_id("q", [ctx.thread_id, turn, asked, len(state.get("decisions", []))]),
@@ -42,7 +43,8 @@ def ask_requester(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str
             "addressed_to": state.get("requester", "anonymous"),
             "question": question,
             "deadline": state.get("review_deadline"),
-        }
+        },
+        state.get("requester", "anonymous"),
     )
     if not isinstance(answer, dict) or answer.get("expired") or not str(answer.get("answer") or "").strip():
         return {

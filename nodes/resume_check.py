@@ -29,7 +29,7 @@ from langgraph.types import interrupt
 from hitl_core import audit, leases, reviews
 from hitl_core.canonical import card_safe, now_iso, value_hash
 from hitl_core.errors import HitlError
-from hitl_core.payloads import ReviewDecision, ReviewRequest
+from hitl_core.payloads import QuestionRequest, ReviewDecision, ReviewRequest
 from hitl_core.users import ANONYMOUS
 from nodes.execute import run_fence
 from nodes.state import AgentContext
@@ -59,43 +59,43 @@ def awaited_decision(ctx: AgentContext, request: ReviewRequest, state: Any) -> R
     """Interrupt with `request` until a resume brings a decision the rules admitted; that decision."""
     seq = 0
     while True:
-        try:
-            value = interrupt(request)
-        except GraphInterrupt as paused:
-            _open(ctx, request, state, paused)
-            raise
+        value = interrupt_with_row(ctx, request, str(state.get("requester") or ANONYMOUS))
         decision = _admitted(ctx, request, dict(state), value, seq)
         if decision is not None:
             return decision
         seq += 1
 
 
-def _open(ctx: AgentContext, request: ReviewRequest, state: dict[str, Any], paused: GraphInterrupt) -> None:
-    """Write the review's row as the node pauses (once: later pauses move it to LangGraph's new interrupt id).
+def interrupt_with_row(ctx: AgentContext, value: ReviewRequest | QuestionRequest, requester: str) -> Any:
+    """`interrupt(value)`, writing the review's (or question's) row as the node pauses; the resume value.
 
-    Written here, after `interrupt()` and from inside the graph, so that a thread that runs without
-    the runtime (on LangGraph Server) has its review in the inbox like any other.
+    Written after `interrupt()` raised, from inside the graph, so that a thread that runs without the
+    runtime (on LangGraph Server) has its review in the inbox like any other; once per review, and a
+    later pause moves the row to LangGraph's new interrupt id.
     """
-    (pending,) = paused.args[0]
-    fence = run_fence(ctx.thread_id)
-    with ctx.db.transaction() as tx:
-        if fence is not None:
-            leases.fence_in(tx, fence)
-        opened = reviews.register(
-            tx,
-            interrupt_id=pending.id,
-            value=request,
-            agent=ctx.agent,
-            thread_id=ctx.thread_id,
-            requester=str(state.get("requester") or ANONYMOUS),
-        )
-        if opened and request.get("proposed_by"):
-            reviews.approve_by_edit(tx, request, ctx.thread_id)
-        # A thread on LangGraph Server has no bookkeeping after its run: its row says it waits here.
-        tx.execute(
-            "UPDATE threads SET status = 'pending_review', updated_at = :u WHERE thread_id = :t AND host IS NOT NULL",
-            {"u": now_iso(), "t": ctx.thread_id},
-        )
+    try:
+        return interrupt(value)
+    except GraphInterrupt as paused:
+        (pending,) = paused.args[0]
+        fence = run_fence(ctx.thread_id)
+        with ctx.db.transaction() as tx:
+            if fence is not None:
+                leases.fence_in(tx, fence)
+            opened = reviews.register(
+                tx, interrupt_id=pending.id, value=value, agent=ctx.agent, thread_id=ctx.thread_id, requester=requester
+            )
+            if opened and value.get("kind") != "question" and value.get("proposed_by"):
+                reviews.approve_by_edit(tx, cast(ReviewRequest, value), ctx.thread_id)
+            # A thread on LangGraph Server has no bookkeeping after its run: its row says it waits here.
+            tx.execute(
+                "UPDATE threads SET status = :s, updated_at = :u WHERE thread_id = :t AND host IS NOT NULL",
+                {
+                    "s": "needs_info" if value.get("kind") == "question" else "pending_review",
+                    "u": now_iso(),
+                    "t": ctx.thread_id,
+                },
+            )
+        raise
 
 
 def decision_of(response: Any) -> ReviewDecision:

@@ -284,3 +284,27 @@ def test_the_sweep_applies_an_overdue_review_s_fallback_on_the_server(server):
     assert ledger.list_entries(server.db, thread_id=thread_id) == []  # silence never approves a refund
     state = server.client("eve").threads.get_state(thread_id)
     assert not state["next"] and state["values"]["status"] == "completed"
+
+
+def test_a_question_to_the_requester_is_answered_through_the_runtime(server):
+    client = server.client("eve")
+    thread = client.threads.create()
+    out = client.runs.wait(
+        thread["thread_id"],
+        "support",
+        input={"request": "I'd like to return something.", "context": {"customer": {"id": "c-q1", "name": "Eve"}}},
+    )
+    (pending,) = out["__interrupt__"]
+    assert pending["value"]["kind"] == "question"
+    question = reviews.pending_question(server.db, thread["thread_id"])
+    assert question is not None and question["requester"] == "eve"
+    assert server.runtime.thread(thread["thread_id"])["status"] == "needs_info"
+    with pytest.raises(Exception, match="only the requester"):
+        server.runtime.reply(thread["thread_id"], "the kettle", user="sam")
+    answered = server.runtime.reply(
+        thread["thread_id"], "The kettle from order o-551234, it arrived cracked.", user="eve"
+    )
+    assert answered.status != "needs_info" or answered.reviews != [question["id"]]
+    assert reviews.get(server.db, question["id"])["status"] == "answered"
+    state = client.threads.get_state(thread["thread_id"])
+    assert all(i["value"].get("review_id") != question["id"] for t in state["tasks"] for i in t["interrupts"])
