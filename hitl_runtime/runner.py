@@ -9,6 +9,7 @@ resumes the thread with `Command(resume={interrupt_id: decision})`.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +22,20 @@ from langgraph.types import Command, Interrupt, StateSnapshot
 
 from guardrails.input_checks import redact_for_log, screen
 from guardrails.policy import Policy
-from hitl_core import audit, feedback, leases, ledger, limits, memory, outbox, retention, reviews, schema, tracing
+from hitl_core import (
+    audit,
+    feedback,
+    leases,
+    ledger,
+    limits,
+    memory,
+    outbox,
+    retention,
+    reviews,
+    schema,
+    tokens,
+    tracing,
+)
 from hitl_core.actions import get_action
 from hitl_core.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
 from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
@@ -34,6 +48,7 @@ from hitl_core.settings import Settings, configured
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
+from hitl_runtime.served_threads import AGENTS as SERVED_AGENTS
 from hitl_runtime.served_threads import HOST, ServedThreads
 from nodes.assess import assess_state
 from nodes.governed import no_signals
@@ -42,6 +57,7 @@ from nodes.resume_check import CHANNEL, Waiting
 from nodes.state import AgentContext
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 DECISIONS = ("approve", "edit", "reject", "request_info", "escalate", "ignore")
 _THREAD_AND_CHECKPOINT = """SELECT t.*, EXISTS (SELECT 1 FROM checkpoints c WHERE c.thread_id = :t AND c.checkpoint_ns = '')
     AS checkpointed FROM (SELECT 1 AS here) AS one LEFT JOIN threads t ON t.thread_id = :t"""
@@ -218,6 +234,8 @@ class Runner:
         self.policy(agent)  # a broken policy fails here, before anything is written
         message, context = checked_request(message, context)
         requester = validate_name(user) if user else ANONYMOUS
+        if self.served is not None and agent in SERVED_AGENTS:
+            return self._run_served(agent, message, thread_id, requester, context)
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
         if thread_id is not None and mask_text(thread_id) != thread_id:
@@ -273,6 +291,32 @@ class Runner:
                 leases.fence_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
                 start_turn(tx, turn)
             return self._turn(agent, thread_id, held, graph_input(turn), enqueue)
+
+    def _run_served(
+        self, agent: str, message: str, thread_id: str | None, requester: str, context: dict[str, Any] | None
+    ) -> RunResult:
+        """A turn on LangGraph Server, as the requester (a one-run token of theirs: the server's requester is the token's account)."""
+        assert self.served is not None
+        if requester == ANONYMOUS:
+            raise BadInput(
+                f"the {agent} agent runs on LangGraph Server, which needs a requester with an account (--user)"
+            )
+        if thread_id is None:
+            thread_id = str(uuid.uuid4())
+        elif not _UUID.match(thread_id):
+            raise BadInput(f"invalid thread id {thread_id!r}: threads on LangGraph Server are named by UUIDs")
+        known = self.db.read("SELECT host, status FROM threads WHERE thread_id = :t", {"t": thread_id})
+        if known and known[0]["host"] != HOST:
+            raise BadInput(f"thread {thread_id} runs in this runtime, not on LangGraph Server")
+        if known and known[0]["status"] in ("pending_review", "needs_info"):
+            raise Conflict(f"thread {thread_id} is not finished: it is waiting ({known[0]['status']})")
+        minted = tokens.create(self.db, requester, label="one run on LangGraph Server", actor="runtime")
+        graph_input: dict[str, Any] = {"request": message} | ({"context": context} if context is not None else {})
+        try:
+            values, pending = self.served.start(thread_id, agent, graph_input, minted["token"])
+        finally:
+            tokens.revoke(self.db, minted["id"], actor="runtime")
+        return self._result(thread_id, _Paused(values, pending))
 
     @tracing.traced("hitl.reply")
     def reply(

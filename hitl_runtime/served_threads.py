@@ -18,6 +18,9 @@ from hitl_core.errors import HitlError
 
 HOST = "langgraph"
 """What `threads.host` says of a thread whose checkpoints are on LangGraph Server."""
+AGENTS = ("support", "ops", "compliance")
+"""The agents the server serves (`hitl_runtime/server.py`, `langgraph.json`): with `HITL_LANGGRAPH_URL`,
+their new threads start there."""
 
 
 class ServedThreads:
@@ -48,6 +51,18 @@ class ServedThreads:
             ),
         )
 
+    def start(
+        self, thread_id: str, agent: str, graph_input: dict[str, Any], token: str
+    ) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
+        """Run a turn on the thread (created if new) as the account `token` signs in; values and interrupts."""
+        client = get_sync_client(url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=300)
+        try:
+            client.threads.create(thread_id=thread_id, if_exists="do_nothing")
+            out = cast(dict[str, Any], client.runs.wait(thread_id, agent, input=graph_input))
+        except Exception as exc:
+            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
+        return _split(out)
+
     def resume(self, thread_id: str, agent: str, resume: Any) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
         """Resume the thread with `resume` (keyed by interrupt id) and wait: its values and pending interrupts."""
         try:
@@ -57,5 +72,12 @@ class ServedThreads:
             )
         except Exception as exc:
             raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
-        pending = tuple(Interrupt(value=i["value"], id=i["id"]) for i in out.pop("__interrupt__", None) or [])
-        return out, pending
+        return _split(out)
+
+
+def _split(out: dict[str, Any]) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
+    """A run's output as the thread's values and its pending interrupts."""
+    if "__error__" in out:
+        raise HitlError(f"the run failed on LangGraph Server: {out['__error__']}")
+    pending = tuple(Interrupt(value=i["value"], id=i["id"]) for i in out.pop("__interrupt__", None) or [])
+    return out, pending

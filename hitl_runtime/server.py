@@ -28,7 +28,7 @@ from hitl_core import audit
 from hitl_core.errors import BadInput
 from hitl_runtime.agents import agent_module
 from hitl_runtime.runner import Runner, checked_request, record_turn, record_turn_end
-from hitl_runtime.served_threads import HOST
+from hitl_runtime.served_threads import AGENTS, HOST
 from nodes.resume_check import authenticated_user
 from nodes.state import AgentContext, AgentState
 
@@ -131,6 +131,4 @@ def served_graph(agent: str) -> Pregel:
     return builder.compile(name=agent)
 
 
-support = served_graph("support")
-ops = served_graph("ops")
-compliance = served_graph("compliance")
+support, ops, compliance = (served_graph(agent) for agent in AGENTS)  # the names langgraph.json gives

@@ -26,6 +26,7 @@ from langgraph_sdk import get_sync_client
 from hitl_core import audit, ledger, reviews, tokens
 from hitl_core.canonical import parse_iso, use_clock
 from hitl_core.db import Database
+from hitl_core.errors import BadInput
 from hitl_core.settings import Settings
 from hitl_core.users import add_user
 from hitl_runtime.runner import Runner
@@ -308,3 +309,25 @@ def test_a_question_to_the_requester_is_answered_through_the_runtime(server):
     assert reviews.get(server.db, question["id"])["status"] == "answered"
     state = client.threads.get_state(thread["thread_id"])
     assert all(i["value"].get("review_id") != question["id"] for t in state["tasks"] for i in t["interrupts"])
+
+
+def test_the_runtime_starts_a_served_agent_s_thread_on_the_server_as_its_requester(server):
+    """What the chat and `hitl run` do with HITL_LANGGRAPH_URL: the turn runs there, as the requester."""
+    context = {
+        "customer": {"id": "c-run1", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
+        "order": {"id": "o-661234", "amount": 45, "currency": "USD", "days_since_delivery": 3},
+    }
+    started = server.runtime.run(
+        "support", "My kettle arrived broken. Can I get my $45 back for order o-661234?", user="eve", context=context
+    )
+    assert started.status == "pending_review", started
+    row = server.runtime.thread(started.thread_id)
+    assert row["host"] == "langgraph" and row["requester"] == "eve"
+    assert server.client("eve").threads.get_state(started.thread_id)["values"]["requester"] == "eve"
+    assert all(t["revoked_at"] for t in tokens.list_tokens(server.db, "eve") if t["label"]), "the one-run token is gone"
+    done = server.runtime.decide(started.reviews[0], "approve", "sam")
+    assert done["thread"]["status"] == "completed"
+    with pytest.raises(BadInput, match="UUID"):
+        server.runtime.run("support", "Where is my order?", user="eve", thread_id="th-not-a-uuid")
+    with pytest.raises(BadInput, match="account"):
+        server.runtime.run("support", "Where is my order?")
