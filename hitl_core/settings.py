@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     """`HITL_LANGGRAPH_TOKEN`: the API token the runtime sends to that server (an account with a role
     beyond `end_user`, so that it reaches every thread; it resumes only decisions already recorded)."""
 
+    langgraph_agents: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="HITL_LANGGRAPH_AGENTS")
+    """`HITL_LANGGRAPH_AGENTS`: the agents whose new turns start on that server (comma-separated), as
+    the server's `langgraph.json` serves them; unset, every turn starts in this runtime."""
+
     model_name: str = Field("gpt-4o-mini", validation_alias="HITL_MODEL")
     """`HITL_MODEL`: the chat model's name on that server."""
 
@@ -267,7 +271,7 @@ class Settings(BaseSettings):
     def _paths(cls, value: Any) -> Any:
         return tuple(p for p in value.split(os.pathsep) if p) if isinstance(value, str) else value
 
-    @field_validator("agents", "jwt_algorithms", mode="before")
+    @field_validator("agents", "jwt_algorithms", "langgraph_agents", mode="before")
     @classmethod
     def _references(cls, value: Any) -> Any:
         return tuple(r.strip() for r in value.split(",") if r.strip()) if isinstance(value, str) else value

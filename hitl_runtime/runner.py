@@ -48,7 +48,6 @@ from hitl_core.settings import Settings, configured
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
-from hitl_runtime.served_threads import AGENTS as SERVED_AGENTS
 from hitl_runtime.served_threads import HOST, ServedThreads
 from nodes.assess import assess_state
 from nodes.governed import no_signals
@@ -234,7 +233,7 @@ class Runner:
         self.policy(agent)  # a broken policy fails here, before anything is written
         message, context = checked_request(message, context)
         requester = validate_name(user) if user else ANONYMOUS
-        if self.served is not None and agent in SERVED_AGENTS:
+        if self.served is not None and agent in self.settings.langgraph_agents:
             return self._run_served(agent, message, thread_id, requester, context)
         if thread_id is not None and not _THREAD_ID.match(thread_id):
             raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")

@@ -18,9 +18,6 @@ from hitl_core.errors import HitlError
 
 HOST = "langgraph"
 """What `threads.host` says of a thread whose checkpoints are on LangGraph Server."""
-AGENTS = ("support", "ops", "compliance")
-"""The agents the server serves (`hitl_runtime/server.py`, `langgraph.json`): with `HITL_LANGGRAPH_URL`,
-their new threads start there."""
 
 
 class ServedThreads:

@@ -26,9 +26,9 @@ from langgraph.runtime import Runtime
 from guardrails.input_checks import screen
 from hitl_core import audit
 from hitl_core.errors import BadInput
-from hitl_runtime.agents import agent_module
+from hitl_runtime.agents import agent_module, available_agents
 from hitl_runtime.runner import Runner, checked_request, record_turn, record_turn_end
-from hitl_runtime.served_threads import AGENTS, HOST
+from hitl_runtime.served_threads import HOST
 from nodes.resume_check import authenticated_user
 from nodes.state import AgentContext, AgentState
 
@@ -116,12 +116,13 @@ def turn_done(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
 def served_graph(agent: str) -> Pregel:
     """The agent's graph for LangGraph Server: `intake` first, the served context, the server's checkpointer."""
     builder = agent_module(agent).build_graph()
-    if not isinstance(builder, StateGraph) or (START, "screen_input") not in builder.edges:
-        raise TypeError(f"{agent}: only graphs built with nodes.wiring are served")
-    builder.edges.discard((START, "screen_input"))
+    first = [end for start, end in builder.edges if start == START] if isinstance(builder, StateGraph) else []
+    if len(first) != 1 or builder.branches.get(START):
+        raise TypeError(f"{agent}: a served graph is an uncompiled StateGraph with one plain edge from START")
+    builder.edges.discard((START, first[0]))
     builder.add_node("intake", intake)
     builder.add_edge(START, "intake")
-    builder.add_edge("intake", "screen_input")
+    builder.add_edge("intake", first[0])
     builder.add_node("turn_done", turn_done)
     for last in [start for start, end in builder.edges if end == END]:
         builder.edges.discard((last, END))
@@ -131,4 +132,13 @@ def served_graph(agent: str) -> Pregel:
     return builder.compile(name=agent)
 
 
-support, ops, compliance = (served_graph(agent) for agent in AGENTS)  # the names langgraph.json gives
+def _servable(agent: str) -> Pregel | None:
+    try:
+        return served_graph(agent)
+    except TypeError:  # a compiled graph (`create_agent`) keeps its own input and entry: not served here
+        return None
+
+
+# `hitl_runtime.server:<agent>` in `langgraph.json`: every registered agent whose graph can be served
+# (the shipped examples, found as `graphs` subpackages, and those `HITL_AGENTS` names).
+globals().update({agent: graph for agent in available_agents() if (graph := _servable(agent)) is not None})

@@ -48,6 +48,7 @@ class Server:
             database_url=db.url,
             langgraph_url=url,
             langgraph_token=tokens_by_user["hitl-runtime"],
+            langgraph_agents=("support",),
             resume_grace_seconds=0,
         )
         self.runtime = Runner(settings, db=db)  # the app's, the CLI's, the worker's
@@ -331,3 +332,31 @@ def test_the_runtime_starts_a_served_agent_s_thread_on_the_server_as_its_request
         server.runtime.run("support", "Where is my order?", user="eve", thread_id="th-not-a-uuid")
     with pytest.raises(BadInput, match="account"):
         server.runtime.run("support", "Where is my order?")
+
+
+def test_a_hand_written_graph_of_ones_own_is_served_and_governed_the_same_way(server):
+    """The travel desk (examples/travel_desk.py): its own nodes, `request_approval` inside one of them."""
+    from examples import travel_desk
+    from hitl_runtime.agents import register_agent
+
+    register_agent(travel_desk.NAME, travel_desk)  # the runtime's side; the server finds it through HITL_AGENTS
+    add_user(server.db, "pat", ["travel_manager"], actor="test")
+    client = server.client("eve")
+    thread = client.threads.create()
+    out = client.runs.wait(
+        thread["thread_id"],
+        "travel",
+        input={
+            "request": "Book my trip to Lisbon for the partner meeting",
+            "context": {"traveller": "eve", "destination": "Lisbon", "cost": 900},
+        },
+    )
+    (pending,) = out["__interrupt__"]
+    review = reviews.get(server.db, pending["value"]["review_id"])
+    assert review["requester"] == "eve" and review["required_roles"] == ["travel_manager"]
+    _resume(server, "eve", thread["thread_id"], "travel", {"decisions": [{"type": "approve"}]})
+    assert ledger.list_entries(server.db, thread_id=thread["thread_id"]) == []
+    done = server.runtime.decide(review["id"], "approve", "pat")
+    assert done["thread"]["status"] == "completed"
+    (effect,) = ledger.list_entries(server.db, thread_id=thread["thread_id"])
+    assert effect["executed_by"] == "pat"
