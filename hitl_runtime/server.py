@@ -98,7 +98,8 @@ def intake(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     update: dict[str, Any] = {"request": message, "requester": requester, "turn": turn}
     if context is not None:
         update["context"] = context
-    return update
+    own = getattr(agent_module(ctx.agent), "GRAPH_INPUT", None)  # a graph whose input is another shape
+    return dict(own(update)) if callable(own) else update
 
 
 def turn_done(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -115,10 +116,11 @@ def turn_done(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
 
 def served_graph(agent: str) -> Pregel:
     """The agent's graph for LangGraph Server: `intake` first, the served context, the server's checkpointer."""
-    builder = agent_module(agent).build_graph()
+    built = agent_module(agent).build_graph()
+    builder = getattr(built, "builder", built)  # a compiled graph (`create_agent`) is served from its builder
     first = [end for start, end in builder.edges if start == START] if isinstance(builder, StateGraph) else []
     if len(first) != 1 or builder.branches.get(START):
-        raise TypeError(f"{agent}: a served graph is an uncompiled StateGraph with one plain edge from START")
+        raise TypeError(f"{agent}: a served graph is a StateGraph with one plain edge from START")
     builder.edges.discard((START, first[0]))
     builder.add_node("intake", intake)
     builder.add_edge(START, "intake")
@@ -135,7 +137,7 @@ def served_graph(agent: str) -> Pregel:
 def _servable(agent: str) -> Pregel | None:
     try:
         return served_graph(agent)
-    except TypeError:  # a compiled graph (`create_agent`) keeps its own input and entry: not served here
+    except TypeError:  # entered some other way (a conditional entry, several first nodes): not served
         return None
 
 

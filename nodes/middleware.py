@@ -15,9 +15,10 @@ agent module's `GRAPH_INPUT` builds it from a request; see `examples/purchasing_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, NotRequired
 
 from langchain.agents.middleware import AgentMiddleware, AgentState
@@ -129,9 +130,20 @@ class GovernedActions(AgentMiddleware[GovernedState, AgentContext, Any]):
         self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]]
     ) -> ToolMessage | Command[Any]:
         """Ask (through the runtime) before an action runs; run it through the ledger, never the tool's body."""
-        call = request.tool_call
-        if not self._governs(call["name"]):
+        if not self._governs(request.tool_call["name"]):
             return handler(request)
+        return self._governed(request)
+
+    async def awrap_tool_call(
+        self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
+    ) -> ToolMessage | Command[Any]:
+        """The same, for a graph run asynchronously (LangGraph Server runs them so): the governed part in a thread."""
+        if not self._governs(request.tool_call["name"]):
+            return await handler(request)
+        return await asyncio.to_thread(self._governed, request)  # the run's context goes along (`interrupt()` too)
+
+    def _governed(self, request: ToolCallRequest) -> Command[Any]:
+        call = request.tool_call
         approval = request_approval(
             request.state, request.runtime, call["name"], call["args"], signals=self.signals, key=call["id"]
         )

@@ -334,28 +334,35 @@ def test_the_runtime_starts_a_served_agent_s_thread_on_the_server_as_its_request
         server.runtime.run("support", "Where is my order?")
 
 
-def test_a_hand_written_graph_of_ones_own_is_served_and_governed_the_same_way(server):
-    """The travel desk (examples/travel_desk.py): its own nodes, `request_approval` inside one of them."""
-    from examples import travel_desk
+OWN_AGENTS = [
+    (
+        "travel",
+        "Book my trip to Lisbon for the partner meeting",
+        {"traveller": "eve", "destination": "Lisbon", "cost": 900},
+        "travel_manager",
+    ),
+    ("purchasing", "Order a standing desk from Acme for 650", {}, "buyer"),
+]
+
+
+@pytest.mark.parametrize(("agent", "message", "context", "role"), OWN_AGENTS, ids=[a[0] for a in OWN_AGENTS])
+def test_agents_of_ones_own_are_served_and_governed_the_same_way(server, agent, message, context, role):
+    """The travel desk (its own nodes, `request_approval` inside one) and the purchasing agent (`create_agent`)."""
+    from examples import purchasing_agent, travel_desk
     from hitl_runtime.agents import register_agent
 
-    register_agent(travel_desk.NAME, travel_desk)  # the runtime's side; the server finds it through HITL_AGENTS
-    add_user(server.db, "pat", ["travel_manager"], actor="test")
+    for module in (travel_desk, purchasing_agent):  # the runtime's side; the server finds them through HITL_AGENTS
+        register_agent(module.NAME, module)
+    add_user(server.db, "pat", [role], actor="test")
     client = server.client("eve")
     thread = client.threads.create()
-    out = client.runs.wait(
-        thread["thread_id"],
-        "travel",
-        input={
-            "request": "Book my trip to Lisbon for the partner meeting",
-            "context": {"traveller": "eve", "destination": "Lisbon", "cost": 900},
-        },
-    )
+    out = client.runs.wait(thread["thread_id"], agent, input={"request": message, "context": context})
     (pending,) = out["__interrupt__"]
     review = reviews.get(server.db, pending["value"]["review_id"])
-    assert review["requester"] == "eve" and review["required_roles"] == ["travel_manager"]
-    _resume(server, "eve", thread["thread_id"], "travel", {"decisions": [{"type": "approve"}]})
+    assert review["requester"] == "eve" and review["required_roles"] == [role]
+    _resume(server, "eve", thread["thread_id"], agent, {"decisions": [{"type": "approve"}]})
     assert ledger.list_entries(server.db, thread_id=thread["thread_id"]) == []
+    assert len(_refusals(server, thread["thread_id"])) == 1
     done = server.runtime.decide(review["id"], "approve", "pat")
     assert done["thread"]["status"] == "completed"
     (effect,) = ledger.list_entries(server.db, thread_id=thread["thread_id"])
