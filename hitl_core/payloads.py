@@ -13,7 +13,13 @@ type checking; the approval gate (nodes/), which runs inside a graph, imports it
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import (
+    Any,
+    Final,
+    Literal,
+    NotRequired,  # LangChain's kind: typing's own does not mix with it as a base
+)
 
 from langchain.agents.middleware.human_in_the_loop import (
     ActionRequest,
@@ -23,7 +29,9 @@ from langchain.agents.middleware.human_in_the_loop import (
     RejectDecision,
     ReviewConfig,
 )
-from typing_extensions import TypedDict  # LangChain's kind: typing's own does not mix with it as a base
+from typing_extensions import TypedDict
+
+from hitl_core.canonical import value_hash
 
 __all__ = [
     "ActionRequest",
@@ -64,6 +72,27 @@ class ProposedBy(TypedDict):
     diff: dict[str, Any]
 
 
+class RefusedResume(TypedDict):
+    """Why the gate refused the resume it was sent last (`nodes/resume_check.py`), for the client that sent it."""
+
+    reason: str
+    claimed_reviewer: str | None
+
+
+REFUSAL_KEY: Final = "refused_resume"
+"""The key of a `RefusedResume` on the interrupt value the gate raises again after a refusal."""
+
+
+def as_shown(value: Mapping[str, Any]) -> dict[str, Any]:
+    """An interrupt value as its reviewers see it: without the last refusal, which is the resume's sender's news."""
+    return {k: v for k, v in value.items() if k != REFUSAL_KEY}
+
+
+def payload_hash(value: Mapping[str, Any]) -> str:
+    """The hash a review's payload is known by: of what its reviewers see (`as_shown`)."""
+    return value_hash(as_shown(value))
+
+
 class ReviewRequest(HITLRequest):
     """A review's interrupt value: LangChain's `HITLRequest` plus everything a reviewer needs to see."""
 
@@ -101,6 +130,7 @@ class ReviewRequest(HITLRequest):
     extra_decisions: list[str]
     history: list[dict[str, Any]]
     proposed_by: ProposedBy | None
+    refused_resume: NotRequired[RefusedResume]
 
 
 class QuestionRequest(TypedDict):

@@ -30,6 +30,7 @@ from hitl_core import (
     limits,
     memory,
     outbox,
+    payloads,
     retention,
     reviews,
     schema,
@@ -394,7 +395,7 @@ class Runner:
         self._refuse_stale(raw, row, seen_hash, in_graph=waiting is not None)
         seen = None if waiting is not None else self._pending_payload(row, interrupt_id)[1]
         values = waiting.values if waiting is not None else seen.values if seen is not None else {}
-        if waiting is not None and value_hash(waiting.value) != row["payload_hash"]:
+        if waiting is not None and payloads.payload_hash(waiting.value) != row["payload_hash"]:
             raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
         decision_value: dict[str, Any] = {
             "type": kind,
@@ -680,7 +681,7 @@ class Runner:
         snapshot = self.snapshot(row["agent"], row["thread_id"])
         pending = _waiting_on(snapshot, row["id"], interrupt_id)
         if pending is not None:
-            if value_hash(pending.value) != row["payload_hash"]:
+            if payloads.payload_hash(pending.value) != row["payload_hash"]:
                 raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
             value: ReviewRequest | QuestionRequest = pending.value
             return value, snapshot

@@ -29,7 +29,14 @@ from langgraph.types import interrupt
 from hitl_core import audit, leases, reviews
 from hitl_core.canonical import card_safe, now_iso, value_hash
 from hitl_core.errors import HitlError
-from hitl_core.payloads import QuestionRequest, ReviewDecision, ReviewRequest
+from hitl_core.payloads import (
+    REFUSAL_KEY,
+    QuestionRequest,
+    RefusedResume,
+    ReviewDecision,
+    ReviewRequest,
+    payload_hash,
+)
 from hitl_core.users import ANONYMOUS
 from nodes.execute import run_fence
 from nodes.state import AgentContext
@@ -56,13 +63,20 @@ class Waiting:
 
 
 def awaited_decision(ctx: AgentContext, request: ReviewRequest, state: Any) -> ReviewDecision:
-    """Interrupt with `request` until a resume brings a decision the rules admitted; that decision."""
+    """Interrupt with `request` until a resume brings a decision the rules admitted; that decision.
+
+    After a refusal the request is raised again with the refusal on it (`refused_resume`), so the
+    client that sent the resume reads why; reviewers see the request as it was (`as_shown`).
+    """
+    requester = str(state.get("requester") or ANONYMOUS)
+    asked: ReviewRequest = request
     seq = 0
     while True:
-        value = interrupt_with_row(ctx, request, str(state.get("requester") or ANONYMOUS))
-        decision = _admitted(ctx, request, dict(state), value, seq)
+        value = interrupt_with_row(ctx, asked, requester)
+        decision, refusal = _admitted(ctx, request, dict(state), value, seq)
         if decision is not None:
             return decision
+        asked = cast(ReviewRequest, {**request, REFUSAL_KEY: refusal}) if refusal is not None else request
         seq += 1
 
 
@@ -147,29 +161,33 @@ def shape(decision: dict[str, Any], action: str) -> tuple[str, dict[str, Any] | 
 
 def _admitted(
     ctx: AgentContext, request: ReviewRequest, state: dict[str, Any], value: Any, seq: int
-) -> ReviewDecision | None:
-    """The decision `value` brings if the rules admit it (or admitted it before this re-run); None: wait on."""
+) -> tuple[ReviewDecision | None, RefusedResume | None]:
+    """The decision `value` brings if the rules admit it (or admitted it before this re-run), else the refusal.
+
+    Neither: one approval of several was counted; the node waits on.
+    """
     review_id = request["review_id"]
     try:
         decision = decision_of(value)
     except ValueError as exc:
-        return _refused(ctx, request, value, str(exc), seq)
+        return None, _refused(ctx, request, value, str(exc), seq)
     review_id = answered_review_id(request, decision)
     row = reviews.recorded_decision(ctx.db, review_id)
     if row is None or row["thread_id"] != ctx.thread_id:
-        return _refused(ctx, request, value, f"review {review_id} is not open on this thread", seq)
+        return None, _refused(ctx, request, value, f"review {review_id} is not open on this thread", seq)
     recorded = row["decision"] if row["status"] != "pending" else None
     via = {"seq": seq, "resume": value_hash(value), "channel": CHANNEL}
     if recorded is not None and value_hash(recorded) == value_hash(decision):
-        return cast(ReviewDecision, recorded)  # the runtime's own resume
+        return cast(ReviewDecision, recorded), None  # the runtime's own resume
     if recorded is not None and recorded.get("via") == via:
-        return cast(ReviewDecision, recorded)  # admitted from this resume before this re-run
-    if _judged(ctx, review_id, seq):
-        return None
+        return cast(ReviewDecision, recorded), None  # admitted from this resume before this re-run
+    judged = _judged(ctx, review_id, seq)
+    if judged is not None:
+        return None, _refusal_of(judged)
     user = authenticated_user()
     if user is None or ctx.admit is None:
         state_now = f"{row['status']} by {row['decided_by']}" if recorded is not None else "it has none yet"
-        return _refused(
+        return None, _refused(
             ctx,
             request,
             value,
@@ -181,12 +199,12 @@ def _admitted(
         kind, args, comment = shape(cast(dict[str, Any], decision), request["action_requests"][0]["name"])
         answer = ctx.admit(review_id, kind, user, args=args, comment=comment, waiting=Waiting(request, state, via))
     except (ValueError, HitlError) as exc:
-        return _refused(ctx, request, value, str(exc), seq, claimed=user)
+        return None, _refused(ctx, request, value, str(exc), seq, claimed=user)
     if answer["status"] == "pending":
-        return None  # one approval of several, counted with this resume in its event
+        return None, None  # one approval of several, counted with this resume in its event
     admitted = reviews.recorded_decision(ctx.db, review_id)
     assert admitted is not None  # the rules just recorded it
-    return cast(ReviewDecision, admitted["decision"])
+    return cast(ReviewDecision, admitted["decision"]), None
 
 
 def authenticated_user() -> str | None:
@@ -196,19 +214,34 @@ def authenticated_user() -> str | None:
     return str(identity) if identity else None
 
 
-def _judged(ctx: AgentContext, review_id: str, seq: int) -> bool:
-    """Whether the `seq`-th resume of this review was refused or counted before (this node is re-running)."""
+def _judged(ctx: AgentContext, review_id: str, seq: int) -> dict[str, Any] | None:
+    """The refusal or counted approval of the `seq`-th resume of this review, if judged before (a re-run)."""
     with ctx.db.transaction() as tx:
         events = audit.thread_events(tx, ctx.thread_id, (REFUSED, COUNTED), review_id)
-    return any(
-        (e.get("via") or {}).get("seq") == seq and (e.get("via") or {}).get("channel") == CHANNEL for e in events
+    return next(
+        (
+            e
+            for e in events
+            if (e.get("via") or {}).get("seq") == seq and (e.get("via") or {}).get("channel") == CHANNEL
+        ),
+        None,
     )
+
+
+def _refusal_of(event: dict[str, Any]) -> RefusedResume | None:
+    """What a judged resume's event tells its sender: the refusal (a counted approval is none)."""
+    if "reason" not in event:
+        return None
+    return {"reason": str(event["reason"]), "claimed_reviewer": event.get("claimed_reviewer")}
 
 
 def _refused(
     ctx: AgentContext, request: ReviewRequest, value: Any, reason: str, seq: int, *, claimed: str | None = None
-) -> ReviewDecision | None:
-    """Audit that the `seq`-th resume of this review was refused, once however often the node re-runs; None."""
+) -> RefusedResume:
+    """Audit that the `seq`-th resume of this review was refused, once however often the node re-runs.
+
+    Returns the refusal as first recorded, so a re-run raises the same interrupt value.
+    """
     review_id = request["review_id"]
     decisions = value.get("decisions") if isinstance(value, dict) else value
     first = decisions[0] if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else {}
@@ -217,21 +250,24 @@ def _refused(
     with ctx.db.transaction() as tx:
         if fence is not None:
             leases.fence_in(tx, fence)
-        if any(e.get("via") == via for e in audit.thread_events(tx, ctx.thread_id, (REFUSED,), review_id)):
-            return None
+        earlier = [e for e in audit.thread_events(tx, ctx.thread_id, (REFUSED,), review_id) if e.get("via") == via]
+        if earlier:
+            return {"reason": str(earlier[0]["reason"]), "claimed_reviewer": earlier[0].get("claimed_reviewer")}
+        claimed_reviewer = claimed or first.get("reviewer")
+        event = {
+            "reason": reason,
+            "claimed_decision": first.get("type"),
+            "claimed_reviewer": claimed_reviewer,
+            "authenticated": claimed is not None,
+            "via": via,
+        }
         audit.append(
             tx,
             REFUSED,
             f"agent:{ctx.agent}",
-            {
-                "reason": reason,
-                "claimed_decision": first.get("type"),
-                "claimed_reviewer": claimed or first.get("reviewer"),
-                "authenticated": claimed is not None,
-                "via": via,
-            },
+            event,
             thread_id=ctx.thread_id,
             review_id=review_id,
-            payload_hash=value_hash(request),
+            payload_hash=payload_hash(request),
         )
-    return None
+    return {"reason": reason, "claimed_reviewer": None if claimed_reviewer is None else str(claimed_reviewer)}

@@ -156,9 +156,13 @@ def test_a_refund_waits_for_a_review_that_only_an_authorised_reviewer_can_decide
     assert _interrupted(server, thread_id), "found as Agent Inbox finds it"
 
     approve = {"decisions": [{"type": "approve"}]}
+    told = []
     for who in ("eve", "olga"):  # the requester herself; a reviewer without the role
         still = _resume(server, who, thread_id, "support", approve)
         assert [i["value"]["review_id"] for i in still["__interrupt__"]] == [request["review_id"]]
+        told.append(still["__interrupt__"][0]["value"]["refused_resume"])
+    assert told[0] == {"reason": "eve made this request and cannot decide it", "claimed_reviewer": "eve"}
+    assert told[1]["claimed_reviewer"] == "olga" and "may not decide review" in told[1]["reason"]
     reasons = [(e["data"]["claimed_reviewer"], e["data"]["reason"]) for e in _refusals(server, thread_id)]
     assert reasons[0] == ("eve", "eve made this request and cannot decide it")
     assert reasons[1][0] == "olga" and "may not decide review" in reasons[1][1]

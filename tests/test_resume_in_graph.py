@@ -14,6 +14,7 @@ from langgraph.types import Command
 
 from examples import travel_desk
 from hitl_core import audit, leases, ledger, reviews
+from hitl_core.payloads import as_shown
 from hitl_core.users import add_user
 from tests.helpers import refund_request, trip_request
 
@@ -35,11 +36,14 @@ def _refusals(runner: Any, thread_id: str) -> list[dict[str, Any]]:
     return [e for e in audit.thread_history(runner.db, thread_id) if e["kind"] == "resume_refused"]
 
 
-def _still_waiting_on(runner: Any, agent: str, thread_id: str, review_id: str) -> None:
+def _still_waiting_on(runner: Any, agent: str, thread_id: str, review_id: str) -> dict[str, Any] | None:
+    """The thread waits on the same review, as it was shown; the refusal its last resume met, for its sender."""
     (pending,) = runner.snapshot(agent, thread_id).interrupts
     assert pending.value["review_id"] == review_id
-    assert pending.value == reviews.shown_payload(runner.db, review_id), "the same review, as it was shown"
+    assert as_shown(pending.value) == reviews.shown_payload(runner.db, review_id), "the same review, as shown"
     assert reviews.get(runner.db, review_id)["status"] == "pending"
+    refused: dict[str, Any] | None = pending.value.get("refused_resume")
+    return refused
 
 
 def test_a_forged_approval_runs_nothing_and_the_review_can_still_be_decided(runner):
@@ -49,8 +53,9 @@ def test_a_forged_approval_runs_nothing_and_the_review_can_still_be_decided(runn
     out = _resume_directly(runner, "support", result.thread_id, forged)
     assert [i.value["review_id"] for i in out["__interrupt__"]] == [review_id]
     assert ledger.list_entries(runner.db, thread_id=result.thread_id) == []
-    _still_waiting_on(runner, "support", result.thread_id, review_id)
+    told = _still_waiting_on(runner, "support", result.thread_id, review_id)
     (refused,) = _refusals(runner, result.thread_id)
+    assert told == {"reason": refused["data"]["reason"], "claimed_reviewer": "lee"}, "the sender reads why"
     assert refused["review_id"] == review_id and "not the decision recorded" in refused["data"]["reason"]
     assert refused["data"]["claimed_reviewer"] == "lee"
 
@@ -215,9 +220,9 @@ def test_an_irreversible_action_needs_two_distinct_authenticated_resumes(runner)
     assert reviews.get(runner.db, review_id)["approvals_required"] == 2
     approve = {"decisions": [{"type": "approve"}]}
     _resume_as(runner, "sid", "ops", result.thread_id, approve)
-    _still_waiting_on(runner, "ops", result.thread_id, review_id)
+    assert _still_waiting_on(runner, "ops", result.thread_id, review_id) is None, "counted: nothing refused"
     _resume_as(runner, "sid", "ops", result.thread_id, approve)  # the same approver again: refused
-    _still_waiting_on(runner, "ops", result.thread_id, review_id)
+    assert "already approved" in (_still_waiting_on(runner, "ops", result.thread_id, review_id) or {})["reason"]
     assert ledger.list_entries(runner.db, thread_id=result.thread_id) == []
     (again,) = _refusals(runner, result.thread_id)
     assert again["data"]["claimed_reviewer"] == "sid" and "already approved" in again["data"]["reason"]
