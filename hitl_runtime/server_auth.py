@@ -17,6 +17,7 @@ from langgraph_sdk import Auth
 
 from hitl_core import tokens
 from hitl_core.errors import HitlError
+from hitl_core.masking import mask_text, mask_value
 from hitl_core.users import User
 
 auth = Auth()
@@ -44,13 +45,32 @@ async def authenticate(authorization: str | None) -> Auth.types.MinimalUserDict:
     return {"identity": user.name, "permissions": list(user.roles), "display_name": user.name}
 
 
+def _mask_run(kwargs: dict[str, Any]) -> None:
+    """Mask a run's input and command in place (the server stores this very object)."""
+    graph_input = kwargs.get("input")
+    if isinstance(graph_input, dict) and isinstance(graph_input.get("request"), str):
+        graph_input["request"] = mask_text(graph_input["request"], emails=True)
+    for key in ("input", "command"):
+        if kwargs.get(key) is not None:
+            kwargs[key] = mask_value(kwargs[key])
+
+
 def _staff(ctx: Auth.types.AuthContext) -> bool:
     return bool(set(ctx.permissions) - {"end_user"})
 
 
 @auth.on.threads
-async def threads(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
-    """A new thread (and run) is stamped with its owner; a requester reaches only its own threads."""
+async def threads(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | bool | None:
+    """A new thread (and run) is stamped with its owner; a requester reaches only its own threads.
+
+    A run's input and resume are masked here, before the server keeps them (card numbers and
+    secrets; email addresses in the request's text), as `Runner.run` masks them. Editing a thread's
+    state is refused to everyone: it would write past `intake` and the gate's records.
+    """
+    if ctx.action == "update":
+        return False
+    if ctx.action == "create_run" and isinstance(value, dict) and isinstance(value.get("kwargs"), dict):
+        _mask_run(value["kwargs"])
     if ctx.action in ("create", "create_run") and isinstance(value, dict):
         metadata = value.setdefault("metadata", {})  # the server reads this very object
         if metadata is None:

@@ -371,3 +371,47 @@ def test_agents_of_ones_own_are_served_and_governed_the_same_way(server, agent, 
     assert done["thread"]["status"] == "completed"
     (effect,) = ledger.list_entries(server.db, thread_id=thread["thread_id"])
     assert effect["executed_by"] == "pat"
+
+
+def test_a_card_number_never_reaches_the_server_s_store(server):
+    """Masked at the boundary (issue 17): the run's input and a resume, before the server keeps them."""
+    client = server.client("eve")
+    thread = client.threads.create()
+    card = "4111 1111 1111 1111"
+    out = client.runs.wait(
+        thread["thread_id"],
+        "support",
+        input={
+            "request": f"My kettle arrived broken, I paid with card {card}. Refund the $45 for order o-771234? eve@example.org",
+            "context": {
+                "customer": {"id": "c-card", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
+                "order": {"id": "o-771234", "amount": 45, "currency": "USD", "days_since_delivery": 3, "note": card},
+            },
+        },
+    )
+    (pending,) = out["__interrupt__"]
+    args = pending["value"]["action_requests"][0]["args"]
+    edit = {"type": "edit", "edited_action": {"name": "refund", "args": {**args, "amount": 40}}, "message": card}
+    _resume(server, "sam", thread["thread_id"], "support", {"decisions": [edit]})
+    stored = json.dumps(
+        [
+            client.threads.get_state(thread["thread_id"]),
+            client.threads.get_history(thread["thread_id"], limit=100),
+            client.runs.list(thread["thread_id"]),
+        ],
+        default=str,
+    )
+    digits = card.replace(" ", "")
+    assert card not in stored and digits not in stored and "eve@example.org" not in stored
+    assert "[CARD ****1111]" in stored
+
+
+def test_nobody_edits_a_thread_s_state_past_intake_and_the_gate(server):
+    """Writing `requester` into a waiting thread would let its requester approve her own request."""
+    thread_id, request = _refund(server, "eve", 45)
+    for who in ("eve", "ada"):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            server.client(who).threads.update_state(thread_id, {"requester": "bob"})
+        assert refused.value.response.status_code == 403
+    assert server.client("eve").threads.get_state(thread_id)["values"]["requester"] == "eve"
+    assert reviews.get(server.db, request["review_id"])["requester"] == "eve"
