@@ -345,7 +345,7 @@ def cmd_forget(args: argparse.Namespace) -> None:
     if "admin" not in _user_roles(runner, name):
         raise Forbidden(f"{name} is not an admin; erasure needs an admin's credentials")
     report = erasure.forget(
-        runner.db, runner.checkpointer, subject, actor=name, lease_seconds=runner.settings.lease_seconds
+        runner.db, runner.thread_checkpoints, subject, actor=name, lease_seconds=runner.settings.lease_seconds
     )
     _print(
         args,

@@ -49,7 +49,7 @@ from hitl_core.settings import Settings, configured
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
 from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
-from hitl_runtime.served_threads import HOST, ServedThreads
+from hitl_runtime.served_threads import HOST, ServedThreads, ThreadCheckpoints
 from nodes.assess import assess_state
 from nodes.governed import no_signals
 from nodes.propose import preview_for
@@ -139,6 +139,8 @@ class Runner:
         self._models: dict[str, BaseChatModel] = {}
         url = self.settings.langgraph_url
         self.served = ServedThreads(url, self.settings.langgraph_token) if url else None
+        self.thread_checkpoints = ThreadCheckpoints(self.checkpointer, self.db, self.served)
+        """What retention and erasure delete through: server threads' checkpoints are the server's."""
 
     def close(self) -> None:
         """Release connections."""
@@ -195,15 +197,8 @@ class Runner:
         return self.served.snapshot(thread_id)
 
     def _on_server(self, thread_id: str) -> bool:
-        """Whether LangGraph Server keeps this thread's checkpoints (and the runtime can reach it)."""
-        rows = self.db.read("SELECT host FROM threads WHERE thread_id = :t", {"t": thread_id})
-        if not rows or rows[0]["host"] != HOST:
-            return False
-        if self.served is None:
-            raise Unavailable(
-                f"thread {thread_id} runs on LangGraph Server: set HITL_LANGGRAPH_URL and HITL_LANGGRAPH_TOKEN to reach it"
-            )
-        return True
+        """Whether LangGraph Server keeps this thread's checkpoints (HitlError if the runtime cannot reach it)."""
+        return self.thread_checkpoints.on_server(thread_id) is not None
 
     def thread(self, thread_id: str) -> Row:
         """The thread row, or NotFound."""
@@ -987,7 +982,7 @@ class Runner:
             steps[name] = attempt({"agent": name}, agent_step) or 0
         purged = retention.apply(
             self.db,
-            self.checkpointer,
+            self.thread_checkpoints,
             lambda a: self.policy(a).retention_days,
             lease_seconds=self.settings.lease_seconds,
             now=moment,

@@ -9,11 +9,13 @@ own (`nodes/resume_check.py`). The server is `HITL_LANGGRAPH_URL`; the runtime s
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 from langgraph.types import Interrupt, StateSnapshot
 from langgraph_sdk import get_sync_client
 
+from hitl_core.db import Database
 from hitl_core.errors import HitlError
 
 HOST = "langgraph"
@@ -48,6 +50,15 @@ class ServedThreads:
             ),
         )
 
+    def delete(self, thread_id: str) -> None:
+        """Delete the thread and its checkpoints on the server (gone already is fine)."""
+        try:
+            self._client.threads.delete(thread_id)
+        except Exception as exc:
+            if getattr(getattr(exc, "response", None), "status_code", None) == 404:
+                return
+            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
+
     def start(
         self, thread_id: str, agent: str, graph_input: dict[str, Any], token: str
     ) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
@@ -70,6 +81,41 @@ class ServedThreads:
         except Exception as exc:
             raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
         return _split(out)
+
+
+class ThreadCheckpoints:
+    """Checkpoints as the runner, retention and erasure reach them: its own, and the server's for server threads."""
+
+    def __init__(self, local: Any, db: Database, served: ServedThreads | None) -> None:
+        self.local, self.db, self.served = local, db, served
+
+    def on_server(self, thread_id: str) -> ServedThreads | None:
+        """The server that keeps this thread's checkpoints, or None when this runtime does."""
+        rows = self.db.read("SELECT host FROM threads WHERE thread_id = :t", {"t": thread_id})
+        if not rows or rows[0]["host"] != HOST:
+            return None
+        if self.served is None:
+            raise HitlError(
+                f"thread {thread_id} keeps its checkpoints on LangGraph Server: "
+                "set HITL_LANGGRAPH_URL and HITL_LANGGRAPH_TOKEN to reach them"
+            )
+        return self.served
+
+    def get_tuple(self, config: dict[str, Any]) -> Any:
+        """The latest checkpoint (erasure reads its values): this runtime's, else the server's state."""
+        saved = self.local.get_tuple(config)
+        thread_id = str(config["configurable"]["thread_id"])
+        server = None if saved is not None else self.on_server(thread_id)
+        if server is None:
+            return saved
+        return SimpleNamespace(checkpoint={"channel_values": server.snapshot(thread_id).values})
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread's checkpoints wherever they are (retention's purge, erasure)."""
+        self.local.delete_thread(thread_id)
+        server = self.on_server(thread_id)
+        if server is not None:
+            server.delete(thread_id)
 
 
 def _split(out: dict[str, Any]) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:

@@ -24,7 +24,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from hitl_core import audit, ledger, reviews, tokens
-from hitl_core.canonical import parse_iso, use_clock
+from hitl_core.canonical import iso, parse_iso, use_clock, utc_now
 from hitl_core.db import Database
 from hitl_core.errors import BadInput
 from hitl_core.settings import Settings
@@ -65,7 +65,14 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             pytest.fail(f"{LANGGRAPH} is missing under CI=true: scripts/setup.sh makes it")
         pytest.skip("no .venv-server (run scripts/setup.sh)")
     runner = Runner(db=Database(database_url))  # the schema, as any first process of a deployment makes it
-    accounts = {**ACCOUNTS, "sid": ["sre"], "sia": ["sre"], "eva": ["end_user"], "hitl-runtime": ["admin"]}
+    accounts = {
+        **ACCOUNTS,
+        "sid": ["sre"],
+        "sia": ["sre"],
+        "eva": ["end_user"],
+        "erin": ["end_user"],
+        "hitl-runtime": ["admin"],
+    }
     made: dict[str, str] = {}
     for name, roles in accounts.items():
         add_user(runner.db, name, roles, actor="test")
@@ -415,3 +422,29 @@ def test_nobody_edits_a_thread_s_state_past_intake_and_the_gate(server):
         assert refused.value.response.status_code == 403
     assert server.client("eve").threads.get_state(thread_id)["values"]["requester"] == "eve"
     assert reviews.get(server.db, request["review_id"])["requester"] == "eve"
+
+
+# -- retention and erasure reach the server's checkpoints (last: they erase and purge) ----------------------
+def test_forgetting_a_requester_deletes_her_threads_on_the_server(server):
+    from hitl_runtime import erasure
+
+    thread_id, _ = _refund(server, "erin", 45)
+    _resume(server, "sam", thread_id, "support", {"decisions": [{"type": "reject", "message": "not this time"}]})
+    report = erasure.forget(server.db, server.runtime.thread_checkpoints, "erin", actor="ada", lease_seconds=30)
+    assert thread_id in report["threads"]
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        server.client("sam").threads.get_state(thread_id)
+    assert gone.value.response.status_code == 404
+    assert audit.verify(server.db).ok
+
+
+def test_retention_purges_a_finished_server_thread_on_the_server(server):
+    thread_id, _ = _refund(server, "eve", 45)
+    done = _resume(server, "sam", thread_id, "support", {"decisions": [{"type": "approve"}]})
+    assert done["status"] == "completed" and server.runtime.thread(thread_id)["status"] == "completed"
+    days = server.runtime.policy("support").retention_days
+    swept = server.runtime.sweep(now=iso(utc_now() + timedelta(days=days + 2)), checkpoint=False)
+    assert thread_id in swept["purged"]["threads"], swept
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        server.client("sam").threads.get_state(thread_id)
+    assert gone.value.response.status_code == 404
