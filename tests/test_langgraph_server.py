@@ -42,8 +42,8 @@ pytestmark = pytest.mark.serial  # one server at a time: each is a process with 
 class Server:
     """A `langgraph dev` process on a loopback port, a bearer token per account, and a runtime that reaches it."""
 
-    def __init__(self, url: str, tokens_by_user: dict[str, str], db: Database) -> None:
-        self.url, self.tokens, self.db = url, tokens_by_user, db
+    def __init__(self, url: str, tokens_by_user: dict[str, str], db: Database, log: Path) -> None:
+        self.url, self.tokens, self.db, self.log = url, tokens_by_user, db, log
         settings = Settings(
             database_url=db.url,
             langgraph_url=url,
@@ -109,7 +109,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("langgraph dev did not serve: " + (workdir / "server.log").read_text()[-3000:])
             time.sleep(0.3)
-        yield Server(url, made, runner.db)
+        yield Server(url, made, runner.db, workdir / "server.log")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -411,6 +411,8 @@ def test_a_card_number_never_reaches_the_server_s_store(server):
     digits = card.replace(" ", "")
     assert card not in stored and digits not in stored and "eve@example.org" not in stored
     assert "[CARD ****1111]" in stored
+    logged = server.log.read_text()
+    assert card not in logged and digits not in logged, "nor in the server's log"
 
 
 def test_nobody_edits_a_thread_s_state_past_intake_and_the_gate(server):
