@@ -120,19 +120,22 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         runner.close()
 
 
-def _refund(server: Server, user: str, amount: float) -> tuple[str, dict[str, Any]]:
-    """A requester's refund request, run until it waits for a review."""
+def _refund(
+    server: Server, user: str, amount: float, *, extra: str = "", note: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A requester's refund request (`extra` said with it, `note` on the order), run until it waits for a review."""
     client = server.client(user)
     thread = client.threads.create()
     order = f"o-{int(time.time() * 1000) % 900000 + 100000}"
+    record: dict[str, Any] = {"id": order, "amount": amount, "currency": "USD", "days_since_delivery": 3}
     out = client.runs.wait(
         thread["thread_id"],
         "support",
         input={
-            "request": f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?",
+            "request": f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?{extra}",
             "context": {
                 "customer": {"id": f"c-{order}", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
-                "order": {"id": order, "amount": amount, "currency": "USD", "days_since_delivery": 3},
+                "order": record | ({"note": note} if note else {}),
             },
             "requester": "sam",  # ignored: the requester is who the token says
         },
@@ -383,28 +386,16 @@ def test_agents_of_ones_own_are_served_and_governed_the_same_way(server, agent, 
 def test_a_card_number_never_reaches_the_server_s_store(server):
     """Masked at the boundary (issue 17): the run's input and a resume, before the server keeps them."""
     client = server.client("eve")
-    thread = client.threads.create()
     card = "4111 1111 1111 1111"
-    out = client.runs.wait(
-        thread["thread_id"],
-        "support",
-        input={
-            "request": f"My kettle arrived broken, I paid with card {card}. Refund the $45 for order o-771234? eve@example.org",
-            "context": {
-                "customer": {"id": "c-card", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
-                "order": {"id": "o-771234", "amount": 45, "currency": "USD", "days_since_delivery": 3, "note": card},
-            },
-        },
-    )
-    (pending,) = out["__interrupt__"]
-    args = pending["value"]["action_requests"][0]["args"]
+    thread_id, request = _refund(server, "eve", 45, extra=f" I paid with card {card}. eve@example.org", note=card)
+    args = request["action_requests"][0]["args"]
     edit = {"type": "edit", "edited_action": {"name": "refund", "args": {**args, "amount": 40}}, "message": card}
-    _resume(server, "sam", thread["thread_id"], "support", {"decisions": [edit]})
+    _resume(server, "sam", thread_id, "support", {"decisions": [edit]})
     stored = json.dumps(
         [
-            client.threads.get_state(thread["thread_id"]),
-            client.threads.get_history(thread["thread_id"], limit=100),
-            client.runs.list(thread["thread_id"]),
+            client.threads.get_state(thread_id),
+            client.threads.get_history(thread_id, limit=100),
+            client.runs.list(thread_id),
         ],
         default=str,
     )
