@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from typing import (
     Any,
     Final,
-    Literal,
-    NotRequired,  # LangChain's kind: typing's own does not mix with it as a base
+    Literal,  # LangChain's kind: typing's own does not mix with it as a base
 )
 
 from langchain.agents.middleware.human_in_the_loop import (
@@ -93,7 +92,12 @@ def payload_hash(value: Mapping[str, Any]) -> str:
     return value_hash(as_shown(value))
 
 
-class ReviewRequest(HITLRequest):
+class _Refusable(TypedDict, total=False):
+    refused_resume: RefusedResume
+    """Only on a request raised again after a refusal (`REFUSAL_KEY`)."""
+
+
+class ReviewRequest(HITLRequest, _Refusable):
     """A review's interrupt value: LangChain's `HITLRequest` plus everything a reviewer needs to see."""
 
     kind: Literal["review"]
@@ -130,7 +134,6 @@ class ReviewRequest(HITLRequest):
     extra_decisions: list[str]
     history: list[dict[str, Any]]
     proposed_by: ProposedBy | None
-    refused_resume: NotRequired[RefusedResume]
 
 
 class QuestionRequest(TypedDict):

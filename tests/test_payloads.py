@@ -11,7 +11,7 @@ from typing import get_args
 from langchain.agents.middleware.human_in_the_loop import HITLRequest
 
 from hitl_core.canonical import loads
-from hitl_core.payloads import DecisionRecord, ReviewDecision, ReviewRequest
+from hitl_core.payloads import REFUSAL_KEY, DecisionRecord, ReviewDecision, ReviewRequest
 from tests.helpers import refund_request
 
 
@@ -28,7 +28,8 @@ def test_the_interrupt_value_has_exactly_the_keys_of_review_request(runner):
     result = refund_request(runner, 45)
     (review_id,) = result.reviews
     payload = runner.show(review_id)["interrupt"]
-    assert set(payload) == _keys(ReviewRequest)
+    assert set(payload) == _keys(ReviewRequest) - {REFUSAL_KEY}  # that one only after a refused resume
+    assert ReviewRequest.__optional_keys__ == {REFUSAL_KEY}  # type: ignore[attr-defined]
     assert set(payload["tier"]) == {"index", "name", "roles", "approvals", "max_amount"}
 
 
