@@ -36,8 +36,6 @@ from tests.helpers import free_port
 REPO = Path(__file__).resolve().parents[1]
 LANGGRAPH = REPO / ".venv-server" / "bin" / "langgraph"
 
-pytestmark = pytest.mark.serial  # one server at a time: each is a process with its own worker threads
-
 
 class Server:
     """A `langgraph dev` process on a loopback port, a bearer token per account, and a runtime that reaches it."""
