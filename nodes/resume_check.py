@@ -9,8 +9,9 @@ can send `Command(resume=...)`. Two kinds of resume get through:
   LangChain's or Agent Inbox's shape: the gate hands it to the same rules (`AgentContext.admit`,
   which is `Runner.decide` without the resume), which record it with the resume it came from.
 Whatever else arrives, or fails a rule, changes nothing: the refusal is audited and the node
-interrupts again with the same request, so the thread waits on the same review. An approval that
-needs further approvers is counted and the node waits again too.
+interrupts again with the same request (and the refusal on it, for the resume's sender), so the
+thread waits on the same review. An approval that needs further approvers is counted and the node
+waits again too.
 
 LangGraph hands a re-run node every resume value it consumed, in order, so each is judged once:
 the `n`-th resume of a review is known by the decision that records it (`via`), or by the audit
@@ -48,6 +49,7 @@ COUNTED = "approval_recorded"
 AUTH_USER_KEY = "langgraph_auth_user"
 """Where LangGraph Server puts the user its auth handler accepted."""
 CHANNEL = "langgraph"
+"""The channel recorded with a decision admitted from a resume (as `cli`, `app`, `api` for the others)."""
 
 
 @dataclass(frozen=True)
