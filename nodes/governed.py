@@ -4,9 +4,9 @@ A graph of one's own (not built with `nodes.wiring`) calls `request_approval(sta
 args)` inside one of its nodes where it would have called `interrupt()`. It runs the shared
 validator (`assess_state`) on the proposed action; when the policy routes it to a human it calls
 `interrupt()` with exactly the shared gate's payload (a LangChain HITLRequest plus the reviewer's
-context), so the runtime writes the review row and every decision passes `Runner.decide`'s checks
-before it comes back here (the call accepts no other resume: `nodes/resume_check.py`). Escalations and edits that need a higher tier are further reviews
-inside the same call. `Approval.carry_out` then executes through the one executor
+context); the review's row is written as it pauses, and every decision passes `Runner.decide`'s
+checks before it comes back here (the call accepts no other resume: `nodes/resume_check.py`).
+Escalations and edits that need a higher tier are further reviews inside the same call. `Approval.carry_out` then executes through the one executor
 (`nodes.execute.execute_proposal`: the ledger checks the approval in the reviews table and the lease
 fence) and composes the turn's reply.
 
