@@ -76,6 +76,10 @@ def served_context(agent: str) -> type[AgentContext]:
         def admit(self) -> Any:  # type: ignore[override]
             return runner().admit
 
+        @property
+        def host(self) -> str:  # type: ignore[override]
+            return HOST
+
     ServedContext.__name__ = ServedContext.__qualname__ = f"{agent.title()}ServedContext"
     return ServedContext
 

@@ -102,15 +102,15 @@ def interrupt_with_row(ctx: AgentContext, value: ReviewRequest | QuestionRequest
             )
             if opened and value.get("kind") != "question" and value.get("proposed_by"):
                 reviews.approve_by_edit(tx, cast(ReviewRequest, value), ctx.thread_id)
-            # A thread on LangGraph Server has no bookkeeping after its run: its row says it waits here.
-            tx.execute(
-                "UPDATE threads SET status = :s, updated_at = :u WHERE thread_id = :t AND host IS NOT NULL",
-                {
-                    "s": "needs_info" if value.get("kind") == "question" else "pending_review",
-                    "u": now_iso(),
-                    "t": ctx.thread_id,
-                },
-            )
+            if ctx.host is not None:  # no bookkeeping follows a server's run: the row says it waits here
+                tx.execute(
+                    "UPDATE threads SET status = :s, updated_at = :u WHERE thread_id = :t",
+                    {
+                        "s": "needs_info" if value.get("kind") == "question" else "pending_review",
+                        "u": now_iso(),
+                        "t": ctx.thread_id,
+                    },
+                )
         raise
 
 

@@ -100,6 +100,8 @@ class AgentContext:
     thread_id: str
     admit: Admit | None = None
     """The runtime's decision rules, for a gate admitting a resume that came another way (`nodes/resume_check.py`)."""
+    host: str | None = None
+    """Where the thread's checkpoints are when not in the runtime (`langgraph`): no bookkeeping follows its runs."""
 
 
 class Admit(Protocol):
