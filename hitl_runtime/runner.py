@@ -388,10 +388,13 @@ class Runner:
         tracing.annotate(thread_id=row["thread_id"], agent=row["agent"], action=row["action"])
         user = self._admit_reviewer(row, reviewer, authenticated, kind)
         self._refuse_stale(raw, row, seen_hash, in_graph=waiting is not None)
-        seen = None if waiting is not None else self._pending_payload(row, interrupt_id)[1]
-        values = waiting.values if waiting is not None else seen.values if seen is not None else {}
-        if waiting is not None and payloads.payload_hash(waiting.value) != row["payload_hash"]:
-            raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
+        seen: StateSnapshot | None = None
+        if waiting is not None:  # the gate holds the interrupt value and the state
+            _same_payload(row, waiting.value)
+            values = waiting.values
+        else:
+            _, seen = self._pending_payload(row, interrupt_id)
+            values = seen.values
         decision_value: dict[str, Any] = {
             "type": kind,
             "review_id": review_id,
@@ -676,8 +679,7 @@ class Runner:
         snapshot = self.snapshot(row["agent"], row["thread_id"])
         pending = _waiting_on(snapshot, row["id"], interrupt_id)
         if pending is not None:
-            if payloads.payload_hash(pending.value) != row["payload_hash"]:
-                raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
+            _same_payload(row, pending.value)
             value: ReviewRequest | QuestionRequest = pending.value
             return value, snapshot
         current = reviews.get(self.db, row["id"])
@@ -1176,6 +1178,12 @@ def record_turn_end(
             {"status": status, "outcome": outcome, "reply": reply},
             thread_id=thread_id,
         )
+
+
+def _same_payload(row: dict[str, Any], value: Any) -> None:
+    """Refuse a decision when the interrupt waiting now is not the one recorded on the review."""
+    if payloads.payload_hash(value) != row["payload_hash"]:
+        raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
 
 
 def _nothing(tx: Tx) -> None:
