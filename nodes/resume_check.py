@@ -168,24 +168,23 @@ def _admitted(
 
     Neither: one approval of several was counted; the node waits on.
     """
-    review_id = request["review_id"]
+    via = {"seq": seq, "resume": value_hash(value), "channel": CHANNEL}
     try:
         decision = decision_of(value)
     except ValueError as exc:
-        return None, _refused(ctx, request, value, str(exc), seq)
+        return None, _refused(ctx, request, value, str(exc), via)
     review_id = answered_review_id(request, decision)
     row = reviews.recorded_decision(ctx.db, review_id)
     if row is None or row["thread_id"] != ctx.thread_id:
-        return None, _refused(ctx, request, value, f"review {review_id} is not open on this thread", seq)
+        return None, _refused(ctx, request, value, f"review {review_id} is not open on this thread", via)
     recorded = row["decision"] if row["status"] != "pending" else None
-    via = {"seq": seq, "resume": value_hash(value), "channel": CHANNEL}
     if recorded is not None and value_hash(recorded) == value_hash(decision):
         return cast(ReviewDecision, recorded), None  # the runtime's own resume
     if recorded is not None and recorded.get("via") == via:
         return cast(ReviewDecision, recorded), None  # admitted from this resume before this re-run
     judged = _judged(ctx, review_id, seq)
-    if judged is not None:
-        return None, _refusal_of(judged)
+    if judged is not None:  # a refusal tells its sender why; a counted approval tells nothing
+        return None, _told(judged) if judged.get("reason") is not None else None
     user = authenticated_user()
     if user is None or ctx.admit is None:
         state_now = f"{row['status']} by {row['decided_by']}" if recorded is not None else "it has none yet"
@@ -195,13 +194,13 @@ def _admitted(
             value,
             f"this is not the decision recorded on review {review_id} ({state_now}); decide it through the runtime "
             "(hitl decide, the review app or the API) or as an authenticated user of LangGraph Server",
-            seq,
+            via,
         )
     try:
         kind, args, comment = shape(cast(dict[str, Any], decision), request["action_requests"][0]["name"])
         answer = ctx.admit(review_id, kind, user, args=args, comment=comment, waiting=Waiting(request, state, via))
     except (ValueError, HitlError) as exc:
-        return None, _refused(ctx, request, value, str(exc), seq, claimed=user)
+        return None, _refused(ctx, request, value, str(exc), via, claimed=user)
     if answer["status"] == "pending":
         return None, None  # one approval of several, counted with this resume in its event
     admitted = reviews.recorded_decision(ctx.db, review_id)
@@ -230,36 +229,39 @@ def _judged(ctx: AgentContext, review_id: str, seq: int) -> dict[str, Any] | Non
     )
 
 
-def _refusal_of(event: dict[str, Any]) -> RefusedResume | None:
-    """What a judged resume's event tells its sender: the refusal (a counted approval is none)."""
-    if "reason" not in event:
-        return None
-    return {"reason": str(event["reason"]), "claimed_reviewer": event.get("claimed_reviewer")}
+def _told(refusal: dict[str, Any]) -> RefusedResume:
+    """What a refusal's audit event tells the resume's sender."""
+    claimed = refusal.get("claimed_reviewer")
+    return {"reason": str(refusal["reason"]), "claimed_reviewer": None if claimed is None else str(claimed)}
 
 
 def _refused(
-    ctx: AgentContext, request: ReviewRequest, value: Any, reason: str, seq: int, *, claimed: str | None = None
+    ctx: AgentContext,
+    request: ReviewRequest,
+    value: Any,
+    reason: str,
+    via: dict[str, Any],
+    *,
+    claimed: str | None = None,
 ) -> RefusedResume:
-    """Audit that the `seq`-th resume of this review was refused, once however often the node re-runs.
+    """Audit that this resume of the review (`via`) was refused, once however often the node re-runs.
 
     Returns the refusal as first recorded, so a re-run raises the same interrupt value.
     """
     review_id = request["review_id"]
     decisions = value.get("decisions") if isinstance(value, dict) else value
     first = decisions[0] if isinstance(decisions, list) and decisions and isinstance(decisions[0], dict) else {}
-    via = {"seq": seq, "resume": value_hash(value), "channel": CHANNEL}
     fence = run_fence(ctx.thread_id)
     with ctx.db.transaction() as tx:
         if fence is not None:
             leases.fence_in(tx, fence)
         earlier = [e for e in audit.thread_events(tx, ctx.thread_id, (REFUSED,), review_id) if e.get("via") == via]
         if earlier:
-            return {"reason": str(earlier[0]["reason"]), "claimed_reviewer": earlier[0].get("claimed_reviewer")}
-        claimed_reviewer = claimed or first.get("reviewer")
+            return _told(earlier[0])
         event = {
             "reason": reason,
             "claimed_decision": first.get("type"),
-            "claimed_reviewer": claimed_reviewer,
+            "claimed_reviewer": claimed or first.get("reviewer"),
             "authenticated": claimed is not None,
             "via": via,
         }
@@ -272,4 +274,4 @@ def _refused(
             review_id=review_id,
             payload_hash=payload_hash(request),
         )
-    return {"reason": reason, "claimed_reviewer": None if claimed_reviewer is None else str(claimed_reviewer)}
+    return _told(event)
