@@ -9,6 +9,8 @@ own (`nodes/resume_check.py`). The server is `HITL_LANGGRAPH_URL`; the runtime s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -30,12 +32,18 @@ class ServedThreads:
         self.url = url
         self._client = get_sync_client(url=url, headers=headers, timeout=300)
 
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """The SDK's errors (httpx's, or a failed run's) as one line naming the server."""
+        try:
+            yield
+        except Exception as exc:
+            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
+
     def snapshot(self, thread_id: str) -> StateSnapshot:
         """The thread's state where the server keeps it, in LangGraph's own shape."""
-        try:
+        with self._answering():
             state: dict[str, Any] = dict(self._client.threads.get_state(thread_id))
-        except Exception as exc:  # the SDK raises httpx's errors: the server is the one who knows
-            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
         checkpoint = state.get("checkpoint") or {}
         return StateSnapshot(
             values=dict(state.get("values") or {}),
@@ -45,42 +53,32 @@ class ServedThreads:
             created_at=state.get("created_at"),
             parent_config=None,
             tasks=(),
-            interrupts=tuple(
-                Interrupt(value=i["value"], id=i["id"]) for task in state.get("tasks") or [] for i in task["interrupts"]
-            ),
+            interrupts=_interrupts([i for task in state.get("tasks") or [] for i in task["interrupts"]]),
         )
 
     def delete(self, thread_id: str) -> None:
         """Delete the thread and its checkpoints on the server (gone already is fine)."""
-        try:
-            self._client.threads.delete(thread_id)
-        except Exception as exc:
-            if getattr(getattr(exc, "response", None), "status_code", None) == 404:
-                return
-            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
+        with self._answering():
+            try:
+                self._client.threads.delete(thread_id)
+            except Exception as exc:
+                if getattr(getattr(exc, "response", None), "status_code", None) != 404:
+                    raise
 
     def start(
         self, thread_id: str, agent: str, graph_input: dict[str, Any], token: str
     ) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
         """Run a turn on the thread (created if new) as the account `token` signs in; values and interrupts."""
         client = get_sync_client(url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=300)
-        try:
+        with self._answering():
             client.threads.create(thread_id=thread_id, if_exists="do_nothing")
-            out = cast(dict[str, Any], client.runs.wait(thread_id, agent, input=graph_input))
-        except Exception as exc:
-            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
-        return _split(out)
+            return _split(cast(dict[str, Any], client.runs.wait(thread_id, agent, input=graph_input)))
 
     def resume(self, thread_id: str, agent: str, resume: Any) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
         """Resume the thread with `resume` (keyed by interrupt id) and wait: its values and pending interrupts."""
-        try:
-            out = cast(
-                dict[str, Any],
-                self._client.runs.wait(thread_id, agent, command={"resume": resume}, multitask_strategy="enqueue"),
-            )
-        except Exception as exc:
-            raise HitlError(f"LangGraph Server at {self.url}: {str(exc).splitlines()[0]}") from exc
-        return _split(out)
+        with self._answering():
+            out = self._client.runs.wait(thread_id, agent, command={"resume": resume}, multitask_strategy="enqueue")
+            return _split(cast(dict[str, Any], out))
 
 
 class ThreadCheckpoints:
@@ -118,9 +116,13 @@ class ThreadCheckpoints:
             server.delete(thread_id)
 
 
+def _interrupts(listed: list[dict[str, Any]]) -> tuple[Interrupt, ...]:
+    """Interrupts as the server's API lists them (`{"id", "value"}`), in LangGraph's own type."""
+    return tuple(Interrupt(value=i["value"], id=i["id"]) for i in listed)
+
+
 def _split(out: dict[str, Any]) -> tuple[dict[str, Any], tuple[Interrupt, ...]]:
     """A run's output as the thread's values and its pending interrupts."""
     if "__error__" in out:
-        raise HitlError(f"the run failed on LangGraph Server: {out['__error__']}")
-    pending = tuple(Interrupt(value=i["value"], id=i["id"]) for i in out.pop("__interrupt__", None) or [])
-    return out, pending
+        raise HitlError(f"the run failed: {out['__error__']}")
+    return out, _interrupts(out.pop("__interrupt__", None) or [])
