@@ -178,8 +178,8 @@ def approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:
         return
     if not set(loads(account["roles"], [])) & set(tier.get("roles") or []):
         return
-    args = value["action_requests"][0]["args"]
-    count = add_approval(tx, value["review_id"], proposer, value_hash(args))
+    args_hash = value_hash(value["action_requests"][0]["args"])
+    count = add_approval(tx, value["review_id"], proposer, args_hash)
     audit.append(
         tx,
         "approval_recorded",
@@ -188,7 +188,7 @@ def approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:
             "action": value["action_requests"][0]["name"],
             "approvals": count,
             "required": tier.get("approvals"),
-            "args_hash": value_hash(args),
+            "args_hash": args_hash,
             "by_edit": proposed_by.get("edit_of"),
         },
         thread_id=thread_id,
