@@ -164,13 +164,19 @@ def _searched(runner: Any, search: str) -> tuple[list[str], str, dict[str, Any]]
     return found, sql, params
 
 
+def _inbox_of_clones(runner: Any, amount: float, count: int) -> tuple[Any, int]:
+    """`count` pending reviews cloned from a fresh refund's (inbox rows only): that refund, the first clone's number."""
+    seed = refund_request(runner, amount)
+    template = {"t": seed.thread_id, "c": "", "r": seed.reviews[0]}
+    base = int(unique("n").split("-")[1], 16) % 100_000 * 10_000
+    _clone(runner.db, template, base, base + count - 1, inbox_only=True)
+    return seed, base
+
+
 def test_search_on_postgresql_goes_through_the_trigram_index(runner, database_url):
     if runner.db.dialect != "postgresql":
         pytest.skip("the trigram index is PostgreSQL's")
-    seed = refund_request(runner, 25)
-    template = {"t": seed.thread_id, "c": "", "r": seed.reviews[0]}
-    base = int(unique("n").split("-")[1], 16) % 100_000 * 10_000
-    _clone(runner.db, template, base, base + 3_999, inbox_only=True)
+    _, base = _inbox_of_clones(runner, 25, 4_000)
     # What autovacuum does in time: new entries leave the GIN index's pending list (the planner prices
     # an unmerged list as a scan of it), and the statistics see the new rows.
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -206,10 +212,7 @@ def _scanned(runner: Any, search: str) -> list[str]:
 def test_search_on_sqlite_goes_through_a_trigram_index_and_finds_what_a_scan_finds(runner):
     if runner.db.dialect != "sqlite":
         pytest.skip("the FTS5 trigram index is SQLite's")
-    seed = refund_request(runner, 26)
-    template = {"t": seed.thread_id, "c": "", "r": seed.reviews[0]}
-    base = int(unique("n").split("-")[1], 16) % 100_000 * 10_000
-    _clone(runner.db, template, base, base + 799, inbox_only=True)
+    seed, base = _inbox_of_clones(runner, 26, 800)
     wanted = f"rv-clone-{base + 234}"
     found, plan = _search_plan(runner, wanted.upper())
     assert found == [wanted] and "review_search" in plan, plan

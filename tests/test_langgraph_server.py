@@ -118,18 +118,26 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         runner.close()
 
 
+def _paused(server: Server, user: str, agent: str, graph_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A new thread of `user`'s, run until it pauses: its id and the one interrupt value it waits with."""
+    client = server.client(user)
+    thread = client.threads.create()
+    out = client.runs.wait(thread["thread_id"], agent, input=graph_input)
+    (pending,) = out["__interrupt__"]
+    return thread["thread_id"], pending["value"]
+
+
 def _refund(
     server: Server, user: str, amount: float, *, extra: str = "", note: str | None = None
 ) -> tuple[str, dict[str, Any]]:
     """A requester's refund request (`extra` said with it, `note` on the order), run until it waits for a review."""
-    client = server.client(user)
-    thread = client.threads.create()
     order = f"o-{int(time.time() * 1000) % 900000 + 100000}"
     record: dict[str, Any] = {"id": order, "amount": amount, "currency": "USD", "days_since_delivery": 3}
-    out = client.runs.wait(
-        thread["thread_id"],
+    return _paused(
+        server,
+        user,
         "support",
-        input={
+        {
             "request": f"My kettle arrived broken. Can I get my ${amount:g} back for order {order}?{extra}",
             "context": {
                 "customer": {"id": f"c-{order}", "name": "Eve Example", "tier": "standard", "lifetime_value": 150},
@@ -138,8 +146,6 @@ def _refund(
             "requester": "sam",  # ignored: the requester is who the token says
         },
     )
-    (pending,) = out["__interrupt__"]
-    return thread["thread_id"], pending["value"]
 
 
 def _resume(server: Server, user: str, thread_id: str, agent: str, value: Any) -> dict[str, Any]:
@@ -234,12 +240,11 @@ def test_two_reviewers_resuming_at_once_execute_once(server):
 
 
 def test_an_irreversible_ops_action_needs_two_distinct_authorised_resumes(server):
-    client = server.client("eve")
-    thread = client.threads.create()
-    out = client.runs.wait(
-        thread["thread_id"],
+    thread_id, request = _paused(
+        server,
+        "eve",
         "ops",
-        input={
+        {
             "request": "Restart payments-api in production, the connection pool is exhausted.",
             "context": {
                 "service": {"name": "payments-api", "env": "prod", "replicas": 4, "version": "3.2.1"},
@@ -247,19 +252,18 @@ def test_an_irreversible_ops_action_needs_two_distinct_authorised_resumes(server
             },
         },
     )
-    (pending,) = out["__interrupt__"]
-    review_id = pending["value"]["review_id"]
+    review_id = request["review_id"]
     assert reviews.get(server.db, review_id)["approvals_required"] == 2
     approve = {"decisions": [{"type": "approve"}]}
     for who in ("sid", "sid"):  # the second time: the same approver, refused
-        still = _resume(server, who, thread["thread_id"], "ops", approve)
+        still = _resume(server, who, thread_id, "ops", approve)
         assert [i["value"]["review_id"] for i in still["__interrupt__"]] == [review_id]
-    assert ledger.list_entries(server.db, thread_id=thread["thread_id"]) == []
-    (again,) = _refusals(server, thread["thread_id"])
+    assert ledger.list_entries(server.db, thread_id=thread_id) == []
+    (again,) = _refusals(server, thread_id)
     assert again["data"]["claimed_reviewer"] == "sid" and "already approved" in again["data"]["reason"]
-    done = _resume(server, "sia", thread["thread_id"], "ops", approve)
+    done = _resume(server, "sia", thread_id, "ops", approve)
     assert "__interrupt__" not in done
-    (restart,) = ledger.list_entries(server.db, thread_id=thread["thread_id"])
+    (restart,) = ledger.list_entries(server.db, thread_id=thread_id)
     assert restart["name"] == "restart_service" and restart["executed_by"] == "sid,sia"
 
 
@@ -301,26 +305,18 @@ def test_the_sweep_applies_an_overdue_review_s_fallback_on_the_server(server):
 
 
 def test_a_question_to_the_requester_is_answered_through_the_runtime(server):
-    client = server.client("eve")
-    thread = client.threads.create()
-    out = client.runs.wait(
-        thread["thread_id"],
-        "support",
-        input={"request": "I'd like to return something.", "context": {"customer": {"id": "c-q1", "name": "Eve"}}},
-    )
-    (pending,) = out["__interrupt__"]
-    assert pending["value"]["kind"] == "question"
-    question = reviews.pending_question(server.db, thread["thread_id"])
+    asked = {"request": "I'd like to return something.", "context": {"customer": {"id": "c-q1", "name": "Eve"}}}
+    thread_id, pending = _paused(server, "eve", "support", asked)
+    assert pending["kind"] == "question"
+    question = reviews.pending_question(server.db, thread_id)
     assert question is not None and question["requester"] == "eve"
-    assert server.runtime.thread(thread["thread_id"])["status"] == "needs_info"
+    assert server.runtime.thread(thread_id)["status"] == "needs_info"
     with pytest.raises(Exception, match="only the requester"):
-        server.runtime.reply(thread["thread_id"], "the kettle", user="sam")
-    answered = server.runtime.reply(
-        thread["thread_id"], "The kettle from order o-551234, it arrived cracked.", user="eve"
-    )
+        server.runtime.reply(thread_id, "the kettle", user="sam")
+    answered = server.runtime.reply(thread_id, "The kettle from order o-551234, it arrived cracked.", user="eve")
     assert answered.status != "needs_info" or answered.reviews != [question["id"]]
     assert reviews.get(server.db, question["id"])["status"] == "answered"
-    state = client.threads.get_state(thread["thread_id"])
+    state = server.client("eve").threads.get_state(thread_id)
     assert all(i["value"].get("review_id") != question["id"] for t in state["tasks"] for i in t["interrupts"])
 
 
@@ -366,18 +362,15 @@ def test_agents_of_ones_own_are_served_and_governed_the_same_way(server, agent, 
     for module in (travel_desk, purchasing_agent):  # the runtime's side; the server finds them through HITL_AGENTS
         register_agent(module.NAME, module)
     add_user(server.db, "pat", [role], actor="test")
-    client = server.client("eve")
-    thread = client.threads.create()
-    out = client.runs.wait(thread["thread_id"], agent, input={"request": message, "context": context})
-    (pending,) = out["__interrupt__"]
-    review = reviews.get(server.db, pending["value"]["review_id"])
+    thread_id, request = _paused(server, "eve", agent, {"request": message, "context": context})
+    review = reviews.get(server.db, request["review_id"])
     assert review["requester"] == "eve" and review["required_roles"] == [role]
-    _resume(server, "eve", thread["thread_id"], agent, {"decisions": [{"type": "approve"}]})
-    assert ledger.list_entries(server.db, thread_id=thread["thread_id"]) == []
-    assert len(_refusals(server, thread["thread_id"])) == 1
+    _resume(server, "eve", thread_id, agent, {"decisions": [{"type": "approve"}]})
+    assert ledger.list_entries(server.db, thread_id=thread_id) == []
+    assert len(_refusals(server, thread_id)) == 1
     done = server.runtime.decide(review["id"], "approve", "pat")
     assert done["thread"]["status"] == "completed"
-    (effect,) = ledger.list_entries(server.db, thread_id=thread["thread_id"])
+    (effect,) = ledger.list_entries(server.db, thread_id=thread_id)
     assert effect["executed_by"] == "pat"
 
 
