@@ -231,11 +231,7 @@ class Runner:
         requester = validate_name(user) if user else ANONYMOUS
         if self.served is not None and agent in self.settings.langgraph_agents:
             return self._run_served(agent, message, thread_id, requester, context)
-        if thread_id is not None and not _THREAD_ID.match(thread_id):
-            raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
-        if thread_id is not None and mask_text(thread_id) != thread_id:
-            raise BadInput("invalid thread id: it holds a card number or a secret, which are never stored")
-        thread_id = thread_id or new_id("th")
+        thread_id = new_id("th") if thread_id is None else checked_thread_id(thread_id)
         tracing.annotate(thread_id=thread_id)
         # The thread row and whether any checkpoint exists for it, in one round trip.
         (look,) = self.db.read(_THREAD_AND_CHECKPOINT, {"t": thread_id})
@@ -1178,6 +1174,15 @@ def record_turn_end(
             {"status": status, "outcome": outcome, "reply": reply},
             thread_id=thread_id,
         )
+
+
+def checked_thread_id(thread_id: str) -> str:
+    """A caller's thread id, refused when it is malformed or would store a card number or a secret."""
+    if not _THREAD_ID.match(thread_id):
+        raise BadInput(f"invalid thread id {thread_id!r}: 1-100 letters, digits, '_', '.', ':' or '-'")
+    if mask_text(thread_id) != thread_id:
+        raise BadInput("invalid thread id: it holds a card number or a secret, which are never stored")
+    return thread_id
 
 
 def _same_payload(row: dict[str, Any], value: Any) -> None:

@@ -9,10 +9,25 @@ import sys
 
 import pytest
 
-from hitl_lab.soak import check_promises
+from hitl_core.errors import BadInput
+from hitl_lab.soak import check_promises, thread_id_of, thread_prefix
+from hitl_runtime.runner import checked_thread_id
 from tests.helpers import refund_request
 
 pytestmark = pytest.mark.serial  # restarts PostgreSQL: nothing else may run meanwhile
+
+
+def test_the_soak_names_threads_the_runtime_accepts() -> None:
+    """A soak whose thread ids read as card numbers started none of its threads (0 of 60, in CI)."""
+    refused = []
+    for _ in range(500):
+        prefix = thread_prefix()
+        for number in range(60):
+            try:
+                checked_thread_id(thread_id_of(prefix, number))
+            except BadInput as exc:
+                refused.append(f"{thread_id_of(prefix, number)}: {exc}")
+    assert refused == []
 
 
 def test_checks_detect_double_execution_forks_and_stale_reviews(runner):
