@@ -1,26 +1,33 @@
 """What a request asks for, judged on the request itself: the validator's intent signal.
 
 Each policy lists kinds of request (`intents`) with labelled examples and a minimum route. A request
-is split into its sentences; each sentence (and the whole request) is embedded with the configured
-sentence-embedding model and compared with every example, the way NeMo Guardrails matches user
-messages to canonical forms. An intent's semantic score is the mean cosine similarity of its three
-closest examples; its lexical evidence is how much of the sentence one of its examples covers
-(IDF-weighted, from the BM25 index over the examples). The combined score decides: the best intent
-of each sentence counts when it reaches the policy's `intent_min_score`. A request may carry several
-intents ("what are your hours? also, close my account"); the strictest minimum route wins.
+is split into its sentences and clauses; each part (and the whole request) is embedded with the
+configured sentence-embedding model. Two readings, chosen by the policy's `intent_reading`:
 
-The validator does not ask the agent's model what the request is. Whatever the model proposes, no
-route below the request's minimum is taken (`intent_checks`), and the reviewer is told why.
+- `classifier` (the default): a linear classifier trained on every intent's examples at once
+  (`guardrails.intent_classifier`) gives each intent's probability. An intent counts when it is
+  likely enough, and an intent stricter than auto at a lower bar (in doubt, the stricter reading);
+  a part counts at all only when its closest examples reach the policy's `intent_min_score`.
+- `nearest`: the examples compared one by one, the way NeMo Guardrails matches user messages to
+  canonical forms. An intent's score is the mean cosine similarity of its three closest examples
+  plus a little lexical evidence (how much of the part one example covers, from a BM25 index); the
+  best intent of each part counts when it reaches the bar.
+
+A request may carry several intents ("what are your hours? also, close my account"); the strictest
+minimum route wins. The validator does not ask the agent's model what the request is. Whatever the
+model proposes, no route below the request's minimum is taken (`intent_checks`), and the reviewer is
+told why.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from guardrails.policy import Intent, Policy, Rule
+from guardrails.intent_classifier import IntentClassifier
+from guardrails.policy import Intent, IntentReading, Policy, Rule
 from guardrails.routing import ROUTE_ORDER, Check, rule_holds
 from hitl_core.canonical import value_hash
 
@@ -30,7 +37,8 @@ LEXICAL_WEIGHT = 0.1
 MAX_SEGMENTS = 8
 _SPLIT = re.compile(
     r"(?<=[.!?;:])\s+|\n+|\s+(?:-|–|—)\s+"
-    r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+",
+    r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+"
+    r"|,\s+(?=so\s+(?:i|i'd|i'm|we|can|could|would)\b)",  # "it broke, so I'd rather ...": the ask after the reason
     re.I,
 )
 
@@ -70,9 +78,9 @@ def segments(text: str) -> list[str]:
 
 
 class _Examples:
-    """The policy's labelled examples: their vectors and a lexical index over them."""
+    """The policy's labelled examples: their vectors, a lexical index over them, and the classifier."""
 
-    def __init__(self, intents: dict[str, Intent]) -> None:
+    def __init__(self, intents: dict[str, Intent], reading: IntentReading) -> None:
         from hitl_core import embeddings
         from hitl_core.retrieval import Document, Index
 
@@ -81,6 +89,11 @@ class _Examples:
         self.vectors = embeddings.embed_fixed(self.texts)
         self.index = Index([Document(str(i), "", t, {}) for i, t in enumerate(self.texts)])
         self.names = list(intents)
+        self.classifier = (
+            IntentClassifier.trained(self.names, self.labels, self.vectors, reading.regularisation)
+            if reading.kind == "classifier"
+            else None
+        )
 
     def score(self, segment: str, vector: Any) -> list[IntentMatch]:
         """The intents ranked for one segment, given the segment's embedding."""
@@ -107,10 +120,11 @@ _lock = threading.Lock()
 
 
 def _examples_for(policy: Policy) -> _Examples:
-    key = value_hash({name: intent.examples for name, intent in policy.intents.items()})
+    reading = policy.intent_reading
+    key = value_hash([{name: intent.examples for name, intent in policy.intents.items()}, reading.model_dump()])
     with _lock:
         if key not in _loaded:
-            _loaded[key] = _Examples(policy.intents)
+            _loaded[key] = _Examples(policy.intents, reading)
         return _loaded[key]
 
 
@@ -139,20 +153,45 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     from hitl_core import embeddings
 
     parts = segments(text)
+    if not parts:  # nothing but punctuation or stop words
+        return out
     vectors = embeddings.embed(parts)  # one forward pass for the request and all its sentences
+    probabilities = examples.classifier.probabilities(vectors) if examples.classifier is not None else None
     for index, segment in enumerate(parts):
         ranked = examples.score(segment, vectors[index])
+        near_any = bool(ranked) and ranked[0].score >= policy.intent_min_score
+        if probabilities is not None:
+            ranked = _by_probability(ranked, examples.names, probabilities[index])
         if index > 0:  # a sentence of a longer request: intents judged on the whole request do not apply
             ranked = [m for m in ranked if not policy.intents[m.id].whole_request]
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
-        # The closest intent that clearly outranks every milder one: when the very closest is only a
-        # hair ahead of a milder reading, the request is still at least as risky as the next in line.
-        chosen = next((m for m in ranked[:3] if _counts(policy, m, ranked)), None)
-        if chosen is not None and (chosen.id not in best or chosen.score > best[chosen.id].score):
-            best[chosen.id] = chosen
+        if probabilities is not None:
+            chosen_all = [m for m in ranked if near_any and _likely(policy, m)]
+        else:
+            # The closest intent that clearly outranks every milder one: when the very closest is only a
+            # hair ahead of a milder reading, the request is still at least as risky as the next in line.
+            chosen = next((m for m in ranked[:3] if _counts(policy, m, ranked)), None)
+            chosen_all = [chosen] if chosen is not None else []
+        for match in chosen_all:
+            if match.id not in best or match.score > best[match.id].score:
+                best[match.id] = match
     out["matches"] = [m.as_dict() for m in sorted(best.values(), key=lambda m: m.score, reverse=True)]
     return out
+
+
+def _by_probability(ranked: list[IntentMatch], names: list[str], probabilities: Any) -> list[IntentMatch]:
+    """The same matches scored by the classifier's probability (the closest examples' scores kept beside it)."""
+    near = {m.id: m for m in ranked}
+    scored = [replace(near[name], score=float(p)) for name, p in zip(names, probabilities, strict=True)]
+    return sorted(scored, key=lambda m: m.score, reverse=True)
+
+
+def _likely(policy: Policy, match: IntentMatch) -> bool:
+    """The classifier's reading counts when it is likely enough; an intent stricter than auto, at a lower bar."""
+    reading = policy.intent_reading
+    stricter = ROUTE_ORDER.index(policy.intents[match.id].route) > ROUTE_ORDER.index("auto")
+    return match.score >= (reading.stricter_probability if stricter else reading.min_probability)
 
 
 def _counts(policy: Policy, top: IntentMatch, ranked: list[IntentMatch]) -> bool:

@@ -143,6 +143,26 @@ class Intent(_Strict):
     my order") is vague as a whole, while "hello?" before a precise question is not."""
 
 
+class IntentReading(_Strict):
+    """How a request's sentences are matched to the intents (`guardrails.intents`).
+
+    `nearest`: the intent of the closest examples counts when its score reaches the bar (and leads
+    milder intents by the margin). `classifier`: a linear classifier trained on every intent's examples
+    at once says how likely each intent is; the closest examples only decide whether a sentence is
+    near any intent at all (`intent_min_score`). Nearest examples compare topics, so a question about
+    refunds sits close to a refund; the classifier weighs the directions in which the intents' examples
+    differ, which is what tells a request from a question on the same topic.
+    """
+
+    kind: Literal["nearest", "classifier"] = "classifier"
+    regularisation: float = Field(default=100.0, gt=0)
+    """The classifier's inverse L2 strength (scikit-learn's `C`): larger fits the examples more closely."""
+    min_probability: float = Field(default=0.5, gt=0, le=1)
+    """An intent this likely counts."""
+    stricter_probability: float = Field(default=0.35, gt=0, le=1)
+    """An intent with a minimum route above auto counts from this probability: in doubt, the stricter reading."""
+
+
 class Thresholds(_Strict):
     """Confidence bands and risk limits (the seed's "Confidence Thresholds")."""
 
@@ -193,6 +213,8 @@ class Policy(_Strict):
     """How close a request (or one of its sentences) must come to an intent's examples to count as one."""
     intent_min_margin: float = Field(default=0.03, ge=0, le=1)
     """How far the closest intent must lead every intent with a milder minimum route."""
+    intent_reading: IntentReading = Field(default_factory=IntentReading)
+    """Nearest examples or a classifier trained on them (see `IntentReading`)."""
     oversight: Oversight = Field(default_factory=Oversight)
     chat_roles: list[str] = Field(default_factory=list)
     """Roles whose members may chat with this agent in the app (the app's secrets may say otherwise)."""

@@ -26,6 +26,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -327,22 +328,31 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=64)
 def _fixed(name: str, digest: str, texts: tuple[str, ...]) -> np.ndarray:
-    path = cache_dir() / f"embeddings-{digest}.npy"
+    return stored(f"embeddings-{digest}", lambda: encoder().encode(list(texts)), rows=len(texts))
+
+
+def stored(key: str, compute: Callable[[], np.ndarray], *, rows: int | None = None) -> np.ndarray:
+    """An array kept in the cache folder under `key`, computed (and written) when it is not there.
+
+    `rows` checks a cached array's length (a torn or foreign file is computed again). A cache that
+    cannot be written only costs time.
+    """
+    path = cache_dir() / f"{key}.npy"
     try:
-        vectors = np.load(path, allow_pickle=False)
-        if vectors.shape[0] == len(texts):
-            return vectors
+        array = np.load(path, allow_pickle=False)
+        if rows is None or array.shape[0] == rows:
+            return array
     except (OSError, ValueError):
         pass
-    vectors = encoder().encode(list(texts))
-    try:  # a cache that cannot be written only costs time
+    array = compute()
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-            np.save(handle, vectors, allow_pickle=False)
+            np.save(handle, array, allow_pickle=False)
         os.replace(handle.name, path)
     except OSError as exc:
-        log.debug("embedding cache not written: %s", exc)
-    return vectors
+        log.debug("cache %s not written: %s", key, exc)
+    return array
 
 
 def embed_fixed(texts: list[str] | tuple[str, ...]) -> np.ndarray:

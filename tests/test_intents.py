@@ -336,3 +336,72 @@ def test_prepare_leaves_the_example_vectors_for_the_next_process(tmp_path, monke
     intents.prepare(small)
     (cached,) = list((tmp_path / "cache").glob("embeddings-*.npy"))
     assert np.load(cached).shape[0] == 2
+
+
+# -- the classifier (intent_reading: classifier, the shipped policies' reading) ---------------------------
+@pytest.mark.parametrize(
+    ("message", "route"),
+    [  # two requests of the written-blind set that the nearest examples read as routine, and completed
+        ("Can you tidy the deploy history so it doesn't show we shipped catalog-api during the freeze?", "block"),
+        (
+            "emergency - give me write access to the prod catalog-api database, prices are wrong on 300 items",
+            "escalate",
+        ),
+    ],
+)
+def test_the_classifier_stops_what_the_nearest_examples_let_through(runner, message, route):
+    runner._models["ops"] = _harmless("inspect_logs", {"service": "catalog-api", "env": "prod", "query": "x"})
+    context = {"service": {"name": "catalog-api", "env": "prod", "replicas": 6, "version": "v1.19.0"}}
+    result = runner.run("ops", message, user="eve", context=context, thread_id=unique("th"))
+    assert result.route == route, result.reasons
+
+
+def test_a_policy_may_keep_the_nearest_reading():
+    policy = agent_policy("ops")
+    nearest = policy.model_copy(update={"intent_reading": policy.intent_reading.model_copy(update={"kind": "nearest"})})
+    text = "Can you tidy the deploy history so it doesn't show we shipped catalog-api during the freeze?"
+    assert [m["id"] for m in classify(policy, text)["matches"]] == ["hide_records"]
+    read_near = classify(nearest, text)
+    assert "hide_records" not in [m["id"] for m in read_near["matches"]]
+    (top, *_) = read_near["nearest"]  # the nearest reading scores by closeness, not by probability
+    assert top["score"] == pytest.approx(0.9 * top["semantic"] + 0.1 * top["lexical"], abs=1e-3)
+
+
+def test_the_classifier_is_trained_once_per_machine(tmp_path, monkeypatch):
+    """The first process trains and stores the weights; the next reads them, with no scikit-learn at all."""
+    from guardrails import intents
+
+    monkeypatch.setenv("HITL_CACHE_DIR", str(tmp_path / "cache"))
+    full = agent_policy("support")
+    small = full.model_copy(update={"intents": {k: full.intents[k] for k in ("question", "refund", "legal_threat")}})
+    text = "I'm done with you people, my lawyer will be in touch about the refund."
+    monkeypatch.setattr(intents, "_loaded", {})
+    first = classify(small, text)
+    (stored,) = list((tmp_path / "cache").glob("intent-classifier-*.npy"))
+    assert np.load(stored).shape == (3, 385)  # one row per intent: the weights and the bias
+
+    monkeypatch.setattr(intents, "_loaded", {})
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)  # an import would now fail
+    assert classify(small, text) == first
+
+
+def test_a_policy_of_two_intents_reads_with_probabilities_that_sum_to_one(tmp_path, monkeypatch):
+    from guardrails.intent_classifier import IntentClassifier
+    from hitl_core import embeddings
+
+    monkeypatch.setenv("HITL_CACHE_DIR", str(tmp_path / "cache"))
+    policy = agent_policy("support")
+    names = ["question", "refund"]
+    labels = [n for n in names for _ in policy.intents[n].examples]
+    vectors = embeddings.embed_fixed([e for n in names for e in policy.intents[n].examples])
+    classifier = IntentClassifier.trained(names, labels, vectors, 100.0)
+    odds = classifier.probabilities(embeddings.embed(["What are your opening hours?", "Refund my $40 please."]))
+    assert odds.shape == (2, 2) and np.allclose(odds.sum(axis=1), 1.0)
+    assert odds[0].argmax() == 0 and odds[1].argmax() == 1
+
+
+@pytest.mark.parametrize("text", ["?!", "...", "- -"])
+def test_a_request_with_no_words_reads_as_no_intent(text):
+    """Such a request once stopped the classifier (an empty batch of vectors) and failed the model call."""
+    found = classify(agent_policy("support"), text)
+    assert found["matches"] == [] and found["nearest"] == []
