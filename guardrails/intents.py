@@ -30,11 +30,13 @@ from guardrails.intent_classifier import IntentClassifier
 from guardrails.policy import Intent, IntentReading, Policy, Rule
 from guardrails.routing import ROUTE_ORDER, Check, rule_holds
 from hitl_core.canonical import value_hash
+from hitl_core.masking import placeholders_as_words
 
 TOP_EXAMPLES = 3
 LEXICAL_WEIGHT = 0.1
 """Share of the combined score that comes from lexical evidence (the rest is semantic)."""
 MAX_SEGMENTS = 8
+TENTATIVE = "the request may be one the agent must refuse, on one reading of two; a person decides"
 _SPLIT = re.compile(
     r"(?<=[.!?;:])\s+|\n+|\s+(?:-|–|—)\s+"
     r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+"
@@ -52,16 +54,21 @@ class IntentMatch:
     semantic: float
     lexical: float
     segment: str
+    tentative: bool = False
+    """A refusal read by the classifier alone: a person confirms it instead of the agent refusing."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain form for graph state and the review payload."""
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "score": round(self.score, 4),
             "semantic": round(self.semantic, 4),
             "lexical": round(self.lexical, 4),
             "segment": self.segment,
         }
+        if self.tentative:
+            out["tentative"] = True
+        return out
 
 
 def segments(text: str) -> list[str]:
@@ -77,6 +84,20 @@ def segments(text: str) -> list[str]:
     return out[: MAX_SEGMENTS + 1]
 
 
+_IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w][\w.-]{4,}[\w](?![\w-])")
+"""A word of six or more characters mixing letters and digits: an order or ticket number, a version, a user name."""
+
+
+def as_read(text: str) -> str:
+    """What the intent reader embeds: masked values said in plain words, identifiers as one plain word.
+
+    Identifiers carry no intent, and a model that never saw "Límaab12c9" or "[CARD ****1111]" reads
+    odd things into them (a self-introduction with such a name once read as getting into someone
+    else's account).
+    """
+    return _IDENTIFIER.sub("ID", placeholders_as_words(text))
+
+
 class _Examples:
     """The policy's labelled examples: their vectors, a lexical index over them, and the classifier."""
 
@@ -86,7 +107,7 @@ class _Examples:
 
         self.labels = [name for name, intent in intents.items() for _ in intent.examples]
         self.texts = [example for intent in intents.values() for example in intent.examples]
-        self.vectors = embeddings.embed_fixed(self.texts)
+        self.vectors = embeddings.embed_fixed([as_read(t) for t in self.texts])
         self.index = Index([Document(str(i), "", t, {}) for i, t in enumerate(self.texts)])
         self.names = list(intents)
         self.classifier = (
@@ -155,25 +176,33 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     parts = segments(text)
     if not parts:  # nothing but punctuation or stop words
         return out
-    vectors = embeddings.embed(parts)  # one forward pass for the request and all its sentences
+    read = [as_read(part) for part in parts]
+    vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
     probabilities = examples.classifier.probabilities(vectors) if examples.classifier is not None else None
     for index, segment in enumerate(parts):
-        ranked = examples.score(segment, vectors[index])
-        near_any = bool(ranked) and ranked[0].score >= policy.intent_min_score
-        if probabilities is not None:
-            ranked = _by_probability(ranked, examples.names, probabilities[index])
+        near = [replace(m, segment=segment) for m in examples.score(read[index], vectors[index])]
+        ranked = near if probabilities is None else _by_probability(near, examples.names, probabilities[index])
         if index > 0:  # a sentence of a longer request: intents judged on the whole request do not apply
+            near = [m for m in near if not policy.intents[m.id].whole_request]
             ranked = [m for m in ranked if not policy.intents[m.id].whole_request]
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
-        if probabilities is not None:
-            chosen_all = [m for m in ranked if near_any and _likely(policy, m)]
+        # The closest intent that clearly outranks every milder one: when the very closest is only a
+        # hair ahead of a milder reading, the request is still at least as risky as the next in line.
+        nearest_choice = next((m for m in near[:3] if _counts(policy, m, near)), None)
+        if probabilities is None:
+            chosen = [nearest_choice] if nearest_choice is not None else []
+        elif near and near[0].score >= policy.intent_min_score:  # the part is near some intent at all
+            agreed = nearest_choice.id if nearest_choice is not None else None
+            # A refusal the nearest examples do not also read is left to a person (see `intent_checks`).
+            chosen = [
+                replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed)
+                for m in ranked
+                if _likely(policy, m)
+            ]
         else:
-            # The closest intent that clearly outranks every milder one: when the very closest is only a
-            # hair ahead of a milder reading, the request is still at least as risky as the next in line.
-            chosen = next((m for m in ranked[:3] if _counts(policy, m, ranked)), None)
-            chosen_all = [chosen] if chosen is not None else []
-        for match in chosen_all:
+            chosen = []
+        for match in chosen:
             if match.id not in best or match.score > best[match.id].score:
                 best[match.id] = match
     out["matches"] = [m.as_dict() for m in sorted(best.values(), key=lambda m: m.score, reverse=True)]
@@ -234,6 +263,9 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
             continue
         minimum = floor(intent, facts)
         detail = f"the request reads as {match['id']} ({match['score']:.2f}): \u201c{match['segment'][:200]}\u201d"
+        if minimum == "block" and match.get("tentative"):
+            checks.append(Check(f"intent_{match['id']}", False, "review", f"{TENTATIVE}: {intent.rule}", detail))
+            continue
         if ROUTE_ORDER.index(minimum) <= ROUTE_ORDER.index("auto"):
             checks.append(Check(f"intent_{match['id']}", True, "info", intent.rule, detail))
             continue

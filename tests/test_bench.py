@@ -53,10 +53,10 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
     assert cycle["ratio_min"] == report["runner_vs_plain_throughput_ratio"]
     assert report["runner_vs_plain_exit_ratio"] == {w: level["ratio_vs_exit"] for w, level in cycle["levels"].items()}
     assert all(ratio > 0 for ratio in report["runner_vs_plain_exit_ratio"].values())
-    # Worker processes: as many of 1, 2 and 4 as the machine has cores, each with its own cycles/s.
+    # Worker processes: 1, 2 and 4, each with its own cycles/s; those above the machine's cores are marked.
     processes = report["processes"]
-    assert set(report["process_scaling"]) == set(processes["levels"]) and "1" in processes["levels"]
-    assert sorted(int(n) for n in processes["levels"]) + processes["skipped"] == [1, 2, 4]
+    assert set(report["process_scaling"]) == set(processes["levels"]) == {"1", "2", "4"}
+    assert processes["oversubscribed"] == [n for n in (1, 2, 4) if n > processes["cores"]]
     assert processes["levels"]["1"]["per_process_efficiency"] == 1.0
     assert all(rate > 0 for rate in report["process_scaling"].values())
 
@@ -130,7 +130,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
         "processes": {
             "workers": "processes",
             "cores": 2,
-            "skipped": [4],
+            "oversubscribed": [4],
             "levels": {
                 "1": {
                     "cycles_per_s": 3.0,
