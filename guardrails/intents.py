@@ -198,7 +198,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed)
                 for m in ranked
-                if _likely(policy, m)
+                if _likely(policy, m, whole=index == 0)
             ]
         else:
             chosen = []
@@ -216,10 +216,14 @@ def _by_probability(ranked: list[IntentMatch], names: list[str], probabilities: 
     return sorted(scored, key=lambda m: m.score, reverse=True)
 
 
-def _likely(policy: Policy, match: IntentMatch) -> bool:
-    """The classifier's reading counts when it is likely enough; an intent stricter than auto, at a lower bar."""
+def _likely(policy: Policy, match: IntentMatch, *, whole: bool) -> bool:
+    """The classifier's reading counts when it is likely enough.
+
+    On the whole request, an intent stricter than auto counts at a lower bar (in doubt, the stricter
+    reading); a sentence or clause alone ("What should I check first?") says too little for that.
+    """
     reading = policy.intent_reading
-    stricter = ROUTE_ORDER.index(policy.intents[match.id].route) > ROUTE_ORDER.index("auto")
+    stricter = whole and ROUTE_ORDER.index(policy.intents[match.id].route) > ROUTE_ORDER.index("auto")
     return match.score >= (reading.stricter_probability if stricter else reading.min_probability)
 
 

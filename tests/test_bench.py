@@ -187,7 +187,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
     }
     text = render(report)
     assert "notification_delivery_p50_ms: 4.2" in text
-    assert "runner / plain: 1.0, runner / plain_exit: 0.5" in text and "not measured here" in text
+    assert "runner / plain: 1.0, runner / plain_exit: 0.5" in text and "more processes than cores" in text
     assert "runner / plain: 1.0" in text and "(public API extrapolated)" in text and "audit chains verify: True" in text
     assert "search ms" in text and " 7.5 " in text
     assert "2b. the inbox at 1,000,000 pending" in text and "0.4 ms (cold 0.9 ms)  reviews.counts_by_agent" in text
