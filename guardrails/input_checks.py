@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails.routing import Check
-from hitl_core.masking import mask_cards, mask_emails, mask_secrets
+from hitl_core.masking import PLACEHOLDERS, mask_cards, mask_emails, mask_secrets
 
 _I = re.IGNORECASE
 _DISCLOSE = r"(reveal|show|see|view|print|display|output|repeat|tell|give|share|leak|dump|list|encode|translate|spell[- ]check|write out|return|what(?:'s| is| are| were))"
@@ -170,12 +170,6 @@ def normalize(text: str) -> str:
 
 
 # -- personal and regulated data ------------------------------------------------------------------
-_PLACEHOLDERS = (
-    ("payment_card", re.compile(r"\[CARD \*{4}\d{4}\]")),
-    ("secret", re.compile(r"\[SECRET\]")),
-    ("email", re.compile(r"\[EMAIL\]")),
-)
-"""What masking before storage leaves in a text: counted as the data it replaced when the text is screened."""
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")
 _NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
 _ID_BY_NAME = re.compile(
@@ -295,7 +289,7 @@ def redact(
         count("government_id")
         return f"{match.group(1)}{match.group(2)}[NATIONAL ID]"
 
-    for kind, pattern in _PLACEHOLDERS:  # masked before it was stored: still what it was
+    for kind, pattern in PLACEHOLDERS.items():  # masked before it was stored: counted as what it replaced
         n = len(pattern.findall(text))
         if n:
             found[kind] = n

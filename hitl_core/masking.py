@@ -151,8 +151,13 @@ def mask_emails(text: str, keep_domains: tuple[str, ...] = ()) -> tuple[str, int
     return EMAIL_PATTERN.sub(mask, text), count
 
 
-_PLACEHOLDERS = re.compile(r"\[CARD \*{4}\d{4}\]|\[EMAIL\]|\[SECRET\]")
-_IN_WORDS = {"[EMAIL]": "an email address", "[SECRET]": "a key"}
+PLACEHOLDERS = {
+    "payment_card": re.compile(r"\[CARD \*{4}\d{4}\]"),
+    "secret": re.compile(r"\[SECRET\]"),
+    "email": re.compile(r"\[EMAIL\]"),
+}
+"""What masking leaves in a text in place of each kind of value it masks."""
+_IN_WORDS = {"payment_card": "a card", "secret": "a key", "email": "an email address"}
 
 
 def placeholders_as_words(text: str) -> str:
@@ -161,7 +166,9 @@ def placeholders_as_words(text: str) -> str:
     What reads a request's meaning (the intent classifier) has never seen `[CARD ****1111]`; left in,
     such a token pulled "I paid with card [CARD ****1111]" towards getting into someone else's account.
     """
-    return _PLACEHOLDERS.sub(lambda m: _IN_WORDS.get(m.group(0), "a card"), text)
+    for kind, pattern in PLACEHOLDERS.items():
+        text = pattern.sub(_IN_WORDS[kind], text)
+    return text
 
 
 def mask_text(text: str, *, emails: bool = False) -> str:

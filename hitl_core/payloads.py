@@ -14,11 +14,7 @@ type checking; the approval gate (nodes/), which runs inside a graph, imports it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import (
-    Any,
-    Final,
-    Literal,  # LangChain's kind: typing's own does not mix with it as a base
-)
+from typing import Any, Final, Literal
 
 from langchain.agents.middleware.human_in_the_loop import (
     ActionRequest,
@@ -28,7 +24,7 @@ from langchain.agents.middleware.human_in_the_loop import (
     RejectDecision,
     ReviewConfig,
 )
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # LangChain's kind: typing's own does not mix with it as a base
 
 from hitl_core.canonical import value_hash
 
