@@ -181,10 +181,9 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     probabilities = examples.classifier.probabilities(vectors) if examples.classifier is not None else None
     for index, segment in enumerate(parts):
         near = [replace(m, segment=segment) for m in examples.score(read[index], vectors[index])]
-        ranked = near if probabilities is None else _by_probability(near, examples.names, probabilities[index])
         if index > 0:  # a sentence of a longer request: intents judged on the whole request do not apply
             near = [m for m in near if not policy.intents[m.id].whole_request]
-            ranked = [m for m in ranked if not policy.intents[m.id].whole_request]
+        ranked = near if probabilities is None else _by_probability(near, examples.names, probabilities[index])
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
         # The closest intent that clearly outranks every milder one: when the very closest is only a
@@ -212,7 +211,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
 def _by_probability(ranked: list[IntentMatch], names: list[str], probabilities: Any) -> list[IntentMatch]:
     """The same matches scored by the classifier's probability (the closest examples' scores kept beside it)."""
     near = {m.id: m for m in ranked}
-    scored = [replace(near[name], score=float(p)) for name, p in zip(names, probabilities, strict=True)]
+    scored = [replace(near[name], score=float(p)) for name, p in zip(names, probabilities, strict=True) if name in near]
     return sorted(scored, key=lambda m: m.score, reverse=True)
 
 
