@@ -177,21 +177,23 @@ def make_checkpointer(db: Database, lease_ttl: float) -> BaseCheckpointSaver[Any
                 with super()._cursor(pipeline=pipeline) as plain:
                     yield plain
                 return
-            # One round trip for BEGIN and the token check, one for the write and COMMIT.
+            # One round trip for BEGIN, the token check and the fork check; one for the write and COMMIT.
             with (
                 self.lock,
                 _internal.get_connection(self.conn) as conn,
                 conn.pipeline() as pipe,
                 conn.transaction(),
+                conn.cursor() as fencing,
                 conn.cursor(binary=True, row_factory=dict_row) as cur,
             ):
-                cur.execute(leases.FENCE_SQL_PYFORMAT, self._fence_params(fence))
-                pipe.sync()
-                if cur.rowcount != 1:
-                    raise _lease_lost(fence)
+                fencing.execute(leases.FENCE_SQL_PYFORMAT, self._fence_params(fence))
                 parent = self._take_parent()
                 if parent is not None:
                     cur.execute(_LATEST_PYFORMAT, (parent[0],))
+                pipe.sync()
+                if fencing.rowcount != 1:
+                    raise _lease_lost(fence)
+                if parent is not None:
                     row = cur.fetchone()
                     _refuse_fork(parent, (row["checkpoint_id"],) if row else None)
                 yield cur

@@ -797,7 +797,8 @@ class Runner:
             if isinstance(exc, HitlError):
                 return self._failed(agent, thread_id, str(exc), exc, held)
             return self._failed(agent, thread_id, f"{type(exc).__name__}: {exc}", exc, held)
-        return self._advance_bookkeeping(agent, thread_id, self._outcome(agent, thread_id, output), applied, held)
+        snapshot = self._outcome(agent, thread_id, output)
+        return self._advance_bookkeeping(agent, thread_id, snapshot, applied, held, registered=context.registered)
 
     def _advance_served(self, agent: str, thread_id: str, resume: Command, applied: str | None) -> RunResult:
         """Resume a thread on LangGraph Server with a recorded decision; the graph there does its own bookkeeping."""
@@ -824,10 +825,13 @@ class Runner:
         snapshot: _Paused | StateSnapshot,
         applied: str | None = None,
         held: leases.Lease | None = None,
+        *,
+        registered: set[str] | None = None,
     ) -> RunResult:
         """After a run: a review row per pending interrupt, the thread row, the turn's end in the audit.
 
         When the caller holds the thread's lease, the same transaction checks and gives it up (one statement).
+        Interrupts in `registered` had their rows written by the node that paused (`interrupt_with_row`).
         """
         result = self._result(thread_id, snapshot)
         with self.db.transaction() as tx:
@@ -835,6 +839,8 @@ class Runner:
                 leases.fence_and_release_in(tx, leases.Fence(thread_id, held.token, self.settings.lease_seconds))
             requester = snapshot.values.get("requester", ANONYMOUS)
             for pending in snapshot.interrupts:
+                if registered and pending.id in registered:
+                    continue
                 value: ReviewRequest | QuestionRequest = pending.value
                 created = reviews.register(
                     tx,

@@ -111,6 +111,7 @@ def interrupt_with_row(ctx: AgentContext, value: ReviewRequest | QuestionRequest
                         "t": ctx.thread_id,
                     },
                 )
+        ctx.registered.add(pending.id)
         raise
 
 

@@ -7,7 +7,7 @@ database and the model travel in the run context, which is never checkpointed.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from langchain_core.messages import AnyMessage
@@ -102,6 +102,8 @@ class AgentContext:
     """The runtime's decision rules, for a gate admitting a resume that came another way (`nodes/resume_check.py`)."""
     host: str | None = None
     """Where the thread's checkpoints are when not in the runtime (`langgraph`): no bookkeeping follows its runs."""
+    registered: set[str] = field(default_factory=set)
+    """Interrupt ids whose review rows a node of this run wrote as it paused: the runtime's bookkeeping skips them."""
 
 
 class Admit(Protocol):
