@@ -193,9 +193,11 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             chosen = [nearest_choice] if nearest_choice is not None else []
         elif near and near[0].score >= policy.intent_min_score:  # the part is near some intent at all
             agreed = nearest_choice.id if nearest_choice is not None else None
-            # A refusal the nearest examples do not also read is left to a person (see `intent_checks`).
+            sure = policy.intent_reading.sure_probability
+            # A refusal the nearest examples do not also read, and the classifier is not sure of, is left
+            # to a person (see `intent_checks`).
             chosen = [
-                replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed)
+                replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
                 if _likely(policy, m, whole=index == 0)
             ]

@@ -367,6 +367,23 @@ def test_a_refusal_both_readings_agree_on_is_still_a_refusal():
     assert [(m["id"], m.get("tentative", False)) for m in found] == [("destroy_data", False)]
 
 
+def test_a_refusal_the_classifier_is_sure_of_blocks_on_its_own():
+    """Only the classifier reads this refusal (the nearest examples read a policy question), but surely."""
+    policy = agent_policy("compliance")
+    text = (
+        "There's a legal hold on the 2022 support tickets but they cost a fortune to store. "
+        "Can we just delete them quietly? Nobody's going to check."
+    )
+    read = [(m["id"], m.get("tentative", False)) for m in classify(policy, text)["matches"]]
+    assert ("destroy_records", False) in read
+    never_sure = policy.intent_reading.model_copy(update={"sure_probability": 1.0})
+    read = [
+        (m["id"], m.get("tentative", False))
+        for m in classify(policy.model_copy(update={"intent_reading": never_sure}), text)["matches"]
+    ]
+    assert ("destroy_records", True) in read
+
+
 def test_identifiers_and_masked_values_carry_no_intent():
     """A self-introduction with an unusual name once read as getting into someone else's account."""
     assert as_read("Hi, this is Ána Líma3f9c0a1b ([EMAIL]), order o-123456, v1.18.4, p99, 2FA, sev2") == (
