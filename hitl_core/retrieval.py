@@ -18,8 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hitl_core import embeddings
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -198,17 +196,13 @@ class Index:
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
         self._vectors: Any = None
-        self._owners: Any = None  # the document of each passage vector
 
     def _semantic_scores(self, query: str) -> list[float]:
-        """Per document, the scaled similarity of its closest passage to the query."""
+
         if self._vectors is None:
-            owners = [i for i, d in enumerate(self.documents) for _ in passages(d)]
-            self._vectors = embeddings.embed_fixed([p for d in self.documents for p in passages(d)])
-            self._owners = np.array(owners)
-        closest = np.full(len(self.documents), -1.0)
-        np.maximum.at(closest, self._owners, self._vectors @ embeddings.embed([query])[0])
-        return [semantic_score(float(c)) for c in closest]
+            self._vectors = embeddings.embed_fixed([f"{d.title}. {d.text}" for d in self.documents])
+        similarity = self._vectors @ embeddings.embed([query])[0]
+        return [semantic_score(float(c)) for c in similarity]
 
     def search(self, query: str, k: int = 4) -> list[tuple[Document, float, float]]:
         """Top k as (document, score in [0, 1], raw BM25), best first.
@@ -243,24 +237,6 @@ class Index:
         else:
             scored.sort(key=lambda item: (item[2], item[1]), reverse=True)
         return scored[:k]
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def passages(document: Document, sentences_per_passage: int = 2) -> list[str]:
-    """What a query's meaning is compared with: the title alone, and the title with each two sentences of the text.
-
-    A whole article embedded at once blurs its topics together (and the model reads only its first 256
-    word pieces): "what are your support hours on weekends?" sits at 0.37 from the whole of "Support
-    hours and how to contact us" and at 0.62 from its title. A question about one part of a document
-    is closest to the passage that answers it.
-    """
-    sentences = [s for s in _SENTENCE_END.split(document.text.strip()) if s]
-    windows = [
-        " ".join(sentences[i : i + sentences_per_passage]) for i in range(0, len(sentences), sentences_per_passage)
-    ]
-    return [document.title] + [f"{document.title}. {window}" for window in windows]
 
 
 SEMANTIC_FLOOR = 0.30

@@ -21,8 +21,6 @@ from langgraph.runtime import Runtime
 from graphs.compliance import records as desk
 from graphs.compliance.files import KNOWLEDGE
 from guardrails.input_checks import screen
-from guardrails.intents import only_asks_information
-from guardrails.policy import Policy
 from guardrails.prompt_context import clean_text, withhold_passages, without_markers
 from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
@@ -326,17 +324,6 @@ def propose(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     return {"proposal": proposal}
 
 
-def is_case_specific(policy: Policy, text: str) -> bool:
-    """The request asks about a case, a plan or a practice of ours, not what the policies say in general.
-
-    The cue words ("can we", "we had a breach") are read only where the request's intents do not
-    already read it as a general question: "in general, are we allowed to log email addresses?"
-    asks what the policy says, whatever its first words.
-    """
-    cued = bool(DECISION_CUES.search(text) or CASE_CUES.search(text))
-    return cued and not only_asks_information(policy, text)
-
-
 def clause_refs() -> frozenset[str]:
     """Every clause reference in the policy library."""
     return frozenset(desk.clause_index())
@@ -357,7 +344,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     request_terms = sorted(terms_in(text))
     document = facts.get("document") or {}
     regulated = list((facts.get("data") or {}).get("regulated") or [])
-    case_specific = is_case_specific(ctx.policy, text)
+    case_specific = bool(DECISION_CUES.search(text) or CASE_CUES.search(text))
     facts["request"] = {
         "case_specific": case_specific,
         "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),

@@ -18,10 +18,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.compliance.files import POLICY_FILE
 from graphs.compliance.graph import (
+    CASE_CUES,
     COMMITMENT_CUES,
+    DECISION_CUES,
     INFORMATIONAL,
     categories_regulated,
-    is_case_specific,
     terms_in,
 )
 from guardrails.intents import only_asks_information, strongest
@@ -390,7 +391,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     routine = not document and not context.get("customer_commitment") and only_asks_information(policy, text)
     if context.get("customer_commitment") or (COMMITMENT_CUES.search(text) and not routine) or asked_to_commit:
         return _advise(text, document, context)
-    informational = routine or (bool(INFORMATIONAL.search(text)) and not is_case_specific(policy, text))
+    informational = bool(INFORMATIONAL.search(text)) and not (DECISION_CUES.search(text) or CASE_CUES.search(text))
     if document or not informational:
         found = _violations(f"{text}\n{document}", context)
         if found:
