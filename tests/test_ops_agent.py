@@ -14,6 +14,7 @@ import pytest
 
 from graphs.ops import graph as ops
 from graphs.ops import records as fleet
+from graphs.ops.graph import mentioned_env
 from hitl_core import audit, ledger, reviews
 from hitl_core.errors import BadInput, Forbidden
 from hitl_core.users import add_user
@@ -310,3 +311,19 @@ def test_unknown_service_asks_then_continues(ops_runner):
     assert (answered.status, answered.route, answered.action["name"]) == ("completed", "auto", "restart_service")
     (entry,) = ledger.list_entries(runner.db, thread_id=result.thread_id)
     assert entry["args"]["service"] == "notification-service" and entry["args"]["env"] == "dev"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written blind: both completed on their own as deploys to staging
+        "hotfix 2.4.1 for shipping-gateway is green in staging, ship it to prod",
+        "shipping-gateway 2.4.1 passed staging, go ahead and deploy it to prod",
+    ],
+)
+def test_a_request_naming_two_environments_is_read_as_the_strictest(ops_runner, message):
+    """A change that names staging and production is a production change until a person says otherwise."""
+    context = {"service": {"name": "shipping-gateway", "env": "prod", "version": "2.4.0", "previous_version": "2.3.9"}}
+    result = _run(ops_runner, message, context)
+    assert (result.route, result.action["name"], result.action["args"]["env"]) == ("review", "deploy", "prod")
+    assert mentioned_env("copy last night's prod orders into staging for the load test") == "prod"
+    assert mentioned_env("restart search-indexer in staging") == "staging"
