@@ -51,6 +51,7 @@ def served_context(agent: str) -> type[AgentContext]:
     class ServedContext(AgentContext):
         def __init__(self, **_ignored: Any) -> None:
             """The run's JSON context holds nothing the agent takes from a client."""
+            self.registered = set()  # the gate notes the rows it wrote; no bookkeeping follows a server's run
 
         @property
         def db(self) -> Any:  # type: ignore[override]
