@@ -97,9 +97,6 @@ def destructive_terms(text: str) -> list[str]:
     return [m.group(0).lower() for m in _DESTRUCTIVE.finditer(text)]
 
 
-_STRICTNESS = ("dev", "staging", "prod")
-
-
 def mentioned_env(text: str) -> str | None:
     """The environment a request names, if any (prod, staging or dev); of several, the strictest.
 
@@ -107,7 +104,7 @@ def mentioned_env(text: str) -> str | None:
     staging" reads production: in doubt, the reading that puts a person in front of it.
     """
     named = {_ENV_WORDS[match.group(1).lower()] for match in _ENV.finditer(text)}
-    return max(named, key=_STRICTNESS.index) if named else None
+    return min(named, key=fleet.ENVS.index) if named else None  # ENVS lists the strictest first
 
 
 def find_service(text: str, names: list[str]) -> str | None:

@@ -20,6 +20,7 @@ from hitl_core.errors import BadInput, Conflict
 from hitl_core.retrieval import read_jsonl
 
 ENVS = ("prod", "staging", "dev")
+"""The fleet's environments, the strictest first."""
 Env = Literal["prod", "staging", "dev"]
 Severity = Literal["sev1", "sev2", "sev3", "sev4"]
 MAX_ACCESS_HOURS = 8
