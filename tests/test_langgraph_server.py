@@ -7,6 +7,7 @@ land in the project's database, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -30,6 +31,8 @@ from hitl_core.errors import BadInput
 from hitl_core.settings import Settings
 from hitl_core.users import add_user
 from hitl_runtime.runner import Runner
+from hitl_runtime.server import served_context
+from nodes.state import AgentContext
 from tests.conftest import ACCOUNTS
 from tests.helpers import free_port
 
@@ -160,6 +163,20 @@ def _refusals(server: Server, thread_id: str) -> list[dict[str, Any]]:
 def _interrupted(server: Server, thread_id: str) -> list[dict[str, Any]]:
     found = server.client("sam").threads.search(status="interrupted", limit=100)
     return [t for t in found if t["thread_id"] == thread_id]
+
+
+@pytest.mark.parametrize("agent", ["support", "ops", "compliance"])
+def test_a_served_context_has_every_field_of_the_agent_context(agent: str) -> None:
+    """The served class cannot run the dataclass's __init__ (its fields are properties there), so a
+    field added to `AgentContext` must be set in its own __init__ too: one missing failed every served run."""
+    context_class = served_context(agent)
+    context = context_class()
+    missing = [
+        f.name
+        for f in dataclasses.fields(AgentContext)
+        if not isinstance(getattr(context_class, f.name, None), property) and not hasattr(context, f.name)
+    ]
+    assert missing == []
 
 
 def test_a_refund_waits_for_a_review_that_only_an_authorised_reviewer_can_decide(server):
