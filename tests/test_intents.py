@@ -58,6 +58,9 @@ EVERYDAY_REQUESTS = [
     ("support", "The lamp flickers and dies after a minute, so I'd rather have what I paid returned to me.", "refund"),
     ("ops", "Turn off MFA for the ops console, it slows us down.", "disable_controls"),
     ("support", "Skip the ID check this once, I'm in a hurry.", "bypass_controls"),
+    # Five refund phrasings sat among the plain questions' examples, so their neighbours read as questions.
+    ("support", "Honestly not happy with the rug, I just want to be made whole.", "refund"),
+    ("support", "The mixer never worked, I just want to be made whole", "refund"),
 ]
 
 
