@@ -193,13 +193,14 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             chosen = [nearest_choice] if nearest_choice is not None else []
         elif near and near[0].score >= policy.intent_min_score:  # the part is near some intent at all
             agreed = nearest_choice.id if nearest_choice is not None else None
+            routine = sum(m.score for m in ranked if policy.intents[m.id].route == "auto")
             sure = policy.intent_reading.sure_probability
             # A refusal the nearest examples do not also read, and the classifier is not sure of, is left
             # to a person (see `intent_checks`).
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
-                if _likely(policy, m, whole=index == 0)
+                if _likely(policy, m, whole=index == 0, routine=routine)
             ]
         else:
             chosen = []
@@ -217,15 +218,20 @@ def _by_probability(ranked: list[IntentMatch], names: list[str], probabilities: 
     return sorted(scored, key=lambda m: m.score, reverse=True)
 
 
-def _likely(policy: Policy, match: IntentMatch, *, whole: bool) -> bool:
+def _likely(policy: Policy, match: IntentMatch, *, whole: bool, routine: float) -> bool:
     """The classifier's reading counts when it is likely enough.
 
     On the whole request, an intent stricter than auto counts at a lower bar (in doubt, the stricter
-    reading); a sentence or clause alone ("What should I check first?") says too little for that.
+    reading); a sentence or clause alone ("What should I check first?") says too little for that, and
+    counts as stricter only when it leads the clause's routine readings (`routine`, their summed
+    probability) by `part_lead`: a clause of context beside a question ("I ordered the rug in the wrong
+    size") spreads its probability, an ask ("if it's bad just restart it") does not.
     """
     reading = policy.intent_reading
-    stricter = whole and ROUTE_ORDER.index(policy.intents[match.id].route) > ROUTE_ORDER.index("auto")
-    return match.score >= (reading.stricter_probability if stricter else reading.min_probability)
+    stricter = ROUTE_ORDER.index(policy.intents[match.id].route) > ROUTE_ORDER.index("auto")
+    if whole:
+        return match.score >= (reading.stricter_probability if stricter else reading.min_probability)
+    return match.score >= reading.min_probability and (not stricter or match.score - routine >= reading.part_lead)
 
 
 def _counts(policy: Policy, top: IntentMatch, ranked: list[IntentMatch]) -> bool:

@@ -95,6 +95,20 @@ def test_offline_support_model_answers_a_general_refund_question(runner):
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
 
 
+@pytest.mark.parametrize(
+    ("agent", "text", "intent"),
+    [
+        ("support", "How do returns work? I ordered the rug in the wrong size by accident.", None),
+        ("ops", "how's the latency on search-api looking? if it's bad just restart it", "restart"),
+    ],
+)
+def test_a_clause_counts_as_stricter_only_when_it_outweighs_its_routine_readings(agent, text, intent):
+    """A clause of context beside a question spreads the classifier's probability; an ask in a clause does not."""
+    policy = agent_policy(agent)
+    stricter = [m["id"] for m in classify(policy, text)["matches"] if policy.intents[m["id"]].route != "auto"]
+    assert stricter == ([intent] if intent else []), classify(policy, text)
+
+
 def test_vagueness_is_judged_on_the_whole_request_only():
     policy = agent_policy("ops")
     assert policy.intents["vague"].whole_request
