@@ -40,7 +40,8 @@ TENTATIVE = "the request may be one the agent must refuse, on one reading of two
 _SPLIT = re.compile(
     r"(?<=[.!?;:])\s+|\n+|\s+(?:-|–|—)\s+"
     r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+"
-    r"|,\s+(?=so\s+(?:i|i'd|i'm|we|can|could|would)\b)",  # "it broke, so I'd rather ...": the ask after the reason
+    r"|,\s+(?=so\s+(?:i|i'd|i'm|we|can|could|would)\b)"  # "it broke, so I'd rather ...": the ask after the reason
+    r"|,?\s+and\s+(?=if\b)",  # "check the error rate, and if it's above 2%, roll it back": the change on its own
     re.I,
 )
 

@@ -192,6 +192,28 @@ def test_read_only_proposal_for_a_production_change_goes_to_review(runner):
     assert not check["passed"] and check["outcome"] == "review" and "reads as rollback" in check["detail"]
 
 
+# A check with a production change made conditional on its result: the change is the ask.
+CONDITIONAL_ASKS = [
+    ("check the error rate on catalog-api, and if it's above 2% roll it back", "rollback"),
+    ("see if payments-api is healthy and if not restart it", "restart"),
+]
+
+
+@pytest.mark.parametrize(("text", "intent"), CONDITIONAL_ASKS)
+def test_a_change_asked_on_a_condition_is_read_beside_the_check(text, intent):
+    policy = agent_policy("ops")
+    assert intent in [m["id"] for m in classify(policy, text)["matches"]], classify(policy, text)
+
+
+def test_a_read_only_proposal_for_a_conditional_production_change_goes_to_review(runner):
+    runner._models["ops"] = _harmless("inspect_logs", {"service": "checkout-api", "env": "prod", "query": "x"})
+    result = runner.run(
+        "ops", CONDITIONAL_ASKS[0][0], user="eve", context={"service": PROD_SERVICE}, thread_id=unique("th")
+    )
+    assert (result.route, result.action["name"]) == ("review", "inspect_logs"), result.reasons
+    assert any("does not address a request that needs review" in r for r in result.reasons), result.reasons
+
+
 def test_same_request_in_staging_runs_on_its_own(runner):
     runner._models["ops"] = _harmless("inspect_logs", {"service": "checkout-api", "env": "staging", "query": "x"})
     result = runner.run(
