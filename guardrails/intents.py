@@ -108,11 +108,12 @@ class _Examples:
 
         self.labels = [name for name, intent in intents.items() for _ in intent.examples]
         self.texts = [example for intent in intents.values() for example in intent.examples]
-        self.vectors = embeddings.embed_fixed([as_read(t) for t in self.texts])
+        read = [as_read(t) for t in self.texts]
+        self.vectors = embeddings.embed_fixed(read)
         self.index = Index([Document(str(i), "", t, {}) for i, t in enumerate(self.texts)])
         self.names = list(intents)
         self.classifier = (
-            IntentClassifier.trained(self.names, self.labels, self.vectors, reading.regularisation)
+            IntentClassifier.trained(self.names, self.labels, read, self.vectors, reading.regularisation)
             if reading.kind == "classifier"
             else None
         )
@@ -179,7 +180,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
         return out
     read = [as_read(part) for part in parts]
     vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
-    probabilities = examples.classifier.probabilities(vectors) if examples.classifier is not None else None
+    probabilities = examples.classifier.probabilities(vectors, read) if examples.classifier is not None else None
     for index, segment in enumerate(parts):
         near = [replace(m, segment=segment) for m in examples.score(read[index], vectors[index])]
         if index > 0:  # a sentence of a longer request: intents judged on the whole request do not apply

@@ -439,7 +439,7 @@ def test_a_policy_may_keep_the_nearest_reading():
     policy = agent_policy("ops")
     nearest = policy.model_copy(update={"intent_reading": policy.intent_reading.model_copy(update={"kind": "nearest"})})
     text = "Can you tidy the deploy history so it doesn't show we shipped catalog-api during the freeze?"
-    assert [m["id"] for m in classify(policy, text)["matches"]] == ["hide_records"]
+    assert classify(policy, text)["matches"][0]["id"] == "hide_records"
     read_near = classify(nearest, text)
     assert "hide_records" not in [m["id"] for m in read_near["matches"]]
     (top, *_) = read_near["nearest"]  # the nearest reading scores by closeness, not by probability
@@ -457,7 +457,8 @@ def test_the_classifier_is_trained_once_per_machine(tmp_path, monkeypatch):
     monkeypatch.setattr(intents, "_loaded", {})
     first = classify(small, text)
     (stored,) = list((tmp_path / "cache").glob("intent-classifier-*.npy"))
-    assert np.load(stored).shape == (3, 385)  # one row per intent: the weights and the bias
+    words = intents._examples_for(small).classifier.words
+    assert np.load(stored).shape == (3, 384 + len(words) + 1)  # per intent: embedding and word weights, bias
 
     monkeypatch.setattr(intents, "_loaded", {})
     monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)  # an import would now fail
@@ -472,9 +473,10 @@ def test_a_policy_of_two_intents_reads_with_probabilities_that_sum_to_one(tmp_pa
     policy = agent_policy("support")
     names = ["question", "refund"]
     labels = [n for n in names for _ in policy.intents[n].examples]
-    vectors = embeddings.embed_fixed([e for n in names for e in policy.intents[n].examples])
-    classifier = IntentClassifier.trained(names, labels, vectors, 100.0)
-    odds = classifier.probabilities(embeddings.embed(["What are your opening hours?", "Refund my $40 please."]))
+    texts = [e for n in names for e in policy.intents[n].examples]
+    classifier = IntentClassifier.trained(names, labels, texts, embeddings.embed_fixed(texts), 100.0)
+    asked = ["What are your opening hours?", "Refund my $40 please."]
+    odds = classifier.probabilities(embeddings.embed(asked), asked)
     assert odds.shape == (2, 2) and np.allclose(odds.sum(axis=1), 1.0)
     assert odds[0].argmax() == 0 and odds[1].argmax() == 1
 
@@ -496,6 +498,49 @@ def test_a_masked_card_email_or_key_reads_as_what_it_stands_for():
         emails=True,
     )
     assert "[CARD ****1111]" in text and "[EMAIL]" in text and "[SECRET]" in text
-    found = classify(agent_policy("support"), text)["matches"]
+    policy = agent_policy("support")
+    found = [m for m in classify(policy, text)["matches"] if policy.intents[m["id"]].route != "auto"]
     assert [m["id"] for m in found] == ["refund"]
     assert "[CARD ****1111]" not in found[0]["segment"]  # the refund sentence; a card sentence is shown as written
+
+
+def test_word_features_keep_the_function_words_that_tell_an_ask_from_a_question():
+    from guardrails.intent_classifier import WordFeatures
+
+    words = WordFeatures(["How do I cancel it?", "how do I return it", "Please cancel it.", "please cancel mine"])
+    assert {"how do", "please cancel", "it"} <= set(words.index)
+    assert "return" not in words.index  # one example alone does not make a term
+    rows = words.transform(["Please cancel it, how do I know?", "nothing shared"])
+    assert np.isclose(np.linalg.norm(rows[0]), 1.0) and not rows[1].any()
+
+
+def test_the_words_add_to_the_embedding_in_cross_validation():
+    """Five folds over support's examples: with the words, more examples read right and fewer risky ones read milder."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from guardrails.intent_classifier import WordFeatures
+    from guardrails.intents import as_read
+    from guardrails.routing import ROUTE_ORDER
+    from hitl_core import embeddings
+
+    policy = agent_policy("support")
+    names = list(policy.intents)
+    texts = [as_read(e) for intent in policy.intents.values() for e in intent.examples]
+    labels = np.array([names.index(n) for n, intent in policy.intents.items() for _ in intent.examples])
+    strictness = np.array([ROUTE_ORDER.index(policy.intents[n].route) for n in names])
+    vectors = embeddings.embed_fixed(texts)
+    scores = {}
+    for kind in ("embedding", "embedding and words"):
+        right = milder = 0
+        for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(vectors, labels):
+            features = vectors
+            if kind != "embedding":
+                features = np.hstack([vectors, WordFeatures([texts[i] for i in train]).transform(texts)])
+            model = LogisticRegression(C=policy.intent_reading.regularisation, max_iter=5000)
+            read = model.fit(features[train], labels[train]).predict(features[test])
+            right += int((read == labels[test]).sum())
+            milder += int((strictness[read] < strictness[labels[test]]).sum())
+        scores[kind] = (right, milder)
+    assert scores["embedding and words"][0] > scores["embedding"][0], scores
+    assert scores["embedding and words"][1] <= scores["embedding"][1], scores
