@@ -163,7 +163,7 @@ class IntentReading(_Strict):
     """An intent with a minimum route above auto counts from this probability: in doubt, the stricter reading."""
     part_lead: float = Field(default=0.35, ge=0, le=1)
     """On a sentence or clause of a longer request, a stricter intent's lead over the clause's routine readings."""
-    sure_probability: float = Field(default=0.95, gt=0, le=1)
+    sure_probability: float = Field(default=0.8, gt=0, le=1)
     """A refusal the classifier reads this surely blocks on its own; below, it needs the nearest examples to agree
     (otherwise it is tentative: a person decides)."""
 
