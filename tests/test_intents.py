@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -515,55 +514,40 @@ def test_word_features_keep_the_function_words_that_tell_an_ask_from_a_question(
     assert np.isclose(np.linalg.norm(rows[0]), 1.0) and not rows[1].any()
 
 
-@functools.cache
-def _cross_validated(agent: str, words: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Five folds over an agent's intent examples: each example's probabilities from a classifier that never saw it.
-
-    Returns the probabilities, the examples' intents (indices) and each intent's strictness.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    from guardrails.intent_classifier import WordFeatures
-    from guardrails.intents import as_read
-    from guardrails.routing import ROUTE_ORDER
-    from hitl_core import embeddings
-
-    policy = agent_policy(agent)
-    names = list(policy.intents)
-    texts = [as_read(e) for intent in policy.intents.values() for e in intent.examples]
-    labels = np.array([names.index(n) for n, intent in policy.intents.items() for _ in intent.examples])
-    strictness = np.array([ROUTE_ORDER.index(policy.intents[n].route) for n in names])
-    vectors = embeddings.embed_fixed(texts)
-    probabilities = np.zeros((len(texts), len(names)))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(vectors, labels):
-        features = vectors
-        if words:
-            features = np.hstack([vectors, WordFeatures([texts[i] for i in train]).transform(texts)])
-        model = LogisticRegression(C=policy.intent_reading.regularisation, max_iter=5000)
-        probabilities[test] = model.fit(features[train], labels[train]).predict_proba(features[test])
-    return probabilities, labels, strictness
-
-
 def test_the_words_add_to_the_embedding_in_cross_validation():
     """With the words, more of support's examples read right and no more risky ones read milder."""
-    scores = {}
-    for words in (False, True):
-        probabilities, labels, strictness = _cross_validated("support", words)
-        read = probabilities.argmax(axis=1)
-        scores[words] = (int((read == labels).sum()), int((strictness[read] < strictness[labels]).sum()))
-    assert scores[True][0] > scores[False][0], scores
-    assert scores[True][1] <= scores[False][1], scores
+    from hitl_lab.intent_cv import figures
+
+    without, with_words = figures("support", words=False), figures("support", words=True)
+    assert with_words["accuracy"] > without["accuracy"], (without, with_words)
+    assert with_words["read_milder"] <= without["read_milder"], (without, with_words)
 
 
 @pytest.mark.parametrize("agent", ["support", "ops", "compliance"])
 def test_a_sure_refusal_is_rare_among_requests_that_are_not_refusals(agent):
     """The bar at which the classifier's refusal stands alone: in cross-validation, at most one in 500 others reach it."""
-    from guardrails.routing import ROUTE_ORDER
+    from hitl_lab.intent_cv import figures
 
-    probabilities, labels, strictness = _cross_validated(agent, True)
-    block = strictness == ROUTE_ORDER.index("block")
-    others = ~block[labels]
-    surely_refused = probabilities[:, block].max(axis=1) >= agent_policy(agent).intent_reading.sure_probability
-    assert surely_refused[others].mean() <= 1 / 500, int(surely_refused[others].sum())
-    assert surely_refused[~others].mean() >= 0.4  # and it is not a bar nothing reaches
+    read = figures(agent)
+    assert read["others_sure"] <= 1 / 500, read
+    assert read["refusals_sure"] >= 0.4, read  # and it is not a bar nothing reaches
+
+
+def test_the_whole_request_bar_flags_few_routine_examples_and_catches_most_risky_ones():
+    """The bar for a stricter intent, chosen by cross-validation: what the shipped policies keep to."""
+    from hitl_lab.intent_cv import figures
+
+    for agent in ("support", "ops", "compliance"):
+        read = figures(agent)
+        assert read["routine_flagged"] <= 0.06 and read["risky_caught"] >= 0.9, (agent, read)
+
+
+def test_cross_validation_names_an_unknown_agent_in_one_line(capsys):
+    from hitl_lab.intent_cv import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["nosuch"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "python -m hitl_lab.intent_cv: unknown agent 'nosuch' (choose from: compliance, ops, support)"
+    ]
