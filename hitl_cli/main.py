@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -840,14 +839,14 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
 
 def _streamlit(port: int | None, address: str | None = None, *, demo: bool = False) -> None:
     # It listens on 127.0.0.1 (ui/.streamlit/config.toml) unless --address says otherwise.
-    from hitl_runtime.app_command import APP, app_command
+    from hitl_runtime.app_command import APP, app_command, serve_app
 
     if not APP.exists():
         raise BadInput("the review app is not part of this build (ui/server.py is missing)")
     command = app_command(port, address)
     # A subprocess boundary: the app reads its settings from this environment at its own edge.
-    env = os.environ | ({"HITL_DEMO": "1"} if demo else {})
-    raise SystemExit(subprocess.call(command, env=env))
+    env = dict(os.environ) | ({"HITL_DEMO": "1"} if demo else {})
+    raise SystemExit(serve_app(command, env))
 
 
 def _background_worker(runner: Any) -> None:

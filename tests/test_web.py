@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -166,14 +167,15 @@ def _listening(port: int) -> set[str]:
     return found
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
-def test_hitl_ui_listens_on_this_machine_only_and_serves_the_headers(runner, tmp_path):
+@contextmanager
+def _hitl_ui(runner: Runner, folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, dict[str, str]]]:
+    """The real `hitl ui` on a free port, once its health check answers: the process, the port, the headers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
     env["HITL_DATABASE_URL"] = runner.db.url
     process = subprocess.Popen(
         [sys.executable, "-m", "hitl_cli.main", "ui", "--port", str(port)],
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -189,10 +191,29 @@ def test_hitl_ui_listens_on_this_machine_only_and_serves_the_headers(runner, tmp
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("hitl ui did not start")
                 time.sleep(0.3)
+        yield process, port, headers
+    finally:
+        stop(process, timeout=15)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
+def test_hitl_ui_listens_on_this_machine_only_and_serves_the_headers(runner, tmp_path):
+    with _hitl_ui(runner, tmp_path) as (_, port, headers):
         assert _listening(port) == {"127.0.0.1"}
         assert headers["content-security-policy"] == "frame-ancestors 'self'"
         assert headers["x-frame-options"] == "SAMEORIGIN"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as form:
             assert b'<button type="submit">Log in</button>' in form.read()
-    finally:
-        stop(process, timeout=15)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
+def test_stopping_hitl_ui_stops_the_app_it_serves(runner, tmp_path):
+    """`hitl ui` serves the app from a child process: a SIGTERM to it (a supervisor's stop) once left the app
+    serving on its port, orphaned."""
+    with _hitl_ui(runner, tmp_path) as (process, port, _):
+        process.terminate()
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 30  # the app's own shutdown, not a figure under test
+        while _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _listening(port) == set()
