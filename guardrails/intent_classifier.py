@@ -65,9 +65,10 @@ def _terms(text: str) -> list[str]:
 class IntentClassifier:
     """Softmax over a linear map of a sentence's embedding and words, one class per intent."""
 
-    def __init__(self, names: list[str], weights: np.ndarray, words: WordFeatures) -> None:
+    def __init__(self, names: list[str], weights: np.ndarray, words: WordFeatures | None) -> None:
         self.names = names
         self.words = words
+        """None: the embedding alone is read (`hitl_lab/intent_cv.py` compares the two)."""
         self._weights = weights[:, :-1]
         self._bias = weights[:, -1]
 
@@ -75,7 +76,10 @@ class IntentClassifier:
     def trained(
         cls, names: list[str], labels: list[str], texts: list[str], vectors: np.ndarray, regularisation: float
     ) -> IntentClassifier:
-        """The classifier for these examples (`labels[i]` names the intent of `texts[i]`, embedded as `vectors[i]`)."""
+        """The classifier for these examples (`labels[i]` names the intent of `texts[i]`, embedded as `vectors[i]`).
+
+        Its weights come from the cache when a process has trained it already.
+        """
         words = WordFeatures(texts)
         digest = hashlib.sha256(
             np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
@@ -84,28 +88,52 @@ class IntentClassifier:
             + "\0".join(names).encode()
             + repr(regularisation).encode()
         ).hexdigest()[:24]
-
-        def fit() -> np.ndarray:
-            from sklearn.linear_model import LogisticRegression  # only when no process has trained it yet
-
-            features = np.hstack([vectors, words.transform(texts)])
-            if len(names) == 1:  # one intent: every sentence that comes near it is it
-                return np.zeros((1, features.shape[1] + 1))
-            targets = np.array([names.index(label) for label in labels])
-            model = LogisticRegression(C=regularisation, max_iter=5000).fit(features, targets)
-            weights = np.hstack([model.coef_, model.intercept_[:, None]]).astype(np.float64)
-            if len(names) == 2:  # scikit-learn keeps one row for two classes: the second's log-odds
-                weights = np.vstack([np.zeros_like(weights), weights])
-            return weights
-
-        weights = embeddings.stored(f"intent-classifier-{digest}", fit, rows=len(names))
+        weights = embeddings.stored(
+            f"intent-classifier-{digest}",
+            lambda: _fit(names, labels, _features(vectors, texts, words), regularisation),  # only when not cached
+            rows=len(names),
+        )
         return cls(names, weights, words)
+
+    @classmethod
+    def fitted(
+        cls,
+        names: list[str],
+        labels: list[str],
+        texts: list[str],
+        vectors: np.ndarray,
+        regularisation: float,
+        *,
+        words: bool = True,
+    ) -> IntentClassifier:
+        """The same classifier trained now, uncached, with or without the words (for cross-validation)."""
+        reader = WordFeatures(texts) if words else None
+        return cls(names, _fit(names, labels, _features(vectors, texts, reader), regularisation), reader)
 
     def probabilities(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
         """One row per sentence (`texts[i]`, embedded as `vectors[i]`): each intent's probability, in `names`' order."""
-        features = np.hstack([np.asarray(vectors, dtype=np.float64), self.words.transform(texts)])
-        logits = features @ self._weights.T + self._bias
+        logits = _features(vectors, texts, self.words) @ self._weights.T + self._bias
         logits -= logits.max(axis=1, keepdims=True)
         odds = np.exp(logits)
         probabilities: np.ndarray = odds / odds.sum(axis=1, keepdims=True)
         return probabilities
+
+
+def _features(vectors: np.ndarray, texts: list[str], words: WordFeatures | None) -> np.ndarray:
+    """What the classifier reads of each sentence: its embedding, then its words when they are read."""
+    embedded = np.asarray(vectors, dtype=np.float64)
+    return embedded if words is None else np.hstack([embedded, words.transform(texts)])
+
+
+def _fit(names: list[str], labels: list[str], features: np.ndarray, regularisation: float) -> np.ndarray:
+    """One row of weights per intent, the bias last (multinomial logistic regression)."""
+    from sklearn.linear_model import LogisticRegression  # only when no process has trained it yet
+
+    if len(names) == 1:  # one intent: every sentence that comes near it is it
+        return np.zeros((1, features.shape[1] + 1))
+    targets = np.array([names.index(label) for label in labels])
+    model = LogisticRegression(C=regularisation, max_iter=5000).fit(features, targets)
+    weights = np.hstack([model.coef_, model.intercept_[:, None]]).astype(np.float64)
+    if len(names) == 2:  # scikit-learn keeps one row for two classes: the second's log-odds
+        weights = np.vstack([np.zeros_like(weights), weights])
+    return weights

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from guardrails.intent_classifier import WordFeatures
+from guardrails.intent_classifier import IntentClassifier
 from guardrails.intents import as_read
 from guardrails.routing import ROUTE_ORDER
 from hitl_core.errors import BadInput
@@ -40,7 +40,6 @@ class CrossValidation:
 @cache
 def cross_validated(agent: str, *, words: bool = True, folds: int = 5) -> CrossValidation:
     """The policy's examples read in `folds` folds, with the regularisation the policy trains with."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     from hitl_core import embeddings
@@ -53,11 +52,15 @@ def cross_validated(agent: str, *, words: bool = True, folds: int = 5) -> CrossV
     vectors = embeddings.embed_fixed(texts)
     probabilities = np.zeros((len(texts), len(names)))
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(vectors, labels):
-        features = vectors
-        if words:
-            features = np.hstack([vectors, WordFeatures([texts[i] for i in train]).transform(texts)])
-        model = LogisticRegression(C=policy.intent_reading.regularisation, max_iter=5000)
-        probabilities[test] = model.fit(features[train], labels[train]).predict_proba(features[test])
+        classifier = IntentClassifier.fitted(
+            names,
+            [names[i] for i in labels[train]],
+            [texts[i] for i in train],
+            vectors[train],
+            policy.intent_reading.regularisation,
+            words=words,
+        )
+        probabilities[test] = classifier.probabilities(vectors[test], [texts[i] for i in test])
     return CrossValidation(probabilities, labels, strictness)
 
 
