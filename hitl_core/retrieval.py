@@ -198,7 +198,7 @@ class Index:
         self._vectors: Any = None
 
     def _semantic_scores(self, query: str) -> list[float]:
-
+        """Per document, the scaled similarity of its title and text to the query (embedded on first use)."""
         if self._vectors is None:
             self._vectors = embeddings.embed_fixed([f"{d.title}. {d.text}" for d in self.documents])
         similarity = self._vectors @ embeddings.embed([query])[0]
