@@ -8,11 +8,16 @@ time: entering a wrapped function pauses the caller's clock):
 
 - waiting on PostgreSQL (`psycopg.Connection.wait`: one call per round trip), split into the
   checkpointer's waits and ours (the runner's and the nodes' own SQL), with the number of waits;
+  ours are split again by the promise they keep (the module whose SQL it is: audit chain, lease,
+  review rows, ledger, ...), and BEGIN and COMMIT apart;
 - serialisation (the checkpointer's serde: `dumps_typed` / `loads_typed`);
 - the checkpointer's own Python (put, put_writes, get_tuple, around its SQL and serde);
 - the graph's nodes (the shared nodes of `nodes/wiring.py`: screen, validator, gate, executor);
 - LangGraph's step overhead (Pregel's loop, channels, tasks: `invoke` less everything above in it);
 - the runner's own Python (input checks, masking, audit hashing, review rows: all the rest).
+
+Apart from the exclusive categories, it prints the inclusive time of the turn's input checkpoint
+(the `invoke` with `interrupt_before="*"` that makes a run recoverable after a crash).
 
 `--cprofile N` instead prints cProfile's N most expensive functions (own time) over the same cycles.
 """
@@ -29,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from types import FrameType
 from typing import Any
 
 import psycopg
@@ -46,6 +52,34 @@ CHECKPOINTER = "checkpointer (Python)"
 SERDE = "serialisation (serde)"
 WAIT_CHECKPOINT = "PostgreSQL waits: checkpointer"
 WAIT_OURS = "PostgreSQL waits: ours (runner and nodes)"
+INPUT_CHECKPOINT = "the turn's input checkpoint (its own invoke)"
+
+PURPOSES = (  # (path fragment of the module whose SQL it is, the promise it keeps); first match wins
+    ("psycopg/transaction.py", "BEGIN and COMMIT of our transactions"),
+    ("hitl_core/audit.py", "audit chain (events, heads, registry)"),
+    ("hitl_core/leases.py", "lease (take, fence, give up)"),
+    ("hitl_core/ledger.py", "ledger (idempotent execution, undo)"),
+    ("hitl_core/outbox.py", "notifications (outbox rows)"),
+    ("hitl_runtime/notifications.py", "notifications (outbox rows)"),
+    ("hitl_core/reviews.py", "review rows and decisions"),
+    ("hitl_core/feedback.py", "review rows and decisions"),
+    ("hitl_core/threads.py", "thread rows"),
+    ("hitl_core/checkpointing.py", "thread rows"),
+    ("hitl_core/users.py", "reviewer's account"),
+    ("hitl_core/stats.py", "approval statistics (calibration)"),
+)
+OTHER_PURPOSE = "other statements of ours"
+
+
+def purpose_of(frame: FrameType | None) -> str:
+    """The promise a wait of ours serves: the first known module on its stack, nearest first."""
+    while frame is not None:
+        path = frame.f_code.co_filename.replace("\\", "/")
+        for fragment, purpose in PURPOSES:
+            if path.endswith(fragment):
+                return purpose
+        frame = frame.f_back
+    return OTHER_PURPOSE
 
 
 class Attribution:
@@ -54,6 +88,9 @@ class Attribution:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
+        self.purposes: dict[str, float] = defaultdict(float)  # our waits' time, by purpose_of
+        self.purpose_calls: dict[str, int] = defaultdict(int)
+        self.spans: dict[str, float] = defaultdict(float)  # inclusive time of marked calls
         self._stack: list[list[Any]] = []  # [category, started]
         self._local = threading.local()
 
@@ -63,9 +100,11 @@ class Attribution:
         if self._stack:
             top = self._stack[-1]
             self.seconds[top[0]] += now - top[1]
+        purpose = None
         if category == "wait":
             inside = any(frame[0] in (CHECKPOINTER, SERDE) for frame in self._stack)
             category = WAIT_CHECKPOINT if inside else WAIT_OURS
+            purpose = None if inside else purpose_of(sys._getframe(3))
         self.calls[category] += 1
         self._stack.append([category, now])
         try:
@@ -74,6 +113,9 @@ class Attribution:
             end = time.perf_counter()
             frame = self._stack.pop()
             self.seconds[frame[0]] += end - frame[1]
+            if purpose is not None:
+                self.purposes[purpose] += end - now
+                self.purpose_calls[purpose] += 1
             if self._stack:
                 self._stack[-1][1] = end
 
@@ -86,6 +128,22 @@ class Attribution:
             chosen = category(this) if callable(category) else category
             with self.charge(chosen):
                 return original(this, *args, **kwargs)
+
+        setattr(owner, name, wrapped)
+
+    def span(self, owner: Any, name: str, label: str, when: Callable[[dict[str, Any]], bool]) -> None:
+        """Add the inclusive time of `owner.name` calls whose keyword arguments satisfy `when` to `label`."""
+        original = getattr(owner, name)
+
+        @wraps(original)
+        def wrapped(this: Any, *args: Any, **kwargs: Any) -> Any:
+            if not when(kwargs):
+                return original(this, *args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return original(this, *args, **kwargs)
+            finally:
+                self.spans[label] += time.perf_counter() - started
 
         setattr(owner, name, wrapped)
 
@@ -102,6 +160,7 @@ def _instrument(attribution: Attribution, runner: Any) -> None:
     for name in ("dumps_typed", "loads_typed"):
         attribution.wrap(JsonPlusSerializer, name, SERDE)
     attribution.wrap(Pregel, "invoke", LANGGRAPH)
+    attribution.span(Pregel, "invoke", INPUT_CHECKPOINT, lambda kwargs: kwargs.get("interrupt_before") == "*")
     attribution.wrap(RunnableCallable, "invoke", _node_or_langgraph)
     attribution.wrap(psycopg.Connection, "wait", "wait")
 
@@ -146,6 +205,13 @@ def main() -> None:
     for category, seconds in sorted(attribution.seconds.items(), key=lambda item: -item[1]):
         calls = attribution.calls[category] / args.cycles
         print(f"{category:<44} {seconds * per:>9.2f} {seconds / wall:>6.0%} {calls:>12.1f}")
+    print(f"\n{WAIT_OURS}, by what they are for:")
+    for purpose, seconds in sorted(attribution.purposes.items(), key=lambda item: -item[1]):
+        calls = attribution.purpose_calls[purpose] / args.cycles
+        print(f"  {purpose:<42} {seconds * per:>9.2f} {seconds / wall:>6.0%} {calls:>12.1f}")
+    print("\ninclusive (overlaps the categories above):")
+    for label, seconds in attribution.spans.items():
+        print(f"  {label:<42} {seconds * per:>9.2f} {seconds / wall:>6.0%}")
 
 
 if __name__ == "__main__":
