@@ -3,8 +3,12 @@
     HITL_DATABASE_URL=postgresql://... python -m scripts.profile_cycle [--cycles 200] [--cprofile 25]
 
 Runs the benchmark agent of `hitl bench` (hitl_lab/bench.py) in a scratch schema, one cycle after
-another in one thread, and charges each moment of wall time to exactly one category (exclusive
-time: entering a wrapped function pauses the caller's clock):
+another in one thread, and beside it the same graph driven as plain LangGraph with
+`durability="exit"` (`plain_exit` in `hitl bench`: invoke to the interrupt, resume it; the nodes do
+their own SQL as in the runner), alternating blocks of cycles so that both see the same machine.
+For each it charges every moment of wall time to exactly one category (exclusive time: entering a
+wrapped function pauses the caller's clock), and prints the two side by side with the difference,
+which is what the runner adds to a cycle:
 
 - waiting on PostgreSQL (`psycopg.Connection.wait`: one call per round trip), split into the
   checkpointer's waits and ours (the runner's and the nodes' own SQL), with the number of waits;
@@ -14,12 +18,13 @@ time: entering a wrapped function pauses the caller's clock):
 - the checkpointer's own Python (put, put_writes, get_tuple, around its SQL and serde);
 - the graph's nodes (the shared nodes of `nodes/wiring.py`: screen, validator, gate, executor);
 - LangGraph's step overhead (Pregel's loop, channels, tasks: `invoke` less everything above in it);
-- the runner's own Python (input checks, masking, audit hashing, review rows: all the rest).
+- the runner's own Python (input checks, masking, audit hashing, review rows: all the rest; for
+  plain LangGraph, the driving loop).
 
 Apart from the exclusive categories, it prints the inclusive time of the turn's input checkpoint
 (the `invoke` with `interrupt_before="*"` that makes a run recoverable after a crash).
 
-`--cprofile N` instead prints cProfile's N most expensive functions (own time) over the same cycles.
+`--cprofile N` instead prints cProfile's N most expensive functions (own time) over the runner's cycles.
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ import argparse
 import cProfile
 import pstats
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import wraps
 from types import FrameType
 from typing import Any
@@ -41,9 +46,10 @@ import psycopg
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.pregel import Pregel
+from langgraph.types import Command
 
 from hitl_core.settings import configured
-from hitl_lab.bench import AGENT, REQUESTER, _context, _runner, scratch_database
+from hitl_lab.bench import AGENT, REQUESTER, _context, _plain_graph, _runner, scratch_database
 
 RUNNER = "runner (ours, Python)"
 LANGGRAPH = "LangGraph step overhead"
@@ -67,6 +73,9 @@ PURPOSES = (  # (path fragment of the module whose SQL it is, the promise it kee
     ("hitl_core/checkpointing.py", "thread rows"),
     ("hitl_core/users.py", "reviewer's account"),
     ("hitl_core/stats.py", "approval statistics (calibration)"),
+    ("hitl_core/memory.py", "lessons (the feedback loop's memory)"),
+    ("nodes/resume_check.py", "the gate's check of a resume"),
+    ("hitl_runtime/runner.py", "thread rows"),
 )
 OTHER_PURPOSE = "other statements of ours"
 
@@ -82,42 +91,61 @@ def purpose_of(frame: FrameType | None) -> str:
     return OTHER_PURPOSE
 
 
+@dataclass
+class Tally:
+    """What one way of driving cycles spent: exclusive seconds and calls per category, and more."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    purposes: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # our waits, by purpose_of
+    purpose_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    spans: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # inclusive time of marked calls
+    cycles: int = 0
+    wall: float = 0.0
+
+
 class Attribution:
-    """Exclusive wall time per category over one thread's calls."""
+    """Exclusive wall time per category over one thread's calls, into the tally in use (`into`)."""
 
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
-        self.purposes: dict[str, float] = defaultdict(float)  # our waits' time, by purpose_of
-        self.purpose_calls: dict[str, int] = defaultdict(int)
-        self.spans: dict[str, float] = defaultdict(float)  # inclusive time of marked calls
+        self.tally = Tally()
         self._stack: list[list[Any]] = []  # [category, started]
-        self._local = threading.local()
 
     @contextmanager
     def charge(self, category: str) -> Iterator[None]:
+        tally = self.tally
         now = time.perf_counter()
         if self._stack:
             top = self._stack[-1]
-            self.seconds[top[0]] += now - top[1]
+            tally.seconds[top[0]] += now - top[1]
         purpose = None
         if category == "wait":
             inside = any(frame[0] in (CHECKPOINTER, SERDE) for frame in self._stack)
             category = WAIT_CHECKPOINT if inside else WAIT_OURS
             purpose = None if inside else purpose_of(sys._getframe(3))
-        self.calls[category] += 1
+        tally.calls[category] += 1
         self._stack.append([category, now])
         try:
             yield
         finally:
             end = time.perf_counter()
             frame = self._stack.pop()
-            self.seconds[frame[0]] += end - frame[1]
+            tally.seconds[frame[0]] += end - frame[1]
             if purpose is not None:
-                self.purposes[purpose] += end - now
-                self.purpose_calls[purpose] += 1
+                tally.purposes[purpose] += end - now
+                tally.purpose_calls[purpose] += 1
             if self._stack:
                 self._stack[-1][1] = end
+
+    @contextmanager
+    def into(self, tally: Tally, cycles: int) -> Iterator[None]:
+        """Charge a block of `cycles` cycles to `tally`, its wall time included."""
+        self.tally = tally
+        start = time.perf_counter()
+        with self.charge(RUNNER):
+            yield
+        tally.wall += time.perf_counter() - start
+        tally.cycles += cycles
 
     def wrap(self, owner: Any, name: str, category: str | Callable[[Any], str]) -> None:
         """Charge calls of `owner.name` to a category (or to the one `category(self)` picks)."""
@@ -143,7 +171,7 @@ class Attribution:
             try:
                 return original(this, *args, **kwargs)
             finally:
-                self.spans[label] += time.perf_counter() - started
+                self.tally.spans[label] += time.perf_counter() - started
 
         setattr(owner, name, wrapped)
 
@@ -174,16 +202,64 @@ def _cycles(runner: Any, prefix: str, count: int) -> None:
         assert out["thread"]["status"] == "completed", out
 
 
+def _plain_exit_cycles(runner: Any, prefix: str, count: int) -> None:
+    """The same cycles as plain LangGraph drives them with durability "exit" (hitl bench's plain_exit)."""
+    graph = _plain_graph(runner)
+    for i in range(count):
+        config: Any = {"configurable": {"thread_id": f"{prefix}-{i}"}}
+        context = runner.context(AGENT, f"{prefix}-{i}")
+        graph_input = {"request": f"Please credit account {i}", "requester": REQUESTER, "turn": 1}
+        out = graph.invoke(graph_input | {"context": _context(i)}, config, context=context, durability="exit")
+        (pending,) = out["__interrupt__"]
+        resume = Command(resume={pending.id: {"decisions": [{"type": "approve"}]}})
+        done = graph.invoke(resume, config, context=context, durability="exit")
+        assert done.get("status") == "completed", done
+
+
+def _table(runner: Tally, plain: Tally) -> list[str]:
+    """Both tallies side by side, ms per cycle: runner, plain_exit, and what the runner adds."""
+
+    def per(tally: Tally, seconds: float) -> float:
+        return 1000 * seconds / tally.cycles
+
+    lines = [
+        f"{runner.cycles} cycles each, ms per cycle (wall, instrumented): runner {per(runner, runner.wall):.2f}, "
+        f"plain_exit {per(plain, plain.wall):.2f}, difference {per(runner, runner.wall) - per(plain, plain.wall):.2f}",
+        f"{'category':<44} {'runner':>8} {'share':>6} {'calls':>6} {'plain_exit':>10} {'calls':>6} {'added':>7}",
+    ]
+    for category in sorted(runner.seconds, key=lambda c: -runner.seconds[c]):
+        mine, theirs = per(runner, runner.seconds[category]), per(plain, plain.seconds.get(category, 0.0))
+        lines.append(
+            f"{category:<44} {mine:>8.2f} {runner.seconds[category] / runner.wall:>6.0%} "
+            f"{runner.calls[category] / runner.cycles:>6.1f} {theirs:>10.2f} "
+            f"{plain.calls.get(category, 0) / plain.cycles:>6.1f} {mine - theirs:>7.2f}"
+        )
+    lines.append(f"\n{WAIT_OURS}, by what they are for:")
+    for purpose in sorted(runner.purposes, key=lambda p: -runner.purposes[p]):
+        mine, theirs = per(runner, runner.purposes[purpose]), per(plain, plain.purposes.get(purpose, 0.0))
+        lines.append(
+            f"  {purpose:<42} {mine:>8.2f} {runner.purposes[purpose] / runner.wall:>6.0%} "
+            f"{runner.purpose_calls[purpose] / runner.cycles:>6.1f} {theirs:>10.2f} "
+            f"{plain.purpose_calls.get(purpose, 0) / plain.cycles:>6.1f} {mine - theirs:>7.2f}"
+        )
+    lines.append("\ninclusive (overlaps the categories above):")
+    for label, seconds in runner.spans.items():
+        lines.append(f"  {label:<42} {per(runner, seconds):>8.2f} {seconds / runner.wall:>6.0%}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=200)
+    parser.add_argument("--cycles", type=int, default=200, help="cycles of each way (default 200)")
     parser.add_argument("--cprofile", type=int, default=0, help="print cProfile's N top functions instead")
     args = parser.parse_args()
     url = configured().database_url
+    block = max(1, min(25, args.cycles))
     with scratch_database(url, "profile") as scratch:
         runner = _runner(scratch, pool_size=2)
         try:
             _cycles(runner, "warm", 16)
+            _plain_exit_cycles(runner, "warm-plain", 16)
             if args.cprofile:
                 profile = cProfile.Profile()
                 profile.enable()
@@ -193,25 +269,16 @@ def main() -> None:
                 return
             attribution = Attribution()
             _instrument(attribution, runner)
-            start = time.perf_counter()
-            with attribution.charge(RUNNER):
-                _cycles(runner, "profiled", args.cycles)
-            wall = time.perf_counter() - start
+            ours, plain = Tally(), Tally()
+            for start in range(0, args.cycles, block):
+                count = min(block, args.cycles - start)
+                with attribution.into(ours, count):
+                    _cycles(runner, f"profiled-{start}", count)
+                with attribution.into(plain, count):
+                    _plain_exit_cycles(runner, f"plain-{start}", count)
         finally:
             runner.close()
-    per = 1000 / args.cycles
-    print(f"{args.cycles} cycles, {wall * per:.2f} ms per cycle (wall, instrumented)")
-    print(f"{'category':<44} {'ms/cycle':>9} {'share':>6} {'calls/cycle':>12}")
-    for category, seconds in sorted(attribution.seconds.items(), key=lambda item: -item[1]):
-        calls = attribution.calls[category] / args.cycles
-        print(f"{category:<44} {seconds * per:>9.2f} {seconds / wall:>6.0%} {calls:>12.1f}")
-    print(f"\n{WAIT_OURS}, by what they are for:")
-    for purpose, seconds in sorted(attribution.purposes.items(), key=lambda item: -item[1]):
-        calls = attribution.purpose_calls[purpose] / args.cycles
-        print(f"  {purpose:<42} {seconds * per:>9.2f} {seconds / wall:>6.0%} {calls:>12.1f}")
-    print("\ninclusive (overlaps the categories above):")
-    for label, seconds in attribution.spans.items():
-        print(f"  {label:<42} {seconds * per:>9.2f} {seconds / wall:>6.0%}")
+    print("\n".join(_table(ours, plain)))
 
 
 if __name__ == "__main__":
