@@ -222,30 +222,34 @@ def _table(runner: Tally, plain: Tally) -> list[str]:
     def per(tally: Tally, seconds: float) -> float:
         return 1000 * seconds / tally.cycles
 
-    lines = [
-        f"{runner.cycles} cycles each, ms per cycle (wall, instrumented): runner {per(runner, runner.wall):.2f}, "
-        f"plain_exit {per(plain, plain.wall):.2f}, difference {per(runner, runner.wall) - per(plain, plain.wall):.2f}",
+    def rows(
+        indent: str, ours: tuple[dict[str, float], dict[str, int]], theirs: tuple[dict[str, float], dict[str, int]]
+    ) -> list[str]:
+        width = 44 - len(indent)
+        lines = []
+        for name in sorted(ours[0], key=lambda n: -ours[0][n]):
+            mine, plain_ms = per(runner, ours[0][name]), per(plain, theirs[0].get(name, 0.0))
+            lines.append(
+                f"{indent}{name:<{width}} {mine:>8.2f} {ours[0][name] / runner.wall:>6.0%} "
+                f"{ours[1][name] / runner.cycles:>6.1f} {plain_ms:>10.2f} "
+                f"{theirs[1].get(name, 0) / plain.cycles:>6.1f} {mine - plain_ms:>7.2f}"
+            )
+        return lines
+
+    whole_ours, whole_plain = per(runner, runner.wall), per(plain, plain.wall)
+    return [
+        f"{runner.cycles} cycles each, ms per cycle (wall, instrumented): runner {whole_ours:.2f}, "
+        f"plain_exit {whole_plain:.2f}, difference {whole_ours - whole_plain:.2f}",
         f"{'category':<44} {'runner':>8} {'share':>6} {'calls':>6} {'plain_exit':>10} {'calls':>6} {'added':>7}",
+        *rows("", (runner.seconds, runner.calls), (plain.seconds, plain.calls)),
+        f"\n{WAIT_OURS}, by what they are for:",
+        *rows("  ", (runner.purposes, runner.purpose_calls), (plain.purposes, plain.purpose_calls)),
+        "\ninclusive (overlaps the categories above):",
+        *(
+            f"  {label:<42} {per(runner, seconds):>8.2f} {seconds / runner.wall:>6.0%}"
+            for label, seconds in runner.spans.items()
+        ),
     ]
-    for category in sorted(runner.seconds, key=lambda c: -runner.seconds[c]):
-        mine, theirs = per(runner, runner.seconds[category]), per(plain, plain.seconds.get(category, 0.0))
-        lines.append(
-            f"{category:<44} {mine:>8.2f} {runner.seconds[category] / runner.wall:>6.0%} "
-            f"{runner.calls[category] / runner.cycles:>6.1f} {theirs:>10.2f} "
-            f"{plain.calls.get(category, 0) / plain.cycles:>6.1f} {mine - theirs:>7.2f}"
-        )
-    lines.append(f"\n{WAIT_OURS}, by what they are for:")
-    for purpose in sorted(runner.purposes, key=lambda p: -runner.purposes[p]):
-        mine, theirs = per(runner, runner.purposes[purpose]), per(plain, plain.purposes.get(purpose, 0.0))
-        lines.append(
-            f"  {purpose:<42} {mine:>8.2f} {runner.purposes[purpose] / runner.wall:>6.0%} "
-            f"{runner.purpose_calls[purpose] / runner.cycles:>6.1f} {theirs:>10.2f} "
-            f"{plain.purpose_calls.get(purpose, 0) / plain.cycles:>6.1f} {mine - theirs:>7.2f}"
-        )
-    lines.append("\ninclusive (overlaps the categories above):")
-    for label, seconds in runner.spans.items():
-        lines.append(f"  {label:<42} {per(runner, seconds):>8.2f} {seconds / runner.wall:>6.0%}")
-    return lines
 
 
 def main() -> None:

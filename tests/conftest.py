@@ -87,6 +87,14 @@ def _fresh_pg_database(prefix: str) -> str:
     return name
 
 
+def require_postgres() -> None:
+    """Skip a test that needs the local PostgreSQL when it is down; under CI=true fail instead."""
+    if not _pg_available():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
+        pytest.skip("PostgreSQL is not reachable")
+
+
 def _drop_pg_database(name: str) -> None:
     import psycopg
 
@@ -107,10 +115,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         folder = tmp_path_factory.mktemp("db")
         yield f"sqlite:///{folder}/hitl.db"
         return
-    if not _pg_available():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
-        pytest.skip("PostgreSQL is not reachable")
+    require_postgres()
     module = request.module.__name__.rsplit(".", 1)[-1]
     name = _fresh_pg_database(f"hitl_{module}")
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _pg_available
+from tests.conftest import PG_ADMIN_URL, require_postgres
 
 
 def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
@@ -208,10 +208,7 @@ def test_bench_text_table_and_usage(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_scratch_schema_is_dropped() -> None:
-    if not _pg_available():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
-        pytest.skip("PostgreSQL is not reachable")
+    require_postgres()
     import psycopg
 
     from hitl_core.db import Database

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _pg_available
+from tests.conftest import PG_ADMIN_URL, require_postgres
 
 ROW = re.compile(r"^\s*(.+?)\s+(-?\d+\.\d\d)\s+\d+%\s+(\d+\.\d)\s+(-?\d+\.\d\d)\s+(\d+\.\d)\s+(-?\d+\.\d\d)$")
 PURPOSES = (
@@ -30,10 +30,7 @@ PURPOSES = (
 
 @pytest.mark.postgres
 def test_the_profile_charges_our_waits_to_the_promises_they_keep() -> None:
-    if not _pg_available():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
-        pytest.skip("PostgreSQL is not reachable")
+    require_postgres()
     done = subprocess.run(
         [sys.executable, "-m", "scripts.profile_cycle", "--cycles", "4"],
         env={**os.environ, "HITL_DATABASE_URL": PG_ADMIN_URL},

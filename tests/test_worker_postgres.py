@@ -19,7 +19,7 @@ from hitl_core.settings import Settings
 from hitl_core.users import add_user
 from hitl_runtime import jobs
 from hitl_runtime.runner import Runner
-from tests.conftest import PG_ADMIN_URL, _drop_pg_database, _fresh_pg_database, _pg_available, pg_url
+from tests.conftest import _drop_pg_database, _fresh_pg_database, pg_url, require_postgres
 from tests.helpers import refund_ask, refund_request, stop
 
 pytestmark = pytest.mark.postgres
@@ -27,10 +27,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture(scope="module")
 def pg_database():
-    if not _pg_available():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true but {PG_ADMIN_URL} is unreachable")
-        pytest.skip("PostgreSQL is not reachable")
+    require_postgres()
     name = _fresh_pg_database("hitl_worker_pg")
     try:
         yield pg_url(name)

@@ -5,7 +5,6 @@ No time is asserted: the figures are only checked to be there and positive.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +12,14 @@ import pytest
 
 from hitl_core import audit, ledger, reviews
 from hitl_core.db import Database
-from tests.conftest import _drop_pg_database, _fresh_pg_database, _pg_available, pg_url
+from tests.conftest import _drop_pg_database, _fresh_pg_database, pg_url, require_postgres
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 
 @pytest.fixture
 def empty_pg() -> Iterator[str]:
-    if not _pg_available():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("PostgreSQL is required under CI=true")
-        pytest.skip("PostgreSQL is not reachable")
+    require_postgres()
     name = _fresh_pg_database("hitl_bench_ui")
     try:
         yield pg_url(name)
