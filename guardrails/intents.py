@@ -16,7 +16,9 @@ configured sentence-embedding model. Two readings, chosen by the policy's `inten
 A request may carry several intents ("what are your hours? also, close my account"); the strictest
 minimum route wins. The validator does not ask the agent's model what the request is. Whatever the
 model proposes, no route below the request's minimum is taken (`intent_checks`), and the reviewer is
-told why.
+told why. A request that no intent reads gets the policy's `unread_route` (review by default): the
+agent has not understood it, and a harmless proposal ("let me look at the logs") must not complete a
+change asked in words no example knows.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ LEXICAL_WEIGHT = 0.1
 """Share of the combined score that comes from lexical evidence (the rest is semantic)."""
 MAX_SEGMENTS = 8
 TENTATIVE = "the request may be one the agent must refuse, on one reading of two; a person decides"
+UNREAD_RULE = "the request reads as none of the requests this agent knows; a person decides what it asks"
 _SPLIT = re.compile(
     r"(?<=[.!?;:])\s+|\n+|\s+(?:-|–|—)\s+"
     r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+"
@@ -164,11 +167,12 @@ def prepare(policy: Policy) -> None:
 def classify(policy: Policy, text: str) -> dict[str, Any]:
     """The request's intents (best per sentence, at or above the policy's threshold), and the runners-up.
 
-    Returns `{"text_hash", "matches": [...], "nearest": [...]}`; `matches` are the intents that
-    count, strongest first, one per intent; `nearest` the top three of the whole request, shown to
-    the reviewer whether or not they count.
+    Returns `{"text_hash", "matches": [...], "nearest": [...], "unread"}`; `matches` are the intents
+    that count, strongest first, one per intent; `nearest` the top three of the whole request, shown to
+    the reviewer whether or not they count; `unread` is true when no intent counts (`intent_checks`
+    gives such a request the policy's `unread_route`).
     """
-    out: dict[str, Any] = {"text_hash": value_hash(text), "matches": [], "nearest": []}
+    out: dict[str, Any] = {"text_hash": value_hash(text), "matches": [], "nearest": [], "unread": False}
     if not policy.intents or not text.strip():
         return out
     examples = _examples_for(policy)
@@ -210,6 +214,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             if match.id not in best or match.score > best[match.id].score:
                 best[match.id] = match
     out["matches"] = [m.as_dict() for m in sorted(best.values(), key=lambda m: m.score, reverse=True)]
+    out["unread"] = not best
     return out
 
 
@@ -270,6 +275,10 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
     address a request needing review is named as such, so the reviewer sees the gap.
     """
     checks = []
+    unread = policy.intent_reading.unread_route
+    if found.get("unread") and ROUTE_ORDER.index(unread) > ROUTE_ORDER.index("auto"):
+        closest = ", ".join(f"{m['id']} ({m['score']:.2f})" for m in found.get("nearest") or []) or "none"
+        checks.append(Check("intent_unread", False, unread, UNREAD_RULE, f"closest known requests: {closest}"))
     for match in found.get("matches") or []:
         intent = policy.intents.get(match["id"])
         if intent is None:

@@ -167,6 +167,9 @@ class IntentReading(_Strict):
     sure_probability: float = Field(default=0.8, gt=0, le=1)
     """A refusal the classifier reads this surely blocks on its own; below, it needs the nearest examples to agree
     (otherwise it is tentative: a person decides)."""
+    unread_route: Literal["auto", "review", "needs_info", "escalate"] = "review"
+    """The minimum route of a request that none of the intents reads (no sentence near any example, or none
+    likely enough): the agent has not understood what is asked, so a harmless proposal must not complete it."""
 
 
 class Thresholds(_Strict):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from guardrails.intents import TENTATIVE, as_read, classify, segments, strongest
+from guardrails.intents import TENTATIVE, as_read, classify, intent_checks, segments, strongest
 from hitl_core.offline_model import OfflineChatModel, tool_call_message
 from hitl_runtime.agents import agent_policy
 from tests.helpers import unique
@@ -212,6 +212,59 @@ def test_a_read_only_proposal_for_a_conditional_production_change_goes_to_review
     )
     assert (result.route, result.action["name"]) == ("review", "inspect_logs"), result.reasons
     assert any("does not address a request that needs review" in r for r in result.reasons), result.reasons
+
+
+# Requests that none of the agent's intents reads: their phrasing is near no example at all.
+UNREAD_ASKS = [
+    "canary's looked healthy all morning, send it to everyone now",
+    "flip traffic over to the west region, east is flaky",
+]
+
+
+@pytest.mark.parametrize("text", UNREAD_ASKS)
+def test_a_request_no_intent_reads_is_marked_unread(text):
+    policy = agent_policy("ops")
+    found = classify(policy, text)
+    assert found["matches"] == [] and found["unread"] is True, found
+    assert classify(policy, "What's the p99 on checkout-api been doing since noon?")["unread"] is False
+
+
+def test_a_request_the_agent_cannot_read_goes_to_a_person_whatever_the_model_proposes(runner):
+    """A harmless proposal completes only for a request the intents read: an unread one may be a change in disguise."""
+    runner._models["ops"] = _harmless("inspect_logs", {"service": "checkout-api", "env": "prod", "query": "x"})
+    result = runner.run("ops", UNREAD_ASKS[0], user="eve", context={"service": PROD_SERVICE}, thread_id=unique("th"))
+    assert (result.status, result.route, result.action["name"]) == ("pending_review", "review", "inspect_logs")
+    assert any(r.startswith("intent_unread:") for r in result.reasons), result.reasons
+    (check,) = [c for c in runner.show(result.reviews[0])["interrupt"]["checks"] if c["id"] == "intent_unread"]
+    assert not check["passed"] and check["outcome"] == "review" and "closest known requests" in check["detail"]
+
+
+def test_a_policy_may_let_unread_requests_through_or_ask_for_more():
+    policy = agent_policy("ops")
+    found = classify(policy, UNREAD_ASKS[1])
+    routes = {}
+    for route in ("auto", "needs_info", "escalate"):
+        own = policy.model_copy(
+            update={"intent_reading": policy.intent_reading.model_copy(update={"unread_route": route})}
+        )
+        routes[route] = [(c.id, c.outcome) for c in intent_checks(own, found, {}, "inspect_logs")]
+    assert routes == {
+        "auto": [],
+        "needs_info": [("intent_unread", "needs_info")],
+        "escalate": [("intent_unread", "escalate")],
+    }
+
+
+def test_an_unread_route_that_is_not_a_route_is_one_line():
+    from guardrails.policy import parse_policy
+    from hitl_core.errors import BadInput
+
+    text = (Path(__file__).parents[1] / "graphs" / "ops" / "policy.yaml").read_text()
+    broken = text.replace("  regularisation: 100\n", "  regularisation: 100\n  unread_route: block\n", 1)
+    assert broken != text
+    with pytest.raises(BadInput, match=r"unread_route") as info:
+        parse_policy(broken, "ops.yaml")
+    assert "\n" not in str(info.value)
 
 
 def test_same_request_in_staging_runs_on_its_own(runner):
