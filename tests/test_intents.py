@@ -239,6 +239,16 @@ def test_a_request_the_agent_cannot_read_goes_to_a_person_whatever_the_model_pro
     assert not check["passed"] and check["outcome"] == "review" and "closest known requests" in check["detail"]
 
 
+def test_an_unread_request_whose_model_asks_the_requester_stays_a_question(runner):
+    """A question to the requester outranks review: their answer comes back and is read with the request."""
+    message = "the thingy from last week is acting up again"
+    assert classify(agent_policy("support"), message)["unread"] is True
+    runner._models["support"] = _harmless("refund", {})  # no order, no amount: the agent must ask
+    customer = {"id": "c-unread", "name": "Una", "tier": "standard", "lifetime_value": 10}
+    result = runner.run("support", message, user="eve", context={"customer": customer}, thread_id=unique("th"))
+    assert (result.status, result.route) == ("needs_info", "needs_info"), result.reasons
+
+
 def test_a_policy_may_let_unread_requests_through_or_ask_for_more():
     policy = agent_policy("ops")
     found = classify(policy, UNREAD_ASKS[1])
