@@ -411,6 +411,44 @@ class _Tally:
         }
 
 
+def plain_start(graph: Any, runner: Any, thread_id: str, index: int, **options: Any) -> str:
+    """Plain LangGraph's first half of a cycle: invoke the request to its interrupt; the interrupt's id."""
+    out = graph.invoke(
+        {"request": f"Please credit account {index}", "requester": REQUESTER, "turn": 1, "context": _context(index)},
+        {"configurable": {"thread_id": thread_id}},
+        context=runner.context(AGENT, thread_id),
+        **options,
+    )
+    (pending,) = out["__interrupt__"]
+    return str(pending.id)
+
+
+def plain_resume(graph: Any, runner: Any, thread_id: str, interrupt_id: str, **options: Any) -> str:
+    """Plain LangGraph's second half: resume the interrupt by its id with an approval; the thread's status."""
+    out = graph.invoke(
+        Command(resume={interrupt_id: {"decisions": [{"type": "approve"}]}}),
+        {"configurable": {"thread_id": thread_id}},
+        context=runner.context(AGENT, thread_id),
+        **options,
+    )
+    return str(out.get("status"))
+
+
+def runner_start(runner: Any, thread_id: str, index: int) -> str:
+    """The runner's first half of a cycle: `run` to the review; the review's id."""
+    result = runner.run(
+        AGENT, f"Please credit account {index}", thread_id=thread_id, user=REQUESTER, context=_context(index)
+    )
+    if result.status != "pending_review":
+        raise HitlError(f"benchmark: thread {result.thread_id} ended {result.status}, not pending_review")
+    return str(result.reviews[0])
+
+
+def runner_approve(runner: Any, review_id: str) -> str:
+    """The runner's second half: `decide` (approve) as a reviewer; the thread's status."""
+    return str(runner.decide(review_id, "approve", "bench-reviewer-0")["thread"]["status"])
+
+
 def _cycle_plain(
     runner: Any, ids: list[int], workers: int, prefix: str, tally: _Tally, durability: str | None = None
 ) -> None:
@@ -421,26 +459,14 @@ def _cycle_plain(
     def start(i: int) -> tuple[float, str, str]:
         thread_id = f"{prefix}-{i}"
         t0 = time.perf_counter()
-        out = graph.invoke(
-            {"request": f"Please credit account {i}", "requester": REQUESTER, "turn": 1, "context": _context(i)},
-            {"configurable": {"thread_id": thread_id}},
-            context=runner.context(AGENT, thread_id),
-            **options,
-        )
-        elapsed = time.perf_counter() - t0
-        (pending,) = out["__interrupt__"]
-        return elapsed, thread_id, pending.id
+        interrupt_id = plain_start(graph, runner, thread_id, i, **options)
+        return time.perf_counter() - t0, thread_id, interrupt_id
 
     def resume(item: tuple[float, str, str]) -> tuple[float, str]:
         _, thread_id, interrupt_id = item
         t0 = time.perf_counter()
-        out = graph.invoke(
-            Command(resume={interrupt_id: {"decisions": [{"type": "approve"}]}}),
-            {"configurable": {"thread_id": thread_id}},
-            context=runner.context(AGENT, thread_id),
-            **options,
-        )
-        return time.perf_counter() - t0, str(out.get("status"))
+        status = plain_resume(graph, runner, thread_id, interrupt_id, **options)
+        return time.perf_counter() - t0, status
 
     started = _parallel(workers, ids, start)
     ended = _parallel(workers, started[1], resume)
@@ -454,19 +480,14 @@ def _cycle_runner(runner: Any, ids: list[int], workers: int, prefix: str, tally:
 
     def start(i: int) -> tuple[float, str]:
         t0 = time.perf_counter()
-        result = runner.run(
-            AGENT, f"Please credit account {i}", thread_id=f"{prefix}-{i}", user=REQUESTER, context=_context(i)
-        )
-        elapsed = time.perf_counter() - t0
-        if result.status != "pending_review":
-            raise HitlError(f"benchmark: thread {result.thread_id} ended {result.status}, not pending_review")
-        return elapsed, result.reviews[0]
+        review_id = runner_start(runner, f"{prefix}-{i}", i)
+        return time.perf_counter() - t0, review_id
 
     def decide(item: tuple[float, str]) -> tuple[float, str]:
         _, review_id = item
         t0 = time.perf_counter()
-        out = runner.decide(review_id, "approve", "bench-reviewer-0")
-        return time.perf_counter() - t0, str(out["thread"]["status"])
+        status = runner_approve(runner, review_id)
+        return time.perf_counter() - t0, status
 
     started = _parallel(workers, ids, start)
     ended = _parallel(workers, started[1], decide)

@@ -46,10 +46,17 @@ import psycopg
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.pregel import Pregel
-from langgraph.types import Command
 
 from hitl_core.settings import configured
-from hitl_lab.bench import AGENT, REQUESTER, _context, _plain_graph, _runner, scratch_database
+from hitl_lab.bench import (
+    _plain_graph,
+    _runner,
+    plain_resume,
+    plain_start,
+    runner_approve,
+    runner_start,
+    scratch_database,
+)
 
 RUNNER = "runner (ours, Python)"
 LANGGRAPH = "LangGraph step overhead"
@@ -195,25 +202,17 @@ def _instrument(attribution: Attribution, runner: Any) -> None:
 
 def _cycles(runner: Any, prefix: str, count: int) -> None:
     for i in range(count):
-        result = runner.run(
-            AGENT, f"Please credit account {i}", thread_id=f"{prefix}-{i}", user=REQUESTER, context=_context(i)
-        )
-        out = runner.decide(result.reviews[0], "approve", "bench-reviewer-0")
-        assert out["thread"]["status"] == "completed", out
+        status = runner_approve(runner, runner_start(runner, f"{prefix}-{i}", i))
+        assert status == "completed", status
 
 
 def _plain_exit_cycles(runner: Any, prefix: str, count: int) -> None:
     """The same cycles as plain LangGraph drives them with durability "exit" (hitl bench's plain_exit)."""
     graph = _plain_graph(runner)
     for i in range(count):
-        config: Any = {"configurable": {"thread_id": f"{prefix}-{i}"}}
-        context = runner.context(AGENT, f"{prefix}-{i}")
-        graph_input = {"request": f"Please credit account {i}", "requester": REQUESTER, "turn": 1}
-        out = graph.invoke(graph_input | {"context": _context(i)}, config, context=context, durability="exit")
-        (pending,) = out["__interrupt__"]
-        resume = Command(resume={pending.id: {"decisions": [{"type": "approve"}]}})
-        done = graph.invoke(resume, config, context=context, durability="exit")
-        assert done.get("status") == "completed", done
+        interrupt_id = plain_start(graph, runner, f"{prefix}-{i}", i, durability="exit")
+        status = plain_resume(graph, runner, f"{prefix}-{i}", interrupt_id, durability="exit")
+        assert status == "completed", status
 
 
 def _table(runner: Tally, plain: Tally) -> list[str]:
