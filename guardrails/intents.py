@@ -102,8 +102,8 @@ def as_read(text: str) -> str:
     return _IDENTIFIER.sub("ID", placeholders_as_words(text))
 
 
-class _Examples:
-    """The policy's labelled examples: their vectors, a lexical index over them, and the classifier."""
+class ExampleBank:
+    """The policy's labelled examples: as the reader reads them (`read`), their vectors, a lexical index, the classifier."""
 
     def __init__(self, intents: dict[str, Intent], reading: IntentReading) -> None:
         from hitl_core import embeddings
@@ -111,12 +111,12 @@ class _Examples:
 
         self.labels = [name for name, intent in intents.items() for _ in intent.examples]
         self.texts = [example for intent in intents.values() for example in intent.examples]
-        read = [as_read(t) for t in self.texts]
-        self.vectors = embeddings.embed_fixed(read)
+        self.read = [as_read(t) for t in self.texts]
+        self.vectors = embeddings.embed_fixed(self.read)
         self.index = Index([Document(str(i), "", t, {}) for i, t in enumerate(self.texts)])
         self.names = list(intents)
         self.classifier = (
-            IntentClassifier.trained(self.names, self.labels, read, self.vectors, reading.regularisation)
+            IntentClassifier.trained(self.names, self.labels, self.read, self.vectors, reading.regularisation)
             if reading.kind == "classifier"
             else None
         )
@@ -141,16 +141,17 @@ class _Examples:
         return sorted(out, key=lambda m: m.score, reverse=True)
 
 
-_loaded: dict[str, _Examples] = {}
+_loaded: dict[str, ExampleBank] = {}
 _lock = threading.Lock()
 
 
-def _examples_for(policy: Policy) -> _Examples:
+def example_bank(policy: Policy) -> ExampleBank:
+    """The policy's examples as every request is read against them (built once per process and policy)."""
     reading = policy.intent_reading
     key = value_hash([{name: intent.examples for name, intent in policy.intents.items()}, reading.model_dump()])
     with _lock:
         if key not in _loaded:
-            _loaded[key] = _Examples(policy.intents, reading)
+            _loaded[key] = ExampleBank(policy.intents, reading)
         return _loaded[key]
 
 
@@ -161,7 +162,7 @@ def prepare(policy: Policy) -> None:
     cache would otherwise leave it cold for the next one.
     """
     if policy.intents:
-        _examples_for(policy)
+        example_bank(policy)
 
 
 def classify(policy: Policy, text: str) -> dict[str, Any]:
@@ -175,7 +176,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     out: dict[str, Any] = {"text_hash": value_hash(text), "matches": [], "nearest": [], "unread": False}
     if not policy.intents or not text.strip():
         return out
-    examples = _examples_for(policy)
+    examples = example_bank(policy)
     best: dict[str, IntentMatch] = {}
     from hitl_core import embeddings
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from guardrails.intent_classifier import IntentClassifier
-from guardrails.intents import as_read
+from guardrails.intents import example_bank
 from guardrails.routing import ROUTE_ORDER
 from hitl_core.errors import BadInput
 from hitl_runtime.agents import agent_policy
@@ -42,14 +42,11 @@ def cross_validated(agent: str, *, words: bool = True, folds: int = 5) -> CrossV
     """The policy's examples read in `folds` folds, with the regularisation the policy trains with."""
     from sklearn.model_selection import StratifiedKFold
 
-    from hitl_core import embeddings
-
     policy = agent_policy(agent)
-    names = list(policy.intents)
-    texts = [as_read(e) for intent in policy.intents.values() for e in intent.examples]
-    labels = np.array([names.index(n) for n, intent in policy.intents.items() for _ in intent.examples])
+    bank = example_bank(policy)  # the examples exactly as the product reads them
+    names, texts, vectors = bank.names, bank.read, bank.vectors
+    labels = np.array([names.index(label) for label in bank.labels])
     strictness = np.array([ROUTE_ORDER.index(policy.intents[n].route) for n in names])
-    vectors = embeddings.embed_fixed(texts)
     probabilities = np.zeros((len(texts), len(names)))
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(vectors, labels):
         classifier = IntentClassifier.fitted(

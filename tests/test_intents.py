@@ -520,7 +520,7 @@ def test_the_classifier_is_trained_once_per_machine(tmp_path, monkeypatch):
     monkeypatch.setattr(intents, "_loaded", {})
     first = classify(small, text)
     (stored,) = list((tmp_path / "cache").glob("intent-classifier-*.npy"))
-    words = intents._examples_for(small).classifier.words
+    words = intents.example_bank(small).classifier.words
     assert np.load(stored).shape == (3, 384 + len(words) + 1)  # per intent: embedding and word weights, bias
 
     monkeypatch.setattr(intents, "_loaded", {})
