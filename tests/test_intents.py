@@ -95,6 +95,21 @@ def test_offline_support_model_answers_a_general_refund_question(runner):
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
 
 
+def test_offline_support_model_answers_how_to_return_the_order_in_question(runner):
+    """Asking how to send back the order in question is a question; the return itself refunds it later."""
+    result = runner.run(
+        "support",
+        "How many days do I have to send something back? The throw is a bit scratchy for my taste.",
+        user="eve",
+        context={
+            "customer": {"id": "c-1", "name": "Eve Stone", "tier": "standard", "lifetime_value": 80},
+            "order": {"id": "o-7101", "amount": 59, "currency": "USD", "days_since_delivery": 5},
+        },
+        thread_id=unique("th"),
+    )
+    assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
+
+
 @pytest.mark.parametrize(
     ("agent", "text", "intent"),
     [

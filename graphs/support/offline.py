@@ -96,8 +96,9 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
             0.85,
         )
-    # Without an order in question, "how do refunds work?" is answered, not refunded.
-    routine = not context.get("order") and only_asks_information(policy, text)
+    # A request the signal reads as a question is answered, not refunded: "how do refunds work?", and
+    # "how do I start a return?" about the order in question (the return itself refunds it later).
+    routine = only_asks_information(policy, text)
     if (
         (_REFUND.search(text) and not routine)
         or (read_text(text).exception_request and context.get("order"))
