@@ -110,6 +110,30 @@ def test_offline_support_model_answers_how_to_return_the_order_in_question(runne
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
 
 
+PRODUCT_QUESTIONS = [
+    ("what kind of bulb goes in the Lumi floor lamp?", "Lamps, bulbs and fittings"),
+    (
+        "Does the Fenwick bookcase come with the tools to put it together, and how much can each shelf hold?",
+        "Assembly, weight limits and what's in the box",
+    ),
+    ("are your percale sheets ok for a 16 inch mattress", "Bedding sizes, fabrics and fills"),
+]
+
+
+@pytest.mark.parametrize(("text", "article"), PRODUCT_QUESTIONS)
+def test_a_question_about_a_product_is_answered_from_the_help_centre(runner, text, article):
+    """Product questions were read as nothing the agent knows and had no article, so all went to a person."""
+    result = runner.run(
+        "support",
+        text,
+        user="eve",
+        context={"customer": {"id": "c-1", "name": "Eve Stone", "tier": "standard", "lifetime_value": 80}},
+        thread_id=unique("th"),
+    )
+    assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
+    assert f'help article "{article}"' in result.action["args"]["message"], result.action["args"]["message"]
+
+
 @pytest.mark.parametrize(
     ("agent", "text", "intent"),
     [
