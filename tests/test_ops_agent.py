@@ -172,6 +172,29 @@ def test_read_only_investigation_completes_on_its_own(ops_runner):
     assert reviews.for_thread(runner.db, result.thread_id) == []
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "compare p95 latency on checkout-api before and after 2.5.0 went out",
+        "summarise what the checkout-api logs show since noon so I can paste it in the channel",
+        "can u grab cpu and memory for checkout-api over the last hour",
+        "explain this alert for me: CheckoutErrorRateHigh 6% on checkout-api, real or noise",
+    ],
+)
+def test_an_ask_to_read_is_read_not_diagnosed_into_a_change(ops_runner, message):
+    """An imperative to look (compare, summarise, tell me, explain) asks for a read, not for the runbook's remedy.
+
+    checkout-api's logs match a known bad deploy, whose runbook prescribes a rollback: a report of those
+    symptoms gets the rollback suggested, an ask to look at them does not.
+    """
+    result = _run(
+        ops_runner,
+        message,
+        {"service": _service("checkout-api", "prod", replicas=6, version="2.5.0", previous_version="2.4.3")},
+    )
+    assert (result.route, result.action["name"]) == ("auto", "inspect_logs"), (result.action, result.reasons)
+
+
 def test_non_production_scale_runs_automatically_and_scales_back(ops_runner):
     runner = ops_runner
     name = unique("svc")

@@ -65,8 +65,10 @@ _REVOKE = re.compile(
     r"\b(revoke|remove|withdraw|take away|cut off|disable)\b[^\n]{0,40}\b(access|rights|permissions?)\b", re.IGNORECASE
 )
 _ASKS = re.compile(
-    r"\?|\b(please|pls|can you|could you|can we|could we|would you|let'?s|go ahead|we need|i need|i want|we want|"
-    r"make sure|put|give|bring|take|do it|try)\b",
+    r"\?|\b(please|pls|can (you|u)|could (you|u)|can we|could we|would (you|u)|let'?s|go ahead|we need|i need|i want|"
+    r"we want|make sure|put|give|bring|take|do it|try|"
+    # asks to look: "compare ... before and after", "summarise the logs", "explain this alert", "grab cpu"
+    r"compare|summari[sz]e|explain|tell me|walk me through|break (it )?down|grab|pull)\b",
     re.IGNORECASE,
 )
 """A request asks for something (a question, a please, an imperative), as opposed to reporting symptoms."""
