@@ -100,6 +100,21 @@ def test_plain_summary_completes_on_its_own(desk_runner):
     assert reviews.for_thread(runner.db, result.thread_id) == []
 
 
+@pytest.mark.parametrize(
+    ("message", "clause"),
+    [
+        ("is there a cap on what a vendor can give us as a thank-you present?", "pol-029"),
+        ("what's the rule on mentioning work stuff on my own linkedin?", "pol-040"),
+        ("How many days does an item have to sit at a price before we can advertise it as the was-price?", "pol-034"),
+    ],
+)
+def test_a_general_question_on_any_policy_is_answered_from_it(desk_runner, message, clause):
+    """The policies covered privacy alone, so questions on gifts, pricing or social media had no evidence."""
+    result = _run(desk_runner, message, {"jurisdiction": "US-CA"})
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+    assert f"{clause} §" in result.reply, result.reply
+
+
 def test_flagged_violation_is_recorded_with_the_officer_and_can_be_revised(desk_runner):
     runner = desk_runner
     document = VENDOR_CLAUSE.format(n=unique("7"))
