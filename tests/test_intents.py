@@ -84,28 +84,23 @@ def test_question_sharing_a_topic_with_a_risky_request_carries_no_floor(agent, t
     assert all(policy.intents[m["id"]].route == "auto" for m in found), found
 
 
+def _ask_support(runner: Any, text: str, **context: Any) -> Any:
+    """A standard customer's request to the support agent, on a new thread."""
+    customer = {"id": "c-1", "name": "Eve Stone", "tier": "standard", "lifetime_value": 80}
+    return runner.run("support", text, user="eve", context={"customer": customer, **context}, thread_id=unique("th"))
+
+
 def test_offline_support_model_answers_a_general_refund_question(runner):
-    result = runner.run(
-        "support",
-        "How do refunds work when something arrives broken?",
-        user="eve",
-        context={"customer": {"id": "c-1", "name": "Eve Stone", "tier": "standard", "lifetime_value": 80}},
-        thread_id=unique("th"),
-    )
+    result = _ask_support(runner, "How do refunds work when something arrives broken?")
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
 
 
 def test_offline_support_model_answers_how_to_return_the_order_in_question(runner):
     """Asking how to send back the order in question is a question; the return itself refunds it later."""
-    result = runner.run(
-        "support",
+    result = _ask_support(
+        runner,
         "How many days do I have to send something back? The throw is a bit scratchy for my taste.",
-        user="eve",
-        context={
-            "customer": {"id": "c-1", "name": "Eve Stone", "tier": "standard", "lifetime_value": 80},
-            "order": {"id": "o-7101", "amount": 59, "currency": "USD", "days_since_delivery": 5},
-        },
-        thread_id=unique("th"),
+        order={"id": "o-7101", "amount": 59, "currency": "USD", "days_since_delivery": 5},
     )
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
 
@@ -123,13 +118,7 @@ PRODUCT_QUESTIONS = [
 @pytest.mark.parametrize(("text", "article"), PRODUCT_QUESTIONS)
 def test_a_question_about_a_product_is_answered_from_the_help_centre(runner, text, article):
     """Product questions were read as nothing the agent knows and had no article, so all went to a person."""
-    result = runner.run(
-        "support",
-        text,
-        user="eve",
-        context={"customer": {"id": "c-1", "name": "Eve Stone", "tier": "standard", "lifetime_value": 80}},
-        thread_id=unique("th"),
-    )
+    result = _ask_support(runner, text)
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
     assert f'help article "{article}"' in result.action["args"]["message"], result.action["args"]["message"]
 
