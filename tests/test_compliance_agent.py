@@ -106,6 +106,8 @@ def test_plain_summary_completes_on_its_own(desk_runner):
         ("is there a cap on what a vendor can give us as a thank-you present?", "pol-029"),
         ("what's the rule on mentioning work stuff on my own linkedin?", "pol-040"),
         ("How many days does an item have to sit at a price before we can advertise it as the was-price?", "pol-034"),
+        ("if an inspector from the data protection authority shows up at the warehouse, what do staff do?", "pol-042"),
+        ("in our policies, who counts as a processor rather than a controller?", "pol-041"),
     ],
 )
 def test_a_general_question_on_any_policy_is_answered_from_it(desk_runner, message, clause):
@@ -113,6 +115,16 @@ def test_a_general_question_on_any_policy_is_answered_from_it(desk_runner, messa
     result = _run(desk_runner, message, {"jurisdiction": "US-CA"})
     assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
     assert f"{clause} §" in result.reply, result.reply
+
+
+def test_a_view_on_a_particular_use_goes_to_an_officer_even_when_a_policy_answers_the_words(desk_runner):
+    """The basics policy names legitimate interests; a view on one use of them is still a judgement."""
+    result = _run(
+        desk_runner,
+        "Can legitimate interests cover sending birthday discount emails to customers in Spain? I'd like a legal view.",
+        {"jurisdiction": "EU"},
+    )
+    assert result.route == "review", (result.route, result.reasons)
 
 
 def test_flagged_violation_is_recorded_with_the_officer_and_can_be_revised(desk_runner):
