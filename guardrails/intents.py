@@ -28,6 +28,8 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from guardrails.intent_classifier import IntentClassifier
 from guardrails.policy import Intent, IntentReading, Policy, Rule
 from guardrails.routing import ROUTE_ORDER, Check, rule_holds
@@ -115,6 +117,8 @@ class ExampleBank:
         self.vectors = embeddings.embed_fixed(self.read)
         self.index = Index([Document(str(i), "", t, {}) for i, t in enumerate(self.texts)])
         self.names = list(intents)
+        labels = np.array(self.labels)
+        self._members = {name: labels == name for name in self.names}  # each intent's rows, for `score`
         self.classifier = (
             IntentClassifier.trained(self.names, self.labels, self.read, self.vectors, reading.regularisation)
             if reading.kind == "classifier"
@@ -123,16 +127,13 @@ class ExampleBank:
 
     def score(self, segment: str, vector: Any) -> list[IntentMatch]:
         """The intents ranked for one segment, given the segment's embedding."""
-        import numpy as np
-
         similarity = self.vectors @ vector
         lexical = np.zeros(len(self.texts), dtype=np.float32)
         for doc, coverage, _ in self.index.search(segment, k=len(self.texts)):
             lexical[int(doc.id)] = coverage
-        labels = np.array(self.labels)
         out = []
         for name in self.names:
-            mine = labels == name
+            mine = self._members[name]
             sims = np.sort(similarity[mine])[::-1][:TOP_EXAMPLES]
             semantic = float(sims.mean())
             lex = float(lexical[mine].max())
