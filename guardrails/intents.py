@@ -42,6 +42,7 @@ LEXICAL_WEIGHT = 0.1
 MAX_SEGMENTS = 8
 TENTATIVE = "the request may be one the agent must refuse, on one reading of two; a person decides"
 UNREAD_RULE = "the request reads as none of the requests this agent knows; a person decides what it asks"
+UNREAD_ASK_RULE = "a go-ahead in the request reads as no action this agent knows; a person decides what it asks"
 _SPLIT = re.compile(
     r"(?<=[.!?;:])\s+|\n+|\s+(?:-|–|—)\s+"
     r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+"
@@ -49,6 +50,29 @@ _SPLIT = re.compile(
     r"|,?\s+and\s+(?=if\b)",  # "check the error rate, and if it's above 2%, roll it back": the change on its own
     re.I,
 )
+
+
+_NOT_A_VERB = (
+    r"(?:i|we|you|he|she|it|they|there|this|that|these|those|the|a|an|my|our|your|its|their|is|are|was|were|am|be"
+    r"|do|does|did|can|could|would|should|will|shall|may|might|must|have|has|had|what|whats|how|hows|why|when|where"
+    r"|which|who|whose|no|yes|not|nothing|any|all|thanks|thank|ok|okay|great|cool|fine"
+    r"|for|by|to|in|on|at|with|since|about|from|after|before|until|of|as|than|because|or|and|but|so"
+    r"|let (?:me|us) know|lmk|tell (?:me|us)|ping me|shout)(?:'\w+)?\b"
+)
+_PLEASE = r"(?:(?:then|just|pls|please|go ahead and|feel free to|do)\s+)*"
+_GO_AHEAD = re.compile(
+    # "if not, promote it", "if so let it roll": the condition first, then a verb
+    r"^(?:(?:and|then|so|ok|okay|otherwise|but)\s+)?if\b(?:[^,;:]{0,80}[,;:]|\s+(?:so|not|yes)\b)\s*"
+    + _PLEASE
+    + r"(?!"
+    + _NOT_A_VERB
+    + r")[a-z]+"
+    # "tune it if needed", "add me if so": a verb first, the condition at the end
+    r"|^" + _PLEASE + r"(?!" + _NOT_A_VERB + r")[a-z]+\b.{0,80}\bif (?:so|not|yes|needed|necessary|required|possible"
+    r"|it helps|that helps|it would help|it does|it is|it's (?:safe|fine|ok|okay|clean|green|quiet|bad))\W*$",
+    re.I,
+)
+"""A clause that gives a go-ahead on a condition: by its form an ask to act, whatever its words."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +198,13 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     the reviewer whether or not they count; `unread` is true when no intent counts (`intent_checks`
     gives such a request the policy's `unread_route`).
     """
-    out: dict[str, Any] = {"text_hash": value_hash(text), "matches": [], "nearest": [], "unread": False}
+    out: dict[str, Any] = {
+        "text_hash": value_hash(text),
+        "matches": [],
+        "nearest": [],
+        "unread": False,
+        "unread_asks": [],
+    }
     if not policy.intents or not text.strip():
         return out
     examples = example_bank(policy)
@@ -205,13 +235,18 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             sure = policy.intent_reading.sure_probability
             # A refusal the nearest examples do not also read, and the classifier is not sure of, is left
             # to a person (see `intent_checks`).
+            # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
+            go_ahead = _gives_go_ahead(segment, index)
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
-                if _likely(policy, m, whole=index == 0, routine=routine)
+                if _likely(policy, m, whole=index == 0 or go_ahead, routine=routine)
             ]
         else:
-            chosen = []
+            go_ahead, chosen = _gives_go_ahead(segment, index), []
+        if go_ahead and not chosen:
+            # It asks for something, and nothing it could ask for is read: a person decides what.
+            out["unread_asks"].append(segment)
         for match in chosen:
             if match.id not in best or match.score > best[match.id].score:
                 best[match.id] = match
@@ -227,6 +262,15 @@ def _by_probability(ranked: list[IntentMatch], names: list[str], probabilities: 
     return sorted(scored, key=lambda m: m.score, reverse=True)
 
 
+def _gives_go_ahead(segment: str, index: int) -> bool:
+    """A clause of a longer request (not the whole of it) that says to act on a condition, not a question."""
+    return index > 0 and not segment.rstrip().endswith("?") and bool(_GO_AHEAD.search(segment))
+
+
+def _route_above_auto(policy: Policy, intent: str) -> bool:
+    return ROUTE_ORDER.index(policy.intents[intent].route) > ROUTE_ORDER.index("auto")
+
+
 def _likely(policy: Policy, match: IntentMatch, *, whole: bool, routine: float) -> bool:
     """The classifier's reading counts when it is likely enough.
 
@@ -237,7 +281,7 @@ def _likely(policy: Policy, match: IntentMatch, *, whole: bool, routine: float) 
     size") spreads its probability, an ask ("if it's bad just restart it") does not.
     """
     reading = policy.intent_reading
-    stricter = ROUTE_ORDER.index(policy.intents[match.id].route) > ROUTE_ORDER.index("auto")
+    stricter = _route_above_auto(policy, match.id)
     if whole:
         return match.score >= (reading.stricter_probability if stricter else reading.min_probability)
     return match.score >= reading.min_probability and (not stricter or match.score - routine >= reading.part_lead)
@@ -281,6 +325,10 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
     if found.get("unread") and ROUTE_ORDER.index(unread) > ROUTE_ORDER.index("auto"):
         closest = ", ".join(f"{m['id']} ({m['score']:.2f})" for m in found.get("nearest") or []) or "none"
         checks.append(Check("intent_unread", False, unread, UNREAD_RULE, f"closest known requests: {closest}"))
+    asks = found.get("unread_asks") or []
+    if asks and not found.get("unread") and ROUTE_ORDER.index(unread) > ROUTE_ORDER.index("auto"):
+        said = "; ".join(f"\u201c{ask[:120]}\u201d" for ask in asks)
+        checks.append(Check("intent_unread_ask", False, unread, UNREAD_ASK_RULE, said))
     for match in found.get("matches") or []:
         intent = policy.intents.get(match["id"])
         if intent is None:

@@ -267,6 +267,44 @@ def test_a_request_the_agent_cannot_read_goes_to_a_person_whatever_the_model_pro
     assert not check["passed"] and check["outcome"] == "review" and "closest known requests" in check["detail"]
 
 
+# A go-ahead given on a condition ("if not, promote it"): the clause asks for an action in words too
+# terse for any example. Written for these tests, not taken from any scenario set.
+GO_AHEADS = [
+    ("ops", "has the canary on search-api stayed quiet? if yes, promote it"),
+    ("ops", "any new errors on catalog-api since the release? if not, widen it"),
+    ("ops", "any slow queries on orders-db this week? tune it if needed"),
+    ("ops", "error budget on checkout-api ok? if so let it roll"),
+    ("support", "is the rug still inside the return window? if so, sort it for me"),
+]
+CONDITIONAL_QUESTIONS = [
+    ("support", "does the sofa come assembled? if so, how long does delivery take?"),
+    ("ops", "if we failed over to the replica, whats the data loss window?"),
+    ("ops", "is it safe to restart payments-api if needed?"),
+    ("support", "if it's still broken tomorrow, I'll call you"),
+]
+
+
+@pytest.mark.parametrize(("agent", "text"), GO_AHEADS)
+def test_a_go_ahead_on_a_condition_is_an_ask_even_when_no_intent_reads_it(agent, text):
+    found = classify(agent_policy(agent), text)
+    stricter = [m["id"] for m in found["matches"] if agent_policy(agent).intents[m["id"]].route != "auto"]
+    assert stricter or found["unread_asks"], found
+
+
+@pytest.mark.parametrize(("agent", "text"), CONDITIONAL_QUESTIONS)
+def test_a_condition_beside_a_question_or_a_statement_is_no_go_ahead(agent, text):
+    assert classify(agent_policy(agent), text)["unread_asks"] == []
+
+
+def test_a_read_only_proposal_for_a_go_ahead_nobody_reads_goes_to_a_person(runner):
+    runner._models["ops"] = _harmless("inspect_logs", {"service": "checkout-api", "env": "prod", "query": "x"})
+    message = "any 5xx on checkout-api since lunch? if not, widen it"
+    result = runner.run("ops", message, user="eve", context={"service": PROD_SERVICE}, thread_id=unique("th"))
+    assert (result.status, result.route, result.action["name"]) == ("pending_review", "review", "inspect_logs")
+    (check,) = [c for c in runner.show(result.reviews[0])["interrupt"]["checks"] if c["id"] == "intent_unread_ask"]
+    assert not check["passed"] and check["outcome"] == "review" and "if not, widen it" in check["detail"]
+
+
 def test_an_unread_request_whose_model_asks_the_requester_stays_a_question(runner):
     """A question to the requester outranks review: their answer comes back and is read with the request."""
     message = "the thingy from last week is acting up again"
