@@ -350,3 +350,36 @@ def test_a_request_naming_two_environments_is_read_as_the_strictest(ops_runner, 
     assert (result.route, result.action["name"], result.action["args"]["env"]) == ("review", "deploy", "prod")
     assert mentioned_env("copy last night's prod orders into staging for the load test") == "prod"
     assert mentioned_env("restart search-indexer in staging") == "staging"
+
+
+@pytest.mark.parametrize(
+    ("message", "env", "route"),
+    [  # written for this test: a redeploy names no version because it keeps the one running
+        ("redeploy {name} on staging with the same version, it picked up a stale config", "staging", "auto"),
+        ("please redeploy {name} in dev, same version, so it picks up the new env var", "dev", None),
+        ("kick a fresh rollout of {name} in prod, same build, the config map changed", "prod", "review"),
+    ],
+)
+def test_a_redeploy_keeps_the_version_running_instead_of_asking_for_one(ops_runner, message, env, route):
+    """The proposal is a deploy of the running version; the route is the intents' and the policy's (None: any but a question)."""
+    name = unique("svc")
+    context = {"service": _service(name, env, replicas=2, version="3.4.1", previous_version="3.4.0")}
+    result = _run(ops_runner, message.format(name=name), context)
+    assert result.route != "needs_info" and result.route == (route or result.route), result.reasons
+    assert (result.action["name"], result.action["args"]["version"], result.action["args"]["env"]) == (
+        "deploy",
+        "3.4.1",
+        env,
+    )
+
+
+def test_a_branch_named_for_a_deploy_is_the_version_deployed(ops_runner):
+    name = unique("svc")
+    context = {"service": _service(name, "staging", replicas=2, version="3.4.1", previous_version="3.4.0")}
+    result = _run(ops_runner, f"deploy the feature/gift-wrap branch of {name} to staging so design can try it", context)
+    assert (result.route, result.action["name"], result.action["args"]["version"]) == (
+        "auto",
+        "deploy",
+        "feature/gift-wrap",
+    ), result.reasons
+    assert _fleet(ops_runner, name, "staging")["version"] == "feature/gift-wrap"

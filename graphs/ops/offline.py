@@ -51,7 +51,8 @@ _INTENTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "deploy",
             _NEG + r"(?<!\bthe )(?<!\bthis )(?<!\blast )(?<!\blatest )(?<!\brecent )(?<!\bnew )(?<!'s )(?<!\bsince )"
-            r"(?<!\bafter )(?<!\bbad )(?<!\bour )\b(deploy|ship|roll out|promote|upgrade)\b(?!s? (went|broke|failed|got|is|was|has|have|seems|stuck|hung|froze))",
+            r"(?<!\bafter )(?<!\bbad )(?<!\bour )\b(re-?deploy|deploy|ship|roll out|promote|upgrade|(fresh|new) rollout)\b"
+            r"(?!s? (went|broke|failed|got|is|was|has|have|seems|stuck|hung|froze))",
         ),
         (
             "inspect_logs",
@@ -73,6 +74,13 @@ _ASKS = re.compile(
 )
 """A request asks for something (a question, a please, an imperative), as opposed to reporting symptoms."""
 _VERSION = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)\b")
+_BRANCH = re.compile(r"\b(?:the\s+)?([a-z][\w.-]*/[\w./-]*[\w]|main|master|trunk)\s+branch\b|\bbranch\s+([a-z][\w./-]*[\w])", re.I)
+"""A branch named as what to deploy ("the feature/gift-wrap branch", "branch release/2.6"): a deployable ref."""
+_SAME_VERSION = re.compile(
+    r"\bre-?deploy|\bsame (version|build|image|tag|release)\b|\b(fresh|new) rollout\b|\broll(ing)? (it )?out again\b",
+    re.I,
+)
+"""A redeploy: the version running stays, its configuration is renewed."""
 _ACCOUNT = re.compile(
     r"\b(?:for|to|give|grant|revoke|remove)\s+(?:user\s+|account\s+|engineer\s+)?([a-z][a-z0-9]*(?:[._-][a-z0-9]+)+)\b"
 )
@@ -234,10 +242,15 @@ def _suggest(intent: str, explicit: bool, text: str, context: dict[str, Any]) ->
     if intent == "scale_service":
         return _scale(text, context, why, impact, confidence)
     if intent == "deploy":
+        branch = _BRANCH.search(text)
         versions = [v for v in _VERSION.findall(text) if v != service["version"]]
+        if branch:
+            versions.insert(0, branch.group(1) or branch.group(2))
         certificate = bool(re.search(r"certificat|tls|x509", text + " " + (guide or {}).get("title", ""), re.I))
-        # Without a version named, a diagnosed redeploy (renewed certificate, stuck rollout) keeps the current one.
-        version = versions[0] if versions else (service["version"] if certificate or not explicit else None)
+        # Without a version named, a redeploy (asked in so many words, or diagnosed: a renewed certificate, a
+        # stuck rollout) keeps the current one.
+        keeps = certificate or not explicit or bool(_SAME_VERSION.search(text))
+        version = versions[0] if versions else (service["version"] if keeps else None)
         if version is None:
             return question_message(["the version to deploy"], f"Which version of {name} should I deploy to {env}?")
         what = "Redeploy" if version == service["version"] else "Deploy"
