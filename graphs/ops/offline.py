@@ -74,7 +74,9 @@ _ASKS = re.compile(
 )
 """A request asks for something (a question, a please, an imperative), as opposed to reporting symptoms."""
 _VERSION = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)\b")
-_BRANCH = re.compile(r"\b(?:the\s+)?([a-z][\w.-]*/[\w./-]*[\w]|main|master|trunk)\s+branch\b|\bbranch\s+([a-z][\w./-]*[\w])", re.I)
+_BRANCH = re.compile(
+    r"\b(?:the\s+)?([a-z][\w.-]*/[\w./-]*[\w]|main|master|trunk)\s+branch\b|\bbranch\s+([a-z][\w./-]*[\w])", re.I
+)
 """A branch named as what to deploy ("the feature/gift-wrap branch", "branch release/2.6"): a deployable ref."""
 _SAME_VERSION = re.compile(
     r"\bre-?deploy|\bsame (version|build|image|tag|release)\b|\b(fresh|new) rollout\b|\broll(ing)? (it )?out again\b",
