@@ -227,6 +227,8 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
         # The closest intent that clearly outranks every milder one: when the very closest is only a
         # hair ahead of a milder reading, the request is still at least as risky as the next in line.
         nearest_choice = next((m for m in near[:3] if _counts(policy, m, near)), None)
+        # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
+        go_ahead = _gives_go_ahead(segment, index)
         if probabilities is None:
             chosen = [nearest_choice] if nearest_choice is not None else []
         elif near and near[0].score >= policy.intent_min_score:  # the part is near some intent at all
@@ -235,15 +237,13 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             sure = policy.intent_reading.sure_probability
             # A refusal the nearest examples do not also read, and the classifier is not sure of, is left
             # to a person (see `intent_checks`).
-            # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
-            go_ahead = _gives_go_ahead(segment, index)
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
                 if _likely(policy, m, whole=index == 0 or go_ahead, routine=routine)
             ]
         else:
-            go_ahead, chosen = _gives_go_ahead(segment, index), []
+            chosen = []
         if go_ahead and not chosen:
             # It asks for something, and nothing it could ask for is read: a person decides what.
             out["unread_asks"].append(segment)
