@@ -86,6 +86,7 @@ class IntentClassifier:
             + "\0".join(labels).encode()
             + "\0".join(texts).encode()
             + "\0".join(names).encode()
+            + "\0".join(words.index).encode()  # the terms read: weights stored for other terms would misread
             + repr(regularisation).encode()
         ).hexdigest()[:24]
         weights = embeddings.stored(

@@ -594,6 +594,21 @@ def test_the_classifier_is_trained_once_per_machine(tmp_path, monkeypatch):
     assert classify(small, text) == first
 
 
+def test_a_change_in_the_terms_read_trains_the_classifier_again(tmp_path, monkeypatch):
+    """Weights stored for other terms would misread every sentence: the cache is keyed by the vocabulary too."""
+    from guardrails import intent_classifier, intents
+
+    monkeypatch.setenv("HITL_CACHE_DIR", str(tmp_path / "cache"))
+    full = agent_policy("support")
+    small = full.model_copy(update={"intents": {k: full.intents[k] for k in ("question", "refund", "legal_threat")}})
+    monkeypatch.setattr(intents, "_loaded", {})
+    classify(small, "I want my money back")
+    monkeypatch.setattr(intent_classifier, "_terms", lambda text: intent_classifier._WORD.findall(text.lower()))
+    monkeypatch.setattr(intents, "_loaded", {})
+    classify(small, "I want my money back")  # words alone: a narrower vocabulary, so other weights
+    assert len(list((tmp_path / "cache").glob("intent-classifier-*.npy"))) == 2
+
+
 def test_a_policy_of_two_intents_reads_with_probabilities_that_sum_to_one(tmp_path, monkeypatch):
     from guardrails.intent_classifier import IntentClassifier
     from hitl_core import embeddings
