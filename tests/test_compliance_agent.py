@@ -117,6 +117,33 @@ def test_a_general_question_on_any_policy_is_answered_from_it(desk_runner, messa
     assert f"{clause} §" in result.reply, result.reply
 
 
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: the requester says in so many words that the question is general
+        "In general, are we allowed to keep customers' email addresses in application logs?",
+        "Broadly speaking, what can we share with advertising partners?",
+        "Can staff use production customer data in a test environment? What does the policy actually say?",
+        "Do we need consent for marketing texts in the US? Just the general rule, nothing specific.",
+    ],
+)
+def test_a_question_its_requester_calls_general_is_answered_as_one(desk_runner, message):
+    """'are we allowed' reads as a case; said to be general, it is a summary of the policy, not a finding."""
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+
+
+@pytest.mark.parametrize(
+    ("message", "context"),
+    [  # a case or a document beside the words "in general" is still a case
+        ("In general, is this fine? We plan to email every customer who ever bought from us.", {}),
+        ("Broadly, does this clause work for us?", {"document": "Supplier may keep Customer Data for 10 years."}),
+    ],
+)
+def test_a_case_called_general_is_still_a_case(desk_runner, message, context):
+    result = _run(desk_runner, message, {"jurisdiction": "EU", **context})
+    assert result.route == "review", (result.route, result.reasons)
+
+
 def test_a_view_on_a_particular_use_goes_to_an_officer_even_when_a_policy_answers_the_words(desk_runner):
     """The basics policy names legitimate interests; a view on one use of them is still a judgement."""
     result = _run(

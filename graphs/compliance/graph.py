@@ -97,6 +97,24 @@ CASE_CUES = re.compile(
     r"|^\s*(we|our|my|the \w+ team)\b[^?]{0,40}\b(plan|want|intend|are going|will|would like|started|are about)",
     re.IGNORECASE,
 )
+GENERAL_CUES = re.compile(
+    r"\b(in general|generally( speaking)?|broadly( speaking)?|in principle|as a (general )?rule"
+    r"|(just )?the general (rule|requirements?|position|principles?)|general question|nothing specific"
+    r"|not (about )?a (specific|particular) case|(what|how) (does|do) (the|our) (\w+ )?polic(y|ies) (actually )?(say|put it))\b",
+    re.IGNORECASE,
+)
+"""The requester says the question is general ("in general, are we allowed to ...?"): a summary, not a case."""
+
+
+def asks_in_general(text: str, document_present: bool) -> bool:
+    """A question its requester calls general, with no case told and no document to judge.
+
+    The decision cues ("are we allowed", "do we need to") read as a case; said to be general, they ask
+    what the policy says. A case told beside the words ("we plan to ...") or a document keeps it a case.
+    """
+    return bool(GENERAL_CUES.search(text)) and not document_present and not CASE_CUES.search(text)
+
+
 INFORMATIONAL = re.compile(
     r"^\s*(how|what|which|when|where|who|why|summari[sz]e|explain|describe|list|outline|give me|tell me|remind me|"
     r"overview|do (our|the) polic)",
@@ -344,7 +362,8 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     request_terms = sorted(terms_in(text))
     document = facts.get("document") or {}
     regulated = list((facts.get("data") or {}).get("regulated") or [])
-    case_specific = bool(DECISION_CUES.search(text) or CASE_CUES.search(text))
+    decision = bool(DECISION_CUES.search(text)) and not asks_in_general(text, bool(document.get("present")))
+    case_specific = decision or bool(CASE_CUES.search(text))
     facts["request"] = {
         "case_specific": case_specific,
         "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),

@@ -22,6 +22,7 @@ from graphs.compliance.graph import (
     COMMITMENT_CUES,
     DECISION_CUES,
     INFORMATIONAL,
+    asks_in_general,
     categories_regulated,
     terms_in,
 )
@@ -391,7 +392,10 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     routine = not document and not context.get("customer_commitment") and only_asks_information(policy, text)
     if context.get("customer_commitment") or (COMMITMENT_CUES.search(text) and not routine) or asked_to_commit:
         return _advise(text, document, context)
-    informational = bool(INFORMATIONAL.search(text)) and not (DECISION_CUES.search(text) or CASE_CUES.search(text))
+    general = asks_in_general(text, bool(document))
+    informational = general or (
+        bool(INFORMATIONAL.search(text)) and not (DECISION_CUES.search(text) or CASE_CUES.search(text))
+    )
     if document or not informational:
         found = _violations(f"{text}\n{document}", context)
         if found:
