@@ -27,8 +27,10 @@ _EXCEPTION = re.compile(
 )
 _TOPICS: dict[str, re.Pattern[str]] = {
     "billing": re.compile(
-        r"\b(charged?|charges|charging|billing|billed|invoice|double|twice|subscription fee|payment|"
-        r"chargeback|dispute|overcharged|statement|card was|declined|refused payment)\b",
+        r"\b(charged|charging|billing|billed|invoice|double|twice|subscription fee|payment|"
+        r"chargeback|dispute|overcharged|statement|card was|declined|refused payment)\b"
+        # a charge, but not a fee that comes with an order ("customs charges", "delivery charges")
+        r"|(?<!customs )(?<!delivery )(?<!shipping )(?<!import )(?<!restocking )(?<!extra )\bcharges?\b",
         re.IGNORECASE,
     ),
     "legal": re.compile(
@@ -36,7 +38,10 @@ _TOPICS: dict[str, re.Pattern[str]] = {
     ),
     "privacy": re.compile(r"\b(gdpr|ccpa|privacy|personal data|delete my data|my data|data request)\b", re.IGNORECASE),
     "security": re.compile(
-        r"\b(hacked|phishing|fraud|unauthori[sz]ed|stolen|compromised|scam email|suspicious|"
+        r"\b(hacked|phishing|fraud|unauthori[sz]ed|compromised|scam email|suspicious|"
+        # what is stolen is the account or the card, not a parcel from a doorstep
+        r"(card|account|identity|password|details|login) (was |were |got |been )*stolen|"
+        r"stolen (card|account|identity|password|details|login)|stole (my|the|our) (card|account|identity|password|details|login)|"
         r"(got|get|broke) into my account|did(n'?t| not) (place|make|order)|not me|someone (else )?"
         r"(used|accessed|logged|ordered|changed)|through a link|click(ed)? (a|the|this) link|pay a fee|"
         r"(really|actually) from (you|northwind)|is (this|that|it) (email |message )?(real|legit\w*|genuine))\b",

@@ -105,6 +105,31 @@ from guardrails.input_checks import (  # noqa: E402
 from guardrails.output_checks import claims, faithfulness  # noqa: E402
 
 
+@pytest.mark.parametrize(
+    "text",
+    [  # written for this test: a fee or a theft from a doorstep is no dispute over money and no account breach
+        "Do you ship to Ireland? And will I get hit with customs charges on top?",
+        "Are there delivery charges on a sofa, or is it free over a certain amount?",
+        "What happens if a parcel gets stolen off my porch? Asking before I order.",
+    ],
+)
+def test_a_fee_or_a_stolen_parcel_is_no_sensitive_topic(text):
+    assert read_text(text).topics == [], read_text(text).topics
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("Why is there a charge from Northwind I don't recognise?", "billing"),
+        ("There are two charges for the same lamp", "billing"),
+        ("My card details were stolen and someone ordered with them", "security"),
+        ("someone stole my login and changed the address", "security"),
+    ],
+)
+def test_a_charge_or_a_stolen_account_is_still_one(text, topic):
+    assert topic in read_text(text).topics
+
+
 def test_checksums():
     assert iban_valid("DE89 3704 0044 0532 0130 00") and not iban_valid("DE89 3704 0044 0532 0130 01")
     assert iban_valid("GB82WEST12345698765432")
