@@ -383,3 +383,19 @@ def test_a_branch_named_for_a_deploy_is_the_version_deployed(ops_runner):
         "feature/gift-wrap",
     ), result.reasons
     assert _fleet(ops_runner, name, "staging")["version"] == "feature/gift-wrap"
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("deploy branch release/2.6 to staging", "release/2.6"),
+        ("ship the main branch to dev", "main"),
+        ("deploy branch hotfix-123 to dev", "hotfix-123"),
+        ("deploy the branch of web-frontend that passed QA to staging", None),  # "of" is no branch
+        ("which branch is checkout-api built from?", None),
+    ],
+)
+def test_a_branch_is_read_only_where_one_is_named(text, ref):
+    from graphs.ops.offline import branch_named
+
+    assert branch_named(text) == ref

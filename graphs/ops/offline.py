@@ -75,9 +75,10 @@ _ASKS = re.compile(
 """A request asks for something (a question, a please, an imperative), as opposed to reporting symptoms."""
 _VERSION = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)\b")
 _BRANCH = re.compile(
-    r"\b(?:the\s+)?([a-z][\w.-]*/[\w./-]*[\w]|main|master|trunk)\s+branch\b|\bbranch\s+([a-z][\w./-]*[\w])", re.I
+    r"\b([a-z][\w.-]*/[\w./-]*\w|main|master|trunk)\s+branch\b"  # "the feature/gift-wrap branch", "the main branch"
+    r"|\bbranch\s+([a-z][\w.]*[/-][\w./-]*\w)",  # "branch release/2.6", "branch hotfix-123", not "branch of"
+    re.I,
 )
-"""A branch named as what to deploy ("the feature/gift-wrap branch", "branch release/2.6"): a deployable ref."""
 _SAME_VERSION = re.compile(
     r"\bre-?deploy|\bsame (version|build|image|tag|release)\b|\b(fresh|new) rollout\b|\broll(ing)? (it )?out again\b",
     re.I,
@@ -122,6 +123,12 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     if intent is None:
         intent = _diagnose(context)
     return _suggest(intent, explicit, text, context)
+
+
+def branch_named(text: str) -> str | None:
+    """The branch a request names as what to deploy: a deployable ref, like a version."""
+    match = _BRANCH.search(text)
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def _explicit_intent(text: str) -> str | None:
@@ -244,10 +251,10 @@ def _suggest(intent: str, explicit: bool, text: str, context: dict[str, Any]) ->
     if intent == "scale_service":
         return _scale(text, context, why, impact, confidence)
     if intent == "deploy":
-        branch = _BRANCH.search(text)
+        branch = branch_named(text)
         versions = [v for v in _VERSION.findall(text) if v != service["version"]]
         if branch:
-            versions.insert(0, branch.group(1) or branch.group(2))
+            versions.insert(0, branch)
         certificate = bool(re.search(r"certificat|tls|x509", text + " " + (guide or {}).get("title", ""), re.I))
         # Without a version named, a redeploy (asked in so many words, or diagnosed: a renewed certificate, a
         # stuck rollout) keeps the current one.
