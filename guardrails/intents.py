@@ -267,10 +267,6 @@ def _gives_go_ahead(segment: str, index: int) -> bool:
     return index > 0 and not segment.rstrip().endswith("?") and bool(_GO_AHEAD.search(segment))
 
 
-def _route_above_auto(policy: Policy, intent: str) -> bool:
-    return ROUTE_ORDER.index(policy.intents[intent].route) > ROUTE_ORDER.index("auto")
-
-
 def _likely(policy: Policy, match: IntentMatch, *, whole: bool, routine: float) -> bool:
     """The classifier's reading counts when it is likely enough.
 
@@ -281,7 +277,7 @@ def _likely(policy: Policy, match: IntentMatch, *, whole: bool, routine: float) 
     size") spreads its probability, an ask ("if it's bad just restart it") does not.
     """
     reading = policy.intent_reading
-    stricter = _route_above_auto(policy, match.id)
+    stricter = ROUTE_ORDER.index(policy.intents[match.id].route) > ROUTE_ORDER.index("auto")
     if whole:
         return match.score >= (reading.stricter_probability if stricter else reading.min_probability)
     return match.score >= reading.min_probability and (not stricter or match.score - routine >= reading.part_lead)
