@@ -115,6 +115,15 @@ def asks_in_general(text: str, document_present: bool) -> bool:
     return bool(GENERAL_CUES.search(text)) and not document_present and not CASE_CUES.search(text)
 
 
+def reads_as_case(text: str, document_present: bool) -> bool:
+    """The request's words tell a case: one is described, or a decision is asked on one not called general.
+
+    The one reading of the cue words for the `case_specific` fact and for the offline model's choice.
+    """
+    decision = bool(DECISION_CUES.search(text)) and not asks_in_general(text, document_present)
+    return decision or bool(CASE_CUES.search(text))
+
+
 INFORMATIONAL = re.compile(
     r"^\s*(how|what|which|when|where|who|why|summari[sz]e|explain|describe|list|outline|give me|tell me|remind me|"
     r"overview|do (our|the) polic)",
@@ -362,8 +371,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     request_terms = sorted(terms_in(text))
     document = facts.get("document") or {}
     regulated = list((facts.get("data") or {}).get("regulated") or [])
-    decision = bool(DECISION_CUES.search(text)) and not asks_in_general(text, bool(document.get("present")))
-    case_specific = decision or bool(CASE_CUES.search(text))
+    case_specific = reads_as_case(text, bool(document.get("present")))
     facts["request"] = {
         "case_specific": case_specific,
         "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),

@@ -18,12 +18,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.compliance.files import POLICY_FILE
 from graphs.compliance.graph import (
-    CASE_CUES,
     COMMITMENT_CUES,
-    DECISION_CUES,
     INFORMATIONAL,
     asks_in_general,
     categories_regulated,
+    reads_as_case,
     terms_in,
 )
 from guardrails.intents import only_asks_information, strongest
@@ -392,10 +391,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     routine = not document and not context.get("customer_commitment") and only_asks_information(policy, text)
     if context.get("customer_commitment") or (COMMITMENT_CUES.search(text) and not routine) or asked_to_commit:
         return _advise(text, document, context)
-    general = asks_in_general(text, bool(document))
-    informational = general or (
-        bool(INFORMATIONAL.search(text)) and not (DECISION_CUES.search(text) or CASE_CUES.search(text))
-    )
+    asks = bool(INFORMATIONAL.search(text)) or asks_in_general(text, bool(document))
+    informational = asks and not reads_as_case(text, bool(document))
     if document or not informational:
         found = _violations(f"{text}\n{document}", context)
         if found:
