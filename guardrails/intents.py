@@ -318,13 +318,13 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
     """
     checks = []
     unread = policy.intent_reading.unread_route
-    if found.get("unread") and ROUTE_ORDER.index(unread) > ROUTE_ORDER.index("auto"):
-        closest = ", ".join(f"{m['id']} ({m['score']:.2f})" for m in found.get("nearest") or []) or "none"
-        checks.append(Check("intent_unread", False, unread, UNREAD_RULE, f"closest known requests: {closest}"))
-    asks = found.get("unread_asks") or []
-    if asks and not found.get("unread") and ROUTE_ORDER.index(unread) > ROUTE_ORDER.index("auto"):
-        said = "; ".join(f"\u201c{ask[:120]}\u201d" for ask in asks)
-        checks.append(Check("intent_unread_ask", False, unread, UNREAD_ASK_RULE, said))
+    if ROUTE_ORDER.index(unread) > ROUTE_ORDER.index("auto"):  # a policy may let what it cannot read through
+        if found.get("unread"):
+            closest = ", ".join(f"{m['id']} ({m['score']:.2f})" for m in found.get("nearest") or []) or "none"
+            checks.append(Check("intent_unread", False, unread, UNREAD_RULE, f"closest known requests: {closest}"))
+        elif asks := found.get("unread_asks"):
+            said = "; ".join(f"\u201c{ask[:120]}\u201d" for ask in asks)
+            checks.append(Check("intent_unread_ask", False, unread, UNREAD_ASK_RULE, said))
     for match in found.get("matches") or []:
         intent = policy.intents.get(match["id"])
         if intent is None:
