@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-POINTS = ("after_decision", "inside_execution", "after_execution")
+POINTS = ("after_decision", "inside_execution", "after_execution", "after_review_row")
 
 
 def crash_point(name: str) -> None:

@@ -112,32 +112,6 @@ def register(
         "status": "pending",
         "created_at": now_iso(),
     }
-    inserted = tx.rowcount(
-        """INSERT INTO reviews (id, kind, thread_id, interrupt_id, agent, requester, action, args, amount,
-               route, risk, confidence, reasons, required_roles, tier, tier_name, approvals_required,
-               deadline, payload, payload_hash, status, created_at)
-           VALUES (:id, :kind, :thread_id, :interrupt_id, :agent, :requester, :action, :args, :amount,
-               :route, :risk, :confidence, :reasons, :required_roles, :tier, :tier_name, :approvals_required,
-               :deadline, :payload, :payload_hash, :status, :created_at)
-           ON CONFLICT DO NOTHING""",
-        row,
-    )
-    if inserted != 1:
-        # The same review asked again (its gate refused a resume that did not come through the
-        # runtime): it now waits under LangGraph's new interrupt id.
-        tx.execute(
-            """UPDATE reviews SET interrupt_id = :interrupt_id
-               WHERE id = :id AND thread_id = :thread_id AND status = 'pending' AND payload_hash = :payload_hash
-                 AND interrupt_id <> :interrupt_id""",
-            row,
-        )
-        return False
-    tracing.mark("hitl.review", review_id=row["id"], thread_id=thread_id, agent=agent, action=action, kind=kind)
-    for role in roles:
-        tx.execute(
-            "INSERT INTO review_roles (role, review_id) VALUES (:r, :i) ON CONFLICT DO NOTHING",
-            {"r": role, "i": row["id"]},
-        )
     shown = {
         "action": action,
         "args": args,
@@ -150,6 +124,25 @@ def register(
         "required_roles": roles,
         "deadline": value.get("deadline"),
     }
+    inserted = tx.rowcount(
+        """INSERT INTO reviews (id, kind, thread_id, interrupt_id, agent, requester, action, args, amount,
+               route, risk, confidence, reasons, required_roles, tier, tier_name, approvals_required,
+               deadline, payload, payload_hash, status, created_at)
+           VALUES (:id, :kind, :thread_id, :interrupt_id, :agent, :requester, :action, :args, :amount,
+               :route, :risk, :confidence, :reasons, :required_roles, :tier, :tier_name, :approvals_required,
+               :deadline, :payload, :payload_hash, :status, :created_at)
+           ON CONFLICT DO NOTHING""",
+        row,
+    )
+    if inserted != 1:
+        _asked_again(tx, row, shown)
+        return False
+    tracing.mark("hitl.review", review_id=row["id"], thread_id=thread_id, agent=agent, action=action, kind=kind)
+    for role in roles:
+        tx.execute(
+            "INSERT INTO review_roles (role, review_id) VALUES (:r, :i) ON CONFLICT DO NOTHING",
+            {"r": role, "i": row["id"]},
+        )
     audit.append(
         tx,
         "question_asked" if kind == "question" else "review_requested",
@@ -161,6 +154,44 @@ def register(
     )
     outbox.review_registered(tx, row, value)  # who must hear of it, committed with the row or not at all
     return True
+
+
+def _asked_again(tx: Tx, row: dict[str, Any], shown: dict[str, Any]) -> None:
+    """The same pending review asked again, under LangGraph's new interrupt id: the row follows the pause.
+
+    Its gate refused a resume that did not come through the runtime (the payload is the same), or a
+    run died after writing this row and before checkpointing its pause, and the sweep ran the step
+    again: that payload differs (a later deadline), and the row takes it, audited, so that the row
+    says what the thread waits on and a decision on it can pass the checks. A second asking for
+    another kind, action, tier or number of approvers is not taken.
+    """
+    relinked = tx.rowcount(
+        """UPDATE reviews SET interrupt_id = :interrupt_id
+           WHERE id = :id AND thread_id = :thread_id AND status = 'pending' AND payload_hash = :payload_hash
+             AND interrupt_id <> :interrupt_id""",
+        row,
+    )
+    if relinked:
+        return
+    restated = tx.rowcount(
+        """UPDATE reviews SET interrupt_id = :interrupt_id, args = :args, amount = :amount, route = :route,
+               risk = :risk, confidence = :confidence, reasons = :reasons, deadline = :deadline,
+               payload = :payload, payload_hash = :payload_hash
+           WHERE id = :id AND thread_id = :thread_id AND status = 'pending' AND payload_hash <> :payload_hash
+             AND interrupt_id <> :interrupt_id AND kind = :kind AND COALESCE(action, '') = COALESCE(:action, '')
+             AND required_roles = :required_roles AND tier = :tier AND approvals_required = :approvals_required""",
+        row,
+    )
+    if restated:
+        audit.append(
+            tx,
+            "review_restated",
+            f"agent:{row['agent']}",
+            shown,
+            thread_id=row["thread_id"],
+            review_id=row["id"],
+            payload_hash=row["payload_hash"],
+        )
 
 
 def approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:

@@ -30,6 +30,7 @@ from langgraph.types import interrupt
 from hitl_core import audit, leases, reviews
 from hitl_core.canonical import card_safe, now_iso, value_hash
 from hitl_core.errors import HitlError
+from hitl_core.faults import crash_point
 from hitl_core.payloads import (
     REFUSAL_KEY,
     QuestionRequest,
@@ -111,6 +112,7 @@ def interrupt_with_row(ctx: AgentContext, value: ReviewRequest | QuestionRequest
                         "t": ctx.thread_id,
                     },
                 )
+        crash_point("after_review_row")  # committed, and LangGraph has not yet checkpointed the pause
         ctx.registered.add(pending.id)
         raise
 

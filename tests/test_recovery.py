@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 
 from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import iso, utc_now
-from tests.helpers import refund_request, vague_request
+from hitl_core.payloads import payload_hash
+from tests.helpers import refund_ask, refund_request, unique, vague_request
 
 LATER = iso(utc_now() + timedelta(days=2))
 
@@ -115,3 +117,81 @@ def test_replies_are_sent_after_the_undo_window(runner):
 
     with pytest.raises(Conflict, match="already sent"):
         runner.rollback(entry["id"], "sam")
+
+
+def test_a_process_killed_between_the_review_row_and_the_checkpoint_leaves_a_review_that_can_be_decided(
+    runner, settings
+):
+    """The gate commits its review's row as `interrupt()` raises; LangGraph checkpoints the pause after.
+
+    Killed in between, the thread's last checkpoint is the turn's input: the sweep runs it again, and
+    the pause it reaches must be the one the row names (in a CI soak the row kept the first run's
+    interrupt, pending on a thread that did not wait on it, and nobody could decide it).
+    """
+    text, context = refund_ask(42)
+    thread_id = unique("th")
+    crashed = _hitl(
+        settings,
+        "run",
+        "support",
+        text,
+        "--thread",
+        thread_id,
+        "--user",
+        "eve",
+        "--context",
+        json.dumps(context),
+        crash_at="after_review_row",
+    )
+    assert crashed.returncode == -9, crashed.stderr
+    (row,) = runner.db.read("SELECT id, status FROM reviews WHERE thread_id = :t", {"t": thread_id})
+    assert row["status"] == "pending" and not runner.snapshot("support", thread_id).interrupts
+
+    time.sleep(1.2)
+    swept = _hitl(settings, "sweep", "--json")
+    assert swept.returncode == 0, swept.stderr
+    waiting = runner.snapshot("support", thread_id).interrupts
+    rows = runner.db.read(
+        "SELECT id, status, interrupt_id, payload_hash FROM reviews WHERE thread_id = :t", {"t": thread_id}
+    )
+    assert [(r["id"], r["status"]) for r in rows] == [(row["id"], "pending")]
+    assert [p.id for p in waiting] == [rows[0]["interrupt_id"]]
+    assert rows[0]["payload_hash"] == payload_hash(waiting[0].value)
+    assert runner.state(thread_id).status == "pending_review"
+    restated = [e for e in audit.thread_history(runner.db, thread_id) if e["kind"] == "review_restated"]
+    assert [(e["review_id"], e["payload_hash"]) for e in restated] == [(row["id"], rows[0]["payload_hash"])]
+
+    runner.decide(row["id"], "approve", "sam")
+    assert runner.state(thread_id).status == "completed"
+    assert len(_refunds(runner, thread_id)) == 1
+    assert audit.verify(runner.db).ok
+
+
+def test_a_review_asked_again_takes_the_new_pause_but_not_another_tier(runner):
+    result = refund_request(runner, 42)
+    review_id = result.reviews[0]
+    first = runner.db.read("SELECT * FROM reviews WHERE id = :i", {"i": review_id})[0]
+    shown = reviews.shown_payload(runner.db, review_id)
+    later = {**shown, "deadline": iso(utc_now() + timedelta(hours=5))}
+    higher = {**later, "tier": {**later["tier"], "index": 1, "name": "lead", "roles": ["support_lead"]}}
+
+    def ask_again(value, interrupt_id):
+        with runner.db.transaction() as tx:
+            assert not reviews.register(
+                tx, interrupt_id=interrupt_id, value=value, agent="support", thread_id=result.thread_id, requester="eve"
+            )
+        return runner.db.read("SELECT * FROM reviews WHERE id = :i", {"i": review_id})[0]
+
+    kept = ask_again(higher, "i-higher")
+    assert (kept["interrupt_id"], kept["payload_hash"], kept["tier"]) == (
+        first["interrupt_id"],
+        first["payload_hash"],
+        first["tier"],
+    )
+    taken = ask_again(later, "i-later")
+    assert (taken["interrupt_id"], taken["deadline"], taken["payload_hash"]) == (
+        "i-later",
+        later["deadline"],
+        payload_hash(later),
+    )
+    assert taken["status"] == "pending" and taken["tier"] == first["tier"]
