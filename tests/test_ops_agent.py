@@ -358,6 +358,12 @@ def test_a_request_naming_two_environments_is_read_as_the_strictest(ops_runner, 
         ("redeploy {name} on staging with the same version, it picked up a stale config", "staging", "auto"),
         ("please redeploy {name} in dev, same version, so it picks up the new env var", "dev", None),
         ("kick a fresh rollout of {name} in prod, same build, the config map changed", "prod", "review"),
+        # a rollout left half done is finished with the version it was rolling out
+        (
+            "deploy of {name} got stuck in staging, half the replicas run the old version and half the new one",
+            "staging",
+            None,
+        ),
     ],
 )
 def test_a_redeploy_keeps_the_version_running_instead_of_asking_for_one(ops_runner, message, env, route):

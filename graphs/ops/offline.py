@@ -80,10 +80,11 @@ _BRANCH = re.compile(
     re.I,
 )
 _SAME_VERSION = re.compile(
-    r"\bre-?deploy|\bsame (version|build|image|tag|release)\b|\b(fresh|new) rollout\b|\broll(ing)? (it )?out again\b",
+    r"\bre-?deploy|\bsame (version|build|image|tag|release)\b|\b(fresh|new) rollout\b|\broll(ing)? (it )?out again\b"
+    r"|\b(deploy(ment)?|rollout|roll-out)s?\b[^.?!]{0,40}?\b(stuck|hung|stalled|half[- ]done)\b",
     re.I,
 )
-"""A redeploy: the version running stays, its configuration is renewed."""
+"""A redeploy: the version running stays, its configuration is renewed (or its stuck rollout finished)."""
 _ACCOUNT = re.compile(
     r"\b(?:for|to|give|grant|revoke|remove)\s+(?:user\s+|account\s+|engineer\s+)?([a-z][a-z0-9]*(?:[._-][a-z0-9]+)+)\b"
 )
