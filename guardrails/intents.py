@@ -215,20 +215,24 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     if not parts:  # nothing but punctuation or stop words
         return out
     read = [as_read(part) for part in parts]
+    how_to = any(index > 0 and _asks_how_to(part) for index, part in enumerate(parts))
     vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
     probabilities = examples.classifier.probabilities(vectors, read) if examples.classifier is not None else None
     for index, segment in enumerate(parts):
         near = [replace(m, segment=segment) for m in examples.score(read[index], vectors[index])]
         if index > 0:  # a sentence of a longer request: intents judged on the whole request do not apply
             near = [m for m in near if not policy.intents[m.id].whole_request]
+        # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
+        go_ahead = _gives_go_ahead(segment, index)
+        if how_to and index > 0 and not go_ahead and _tells_a_wish(segment):
+            # A wish told beside a how-to question is its subject, not an ask (the whole: see `_likely`'s bar).
+            near = [m for m in near if not policy.intents[m.id].how_to_answers]
         ranked = near if probabilities is None else _by_probability(near, examples.names, probabilities[index])
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
         # The closest intent that clearly outranks every milder one: when the very closest is only a
         # hair ahead of a milder reading, the request is still at least as risky as the next in line.
         nearest_choice = next((m for m in near[:3] if _counts(policy, m, near)), None)
-        # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
-        go_ahead = _gives_go_ahead(segment, index)
         if probabilities is None:
             chosen = [nearest_choice] if nearest_choice is not None else []
         elif near and near[0].score >= policy.intent_min_score:  # the part is near some intent at all
@@ -240,7 +244,12 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
-                if _likely(policy, m, whole=index == 0 or go_ahead, routine=routine)
+                if _likely(
+                    policy,
+                    m,
+                    whole=(index == 0 and not (how_to and policy.intents[m.id].how_to_answers)) or go_ahead,
+                    routine=routine,
+                )
             ]
         else:
             chosen = []
@@ -260,6 +269,31 @@ def _by_probability(ranked: list[IntentMatch], names: list[str], probabilities: 
     near = {m.id: m for m in ranked}
     scored = [replace(near[name], score=float(p)) for name, p in zip(names, probabilities, strict=True) if name in near]
     return sorted(scored, key=lambda m: m.score, reverse=True)
+
+
+_HOW_TO = re.compile(
+    r"^\W*(?:\w+[,!]?\s+){0,3}?(?:how (?:do|does|can|would|should) (?:i|we|you|it|an?|the|exchanges?|returns?|swaps?)\b"
+    r"|what(?:'?s| is| are) (?:the |my |your )?(?:options|process|steps|next steps?|difference|cutoff)\b"
+    r"|(?:what|which) \w+ options\b)",
+    re.I,
+)
+
+
+def _asks_how_to(segment: str) -> bool:
+    """A question on how to do something or what the options are: it asks for instructions."""
+    return segment.rstrip().endswith("?") and bool(_HOW_TO.search(segment))
+
+
+_FIRST_PERSON = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|so|ok|okay|well|also|and|but)\W+)*(?:i|i'd|i'm|i've|i'll|we|we'd|we're|we've|my|our|need)\b",
+    re.I,
+)
+_ASKS_YOU = re.compile(r"\b(?:please|pls|you to|can you|could you|would you|will you)\b", re.I)
+
+
+def _tells_a_wish(segment: str) -> bool:
+    """A statement in the requester's own person ("I'd like to swap it", "need it by Friday"), asking nobody to act."""
+    return not segment.rstrip().endswith("?") and bool(_FIRST_PERSON.search(segment)) and not _ASKS_YOU.search(segment)
 
 
 def _gives_go_ahead(segment: str, index: int) -> bool:

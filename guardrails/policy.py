@@ -138,6 +138,10 @@ class Intent(_Strict):
     """Labelled example requests, in the words requesters use."""
     min_score: float | None = Field(default=None, ge=0, le=1)
     """A stricter bar than the policy's `intent_min_score` (for intents that block or escalate)."""
+    how_to_answers: bool = False
+    """A wish of this kind told beside a question on how to do it or what the options are ("I'd like to
+    swap the cover for a king. How do exchanges work?") is that question's subject: the requester asks
+    for instructions, and the wish counts only where the request asks it outright."""
     whole_request: bool = False
     """Judged on the whole request only, never on one of its sentences: a vague request ("need help with
     my order") is vague as a whole, while "hello?" before a precise question is not."""

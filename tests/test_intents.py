@@ -695,3 +695,33 @@ def test_cross_validation_names_an_unknown_agent_in_one_line(capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         "python -m hitl_lab.intent_cv: unknown agent 'nosuch' (choose from: compliance, ops, support)"
     ]
+
+
+# Written for these tests: a wish told beside a question on how to do it, and the same wish asked outright.
+WISHES_BESIDE_A_HOW_TO = [
+    "I want to change the size of the rug on my order to 8x10. How do I do that?",
+    "I'd like to swap the linen napkins for the cotton ones. How do exchanges work?",
+    "need the bed frame before the weekend, we move in on Saturday. what delivery options are there?",
+    "What's the process for changing the delivery address? I typed the wrong postcode.",
+]
+ASKED_OUTRIGHT = [
+    "Upgrade my order to express shipping. What's the difference in price?",
+    "Change the delivery address on my order to 12 High Street please. How do I check it went through?",
+    "I'd like you to change the sofa I ordered to navy. How do I pay the difference?",
+    "Can you move my delivery to next Tuesday? What are the delivery options?",
+]
+
+
+@pytest.mark.parametrize("text", WISHES_BESIDE_A_HOW_TO)
+def test_a_wish_told_beside_a_how_to_question_is_that_question_s_subject(text):
+    """The customer asks how to change the order; the answer is instructions, not a change made for them."""
+    policy = agent_policy("support")
+    assert policy.intents["order_change"].how_to_answers
+    found = [m["id"] for m in classify(policy, text)["matches"]]
+    assert "question" in found and "order_change" not in found, found
+
+
+@pytest.mark.parametrize("text", ASKED_OUTRIGHT)
+def test_the_same_wish_asked_outright_is_still_an_order_change(text):
+    found = [m["id"] for m in classify(agent_policy("support"), text)["matches"]]
+    assert "order_change" in found, found
