@@ -215,7 +215,10 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     if not parts:  # nothing but punctuation or stop words
         return out
     read = [as_read(part) for part in parts]
-    how_to = any(index > 0 and _asks_how_to(part) for index, part in enumerate(parts))
+    # Intents a how-to question in the request answers ("How do exchanges work?"): none without one.
+    answered = {name for name, intent in policy.intents.items() if intent.how_to_answers}
+    if not any(index > 0 and _asks_how_to(part) for index, part in enumerate(parts)):
+        answered = set()
     vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
     probabilities = examples.classifier.probabilities(vectors, read) if examples.classifier is not None else None
     for index, segment in enumerate(parts):
@@ -224,9 +227,9 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             near = [m for m in near if not policy.intents[m.id].whole_request]
         # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
         go_ahead = _gives_go_ahead(segment, index)
-        if how_to and index > 0 and not go_ahead and _tells_a_wish(segment):
+        if answered and index > 0 and not go_ahead and _tells_a_wish(segment):
             # A wish told beside a how-to question is its subject, not an ask (the whole: see `_likely`'s bar).
-            near = [m for m in near if not policy.intents[m.id].how_to_answers]
+            near = [m for m in near if m.id not in answered]
         ranked = near if probabilities is None else _by_probability(near, examples.names, probabilities[index])
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
@@ -244,12 +247,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
-                if _likely(
-                    policy,
-                    m,
-                    whole=(index == 0 and not (how_to and policy.intents[m.id].how_to_answers)) or go_ahead,
-                    routine=routine,
-                )
+                if _likely(policy, m, whole=(index == 0 and m.id not in answered) or go_ahead, routine=routine)
             ]
         else:
             chosen = []
@@ -279,9 +277,14 @@ _HOW_TO = re.compile(
 )
 
 
+def _is_question(segment: str) -> bool:
+    """A sentence or clause asked as a question, by its form."""
+    return segment.rstrip().endswith("?")
+
+
 def _asks_how_to(segment: str) -> bool:
     """A question on how to do something or what the options are: it asks for instructions."""
-    return segment.rstrip().endswith("?") and bool(_HOW_TO.search(segment))
+    return _is_question(segment) and bool(_HOW_TO.search(segment))
 
 
 _FIRST_PERSON = re.compile(
@@ -293,12 +296,12 @@ _ASKS_YOU = re.compile(r"\b(?:please|pls|you to|can you|could you|would you|will
 
 def _tells_a_wish(segment: str) -> bool:
     """A statement in the requester's own person ("I'd like to swap it", "need it by Friday"), asking nobody to act."""
-    return not segment.rstrip().endswith("?") and bool(_FIRST_PERSON.search(segment)) and not _ASKS_YOU.search(segment)
+    return not _is_question(segment) and bool(_FIRST_PERSON.search(segment)) and not _ASKS_YOU.search(segment)
 
 
 def _gives_go_ahead(segment: str, index: int) -> bool:
     """A clause of a longer request (not the whole of it) that says to act on a condition, not a question."""
-    return index > 0 and not segment.rstrip().endswith("?") and bool(_GO_AHEAD.search(segment))
+    return index > 0 and not _is_question(segment) and bool(_GO_AHEAD.search(segment))
 
 
 def _likely(policy: Policy, match: IntentMatch, *, whole: bool, routine: float) -> bool:
