@@ -195,6 +195,24 @@ def test_an_ask_to_read_is_read_not_diagnosed_into_a_change(ops_runner, message)
     assert (result.route, result.action["name"]) == ("auto", "inspect_logs"), (result.action, result.reasons)
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "The patch for {name} is merged and built, please get it running in production.",
+        "Can you get the new build of {name} live before the launch?",
+        "Time to promote the release candidate of {name} to prod.",
+    ],
+)
+def test_an_ask_to_put_a_build_live_in_production_is_not_completed_as_a_log_inspection(ops_runner, message):
+    """A deploy asked in everyday words reads as a deploy: a person approves it, or the agent asks which version."""
+    name = unique("svc")
+    context = {"service": _service(name, "prod", replicas=4, version="3.4.1", previous_version="3.4.0")}
+    result = _run(ops_runner, message.format(name=name), context)
+    assert result.route != "auto", (result.action, result.reasons)
+    assert (result.action or {}).get("name") != "inspect_logs", result.reasons
+    assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
+
+
 def test_non_production_scale_runs_automatically_and_scales_back(ops_runner):
     runner = ops_runner
     name = unique("svc")
