@@ -356,6 +356,23 @@ def test_unknown_service_asks_then_continues(ops_runner):
 
 @pytest.mark.parametrize(
     "message",
+    [
+        "staging has been fine for two days, promote the same build of {name} to prod",
+        "restart {name} in production",
+    ],
+)
+def test_a_production_ask_for_a_service_only_in_staging_is_not_done_in_staging(ops_runner, message):
+    """The words name production and the fleet has the service only in staging: no staging change runs for it."""
+    name = unique("svc")
+    context = {"service": _service(name, "staging", replicas=2, version="0.9.12", previous_version="0.9.11")}
+    result = _run(ops_runner, message.format(name=name), context)
+    assert result.route != "auto", (result.action, result.reasons)
+    assert (result.action or {}).get("args", {}).get("env") != "staging", (result.action, result.reasons)
+    assert ledger.list_entries(ops_runner.db, thread_id=result.thread_id) == []
+
+
+@pytest.mark.parametrize(
+    "message",
     [  # written blind: both completed on their own as deploys to staging
         "hotfix 2.4.1 for shipping-gateway is green in staging, ship it to prod",
         "shipping-gateway 2.4.1 passed staging, go ahead and deploy it to prod",

@@ -105,7 +105,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             "bridge, with a snapshot taken first.\nCONFIDENCE: 0.95"
         )
     if not service.get("known"):
-        named = f" I couldn't find {service['name']} in the service registry." if service.get("name") else ""
+        where = f" in {service['env']}" if service.get("env") else " in the service registry"
+        named = f" I couldn't find {service['name']}{where}." if service.get("name") else ""
         return question_message(
             ["which service (and environment) this is about"],
             f"Which service is this about, and in which environment (prod, staging or dev)?{named}",
