@@ -61,6 +61,10 @@ EVERYDAY_REQUESTS = [
     # Five refund phrasings sat among the plain questions' examples, so their neighbours read as questions.
     ("support", "Honestly not happy with the rug, I just want to be made whole.", "refund"),
     ("support", "The mixer never worked, I just want to be made whole", "refund"),
+    # Engineers' chat shorthand: the examples were tidy sentences, so a muted alert read as nothing known.
+    ("ops", "mute the pagerduty alerts for search-api till tmrw", "disable_controls"),
+    ("ops", "gimme sudo on inventory-worker prod for an hr pls", "privileged_access"),
+    ("ops", "search-api stg to 6 pods pls", "scale"),
 ]
 
 
