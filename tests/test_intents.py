@@ -94,32 +94,6 @@ def _ask_support(runner: Any, text: str, **context: Any) -> Any:
     return runner.run("support", text, user="eve", context={"customer": customer, **context}, thread_id=unique("th"))
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Box turned up empty yet again, that's the fourth time now. Refund it the way you always do.",
-        "the lamp came smashed AGAIN, same as my last two orders. just send another like before",
-    ],
-)
-def test_a_refund_asked_as_one_more_of_many_goes_to_the_lead(runner, text):
-    """The customer's own words tell a pattern of claims (possible abuse): the lead decides, whatever is proposed."""
-    order = {"id": "o-7001", "amount": 60.0, "currency": "USD", "days_since_delivery": 2}
-    result = _ask_support(runner, text, order=order)
-    assert result.route == "escalate", result.reasons
-    assert any(reason.startswith("intent_repeat_claim") for reason in result.reasons), result.reasons
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Third late parcel this year. Not asking for anything, just telling you the courier is getting worse.",
-        "How long does a refund take to reach my card? Last time it felt like ages.",
-    ],
-)
-def test_a_pattern_told_without_a_claim_is_no_repeat_claim(text):
-    assert "repeat_claim" not in [m["id"] for m in classify(agent_policy("support"), text)["matches"]]
-
-
 def test_offline_support_model_answers_a_general_refund_question(runner):
     result = _ask_support(runner, "How do refunds work when something arrives broken?")
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons
