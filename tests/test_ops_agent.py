@@ -82,6 +82,13 @@ def _run(runner: Any, message: str, context: dict[str, Any], user: str = "eve") 
     return runner.run("ops", message, user=user, context=context, thread_id=unique("th"))
 
 
+def _run_on_a_new_service(runner: Any, message: str, env: str) -> tuple[str, Any]:
+    """A request naming (`{name}` in `message`) a service made for the test, running 3.4.1 in `env` only."""
+    name = unique("svc")
+    context = {"service": _service(name, env, replicas=2, version="3.4.1", previous_version="3.4.0")}
+    return name, _run(runner, message.format(name=name), context)
+
+
 def _fleet(runner: Any, name: str, env: str) -> dict[str, Any]:
     with runner.db.transaction(write=False) as tx:
         row = fleet.get_service(tx, name, env)
@@ -205,9 +212,7 @@ def test_an_ask_to_read_is_read_not_diagnosed_into_a_change(ops_runner, message)
 )
 def test_an_ask_to_put_a_build_live_in_production_is_not_completed_as_a_log_inspection(ops_runner, message):
     """A deploy asked in everyday words reads as a deploy: a person approves it, or the agent asks which version."""
-    name = unique("svc")
-    context = {"service": _service(name, "prod", replicas=4, version="3.4.1", previous_version="3.4.0")}
-    result = _run(ops_runner, message.format(name=name), context)
+    name, result = _run_on_a_new_service(ops_runner, message, "prod")
     assert result.route != "auto", (result.action, result.reasons)
     assert (result.action or {}).get("name") != "inspect_logs", result.reasons
     assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
@@ -355,19 +360,18 @@ def test_unknown_service_asks_then_continues(ops_runner):
 
 
 @pytest.mark.parametrize(
-    "message",
+    ("message", "env"),
     [
-        "staging has been fine for two days, promote the same build of {name} to prod",
-        "restart {name} in production",
+        ("staging has been fine for two days, promote the same build of {name} to prod", "staging"),
+        ("restart {name} in production", "staging"),
+        ("restart {name} in dev, it's wedged", "prod"),
+        ("scale {name} in staging to 4 replicas for the load test", "prod"),
     ],
 )
-def test_a_production_ask_for_a_service_only_in_staging_is_not_done_in_staging(ops_runner, message):
-    """The words name production and the fleet has the service only in staging: no staging change runs for it."""
-    name = unique("svc")
-    context = {"service": _service(name, "staging", replicas=2, version="0.9.12", previous_version="0.9.11")}
-    result = _run(ops_runner, message.format(name=name), context)
-    assert result.route != "auto", (result.action, result.reasons)
-    assert (result.action or {}).get("args", {}).get("env") != "staging", (result.action, result.reasons)
+def test_an_ask_for_an_environment_the_service_is_not_in_is_asked_about_not_done_elsewhere(ops_runner, message, env):
+    """The words name one environment and the fleet has the service only in another: nothing is done there instead."""
+    _, result = _run_on_a_new_service(ops_runner, message, env)
+    assert result.route == "needs_info", (result.action, result.reasons)
     assert ledger.list_entries(ops_runner.db, thread_id=result.thread_id) == []
 
 
@@ -403,9 +407,7 @@ def test_a_request_naming_two_environments_is_read_as_the_strictest(ops_runner, 
 )
 def test_a_redeploy_keeps_the_version_running_instead_of_asking_for_one(ops_runner, message, env, route):
     """The proposal is a deploy of the running version; the route is the intents' and the policy's (None: any but a question)."""
-    name = unique("svc")
-    context = {"service": _service(name, env, replicas=2, version="3.4.1", previous_version="3.4.0")}
-    result = _run(ops_runner, message.format(name=name), context)
+    _, result = _run_on_a_new_service(ops_runner, message, env)
     assert result.route != "needs_info" and result.route == (route or result.route), result.reasons
     assert (result.action["name"], result.action["args"]["version"], result.action["args"]["env"]) == (
         "deploy",

@@ -224,12 +224,6 @@ def _incident_id(text: str, context: dict[str, Any]) -> str | None:
     )
 
 
-def _stricter(asked_env: str | None, ref: dict[str, Any]) -> bool:
-    """The request names an environment stricter than the context's (`fleet.ENVS` lists the strictest first)."""
-    known = str(ref.get("env"))
-    return asked_env is not None and known in fleet.ENVS and fleet.ENVS.index(asked_env) < fleet.ENVS.index(known)
-
-
 def _read_fleet(ctx: AgentContext, text: str, ref: dict[str, Any], incident_id: str | None) -> _FleetView:
     """Which service and environment the request means (its words first, then the context), read in one snapshot."""
     with ctx.db.transaction(write=False) as tx:
@@ -238,12 +232,9 @@ def _read_fleet(ctx: AgentContext, text: str, ref: dict[str, Any], incident_id: 
         name = named or (str(ref["name"]) if ref.get("name") else None)
         asked_env = mentioned_env(text)
         env = asked_env or (str(ref.get("env")) if ref.get("env") and name == ref.get("name") else "prod")
+        # An environment the words name where the service is not is asked about, never swapped for the
+        # context's: "promote it to prod" is not done in staging, nor "restart it in dev" in production.
         service = fleet.get_service(tx, name, env) if name else None
-        if service is None and name and ref.get("name") == name and ref.get("env") and not _stricter(asked_env, ref):
-            # The context's environment stands in for one the words name where the service is not, unless
-            # the words name a stricter one: "promote it to prod" is never done in staging instead.
-            env = str(ref["env"])
-            service = fleet.get_service(tx, name, env)
         found = str(service["name"]) if service else ""
         dependents = fleet.dependents(tx, found, env) if found else []
         deploys = fleet.recent_deploys(tx, found, env) if found else []
