@@ -360,18 +360,21 @@ def test_unknown_service_asks_then_continues(ops_runner):
 
 
 @pytest.mark.parametrize(
-    ("message", "env"),
+    ("message", "env", "asked"),
     [
-        ("staging has been fine for two days, promote the same build of {name} to prod", "staging"),
-        ("restart {name} in production", "staging"),
-        ("restart {name} in dev, it's wedged", "prod"),
-        ("scale {name} in staging to 4 replicas for the load test", "prod"),
+        ("staging has been fine for two days, promote the same build of {name} to prod", "staging", "prod"),
+        ("restart {name} in production", "staging", "prod"),
+        ("restart {name} in dev, it's wedged", "prod", "dev"),
+        ("scale {name} in staging to 4 replicas for the load test", "prod", "staging"),
     ],
 )
-def test_an_ask_for_an_environment_the_service_is_not_in_is_asked_about_not_done_elsewhere(ops_runner, message, env):
+def test_an_ask_for_an_environment_the_service_is_not_in_is_asked_about_not_done_elsewhere(
+    ops_runner, message, env, asked
+):
     """The words name one environment and the fleet has the service only in another: nothing is done there instead."""
-    _, result = _run_on_a_new_service(ops_runner, message, env)
+    name, result = _run_on_a_new_service(ops_runner, message, env)
     assert result.route == "needs_info", (result.action, result.reasons)
+    assert f"couldn't find {name} in {asked}" in result.question, result.question
     assert ledger.list_entries(ops_runner.db, thread_id=result.thread_id) == []
 
 
