@@ -94,6 +94,19 @@ def _ask_support(runner: Any, text: str, **context: Any) -> Any:
     return runner.run("support", text, user="eve", context={"customer": customer, **context}, thread_id=unique("th"))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If I ever close my account, what happens to my data?",
+        "What happens to my saved addresses if I delete my profile?",
+    ],
+)
+def test_offline_support_model_answers_a_question_about_closing_an_account(runner, text):
+    """A question about closing is answered; the account is closed only when the customer asks for it."""
+    result = _ask_support(runner, text)
+    assert result.action["name"] == "reply", (result.action, result.reasons)
+
+
 def test_offline_support_model_answers_a_general_refund_question(runner):
     result = _ask_support(runner, "How do refunds work when something arrives broken?")
     assert (result.route, result.action["name"]) == ("auto", "reply"), result.reasons

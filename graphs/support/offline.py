@@ -58,7 +58,11 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     # The validator's intent signal reads what the words alone do not say ("get rid of my profile").
     policy = load_policy("support", own_file=POLICY_FILE)
     intent = strongest(policy, text, with_action=True)
-    if _CLOSE_ACCOUNT.search(text) or (intent == "account_change" and _LEAVING.search(text)):
+    # A request the signal reads as a question is answered, not acted on: "how do refunds work?", "if I
+    # close my account, what happens to my data?", and "how do I start a return?" about the order in
+    # question (the return itself refunds it later).
+    routine = only_asks_information(policy, text)
+    if not routine and (_CLOSE_ACCOUNT.search(text) or (intent == "account_change" and _LEAVING.search(text))):
         return tool_call_message(
             "change_account_status",
             {
@@ -70,7 +74,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             "except records we must keep by law.",
             0.8,
         )
-    if _REACTIVATE.search(text) or (intent == "account_change" and _RETURNING.search(text)):
+    if not routine and (_REACTIVATE.search(text) or (intent == "account_change" and _RETURNING.search(text))):
         return tool_call_message(
             "change_account_status",
             {
@@ -96,9 +100,6 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
             0.85,
         )
-    # A request the signal reads as a question is answered, not refunded: "how do refunds work?", and
-    # "how do I start a return?" about the order in question (the return itself refunds it later).
-    routine = only_asks_information(policy, text)
     if (
         (_REFUND.search(text) and not routine)
         or (read_text(text).exception_request and context.get("order"))
