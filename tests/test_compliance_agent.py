@@ -144,6 +144,31 @@ def test_a_case_called_general_is_still_a_case(desk_runner, message, context):
     assert result.route == "review", (result.route, result.reasons)
 
 
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: what a policy says about fines, with no matter of our own told
+        "What fines does the data protection policy mention for answering access requests late?",
+        "Which penalties does our marketing policy list for texting people who opted out?",
+        "How big can GDPR fines get in general?",
+    ],
+)
+def test_a_question_on_what_a_policy_says_about_fines_is_no_enforcement_matter(desk_runner, message):
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert not [r for r in result.reasons if r.startswith("enforcement:")], result.reasons
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "What do we do about the fine the ICO gave us last week?",
+        "The regulator fined us under the marketing policy. What does the policy say we should do now?",
+    ],
+)
+def test_a_fine_of_our_own_is_still_an_enforcement_matter(desk_runner, message):
+    result = _run(desk_runner, message, {"jurisdiction": "UK"})
+    assert result.route == "review" and any("enforcement" in r for r in result.reasons), result.reasons
+
+
 def test_a_view_on_a_particular_use_goes_to_an_officer_even_when_a_policy_answers_the_words(desk_runner):
     """The basics policy names legitimate interests; a view on one use of them is still a judgement."""
     result = _run(

@@ -130,6 +130,20 @@ INFORMATIONAL = re.compile(
     re.IGNORECASE,
 )
 """A general question about what the policies say (as opposed to a case, a practice or a document)."""
+_NAMES_A_POLICY = re.compile(
+    r"\b(the|our|this|that)\s+(\w+[\s-]+){0,3}?polic(y|ies)\b|\bpolic(y|ies) (says?|lists?|mentions?|sets? out)\b"
+    r"|\baccording to\b",
+    re.IGNORECASE,
+)
+
+
+def asks_what_a_policy_says(text: str) -> bool:
+    """A question on what the policies say, by its form: an informational opening that names a policy or is called general.
+
+    Asked about fines or investigations ("which penalties does our marketing policy list?") with no case
+    told and no document, it is a summary of the policy, not an enforcement matter of our own.
+    """
+    return bool(INFORMATIONAL.search(text)) and bool(_NAMES_A_POLICY.search(text) or GENERAL_CUES.search(text))
 
 
 @lru_cache(maxsize=1)
@@ -376,7 +390,8 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         "case_specific": case_specific,
         "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),
         "reporting_decision": bool(_REPORTING.search(text)) and (case_specific or bool(document.get("present"))),
-        "enforcement": bool(_ENFORCEMENT.search(text)),
+        "enforcement": bool(_ENFORCEMENT.search(text))
+        and (case_specific or bool(document.get("present")) or not asks_what_a_policy_says(text)),
         "regulated_terms": request_terms,
         "regulated_topic": bool(request_terms),
     }
