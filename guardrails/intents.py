@@ -389,11 +389,7 @@ def strongest(policy: Policy, text: str, *, with_action: bool = False) -> str | 
 
     This is how the offline model reads a request: the same signal the validator uses.
     """
-    found = [m for m in classify(policy, text)["matches"] if not with_action or policy.intents[m["id"]].actions]
-    if not found:
-        return None
-    best = max(found, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]))
-    return str(best["id"])
+    return _strongest(policy, classify(policy, text)["matches"], with_action)
 
 
 def only_asks_information(policy: Policy, text: str) -> bool:
@@ -402,8 +398,25 @@ def only_asks_information(policy: Policy, text: str) -> bool:
     The offline models answer such a request instead of acting on a keyword it happens to contain
     ("how do refunds work?" is answered, not refunded); the validator's floor reads the same signal.
     """
+    return _only_routine(policy, classify(policy, text)["matches"])
+
+
+def offline_reading(policy: Policy, text: str) -> tuple[str | None, bool]:
+    """`strongest(with_action=True)` and `only_asks_information` from one classification of the request."""
     found = classify(policy, text)["matches"]
-    return bool(found) and all(policy.intents[m["id"]].route == "auto" for m in found)
+    return _strongest(policy, found, with_action=True), _only_routine(policy, found)
+
+
+def _strongest(policy: Policy, matches: list[dict[str, Any]], with_action: bool) -> str | None:
+    found = [m for m in matches if not with_action or policy.intents[m["id"]].actions]
+    if not found:
+        return None
+    best = max(found, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]))
+    return str(best["id"])
+
+
+def _only_routine(policy: Policy, matches: list[dict[str, Any]]) -> bool:
+    return bool(matches) and all(policy.intents[m["id"]].route == "auto" for m in matches)
 
 
 def actions_asked(policy: Policy, text: str) -> list[str]:

@@ -25,7 +25,7 @@ from graphs.compliance.graph import (
     reads_as_case,
     terms_in,
 )
-from guardrails.intents import only_asks_information, strongest
+from guardrails.intents import offline_reading
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from hitl_core.offline_model import question_message, tool_call_message
@@ -385,10 +385,10 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         )
     # The validator's intent signal reads a commitment asked in other words ("tell them in writing we will...").
     policy = load_policy("compliance", own_file=POLICY_FILE)
-    intent = strongest(policy, text, with_action=True)
+    intent, only_information = offline_reading(policy, text)
     asked_to_commit = intent == "customer_commitment" and not document  # a document is judged, not promised
     # A general question that merely names a commitment ("what counts as a commitment?") is answered.
-    routine = not document and not context.get("customer_commitment") and only_asks_information(policy, text)
+    routine = not document and not context.get("customer_commitment") and only_information
     if context.get("customer_commitment") or (COMMITMENT_CUES.search(text) and not routine) or asked_to_commit:
         return _advise(text, document, context)
     asks = bool(INFORMATIONAL.search(text)) or asks_in_general(text, bool(document))

@@ -13,7 +13,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.support.files import POLICY_FILE
-from guardrails.intents import only_asks_information, strongest
+from guardrails.intents import offline_reading
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from guardrails.signals import money_amounts, read_text
@@ -57,11 +57,10 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
 
     # The validator's intent signal reads what the words alone do not say ("get rid of my profile").
     policy = load_policy("support", own_file=POLICY_FILE)
-    intent = strongest(policy, text, with_action=True)
-    # A request the signal reads as a question is answered, not acted on: "how do refunds work?", "if I
-    # close my account, what happens to my data?", and "how do I start a return?" about the order in
-    # question (the return itself refunds it later).
-    routine = only_asks_information(policy, text)
+    # A request the signal reads as a question (`routine`) is answered, not acted on: "how do refunds
+    # work?", "if I close my account, what happens to my data?", and "how do I start a return?" about the
+    # order in question (the return itself refunds it later).
+    intent, routine = offline_reading(policy, text)
     if not routine and (_CLOSE_ACCOUNT.search(text) or (intent == "account_change" and _LEAVING.search(text))):
         return tool_call_message(
             "change_account_status",
