@@ -105,8 +105,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             "bridge, with a snapshot taken first.\nCONFIDENCE: 0.95"
         )
     if not service.get("known"):
-        where = f" in {service['env']}" if service.get("env") else " in the service registry"
-        named = f" I couldn't find {service['name']}{where}." if service.get("name") else ""
+        # The graph names the environment it looked in (the one the words name, else the context's).
+        named = f" I couldn't find {service['name']} in {service['env']}." if service.get("name") else ""
         return question_message(
             ["which service (and environment) this is about"],
             f"Which service is this about, and in which environment (prod, staging or dev)?{named}",
