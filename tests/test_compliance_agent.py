@@ -133,32 +133,6 @@ def test_a_question_its_requester_calls_general_is_answered_as_one(desk_runner, 
 
 
 @pytest.mark.parametrize(
-    "message",
-    [  # written for this test: general questions on what the policies require, in words the case cues read
-        "How often does the policy expect us to review our list of subprocessors?",
-        "What records are we required to keep about cookie consent?",
-        "Which trainings must we complete every year under the code of conduct?",
-    ],
-)
-def test_a_question_on_what_the_policies_require_is_answered_not_read_as_a_case(desk_runner, message):
-    """A case is read by its meaning (the `case_assessment` intent), not by cue words such as 'are we required'."""
-    result = _run(desk_runner, message, {"jurisdiction": "EU"})
-    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
-
-
-@pytest.mark.parametrize(
-    "message",
-    [  # written for this test: a plan or a practice of our own, asked about without the cue words
-        "Marketing has started adding every webinar attendee to the newsletter list. Could you give me a view on that?",
-        "Our warehouse team keeps photocopies of drivers' licences in a drawer for two years. Thoughts?",
-    ],
-)
-def test_a_practice_of_our_own_is_still_confirmed_by_an_officer(desk_runner, message):
-    result = _run(desk_runner, message, {"jurisdiction": "EU"})
-    assert result.route in ("review", "escalate"), (result.route, result.reasons)
-
-
-@pytest.mark.parametrize(
     ("message", "context"),
     [  # a case or a document beside the words "in general" is still a case
         ("In general, is this fine? We plan to email every customer who ever bought from us.", {}),
