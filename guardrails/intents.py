@@ -244,13 +244,10 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             sure = policy.intent_reading.sure_probability
             # A refusal the nearest examples do not also read, and the classifier is not sure of, is left
             # to a person (see `intent_checks`).
-            # The whole request leaves a how-to question's subject to its sentences: there it counts only
-            # where a sentence asks for it outright, not where it is told as a wish.
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
-                if not (index == 0 and m.id in answered)
-                and _likely(policy, m, whole=index == 0 or go_ahead, routine=routine)
+                if _likely(policy, m, whole=(index == 0 and m.id not in answered) or go_ahead, routine=routine)
             ]
         else:
             chosen = []
