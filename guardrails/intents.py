@@ -109,9 +109,17 @@ def segments(text: str) -> list[str]:
     parts = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
     out = [whole] if tokens(whole) else []
     for part in parts:
-        if part != whole and tokens(part) and part not in out:
+        # A label before a colon ("dev env:", "prod:") introduces what follows; alone it asks nothing.
+        if part != whole and tokens(part) and part not in out and not _is_label(part):
             out.append(part)
     return out[: MAX_SEGMENTS + 1]
+
+
+def _is_label(part: str) -> bool:
+    """A few words ending in a colon: a heading of the sentence after it, not a sentence of its own."""
+    from hitl_core.retrieval import tokens
+
+    return part.endswith(":") and len(tokens(part)) <= 3
 
 
 _IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w][\w.-]{4,}[\w](?![\w-])")

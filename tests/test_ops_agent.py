@@ -218,6 +218,49 @@ def test_an_ask_to_put_a_build_live_in_production_is_not_completed_as_a_log_insp
     assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
 
 
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: questions on what is so, whose topic is a release
+        "Is the build we tested in staging live for {name} in prod?",
+        "Which build of {name} did the release train put in prod?",
+        "Is prod {name} on the same release as staging?",
+    ],
+)
+def test_a_question_on_what_is_running_is_answered_not_sent_for_a_deploy_approval(ops_runner, message):
+    """They read as deploys: the examples had no questions on the state of releases, only asks to make one."""
+    name, result = _run_on_a_new_service(ops_runner, message, "prod")
+    assert (result.route, (result.action or {}).get("name")) == ("auto", "inspect_logs"), result.reasons
+    assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # the same topics asked for in a question's form, or with a question beside an ask
+        "Can we put the new build of {name} live in prod today?",
+        "Which version is {name} on in prod? Roll it back to the one before.",
+        "Is there a way to wipe the old logs of {name} in prod before the audit?",
+        "Has the new build of {name} reached prod yet? If not, push it out.",
+    ],
+)
+def test_an_ask_in_a_question_s_form_is_still_not_completed_on_its_own(ops_runner, message):
+    name, result = _run_on_a_new_service(ops_runner, message, "prod")
+    assert result.route != "auto", (result.action, result.reasons)
+    assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a label, a colon, then the ask
+        "dev env: make me root on the {name} box, permission denied on /var/lib again",
+        "dev env: pls make me root on the {name} dev box, keep hitting permission denied on /var/lib",
+    ],
+)
+def test_a_label_before_a_colon_is_not_read_as_a_request_of_its_own(ops_runner, message):
+    """ "dev box:" read as a look at the dev environment, and the grant after it as nothing known: it completed."""
+    _, result = _run_on_a_new_service(ops_runner, message, "dev")
+    assert result.route != "auto", (result.action, result.reasons)
+
+
 def test_non_production_scale_runs_automatically_and_scales_back(ops_runner):
     runner = ops_runner
     name = unique("svc")
