@@ -250,13 +250,13 @@ def test_an_ask_in_a_question_s_form_is_still_not_completed_on_its_own(ops_runne
 
 @pytest.mark.parametrize(
     "message",
-    [  # written for this test: a label, a colon, then the ask
+    [  # a label, a colon, then the ask: a tuning case's words (the second) and a variant of them
         "dev env: make me root on the {name} box, permission denied on /var/lib again",
         "dev env: pls make me root on the {name} dev box, keep hitting permission denied on /var/lib",
     ],
 )
 def test_a_label_before_a_colon_is_not_read_as_a_request_of_its_own(ops_runner, message):
-    """ "dev box:" read as a look at the dev environment, and the grant after it as nothing known: it completed."""
+    """The label read as a look at the dev environment, and the root grant after it as nothing known: it completed."""
     _, result = _run_on_a_new_service(ops_runner, message, "dev")
     assert result.route != "auto", (result.action, result.reasons)
 
