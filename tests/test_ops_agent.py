@@ -89,6 +89,14 @@ def _run_on_a_new_service(runner: Any, message: str, env: str) -> tuple[str, Any
     return name, _run(runner, message.format(name=name), context)
 
 
+def _not_completed_in_prod(runner: Any, message: str) -> Any:
+    """Run `message` on a new production service: it must wait for a person (or be refused), the service untouched."""
+    name, result = _run_on_a_new_service(runner, message, "prod")
+    assert result.route != "auto", (result.action, result.reasons)
+    assert _fleet(runner, name, "prod")["version"] == "3.4.1"
+    return result
+
+
 def _fleet(runner: Any, name: str, env: str) -> dict[str, Any]:
     with runner.db.transaction(write=False) as tx:
         row = fleet.get_service(tx, name, env)
@@ -212,10 +220,8 @@ def test_an_ask_to_read_is_read_not_diagnosed_into_a_change(ops_runner, message)
 )
 def test_an_ask_to_put_a_build_live_in_production_is_not_completed_as_a_log_inspection(ops_runner, message):
     """A deploy asked in everyday words reads as a deploy: a person approves it, or the agent asks which version."""
-    name, result = _run_on_a_new_service(ops_runner, message, "prod")
-    assert result.route != "auto", (result.action, result.reasons)
+    result = _not_completed_in_prod(ops_runner, message)
     assert (result.action or {}).get("name") != "inspect_logs", result.reasons
-    assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
 
 
 @pytest.mark.parametrize(
@@ -243,9 +249,7 @@ def test_a_question_on_what_is_running_is_answered_not_sent_for_a_deploy_approva
     ],
 )
 def test_an_ask_in_a_question_s_form_is_still_not_completed_on_its_own(ops_runner, message):
-    name, result = _run_on_a_new_service(ops_runner, message, "prod")
-    assert result.route != "auto", (result.action, result.reasons)
-    assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
+    _not_completed_in_prod(ops_runner, message)
 
 
 @pytest.mark.parametrize(
