@@ -109,17 +109,12 @@ def segments(text: str) -> list[str]:
     parts = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
     out = [whole] if tokens(whole) else []
     for part in parts:
-        # A label before a colon ("dev env:", "prod:") introduces what follows; alone it asks nothing.
-        if part != whole and tokens(part) and part not in out and not _is_label(part):
+        words = tokens(part)
+        # A label of a few words before a colon ("dev env:", "prod:") introduces what follows; alone it asks nothing.
+        label = part.endswith(":") and len(words) <= 3
+        if part != whole and words and part not in out and not label:
             out.append(part)
     return out[: MAX_SEGMENTS + 1]
-
-
-def _is_label(part: str) -> bool:
-    """A few words ending in a colon: a heading of the sentence after it, not a sentence of its own."""
-    from hitl_core.retrieval import tokens
-
-    return part.endswith(":") and len(tokens(part)) <= 3
 
 
 _IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w][\w.-]{4,}[\w](?![\w-])")
@@ -392,52 +387,26 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
     return checks
 
 
-def strongest(policy: Policy, text: str, *, with_action: bool = False) -> str | None:
-    """The request's intent with the strictest minimum route (then the closest), or None.
-
-    This is how the offline model reads a request: the same signal the validator uses.
-    """
-    return _strongest(policy, classify(policy, text)["matches"], with_action)
-
-
-def only_asks_information(policy: Policy, text: str) -> bool:
-    """The request reads as routine (a question, a status check) and as nothing that needs a person.
-
-    The offline models answer such a request instead of acting on a keyword it happens to contain
-    ("how do refunds work?" is answered, not refunded); the validator's floor reads the same signal.
-    """
-    return _only_routine(policy, classify(policy, text)["matches"])
-
-
 def offline_reading(policy: Policy, text: str) -> tuple[str | None, bool]:
-    """`strongest(with_action=True)` and `only_asks_information` from one classification of the request."""
+    """How the offline models read a request: the signal the validator uses, from one classification.
+
+    Returns the intent with the strictest minimum route among those an action does (then the closest),
+    or None; and whether the request reads only as routine (a question, a status check) and as nothing
+    that needs a person: the models answer such a request instead of acting on a keyword it happens to
+    contain ("how do refunds work?" is answered, not refunded).
+    """
     found = classify(policy, text)["matches"]
-    return _strongest(policy, found, with_action=True), _only_routine(policy, found)
-
-
-def _strongest(policy: Policy, matches: list[dict[str, Any]], with_action: bool) -> str | None:
-    found = [m for m in matches if not with_action or policy.intents[m["id"]].actions]
-    if not found:
-        return None
-    best = max(found, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]))
-    return str(best["id"])
-
-
-def _only_routine(policy: Policy, matches: list[dict[str, Any]]) -> bool:
-    return bool(matches) and all(policy.intents[m["id"]].route == "auto" for m in matches)
+    strongest = next((str(m["id"]) for m in _strictest_first(policy, found) if policy.intents[m["id"]].actions), None)
+    routine = bool(found) and all(policy.intents[m["id"]].route == "auto" for m in found)
+    return strongest, routine
 
 
 def actions_asked(policy: Policy, text: str) -> list[str]:
     """The actions that do what the request's intents ask, strictest intent first (then the closest)."""
-    found = sorted(
-        classify(policy, text)["matches"],
-        key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]),
-        reverse=True,
-    )
+    found = _strictest_first(policy, classify(policy, text)["matches"])
     return list(dict.fromkeys(action for m in found for action in policy.intents[m["id"]].actions))
 
 
-def proposed_action(policy: Policy, text: str) -> str | None:
-    """The action the request's strongest intent asks for (the offline model's reading of the request)."""
-    asked = actions_asked(policy, text)
-    return asked[0] if asked else None
+def _strictest_first(policy: Policy, matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Matches by their intent's minimum route, strictest first, then by score (ties keep their order)."""
+    return sorted(matches, key=lambda m: (ROUTE_ORDER.index(policy.intents[m["id"]].route), m["score"]), reverse=True)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from guardrails.intents import TENTATIVE, as_read, classify, intent_checks, segments, strongest
+from guardrails.intents import TENTATIVE, as_read, classify, intent_checks, offline_reading, segments
 from hitl_core.offline_model import OfflineChatModel, tool_call_message
 from hitl_runtime.agents import agent_policy
 from tests.helpers import unique
@@ -189,9 +189,10 @@ def test_mixed_request_is_read_sentence_by_sentence():
 
 
 def test_offline_model_reads_requests_with_the_same_signal():
-    assert strongest(agent_policy("ops"), "Put checkout-api back to how it was before this morning's release") == (
-        "rollback"
+    intent, _ = offline_reading(
+        agent_policy("ops"), "Put checkout-api back to how it was before this morning's release"
     )
+    assert intent == "rollback"
 
 
 def test_numpy_encoder_matches_sentence_transformers():
