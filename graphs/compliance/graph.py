@@ -385,13 +385,14 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     request_terms = sorted(terms_in(text))
     document = facts.get("document") or {}
     regulated = list((facts.get("data") or {}).get("regulated") or [])
-    case_specific = reads_as_case(text, bool(document.get("present")))
+    document_sent = bool(document.get("present"))
+    case_specific = reads_as_case(text, document_sent)
     facts["request"] = {
         "case_specific": case_specific,
         "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),
-        "reporting_decision": bool(_REPORTING.search(text)) and (case_specific or bool(document.get("present"))),
+        "reporting_decision": bool(_REPORTING.search(text)) and (case_specific or document_sent),
         "enforcement": bool(_ENFORCEMENT.search(text))
-        and (case_specific or bool(document.get("present")) or not asks_what_a_policy_says(text)),
+        and (case_specific or document_sent or not asks_what_a_policy_says(text)),
         "regulated_terms": request_terms,
         "regulated_topic": bool(request_terms),
     }
