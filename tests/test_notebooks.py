@@ -1,8 +1,15 @@
-"""Every notebook runs from a clean kernel, offline, on the embedded default."""
+"""Every notebook runs from a clean kernel, offline, on the embedded default.
+
+The notebooks read their scenario sets from `HITL_SCENARIO_DIRS`, as a researcher points them at
+their own; here they read a sample of the repository's sets (every route of every agent kept), so
+each cell runs as written on fewer cases. Whether the sets route as expected is the agents' tests'
+job, not this one's.
+"""
 
 from __future__ import annotations
 
 import difflib
+import json
 import shutil
 import subprocess
 import sys
@@ -15,10 +22,42 @@ from nbclient import NotebookClient
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 BUILDER = NOTEBOOK_DIR / "build_notebooks.py"
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+SAMPLE_EVERY = 3
+
+
+def sample_sets(folder: Path) -> Path:
+    """The top-level scenario sets, every third case of each agent and route (each route keeps one at least)."""
+    folder.mkdir()
+    for path in sorted(SCENARIOS.glob("*.jsonl")):
+        cases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        seen: dict[tuple[str, str], int] = {}
+        kept = []
+        for case in cases:
+            key = (case["agent"], case["expected"]["route"])
+            seen[key] = seen.get(key, -1) + 1
+            if seen[key] % SAMPLE_EVERY == 0:
+                kept.append(case)
+        (folder / path.name).write_text("".join(json.dumps(c) + "\n" for c in kept), encoding="utf-8")
+    return folder
+
+
+def test_the_sample_keeps_every_route_of_every_set_and_fewer_cases(tmp_path: Path) -> None:
+    sample = sample_sets(tmp_path / "sample")
+    for path in sorted(SCENARIOS.glob("*.jsonl")):
+        full = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        kept = [json.loads(line) for line in (sample / path.name).read_text(encoding="utf-8").splitlines()]
+        assert {(c["agent"], c["expected"]["route"]) for c in kept} == {
+            (c["agent"], c["expected"]["route"]) for c in full
+        }
+        assert len(full) / 4 < len(kept) < len(full) / 2, path.name
+        assert all(case in full for case in kept)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path: Path, tmp_path: Path) -> None:
+def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel inherits this environment: the notebooks read the sample, as they would a researcher's sets.
+    monkeypatch.setenv("HITL_SCENARIO_DIRS", str(sample_sets(tmp_path / "scenarios")))
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
