@@ -308,6 +308,24 @@ def test_a_decision_through_the_runtime_resumes_the_thread_where_the_server_keep
     assert _refusals(server, thread_id) == []
 
 
+def test_a_decision_made_while_a_refused_resume_still_runs_on_the_server_is_not_lost(server):
+    """The requester resumes her own thread straight on the server and, before that run ends, a reviewer
+    decides through the runtime. The gate refuses hers and asks again under a new interrupt id; the
+    reviewer's decision must reach the thread (it was once marked applied and left the thread waiting)."""
+    thread_id, request = _refund(server, "eve", 45)
+    for _ in range(3):
+        forged = server.client("eve").runs.create(
+            thread_id, "support", command={"resume": {"decisions": [{"type": "approve"}]}}, multitask_strategy="enqueue"
+        )
+        assert forged["status"] in ("pending", "running")
+    done = server.runtime.decide(request["review_id"], "approve", "sam")
+    assert done["thread"]["status"] == "completed", done
+    (effect,) = ledger.list_entries(server.db, thread_id=thread_id)
+    assert effect["executed_by"] == "sam"
+    assert len(_refusals(server, thread_id)) == 3
+    assert reviews.get_row(server.db, request["review_id"])["applied_at"] is not None
+
+
 def test_the_sweep_applies_an_overdue_review_s_fallback_on_the_server(server):
     thread_id, request = _refund(server, "eve", 45)
     assert server.runtime.thread(thread_id)["status"] == "pending_review"
