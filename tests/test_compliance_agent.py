@@ -118,6 +118,22 @@ def test_a_general_question_on_any_policy_is_answered_from_it(desk_runner, messa
 
 
 @pytest.mark.parametrize(
+    ("message", "clause"),
+    [  # written for this test, each on one clause of a policy of several
+        ("How often do transfer impact assessments have to be looked at again?", "pol-005 §4"),
+        ("How quickly does an unsubscribe have to take effect?", "pol-007 §3"),
+        ("When we stop working with a vendor, how long do they get to hand back or wipe our data?", "pol-022 §4"),
+        ("How long do we keep recordings of support phone calls?", "pol-001 §3"),
+    ],
+)
+def test_a_question_on_one_clause_of_a_policy_is_answered_from_that_clause(desk_runner, message, clause):
+    """A policy was compared with a question as a whole, so a question on one of its clauses read as weak evidence."""
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+    assert clause in result.reply, result.reply
+
+
+@pytest.mark.parametrize(
     "message",
     [  # written for this test: the requester says in so many words that the question is general
         "In general, are we allowed to keep customers' email addresses in application logs?",

@@ -28,6 +28,7 @@ from graphs.compliance.graph import (
 from guardrails.intents import offline_reading
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
+from hitl_core import embeddings
 from hitl_core.offline_model import question_message, tool_call_message
 from hitl_core.retrieval import tokens
 
@@ -580,6 +581,22 @@ def _days(match: re.Match[str]) -> float:
     return value
 
 
+def _closest_clauses(clauses: list[dict[str, Any]], question: Any, wanted: set[str]) -> list[dict[str, Any]]:
+    """The two clauses closest in meaning to the question (shared words break ties).
+
+    By shared words alone, "how long do they get to wipe our data?" cited a policy's clauses on
+    reassessment and incident notice, not the one that answers it (30 days).
+    """
+    vectors = embeddings.embed_fixed([str(c["text"]) for c in clauses])  # a policy's clauses: cached per policy
+    meaning = vectors @ question
+    order = sorted(
+        range(len(clauses)),
+        key=lambda i: (round(float(meaning[i]), 2), len(wanted & set(tokens(str(clauses[i]["text"]))))),
+        reverse=True,
+    )
+    return [clauses[i] for i in order[:2]]
+
+
 def _summarize(text: str, document: str, context: dict[str, Any], policies: list[dict[str, Any]]) -> AIMessage:
     topic = " ".join(text.split())[:200]
     if not policies:
@@ -597,10 +614,10 @@ def _summarize(text: str, document: str, context: dict[str, Any], policies: list
         )
     best = float(policies[0]["score"])
     chosen = [p for p in policies[:2] if float(p["score"]) >= max(0.3, best - 0.15)] or policies[:1]
-    wanted = set(tokens(f"{text} {document}"))
     lines, refs = [], []
+    question = embeddings.embed([f"{text} {document}"])[0]
     for policy in chosen:
-        ranked = sorted(policy["clauses"], key=lambda c: len(wanted & set(tokens(c["text"]))), reverse=True)[:2]
+        ranked = _closest_clauses(policy["clauses"], question, set(tokens(f"{text} {document}")))
         ordered = [c for c in policy["clauses"] if c in ranked]
         refs += [c["ref"] for c in ordered]
         lines.append(
