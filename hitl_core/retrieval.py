@@ -176,14 +176,25 @@ class Index:
 
     With `semantic`, each document also gets the cosine similarity of its sentence embedding to the
     query's (`hitl_core.embeddings`): a paraphrase that shares no word with the right document
-    still finds it, and the reported score is the better of the two views.
+    still finds it, and the reported score is the better of the two views. With `passages` (one list
+    per document, such as a policy's clauses), a document's similarity is its closest passage's when
+    that is closer than the whole: a question on one clause of a long policy is not diluted by the rest.
     """
 
-    def __init__(self, documents: list[Document], k1: float = 1.4, b: float = 0.6, *, semantic: bool = False) -> None:
+    def __init__(
+        self,
+        documents: list[Document],
+        k1: float = 1.4,
+        b: float = 0.6,
+        *,
+        semantic: bool = False,
+        passages: list[list[str]] | None = None,
+    ) -> None:
         import bm25s
 
         self.documents = documents
         self.semantic = semantic
+        self._passages = passages
         corpus = [tokens(d.title + " " + d.title + " " + d.text) for d in documents]
         self._terms = [set(terms) for terms in corpus]
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
@@ -196,12 +207,26 @@ class Index:
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
         self._vectors: Any = None
+        self._passage_vectors: Any = None
+        self._passage_owner: Any = None
 
     def _semantic_scores(self, query: str) -> list[float]:
-        """Per document, the scaled similarity of its title and text to the query (embedded on first use)."""
+        """Per document, the scaled similarity of its title and text (or closest passage) to the query.
+
+        Everything is embedded on first use.
+        """
+        import numpy as np
+
         if self._vectors is None:
             self._vectors = embeddings.embed_fixed([f"{d.title}. {d.text}" for d in self.documents])
-        similarity = self._vectors @ embeddings.embed([query])[0]
+            if self._passages:
+                flat = [passage for passages in self._passages for passage in passages]
+                self._passage_vectors = embeddings.embed_fixed(flat) if flat else None
+                self._passage_owner = np.array([i for i, passages in enumerate(self._passages) for _ in passages])
+        vector = embeddings.embed([query])[0]
+        similarity = self._vectors @ vector
+        if self._passage_vectors is not None:
+            np.maximum.at(similarity, self._passage_owner, self._passage_vectors @ vector)
         return [semantic_score(float(c)) for c in similarity]
 
     def search(self, query: str, k: int = 4) -> list[tuple[Document, float, float]]:
@@ -255,8 +280,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 @lru_cache(maxsize=32)
-def index_for(path: Path, title_field: str, text_fields: tuple[str, ...], semantic: bool = False) -> Index:
-    """A cached index over one knowledge file."""
+def index_for(
+    path: Path, title_field: str, text_fields: tuple[str, ...], semantic: bool = False, passage_field: str | None = None
+) -> Index:
+    """A cached index over one knowledge file (`passage_field`: the list field whose items are its passages)."""
     records = read_jsonl(path)
     documents = [
         Document(
@@ -267,7 +294,15 @@ def index_for(path: Path, title_field: str, text_fields: tuple[str, ...], semant
         )
         for r in records
     ]
-    return Index(documents, semantic=semantic)
+    passages = (
+        [[_passage_text(item) for item in r.get(passage_field) or []] for r in records] if passage_field else None
+    )
+    return Index(documents, semantic=semantic, passages=passages)
+
+
+def _passage_text(item: Any) -> str:
+    """A passage's words: a clause's `text` where it has one (its reference carries no meaning)."""
+    return str(item["text"]) if isinstance(item, dict) and "text" in item else _flatten(item)
 
 
 def _flatten(value: Any) -> str:
@@ -288,9 +323,13 @@ def evidence(
     snippet_field: str,
     k: int = 3,
     semantic: bool = False,
+    passage_field: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Scored evidence items for the review screen and the confidence signals (`semantic`: hybrid scores)."""
-    index = index_for(path, title_field, text_fields, semantic)
+    """Scored evidence items for the review screen and the confidence signals.
+
+    `semantic`: hybrid scores; `passage_field`: documents are also compared passage by passage.
+    """
+    index = index_for(path, title_field, text_fields, semantic, passage_field)
     return [
         {
             "source": source,

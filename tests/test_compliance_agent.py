@@ -119,6 +119,21 @@ def test_a_general_question_on_any_policy_is_answered_from_it(desk_runner, messa
 
 @pytest.mark.parametrize(
     ("message", "clause"),
+    [  # written for this test: each answered by one clause of a policy whose other clauses are on other things
+        ("How quickly must a vendor tell us about a security incident on their side?", "pol-022 §2"),
+        ("How many business days do we have to apply an opt-out of sale?", "pol-009 §3"),
+    ],
+)
+def test_a_policy_is_found_by_the_clause_that_answers_the_question(desk_runner, message, clause):
+    """Compared as a whole, the vendor policy lost to the breach-notification policy, whose words are closer."""
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+    assert result.action["args"]["policies"][0] == clause.split()[0], result.action["args"]["policies"]
+    assert clause in result.reply, result.reply
+
+
+@pytest.mark.parametrize(
+    ("message", "clause"),
     [  # written for this test, each on one clause of a policy of several
         ("How often do transfer impact assessments have to be looked at again?", "pol-005 §4"),
         ("How quickly does an unsubscribe have to take effect?", "pol-007 §3"),

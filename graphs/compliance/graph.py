@@ -319,6 +319,7 @@ def _search_policies(query: str, jurisdiction: str | None) -> list[dict[str, Any
             snippet_field="summary",
             k=8,
             semantic=True,  # a question in other words still finds its policy (hitl_core.embeddings)
+            passage_field="clauses",  # ...and the clause it asks about, however long the policy
         )
         if applies(e["record"], jurisdiction)
     ][:4]
