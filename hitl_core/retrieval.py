@@ -218,11 +218,12 @@ class Index:
         import numpy as np
 
         if self._vectors is None:
-            self._vectors = embeddings.embed_fixed([f"{d.title}. {d.text}" for d in self.documents])
+            # The passages first: a thread that sees the document vectors set sees the passages' too.
             if self._passages:
                 flat = [passage for passages in self._passages for passage in passages]
-                self._passage_vectors = embeddings.embed_fixed(flat) if flat else None
                 self._passage_owner = np.array([i for i, passages in enumerate(self._passages) for _ in passages])
+                self._passage_vectors = embeddings.embed_fixed(flat) if flat else None
+            self._vectors = embeddings.embed_fixed([f"{d.title}. {d.text}" for d in self.documents])
         vector = embeddings.embed([query])[0]
         similarity = self._vectors @ vector
         if self._passage_vectors is not None:
