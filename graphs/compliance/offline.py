@@ -616,8 +616,9 @@ def _summarize(text: str, document: str, context: dict[str, Any], policies: list
     chosen = [p for p in policies[:2] if float(p["score"]) >= max(0.3, best - 0.15)] or policies[:1]
     lines, refs = [], []
     question = embeddings.embed([f"{text} {document}"])[0]
+    wanted = set(tokens(f"{text} {document}"))
     for policy in chosen:
-        ranked = _closest_clauses(policy["clauses"], question, set(tokens(f"{text} {document}")))
+        ranked = _closest_clauses(policy["clauses"], question, wanted)
         ordered = [c for c in policy["clauses"] if c in ranked]
         refs += [c["ref"] for c in ordered]
         lines.append(
