@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hitl_core import embeddings
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -215,8 +217,6 @@ class Index:
 
         Everything is embedded on first use.
         """
-        import numpy as np
-
         if self._vectors is None:
             # The passages first: a thread that sees the document vectors set sees the passages' too.
             if self._passages:
