@@ -19,6 +19,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from hitl_core.retrieval import read_jsonl
+
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 BUILDER = NOTEBOOK_DIR / "build_notebooks.py"
@@ -30,7 +32,7 @@ def sample_sets(folder: Path) -> Path:
     """The top-level scenario sets, every third case of each agent and route (each route keeps one at least)."""
     folder.mkdir()
     for path in sorted(SCENARIOS.glob("*.jsonl")):
-        cases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        cases = read_jsonl(path)
         seen: dict[tuple[str, str], int] = {}
         kept = []
         for case in cases:
@@ -45,8 +47,7 @@ def sample_sets(folder: Path) -> Path:
 def test_the_sample_keeps_every_route_of_every_set_and_fewer_cases(tmp_path: Path) -> None:
     sample = sample_sets(tmp_path / "sample")
     for path in sorted(SCENARIOS.glob("*.jsonl")):
-        full = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [json.loads(line) for line in (sample / path.name).read_text(encoding="utf-8").splitlines()]
+        full, kept = read_jsonl(path), read_jsonl(sample / path.name)
         assert {(c["agent"], c["expected"]["route"]) for c in kept} == {
             (c["agent"], c["expected"]["route"]) for c in full
         }
