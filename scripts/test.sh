@@ -17,16 +17,28 @@ fi
 export LANGGRAPH_STRICT_MSGPACK=true
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy
-phase "lint and types"
 if (( $# )); then
+  .venv/bin/mypy
+  phase "lint and types"
   exec .venv/bin/pytest "$@"
 fi
-# Two workers for everything that may share the machine, then, alone, the real-browser tests (their
-# clicks race the page's redraws when the machine is busy) and the soak (it restarts PostgreSQL).
+# The type check (about a minute of one core on a fresh clone) runs beside the parallel tests, whose
+# workers often wait on subprocesses and servers; its report follows theirs.
+types_log=$(mktemp)
+.venv/bin/mypy > "$types_log" 2>&1 &
+types=$!
+# Three workers for everything that may share the machine (on two cores: they often wait), then,
+# alone, the real-browser tests (their clicks race the page's redraws when the machine is busy) and
+# the soak (it restarts PostgreSQL).
 status=0
-.venv/bin/pytest -n "${HITL_TEST_WORKERS:-2}" --dist worksteal -m "not browser and not serial" --durations=15 || status=$?
+.venv/bin/pytest -n "${HITL_TEST_WORKERS:-3}" --dist worksteal -m "not browser and not serial" --durations=15 || status=$?
 phase "tests in parallel"
+types_status=0
+wait "$types" || types_status=$?
+cat "$types_log"
+rm -f "$types_log"
+phase "types"
+(( types_status == 0 )) || status=$types_status
 .venv/bin/pytest -m "browser or serial" --durations=10 || status=$?  # runs even when the first part failed: one run, every failure
 phase "browser and serial tests"
 exit "$status"
