@@ -597,6 +597,17 @@ def cmd_eval(args: argparse.Namespace) -> None:
     _print(args, result, text)
 
 
+def cmd_eval_sets(args: argparse.Namespace) -> None:
+    from hitl_runtime.agents import agent_module
+    from hitl_runtime.evaluation_sets import as_table, evaluate_sets, load_manifest
+
+    if args.jobs is not None and args.jobs < 1:
+        raise BadInput("--jobs must be at least 1")
+    for agent in args.agent or load_manifest(Path(args.manifest)).agents:
+        agent_module(agent)
+    _print(args, evaluate_sets(Path(args.manifest), args.agent, args.jobs), as_table)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     if args.port is not None and not 1 <= args.port <= 65535:
         raise BadInput(f"--port {args.port} is not a port (1-65535)")
@@ -1016,6 +1027,11 @@ def _add_evaluation_commands(command: _AddCommand) -> None:
         default="offline",
         help="draft scorers: offline (deterministic) or model (also ask the configured model; needs OPENAI_API_KEY)",
     )
+
+    p = command("eval-sets", cmd_eval_sets, "Evaluate every scenario set of a manifest; sum the figures by role.")
+    p.add_argument("manifest", help="JSON manifest of the sets, their files and roles (tests/scenarios/sets.json)")
+    p.add_argument("--agent", action="append", help="only this agent (repeat for several); default: the manifest's")
+    p.add_argument("--jobs", type=int, help="runs at once, each in its own process (default: the machine's cores)")
 
     p = command("calibrate", cmd_calibrate, "Fit confidence calibration on labelled outcomes; report Brier and ECE.")
     p.add_argument("agent")

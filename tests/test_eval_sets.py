@@ -1,0 +1,182 @@
+"""`hitl eval-sets`: every set of a manifest in one report, the same figures as `hitl eval`, summed by role."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hitl_runtime.evaluation import evaluate, load_scenarios
+from hitl_runtime.evaluation_sets import load_manifest, set_files
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+FIGURES = ("n", "route_accuracy", "false_auto", "automation_rate", "mistakes", "false_auto_cases")
+
+
+def _hitl(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "hitl_cli.main", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _write(path: Path, cases: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(c) + "\n" for c in cases))
+
+
+def _cases(agent: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (SCENARIOS / "shared" / f"{agent}.jsonl").read_text().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two agents; a tuning set and a measurement set that each hold one plain question labelled for a person.
+
+    The question completes on its own, so each set has one false auto: only the measurement set's counts.
+    """
+    folder = tmp_path_factory.mktemp("sets")
+    support, ops = _cases("support"), _cases("ops")
+    mislabelled = {**support[0], "id": "sup-mislabelled", "expected": {"route": "review"}}
+    _write(folder / "tuning" / "support.jsonl", [*support[1:4], mislabelled])
+    _write(folder / "tuning" / "ops.jsonl", ops[:3])
+    _write(folder / "measured" / "support.jsonl", [*support[4:], {**mislabelled, "id": "sup-mislabelled-2"}])
+    _write(folder / "rephrased" / "support.jsonl", support[:3])
+    paraphrases = [
+        json.loads(line)
+        for line in (SCENARIOS / "paraphrases" / "support.jsonl").read_text().splitlines()
+        if line and json.loads(line)["paraphrase_of"] in {c["id"] for c in support[:3]}
+    ]
+    _write(folder / "rephrased" / "support-paraphrases.jsonl", paraphrases)
+    (folder / "sets.json").write_text(
+        json.dumps(
+            {
+                "agents": ["support", "ops"],
+                "sets": [
+                    {"name": "tuned", "role": "tuning", "datasets": ["tuning/{agent}.jsonl"]},
+                    {"name": "measured", "role": "measurement", "datasets": ["measured/{agent}.jsonl"]},
+                    {
+                        "name": "rephrased",
+                        "role": "measurement",
+                        "datasets": ["rephrased/{agent}.jsonl"],
+                        "paraphrases": "rephrased/{agent}-paraphrases.jsonl",
+                    },
+                ],
+            }
+        )
+    )
+    return folder / "sets.json"
+
+
+@pytest.fixture(scope="module")
+def report(manifest: Path) -> dict[str, Any]:
+    done = _hitl("eval-sets", str(manifest), "--json", "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_each_run_has_the_figures_hitl_eval_gives_it(manifest: Path, report: dict[str, Any]) -> None:
+    runs = {s["name"]: s["runs"] for s in report["sets"]}
+    assert set(runs["tuned"]) == {"support", "ops"} and set(runs["measured"]) == {"support"}  # ops has no file there
+    for name, agent in (("tuned", "support"), ("tuned", "ops"), ("measured", "support")):
+        folder = "tuning" if name == "tuned" else name
+        expected = evaluate(agent, load_scenarios(manifest.parent / folder / f"{agent}.jsonl"), grade_drafts=False)
+        assert {k: runs[name][agent][k] for k in FIGURES} == {k: expected[k] for k in FIGURES}, (name, agent)
+    assert runs["tuned"]["support"]["false_auto_cases"] == ["sup-mislabelled"]
+    assert runs["measured"]["support"]["false_auto_cases"] == ["sup-mislabelled-2"]
+
+
+def test_a_set_with_paraphrases_is_reported_by_its_paraphrases(manifest: Path, report: dict[str, Any]) -> None:
+    figure = next(s for s in report["sets"] if s["name"] == "rephrased")["runs"]["support"]
+    folder = manifest.parent / "rephrased"
+    expected = evaluate(
+        "support",
+        load_scenarios(folder / "support.jsonl"),
+        grade_drafts=False,
+        paraphrases=load_scenarios(folder / "support-paraphrases.jsonl"),
+    )
+    assert figure["n"] == expected["paraphrases"]["n"] == 9
+    assert {k: figure[k] for k in FIGURES} == {k: expected["paraphrases"][k] for k in FIGURES}
+    assert figure["paraphrase_agreement"] == expected["paraphrase_agreement"]
+    assert {k: figure["originals"][k] for k in FIGURES} == {k: expected[k] for k in FIGURES}
+
+
+def test_false_autos_and_targets_are_summed_over_the_measurement_sets_only(report: dict[str, Any]) -> None:
+    runs = {s["name"]: s["runs"] for s in report["sets"]}
+    measured = [runs["measured"]["support"], runs["rephrased"]["support"]]
+    assert report["false_auto_on_measurement_sets"] == {
+        "support": sum(r["false_auto"] for r in measured),
+        "ops": 0,
+        "total": sum(r["false_auto"] for r in measured),
+    }
+    # The mislabelled question of the measurement set counts; the tuning set's does not.
+    assert report["false_auto_on_measurement_sets"]["support"] >= 1
+    assert report["measurement_runs_meeting_targets"]["support"]["runs"] == 2
+    assert report["measurement_runs_meeting_targets"]["ops"] == {"met": 0, "runs": 0}
+    assert report["measurement_runs_meeting_targets"]["support"]["met"] <= 1  # a run with a false auto misses
+
+
+def test_the_text_report_is_the_readme_table(manifest: Path, report: dict[str, Any]) -> None:
+    done = _hitl("eval-sets", str(manifest), "--agent", "support", "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "| set | role | support |"
+    measured = report["sets"][1]["runs"]["support"]
+    assert (
+        f"| measured | measurement | {measured['route_accuracy']} / {measured['false_auto']} / "
+        f"{measured['automation_rate']} |"
+    ) in lines
+    assert any(line.startswith("| rephrased | measurement |") and "(agreement " in line for line in lines)
+    assert any(line.startswith("false autos on the measurement sets: support ") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"agents": ["support"], "sets": []}', "sets"),
+        ('{"agents": ["support"], "sets": [{"name": "x", "role": "tuned", "datasets": ["a"]}]}', "role"),
+        (
+            '{"agents": ["nobody"], "sets": [{"name": "x", "role": "tuning", "datasets": ["a/{agent}.jsonl"]}]}',
+            "nobody",
+        ),
+        (
+            '{"agents": ["support"], "sets": [{"name": "x", "role": "tuning", "datasets": ["none/{agent}.jsonl"]}]}',
+            "no set",
+        ),
+        (
+            '{"agents": ["support"], "sets": [{"name": "x", "role": "tuning", "datasets": ["bad/{agent}.jsonl"]}]}',
+            "line 2",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message: str) -> None:
+    _write(tmp_path / "bad" / "support.jsonl", _cases("support")[:1])
+    with (tmp_path / "bad" / "support.jsonl").open("a") as f:
+        f.write('{"id": "x"}\n')
+    (tmp_path / "sets.json").write_text(content)
+    done = _hitl("eval-sets", str(tmp_path / "sets.json"))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("hitl: model:")]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    assert done.stdout == ""
+
+
+def test_the_shipped_manifest_names_every_scenario_folder_and_its_files_exist() -> None:
+    manifest = load_manifest(SCENARIOS / "sets.json")
+    named = {Path(p).parts[0] for s in manifest.sets for p in [*s.datasets, s.paraphrases or ""] if "/" in p}
+    folders = {p.name for p in SCENARIOS.iterdir() if p.is_dir()}
+    assert folders <= named, f"scenario folders missing from sets.json: {sorted(folders - named)}"
+    for scenario_set in manifest.sets:
+        found = {agent: set_files(SCENARIOS, scenario_set, agent) for agent in manifest.agents}
+        assert any(datasets for datasets, _ in found.values()), scenario_set.name
+        if scenario_set.paraphrases:
+            assert all(paraphrases for _, paraphrases in found.values()), scenario_set.name
+    roles = {s.name: s.role for s in manifest.sets}
+    assert all(roles[f"held-out v{i}"] == "measurement" for i in range(3, 15))
+    assert roles["held-out v2"] == "tuning" and roles["written blind"] == "tuning"
