@@ -605,7 +605,7 @@ def cmd_eval_sets(args: argparse.Namespace) -> None:
         raise BadInput("--jobs must be at least 1")
     for agent in args.agent or load_manifest(Path(args.manifest)).agents:
         agent_module(agent)
-    _print(args, evaluate_sets(Path(args.manifest), args.agent, args.jobs), as_table)
+    _print(args, evaluate_sets(Path(args.manifest), args.agent, args.jobs, args.settings), as_table)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

@@ -19,8 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_core.errors import BadInput
+from hitl_core.settings import Settings
 from hitl_runtime.evaluation import Scenario, evaluate, load_scenarios
 
+Run = tuple[str, str, list[Scenario], list[Scenario] | None, Settings | None]
+"""One run: set name, agent, cases, paraphrases, and the settings of the model to run them with."""
 HEADLINE = ("n", "route_accuracy", "false_auto", "automation_rate", "confusion", "mistakes", "false_auto_cases")
 
 
@@ -80,7 +83,9 @@ def set_files(folder: Path, scenario_set: ScenarioSet, agent: str) -> tuple[list
     return [p for p in datasets if p.is_file()], paraphrases if paraphrases and paraphrases.is_file() else None
 
 
-def evaluate_sets(manifest_path: Path, agents: list[str] | None = None, jobs: int | None = None) -> dict[str, Any]:
+def evaluate_sets(
+    manifest_path: Path, agents: list[str] | None = None, jobs: int | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Run every set of the manifest for each agent and add up the figures by role.
 
     Every file is read before any run starts, so a bad case stops the report at once. A set with
@@ -89,7 +94,7 @@ def evaluate_sets(manifest_path: Path, agents: list[str] | None = None, jobs: in
     manifest = load_manifest(manifest_path)
     folder = manifest_path.parent
     chosen = agents or manifest.agents
-    runs: list[tuple[str, str, list[Scenario], list[Scenario] | None]] = []
+    runs: list[Run] = []
     for scenario_set in manifest.sets:
         for agent in chosen:
             datasets, paraphrases = set_files(folder, scenario_set, agent)
@@ -97,7 +102,7 @@ def evaluate_sets(manifest_path: Path, agents: list[str] | None = None, jobs: in
                 continue
             cases = [case for path in datasets for case in load_scenarios(path, agent)]
             rephrased = load_scenarios(paraphrases, agent) if paraphrases else None
-            runs.append((scenario_set.name, agent, cases, rephrased))
+            runs.append((scenario_set.name, agent, cases, rephrased, settings))
     if not runs:
         raise BadInput(f"{manifest_path.name}: no set has a file for {', '.join(chosen)}")
     workers = max(1, min(jobs or os.cpu_count() or 1, len(runs)))
@@ -105,14 +110,14 @@ def evaluate_sets(manifest_path: Path, agents: list[str] | None = None, jobs: in
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         figures = list(pool.map(_run, runs))
     results: dict[str, dict[str, dict[str, Any]]] = {}
-    for (name, agent, _, _), figure in zip(runs, figures, strict=True):
+    for (name, agent, *_), figure in zip(runs, figures, strict=True):
         results.setdefault(name, {})[agent] = figure
     return _report(manifest, chosen, results)
 
 
-def _run(run: tuple[str, str, list[Scenario], list[Scenario] | None]) -> dict[str, Any]:
-    _, agent, cases, paraphrases = run
-    result = evaluate(agent, cases, grade_drafts=False, paraphrases=paraphrases)
+def _run(run: Run) -> dict[str, Any]:
+    _, agent, cases, paraphrases, settings = run
+    result = evaluate(agent, cases, settings=settings, grade_drafts=False, paraphrases=paraphrases)
     originals = {key: result[key] for key in HEADLINE}
     if paraphrases is None:
         return originals
