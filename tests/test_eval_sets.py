@@ -13,13 +13,15 @@ import pytest
 
 from hitl_runtime.evaluation import evaluate, load_scenarios
 from hitl_runtime.evaluation_sets import load_manifest, set_files
+from tests.test_openai_http import _completion, _Server
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 FIGURES = ("n", "route_accuracy", "false_auto", "automation_rate", "mistakes", "false_auto_cases")
 
 
-def _hitl(*args: str) -> subprocess.CompletedProcess[str]:
+def _hitl(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "hitl_cli.main", *args], env=env, capture_output=True, text=True, timeout=300
     )
@@ -180,3 +182,38 @@ def test_the_shipped_manifest_names_every_scenario_folder_and_its_files_exist() 
     roles = {s.name: s.role for s in manifest.sets}
     assert all(roles[f"held-out v{i}"] == "measurement" for i in range(3, 15))
     assert roles["held-out v2"] == "tuning" and roles["written blind"] == "tuning"
+
+
+@pytest.mark.network_model
+def test_with_openai_base_url_the_runs_ask_the_served_model_over_http(tmp_path: Path) -> None:
+    """The report measures whatever model the settings name: here a local OpenAI-compatible server."""
+    server = _Server()
+    try:
+        server.reply = _completion(
+            "reply", {"customer_id": "c-100", "message": "Hello from the served model."}, "CONFIDENCE: 0.95"
+        )
+        questions = [c for c in _cases("support") if c["expected"]["route"] == "auto"][:2]
+        _write(tmp_path / "served" / "support.jsonl", questions)
+        (tmp_path / "sets.json").write_text(
+            json.dumps(
+                {
+                    "agents": ["support"],
+                    "sets": [{"name": "s", "role": "measurement", "datasets": ["served/{agent}.jsonl"]}],
+                }
+            )
+        )
+        done = _hitl(
+            "eval-sets",
+            str(tmp_path / "sets.json"),
+            "--json",
+            env_extra={"OPENAI_BASE_URL": server.url, "HITL_MODEL": "local-model"},
+        )
+        assert done.returncode == 0, done.stderr
+        assert "local-model" in done.stderr  # the model in use is logged, not the offline one
+        figure = json.loads(done.stdout)["sets"][0]["runs"]["support"]
+        assert figure["n"] == 2
+        asked = [r for r in server.requests if r["path"] == "/v1/chat/completions"]
+        assert len(asked) >= 2 and {r["body"]["model"] for r in asked} == {"local-model"}
+        assert {r["body"]["messages"][-1]["content"] for r in asked} >= {c["message"] for c in questions}
+    finally:
+        server.httpd.shutdown()
