@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_core.errors import BadInput
 from hitl_core.settings import Settings
-from hitl_runtime.evaluation import Scenario, evaluate, load_scenarios
+from hitl_runtime.evaluation import Scenario, evaluate, load_scenarios, paraphrase_of
 
 Run = tuple[str, str, list[Scenario], list[Scenario] | None, Settings | None]
 """One run: set name, agent, cases, paraphrases, and the settings of the model to run them with."""
@@ -77,10 +77,16 @@ def load_manifest(path: Path) -> Manifest:
 
 
 def set_files(folder: Path, scenario_set: ScenarioSet, agent: str) -> tuple[list[Path], Path | None]:
-    """The set's files for one agent: those that exist (a set may have none for an agent), and its paraphrases."""
-    datasets = [folder / p.format(agent=agent) for p in scenario_set.datasets]
-    paraphrases = folder / scenario_set.paraphrases.format(agent=agent) if scenario_set.paraphrases else None
-    return [p for p in datasets if p.is_file()], paraphrases if paraphrases and paraphrases.is_file() else None
+    """The set's files for one agent: those that exist (a set may have none for an agent), and its paraphrases.
+
+    A set judged by its paraphrases has no files for an agent without them: its originals alone are
+    not what the set measures (they are usually tuning cases).
+    """
+    datasets = [p for p in (folder / d.format(agent=agent) for d in scenario_set.datasets) if p.is_file()]
+    if not scenario_set.paraphrases:
+        return datasets, None
+    paraphrases = folder / scenario_set.paraphrases.format(agent=agent)
+    return (datasets, paraphrases) if paraphrases.is_file() else ([], None)
 
 
 def evaluate_sets(
@@ -102,6 +108,8 @@ def evaluate_sets(
                 continue
             cases = [case for path in datasets for case in load_scenarios(path, agent)]
             rephrased = load_scenarios(paraphrases, agent) if paraphrases else None
+            if paraphrases and rephrased and not any(paraphrase_of(case) for case in rephrased):
+                raise BadInput(f"{paraphrases.name}: no case says which it rephrases (paraphrase_of)")
             runs.append((scenario_set.name, agent, cases, rephrased, settings))
     if not runs:
         raise BadInput(f"{manifest_path.name}: no set has a file for {', '.join(chosen)}")

@@ -55,6 +55,7 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if line and json.loads(line)["paraphrase_of"] in {c["id"] for c in support[:3]}
     ]
     _write(folder / "rephrased" / "support-paraphrases.jsonl", paraphrases)
+    _write(folder / "rephrased" / "ops.jsonl", ops[:3])  # no paraphrases for ops: no run, not its originals
     (folder / "sets.json").write_text(
         json.dumps(
             {
@@ -91,6 +92,7 @@ def test_each_run_has_the_figures_hitl_eval_gives_it(manifest: Path, report: dic
         assert {k: runs[name][agent][k] for k in FIGURES} == {k: expected[k] for k in FIGURES}, (name, agent)
     assert runs["tuned"]["support"]["false_auto_cases"] == ["sup-mislabelled"]
     assert runs["measured"]["support"]["false_auto_cases"] == ["sup-mislabelled-2"]
+    assert set(runs["rephrased"]) == {"support"}  # ops has cases there but no paraphrases of them
 
 
 def test_a_set_with_paraphrases_is_reported_by_its_paraphrases(manifest: Path, report: dict[str, Any]) -> None:
@@ -155,10 +157,17 @@ def test_the_text_report_is_the_readme_table(manifest: Path, report: dict[str, A
             '{"agents": ["support"], "sets": [{"name": "x", "role": "tuning", "datasets": ["bad/{agent}.jsonl"]}]}',
             "line 2",
         ),
+        (
+            '{"agents": ["support"], "sets": [{"name": "x", "role": "measurement", "datasets": ["good/{agent}.jsonl"], '
+            '"paraphrases": "good/{agent}-p.jsonl"}]}',
+            "paraphrase_of",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str, message: str) -> None:
     _write(tmp_path / "bad" / "support.jsonl", _cases("support")[:1])
+    _write(tmp_path / "good" / "support.jsonl", _cases("support")[:1])  # paraphrases without paraphrase_of:
+    _write(tmp_path / "good" / "support-p.jsonl", _cases("support")[1:2])
     with (tmp_path / "bad" / "support.jsonl").open("a") as f:
         f.write('{"id": "x"}\n')
     (tmp_path / "sets.json").write_text(content)
