@@ -226,3 +226,31 @@ def test_with_openai_base_url_the_runs_ask_the_served_model_over_http(tmp_path: 
         assert {r["body"]["messages"][-1]["content"] for r in asked} >= {c["message"] for c in questions}
     finally:
         server.httpd.shutdown()
+
+
+def test_the_intent_ceiling_reads_routine_requests_as_routine_and_gives_the_rest_its_reasons(tmp_path: Path) -> None:
+    """scripts/intent_ceiling.py: today's automation beside the one a perfect intent reading would give."""
+    routine = [c for c in _cases("support") if c["expected"]["route"] == "auto"]
+    asks = [  # labelled routine, worded so that today's reading sends them to a person
+        {**routine[0], "id": "ask-1", "message": "Close my account and delete everything you hold on me."},
+        {**routine[0], "id": "ask-2", "message": "Refund my last order to a different card, no questions asked."},
+    ]
+    _write(tmp_path / "m" / "support.jsonl", [*routine, *asks])
+    (tmp_path / "sets.json").write_text(
+        json.dumps(
+            {"agents": ["support"], "sets": [{"name": "m", "role": "measurement", "datasets": ["m/{agent}.jsonl"]}]}
+        )
+    )
+    script = [sys.executable, str(Path(__file__).parents[1] / "scripts" / "intent_ceiling.py")]
+    done = subprocess.run([*script, str(tmp_path / "sets.json"), "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["set"] == "m" and row["agent"] == "support" and row["n"] == len(routine) + 2
+    today = evaluate("support", load_scenarios(tmp_path / "m" / "support.jsonl"), grade_drafts=False)
+    assert row["automation"] == today["automation_rate"]  # the first figure is as read today
+    assert row["automation_with_perfect_intents"] > row["automation"]
+    assert any(r.startswith("intent_") for r in row["reasons_today"])
+    assert not any(r.startswith("intent_") for r in row["still_to_a_person"])
+
+    bad = subprocess.run([*script, str(tmp_path / "sets.json"), "--agent", "travel"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "travel" in bad.stderr

@@ -1,0 +1,131 @@
+"""How much routine work a perfect intent reading would automate, and what sends the rest to a person.
+
+An analysis, not a feature: for each measurement set of a manifest (`tests/scenarios/sets.json`), the
+requests labelled `auto` run twice through `hitl eval`'s code, once as they are and once with the
+intent reading (`guardrails.intents.classify`) replaced by an oracle that reads every request as the
+agent's routine intent and nothing else. What still goes to a person then is decided by the other
+signals (the evidence score, the request's facts, the context rules, confidence), so the second
+figure is the automation a better intent reading alone could reach. Usage:
+
+    .venv/bin/python scripts/intent_ceiling.py tests/scenarios/sets.json [--agent A] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+ROUTINE = {"support": "question", "ops": "diagnose", "compliance": "policy_question"}
+"""Each example agent's routine intent: the reading a perfect reader gives a request labelled auto."""
+
+
+@contextmanager
+def _oracle_reading() -> Iterator[None]:
+    """While open, a request reads as routine intents only, never unread (a pool's process runs both kinds)."""
+    import guardrails.intents as intents
+
+    real = intents.classify
+
+    def routine_only(policy: Any, text: str) -> dict[str, Any]:
+        out = real(policy, text)
+        kept = [m for m in out["matches"] if policy.intents[m["id"]].route == "auto"]
+        if not kept:
+            kept = [{"id": ROUTINE[policy.agent], "score": 1.0, "segment": text[:200], "tentative": False}]
+        return {**out, "matches": kept, "unread": False, "unread_asks": []}
+
+    intents.classify = routine_only
+    try:
+        yield
+    finally:
+        intents.classify = real
+
+
+def _reason_id(reason: str) -> str:
+    """A reason's rule id ("weak_evidence: ..." -> weak_evidence; "confidence 0.2 below 0.6" -> confidence)."""
+    head = reason.split(":")[0]
+    return head.split(" ")[0] if head.startswith(("confidence ", "risk ")) else head
+
+
+def _run(job: tuple[str, str, list[Any], bool]) -> dict[str, Any]:
+    name, agent, cases, oracle = job
+    from hitl_runtime.evaluation import evaluate
+
+    with _oracle_reading() if oracle else nullcontext():
+        result = evaluate(agent, cases, grade_drafts=False)
+    reasons = Counter(_reason_id(r) for case in result["per_case"] if case["route"] != "auto" for r in case["reasons"])
+    return {
+        "set": name,
+        "agent": agent,
+        "oracle": oracle,
+        "n": result["n"],
+        "automation": result["automation_rate"],
+        "reasons": dict(reasons.most_common()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print, per agent and measurement set, automation as read today and with a perfect intent reading."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("--agent", action="append", help="only this agent (repeat); default: the manifest's")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+
+    from hitl_core.errors import BadInput
+    from hitl_runtime.evaluation import load_scenarios
+    from hitl_runtime.evaluation_sets import load_manifest, set_files
+
+    try:
+        manifest = load_manifest(args.manifest)
+        agents = args.agent or manifest.agents
+        unknown = sorted(set(agents) - set(ROUTINE))
+        if unknown:
+            raise BadInput(f"no routine intent known for {', '.join(unknown)} (known: {', '.join(ROUTINE)})")
+        jobs = []
+        for scenario_set in manifest.sets:
+            if scenario_set.role != "measurement":
+                continue
+            for agent in agents:
+                datasets, paraphrases = set_files(args.manifest.parent, scenario_set, agent)
+                files = [paraphrases] if paraphrases else datasets
+                cases = [c for f in files for c in load_scenarios(f, agent) if c.expected.route == "auto"]
+                if cases:
+                    jobs += [(scenario_set.name, agent, cases, oracle) for oracle in (False, True)]
+    except BadInput as exc:
+        print(f"intent_ceiling: {exc}", file=sys.stderr)
+        return 2
+    with ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_run, jobs))
+    rows = [
+        {**today, "automation_with_perfect_intents": oracle["automation"], "still_to_a_person": oracle["reasons"]}
+        for today, oracle in zip(results[::2], results[1::2], strict=True)
+    ]
+    for row in rows:
+        row.pop("oracle")
+        row["reasons_today"] = row.pop("reasons")
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(
+        "| set | agent | routine requests | automation today | with a perfect intent reading | what still sends them to a person |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        rest = ", ".join(f"{k} {v}" for k, v in list(row["still_to_a_person"].items())[:4]) or "nothing"
+        print(
+            f"| {row['set']} | {row['agent']} | {row['n']} | {row['automation']} | "
+            f"{row['automation_with_perfect_intents']} | {rest} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
