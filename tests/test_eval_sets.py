@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from hitl_core.retrieval import read_jsonl
 from hitl_runtime.evaluation import evaluate, load_scenarios
-from hitl_runtime.evaluation_sets import load_manifest, set_files
+from hitl_runtime.evaluation_sets import Targets, load_manifest, meets, set_files
 from tests.test_openai_http import _completion, _Server
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -33,7 +34,7 @@ def _write(path: Path, cases: list[dict[str, Any]]) -> None:
 
 
 def _cases(agent: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (SCENARIOS / "shared" / f"{agent}.jsonl").read_text().splitlines() if line]
+    return read_jsonl(SCENARIOS / "shared" / f"{agent}.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +50,9 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(folder / "tuning" / "ops.jsonl", ops[:3])
     _write(folder / "measured" / "support.jsonl", [*support[4:], {**mislabelled, "id": "sup-mislabelled-2"}])
     _write(folder / "rephrased" / "support.jsonl", support[:3])
+    originals = {c["id"] for c in support[:3]}
     paraphrases = [
-        json.loads(line)
-        for line in (SCENARIOS / "paraphrases" / "support.jsonl").read_text().splitlines()
-        if line and json.loads(line)["paraphrase_of"] in {c["id"] for c in support[:3]}
+        p for p in read_jsonl(SCENARIOS / "paraphrases" / "support.jsonl") if p["paraphrase_of"] in originals
     ]
     _write(folder / "rephrased" / "support-paraphrases.jsonl", paraphrases)
     _write(folder / "rephrased" / "ops.jsonl", ops[:3])  # no paraphrases for ops: no run, not its originals
@@ -122,7 +122,8 @@ def test_false_autos_and_targets_are_summed_over_the_measurement_sets_only(repor
     assert report["false_auto_on_measurement_sets"]["support"] >= 1
     assert report["measurement_runs_meeting_targets"]["support"]["runs"] == 2
     assert report["measurement_runs_meeting_targets"]["ops"] == {"met": 0, "runs": 0}
-    assert report["measurement_runs_meeting_targets"]["support"]["met"] <= 1  # a run with a false auto misses
+    assert not meets(runs["measured"]["support"], Targets())  # a run with a false auto misses the targets
+    assert report["measurement_runs_meeting_targets"]["support"]["met"] == sum(meets(r, Targets()) for r in measured)
 
 
 def test_the_text_report_is_the_readme_table(manifest: Path, report: dict[str, Any]) -> None:
