@@ -248,10 +248,10 @@ def test_policy_billion_laughs_is_refused_at_once():
         prev = "abcdefghi"[i]
         levels.append(f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]")
     bomb = "\n".join(levels) + "\n"
-    started = time.perf_counter()
+    started = time.process_time()  # processor time: a busy shared machine does not stretch it
     with pytest.raises(BadInput, match="line 1"):
         parse_policy(bomb, "bomb.yaml")
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_policy_merge_key_needs_an_alias_and_is_refused():
