@@ -598,13 +598,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_sets(args: argparse.Namespace) -> None:
-    from hitl_runtime.agents import agent_module
-    from hitl_runtime.evaluation_sets import as_table, evaluate_sets, load_manifest
+    from hitl_runtime.evaluation_sets import as_table, evaluate_sets
 
     if args.jobs is not None and args.jobs < 1:
         raise BadInput("--jobs must be at least 1")
-    for agent in args.agent or load_manifest(Path(args.manifest)).agents:
-        agent_module(agent)
     _print(args, evaluate_sets(Path(args.manifest), args.agent, args.jobs, args.settings), as_table)
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_core.errors import BadInput
 from hitl_core.settings import Settings
+from hitl_runtime.agents import agent_module
 from hitl_runtime.evaluation import Scenario, evaluate, load_scenarios, paraphrase_of
 
 Run = tuple[str, str, list[Scenario], list[Scenario] | None, Settings | None]
@@ -89,6 +90,18 @@ def set_files(folder: Path, scenario_set: ScenarioSet, agent: str) -> tuple[list
     return (datasets, paraphrases) if paraphrases.is_file() else ([], None)
 
 
+def set_cases(folder: Path, scenario_set: ScenarioSet, agent: str) -> tuple[list[Scenario], list[Scenario] | None]:
+    """The set's cases for one agent (none when it has no files for the agent), and its paraphrases."""
+    datasets, paraphrases = set_files(folder, scenario_set, agent)
+    cases = [case for path in datasets for case in load_scenarios(path, agent)]
+    if paraphrases is None:
+        return cases, None
+    rephrased = load_scenarios(paraphrases, agent)
+    if not any(paraphrase_of(case) for case in rephrased):
+        raise BadInput(f"{paraphrases.name}: no case says which it rephrases (paraphrase_of)")
+    return cases, rephrased
+
+
 def evaluate_sets(
     manifest_path: Path, agents: list[str] | None = None, jobs: int | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -98,19 +111,15 @@ def evaluate_sets(
     paraphrases is reported by its paraphrases' figures, with their agreement, as `hitl eval` gives them.
     """
     manifest = load_manifest(manifest_path)
-    folder = manifest_path.parent
     chosen = agents or manifest.agents
+    for agent in chosen:
+        agent_module(agent)  # an unknown agent is bad input before anything is read
     runs: list[Run] = []
     for scenario_set in manifest.sets:
         for agent in chosen:
-            datasets, paraphrases = set_files(folder, scenario_set, agent)
-            if not datasets:
-                continue
-            cases = [case for path in datasets for case in load_scenarios(path, agent)]
-            rephrased = load_scenarios(paraphrases, agent) if paraphrases else None
-            if paraphrases and rephrased and not any(paraphrase_of(case) for case in rephrased):
-                raise BadInput(f"{paraphrases.name}: no case says which it rephrases (paraphrase_of)")
-            runs.append((scenario_set.name, agent, cases, rephrased, settings))
+            cases, rephrased = set_cases(manifest_path.parent, scenario_set, agent)
+            if cases:
+                runs.append((scenario_set.name, agent, cases, rephrased, settings))
     if not runs:
         raise BadInput(f"{manifest_path.name}: no set has a file for {', '.join(chosen)}")
     workers = max(1, min(jobs or os.cpu_count() or 1, len(runs)))

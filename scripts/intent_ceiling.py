@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from hitl_core.errors import BadInput
-    from hitl_runtime.evaluation import load_scenarios
-    from hitl_runtime.evaluation_sets import load_manifest, set_files
+    from hitl_runtime.evaluation_sets import load_manifest, set_cases
 
     try:
         manifest = load_manifest(args.manifest)
@@ -94,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             if scenario_set.role != "measurement":
                 continue
             for agent in agents:
-                datasets, paraphrases = set_files(args.manifest.parent, scenario_set, agent)
-                files = [paraphrases] if paraphrases else datasets
-                cases = [c for f in files for c in load_scenarios(f, agent) if c.expected.route == "auto"]
+                originals, paraphrases = set_cases(args.manifest.parent, scenario_set, agent)
+                cases = [c for c in paraphrases or originals if c.expected.route == "auto"]
                 if cases:
                     jobs += [(scenario_set.name, agent, cases, oracle) for oracle in (False, True)]
     except BadInput as exc:
