@@ -5,9 +5,17 @@ requests labelled `auto` run twice through `hitl eval`'s code, once as they are 
 intent reading (`guardrails.intents.classify`) replaced by an oracle that reads every request as the
 agent's routine intent and nothing else. What still goes to a person then is decided by the other
 signals (the evidence score, the request's facts, the context rules, confidence), so the second
-figure is the automation a better intent reading alone could reach. Usage:
+figure is the automation a better intent reading alone could reach.
+
+A routine label says the request should complete on its own, but a question completes on its own
+only when the knowledge answers it, and the writers of the held-out sets did not know the knowledge.
+`--knowledge FILE` groups the routine requests by a judgement made without seeing any route (one
+JSON line per request: `id`, `kind` knowledge or task, `verdict` answered, partly or not answered),
+so the figures for the routine work the rules mean to automate stand apart. Usage:
 
     .venv/bin/python scripts/intent_ceiling.py tests/scenarios/sets.json [--agent A] [--json]
+    .venv/bin/python scripts/intent_ceiling.py tests/scenarios/sets.json \
+        --knowledge docs/evaluation/knowledge-coverage-v14-v15.jsonl
 """
 
 from __future__ import annotations
@@ -25,6 +33,12 @@ from typing import Any
 
 ROUTINE = {"support": "question", "ops": "diagnose", "compliance": "policy_question"}
 """Each example agent's routine intent: the reading a perfect reader gives a request labelled auto."""
+GROUPS = {
+    ("knowledge", "answered"): "answered by the knowledge",
+    ("knowledge", "partly"): "partly answered",
+    ("knowledge", "not answered"): "not answered by the knowledge",
+}
+TASK = "a task, no knowledge needed"
 
 
 @contextmanager
@@ -71,12 +85,46 @@ def _run(job: tuple[str, str, list[Any], bool]) -> dict[str, Any]:
     }
 
 
+def _by_knowledge(path: Path, cases: dict[str, tuple[str, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """The judged requests, as (group, agent) -> cases; a line that names no routine case or no verdict is refused."""
+    from hitl_core.errors import BadInput
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BadInput(f"{path}: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            judged = json.loads(line)
+            case_id, kind, verdict = judged["id"], judged["kind"], judged.get("verdict")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadInput(f"{path}:{number}: not a judgement ({exc})") from None
+        if case_id not in cases:
+            raise BadInput(f"{path}:{number}: {case_id!r} is no routine request of the manifest's measurement sets")
+        group = TASK if kind == "task" else GROUPS.get((kind, verdict))
+        if group is None:
+            raise BadInput(
+                f"{path}:{number}: kind {kind!r} with verdict {verdict!r} (expected task, or knowledge with "
+                + ", ".join(v for _, v in GROUPS)
+                + ")"
+            )
+        agent, case = cases[case_id]
+        groups.setdefault((group, agent), []).append(case)
+    return groups
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print, per agent and measurement set, automation as read today and with a perfect intent reading."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--agent", action="append", help="only this agent (repeat); default: the manifest's")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--knowledge", type=Path, help="group the judged routine requests by whether the knowledge answers them"
+    )
     args = parser.parse_args(argv)
 
     from hitl_core.errors import BadInput
@@ -89,14 +137,21 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise BadInput(f"no routine intent known for {', '.join(unknown)} (known: {', '.join(ROUTINE)})")
         jobs = []
+        routine: dict[str, tuple[str, Any]] = {}
         for scenario_set in manifest.sets:
             if scenario_set.role != "measurement":
                 continue
             for agent in agents:
                 originals, paraphrases = set_cases(args.manifest.parent, scenario_set, agent)
                 cases = [c for c in paraphrases or originals if c.expected.route == "auto"]
-                if cases:
+                routine.update({c.id: (agent, c) for c in cases})
+                if cases and not args.knowledge:
                     jobs += [(scenario_set.name, agent, cases, oracle) for oracle in (False, True)]
+        if args.knowledge:
+            order = [*GROUPS.values(), TASK]
+            judged = _by_knowledge(args.knowledge, routine)
+            for (group, agent), cases in sorted(judged.items(), key=lambda kv: (kv[0][1], order.index(kv[0][0]))):
+                jobs += [(group, agent, cases, oracle) for oracle in (False, True)]
     except BadInput as exc:
         print(f"intent_ceiling: {exc}", file=sys.stderr)
         return 2

@@ -255,3 +255,49 @@ def test_the_intent_ceiling_reads_routine_requests_as_routine_and_gives_the_rest
 
     bad = subprocess.run([*script, str(tmp_path / "sets.json"), "--agent", "travel"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "travel" in bad.stderr
+
+
+def test_the_intent_ceiling_splits_routine_requests_by_what_the_knowledge_answers(tmp_path: Path) -> None:
+    """`--knowledge FILE`: automation per verdict of a judgement of whether the knowledge answers each request."""
+    routine = [c for c in read_jsonl(SCENARIOS / "support.jsonl") if c["expected"]["route"] == "auto"][:6]
+    routine[1] = {**routine[1], "message": "Close my account and delete everything you hold on me."}  # to a person
+    _write(tmp_path / "m" / "support.jsonl", routine)
+    (tmp_path / "sets.json").write_text(
+        json.dumps(
+            {"agents": ["support"], "sets": [{"name": "m", "role": "measurement", "datasets": ["m/{agent}.jsonl"]}]}
+        )
+    )
+    verdicts = ["answered", "answered", "not answered", "partly", "answered", "not answered"]
+    judged = [
+        {"id": c["id"], "kind": "task" if i == 4 else "knowledge", "verdict": v, "sources": [], "why": "test"}
+        for i, (c, v) in enumerate(zip(routine, verdicts, strict=True))
+    ]
+    _write(tmp_path / "judged.jsonl", judged)
+    script = [
+        sys.executable,
+        str(Path(__file__).parents[1] / "scripts" / "intent_ceiling.py"),
+        str(tmp_path / "sets.json"),
+    ]
+    done = subprocess.run(
+        [*script, "--knowledge", str(tmp_path / "judged.jsonl"), "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {row["set"]: row for row in json.loads(done.stdout)}
+    assert {name: row["n"] for name, row in rows.items()} == {
+        "answered by the knowledge": 2,
+        "partly answered": 1,
+        "not answered by the knowledge": 2,
+        "a task, no knowledge needed": 1,
+    }
+    today = evaluate("support", load_scenarios(tmp_path / "m" / "support.jsonl"), grade_drafts=False)
+    auto = {c["id"] for c in today["per_case"] if c["route"] == "auto"}
+    answered = [j["id"] for j in judged if j["kind"] == "knowledge" and j["verdict"] == "answered"]
+    assert rows["answered by the knowledge"]["automation"] == round(len(auto & set(answered)) / 2, 4) == 0.5
+    assert rows["answered by the knowledge"]["automation_with_perfect_intents"] == 1.0
+
+    _write(tmp_path / "bad.jsonl", [{"id": "nowhere", "kind": "knowledge", "verdict": "answered"}])
+    bad = subprocess.run([*script, "--knowledge", str(tmp_path / "bad.jsonl")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "nowhere" in bad.stderr
+    _write(tmp_path / "bad.jsonl", [{"id": routine[0]["id"], "kind": "knowledge", "verdict": "maybe"}])
+    bad = subprocess.run([*script, "--knowledge", str(tmp_path / "bad.jsonl")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "maybe" in bad.stderr
