@@ -220,7 +220,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     read = [as_read(part) for part in parts]
     # Intents a how-to question in the request answers ("How do exchanges work?"): none without one.
     answered = {name for name, intent in policy.intents.items() if intent.how_to_answers}
-    if not any(index > 0 and _asks_how_to(part) for index, part in enumerate(parts)):
+    if not _asks_how_to_beside(text):
         answered = set()
     vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
     probabilities = examples.classifier.probabilities(vectors, read) if examples.classifier is not None else None
@@ -230,8 +230,9 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             near = [m for m in near if not policy.intents[m.id].whole_request]
         # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
         go_ahead = _gives_go_ahead(segment, index)
-        if answered and index > 0 and not go_ahead and _tells_a_wish(segment):
-            # A wish told beside a how-to question is its subject, not an ask (the whole: see `_likely`'s bar).
+        if answered and (index == 0 or (not go_ahead and _tells_a_wish(segment))):
+            # A wish told beside a how-to question is its subject, not an ask; an ask made outright is
+            # read in its own sentence, so the whole request (the wish and the question together) is not.
             near = [m for m in near if m.id not in answered]
         ranked = near if probabilities is None else _by_probability(near, examples.names, probabilities[index])
         if index == 0:
@@ -300,6 +301,15 @@ _ASKS_YOU = re.compile(r"\b(?:please|pls|you to|can you|could you|would you|will
 def _tells_a_wish(segment: str) -> bool:
     """A statement in the requester's own person ("I'd like to swap it", "need it by Friday"), asking nobody to act."""
     return not _is_question(segment) and bool(_FIRST_PERSON.search(segment)) and not _ASKS_YOU.search(segment)
+
+
+def _asks_how_to_beside(text: str) -> bool:
+    """A how-to question beside something else in the request, stop words alone included ("How do I do that?").
+
+    `segments` drops a clause without an informative word, so the clauses are read here as written.
+    """
+    clauses = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
+    return len(clauses) > 1 and any(_asks_how_to(clause) for clause in clauses)
 
 
 def _gives_go_ahead(segment: str, index: int) -> bool:

@@ -262,7 +262,7 @@ def test_a_read_only_proposal_for_a_conditional_production_change_goes_to_review
 
 # Requests that none of the agent's intents reads: their phrasing is near no example at all.
 UNREAD_ASKS = [
-    "canary's looked healthy all morning, send it to everyone now",
+    "pin the east pool to half weight till the vendor calls back",
     "flip traffic over to the west region, east is flaky",
 ]
 
@@ -721,6 +721,8 @@ WISHES_BESIDE_A_HOW_TO = [
     "I'd like to swap the linen napkins for the cotton ones. How do exchanges work?",
     "need the bed frame before the weekend, we move in on Saturday. what delivery options are there?",
     "What's the process for changing the delivery address? I typed the wrong postcode.",
+    # A how-to question of stop words alone, after a wish the classifier reads as an order change on its own
+    "I want to change the delivery address on my order. How do I do that?",
 ]
 ASKED_OUTRIGHT = [
     "Upgrade my order to express shipping. What's the difference in price?",
