@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hitl_core.retrieval import read_jsonl
 from hitl_runtime.evaluation import evaluate, load_scenarios
@@ -301,3 +303,47 @@ def test_the_intent_ceiling_splits_routine_requests_by_what_the_knowledge_answer
     _write(tmp_path / "bad.jsonl", [{"id": routine[0]["id"], "kind": "knowledge", "verdict": "maybe"}])
     bad = subprocess.run([*script, "--knowledge", str(tmp_path / "bad.jsonl")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "maybe" in bad.stderr
+
+
+def test_the_example_curve_cuts_each_intent_s_examples_and_sums_the_measurement_sets(tmp_path: Path) -> None:
+    """scripts/example_curve.py: a cut keeps each intent's share of its examples; at the full share the figures are eval's."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    try:
+        from example_curve import MIN_EXAMPLES, subsampled
+    finally:
+        sys.path.pop(0)
+    from hitl_runtime.agents import policy_file
+
+    text = policy_file("support").read_text(encoding="utf-8")
+    full = yaml.safe_load(text)["intents"]
+    cut = subsampled(text, 0.1, random.Random(1))["intents"]
+    for name, intent in full.items():
+        kept = cut[name]["examples"]
+        assert set(kept) <= set(intent["examples"])
+        assert len(kept) == min(len(intent["examples"]), max(MIN_EXAMPLES, round(len(intent["examples"]) * 0.1)))
+
+    cases = _cases("support") + [c for c in read_jsonl(SCENARIOS / "heldout_v15" / "support.jsonl")][:12]
+    _write(tmp_path / "m" / "support.jsonl", cases)
+    (tmp_path / "sets.json").write_text(
+        json.dumps(
+            {"agents": ["support"], "sets": [{"name": "m", "role": "measurement", "datasets": ["m/{agent}.jsonl"]}]}
+        )
+    )
+    script = [
+        sys.executable,
+        str(Path(__file__).parents[1] / "scripts" / "example_curve.py"),
+        str(tmp_path / "sets.json"),
+    ]
+    done = subprocess.run([*script, "--fraction", "1", "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    today = evaluate("support", load_scenarios(tmp_path / "m" / "support.jsonl"), grade_drafts=False)
+    assert (row["fraction"], row["n"]) == (1.0, len(cases))
+    assert (row["route_accuracy"], row["false_auto"], row["automation_rate"]) == (
+        today["route_accuracy"],
+        today["false_auto"],
+        today["automation_rate"],
+    )
+
+    bad = subprocess.run([*script, "--fraction", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "fraction" in bad.stderr
