@@ -101,12 +101,17 @@ class IntentMatch:
         return out
 
 
+def _clauses(text: str) -> list[str]:
+    """The request's sentences and clauses as written, spaces normalised."""
+    return [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
+
+
 def segments(text: str) -> list[str]:
     """The whole request, then its sentences and clauses (the parts that say something)."""
     from hitl_core.retrieval import tokens
 
     whole = " ".join(text.split())
-    parts = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
+    parts = _clauses(text)
     out = [whole] if tokens(whole) else []
     for part in parts:
         words = tokens(part)
@@ -251,7 +256,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             chosen = [
                 replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
                 for m in ranked
-                if _likely(policy, m, whole=(index == 0 and m.id not in answered) or go_ahead, routine=routine)
+                if _likely(policy, m, whole=index == 0 or go_ahead, routine=routine)
             ]
         else:
             chosen = []
@@ -308,7 +313,7 @@ def _asks_how_to_beside(text: str) -> bool:
 
     `segments` drops a clause without an informative word, so the clauses are read here as written.
     """
-    clauses = [" ".join(p.split()) for p in _SPLIT.split(text) if p and p.strip()]
+    clauses = _clauses(text)
     return len(clauses) > 1 and any(_asks_how_to(clause) for clause in clauses)
 
 
