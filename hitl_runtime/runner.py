@@ -64,6 +64,8 @@ _THREAD_AND_CHECKPOINT = """SELECT t.*, EXISTS (SELECT 1 FROM checkpoints c WHER
 """A thread's row (all NULL when there is none) and whether it has a root checkpoint (both savers' `checkpoints`)."""
 INTERRUPT_KEY = "__interrupt__"
 """Where `invoke` puts the interrupts a run paused on, beside the state's values."""
+SERVED_RESUME_TRIES = 5
+"""How often a decision is sent to a server's thread that still waits on its review (runs queued ahead changed the id)."""
 
 
 @dataclass(frozen=True)
@@ -801,9 +803,26 @@ class Runner:
         return self._advance_bookkeeping(agent, thread_id, snapshot, applied, held, registered=context.registered)
 
     def _advance_served(self, agent: str, thread_id: str, resume: Command, applied: str | None) -> RunResult:
-        """Resume a thread on LangGraph Server with a recorded decision; the graph there does its own bookkeeping."""
+        """Resume a thread on LangGraph Server with a recorded decision; the graph there does its own bookkeeping.
+
+        The resume is keyed by the interrupt id read before it, but the server queues runs: a requester's
+        own resume that ran first was refused by the gate, which asks again under the next id, and LangGraph
+        hands a resume under an id no longer waited with to no one. So the decision counts as applied only
+        once the thread no longer waits on its review; until then it is sent again under the id it waits with.
+        """
         assert self.served is not None
-        values, pending = self.served.resume(thread_id, agent, resume.resume)
+        ((interrupt_id, value),) = cast(dict[str, Any], resume.resume).items()
+        for _ in range(SERVED_RESUME_TRIES):
+            values, pending = self.served.resume(thread_id, agent, {interrupt_id: value})
+            still = _waiting_on(_Paused(values, pending), applied, None) if applied else None
+            if still is None:
+                break
+            interrupt_id = still.id
+        else:
+            raise HitlError(
+                f"thread {thread_id} on LangGraph Server still waits on review {applied} after "
+                f"{SERVED_RESUME_TRIES} resumes; the decision stays recorded and `hitl sweep` applies it"
+            )
         if applied:
             with self.db.transaction() as tx:
                 reviews.mark_applied(tx, applied)
@@ -1201,7 +1220,7 @@ def _nothing(tx: Tx) -> None:
     """Nothing more to do in the decision's transaction."""
 
 
-def _waiting_on(snapshot: StateSnapshot, review_id: str, interrupt_id: str | None) -> Interrupt | None:
+def _waiting_on(snapshot: StateSnapshot | _Paused, review_id: str, interrupt_id: str | None) -> Interrupt | None:
     """The interrupt that waits for this review: by LangGraph's id, or by the review id it carries.
 
     The id changes when the gate asks again after refusing a resume that did not come through the runtime.

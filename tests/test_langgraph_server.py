@@ -311,8 +311,8 @@ def test_a_decision_through_the_runtime_resumes_the_thread_where_the_server_keep
 def test_a_decision_made_while_a_refused_resume_still_runs_on_the_server_is_not_lost(server):
     """The requester resumes her own thread straight on the server and, before those runs end, a reviewer
     decides through the runtime. The gate refuses hers and asks again under a new interrupt id; the
-    reviewer's decision must still reach the thread, not be marked applied while the thread waits. A guard
-    for the race suspected behind a failure seen once under load (never reproduced; this passed from the start)."""
+    reviewer's decision must still reach the thread, not be marked applied while the thread waits. It failed
+    now and then under load: the test below makes the interleaving that lost the decision certain."""
     thread_id, request = _refund(server, "eve", 45)
     for _ in range(3):
         forged = server.client("eve").runs.create(
@@ -327,6 +327,39 @@ def test_a_decision_made_while_a_refused_resume_still_runs_on_the_server_is_not_
     assert reviews.get_row(server.db, request["review_id"])["applied_at"] is not None
 
 
+def test_a_decision_sent_under_an_interrupt_id_that_went_stale_meanwhile_still_reaches_the_thread(server, monkeypatch):
+    """The race above, made certain. Each refused resume makes the gate ask again under the next interrupt
+    id; the runtime reads the thread after one refusal and, before its resume runs, two more arrive. Its
+    resume, keyed by an id the thread no longer waits with, is handed to no one. The decision must still
+    land, and be marked applied only once the thread no longer waits on its review."""
+    forged = {"decisions": [{"type": "approve"}]}
+    thread_id, request = _refund(server, "eve", 45)
+    _resume(server, "eve", thread_id, "support", forged)
+    served = server.runtime.served
+    real_resume = served.resume
+    sent: list[str] = []
+
+    def queued_behind_two_more(thread: str, agent: str, resume: Any) -> Any:
+        if not sent:  # the requester's resumes queued ahead of the runtime's run to their end first
+            for _ in range(2):
+                _resume(server, "eve", thread, agent, forged)
+        sent.extend(resume)
+        return real_resume(thread, agent, resume)
+
+    monkeypatch.setattr(served, "resume", queued_behind_two_more)
+    done = server.runtime.decide(request["review_id"], "approve", "sam")
+    assert done["thread"]["status"] == "completed", done
+    assert len(sent) == 2 and sent[0] != sent[1], "sent again under the id the thread waits with"
+    (effect,) = ledger.list_entries(server.db, thread_id=thread_id)
+    assert effect["executed_by"] == "sam"
+    refused = [e["data"] for e in _refusals(server, thread_id)]
+    assert [r["claimed_reviewer"] for r in refused].count("eve") == 3
+    # The stale run hands the node the requester's last resume again (LangGraph keeps it as the thread's
+    # pending resume); it is judged once more, under the runtime's account, and refused: nothing is decided.
+    assert all("already decided" in r["reason"] for r in refused[1:]), refused
+    assert reviews.get_row(server.db, request["review_id"])["applied_at"] is not None
+
+
 def test_the_sweep_applies_an_overdue_review_s_fallback_on_the_server(server):
     thread_id, request = _refund(server, "eve", 45)
     assert server.runtime.thread(thread_id)["status"] == "pending_review"
@@ -337,7 +370,8 @@ def test_the_sweep_applies_an_overdue_review_s_fallback_on_the_server(server):
     assert reviews.get(server.db, request["review_id"])["status"] == "expired"
     assert ledger.list_entries(server.db, thread_id=thread_id) == []  # silence never approves a refund
     state = server.client("eve").threads.get_state(thread_id)
-    assert not state["next"] and state["values"]["status"] == "completed"
+    seen = {"swept": swept, "refused": [e["data"] for e in _refusals(server, thread_id)], "next": state["next"]}
+    assert not state["next"] and state["values"]["status"] == "completed", seen
 
 
 def test_a_question_to_the_requester_is_answered_through_the_runtime(server):
