@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +25,7 @@ from hitl_core.settings import Settings, configured
 from hitl_runtime.models import make_model
 from hitl_runtime.runner import Runner
 
+Line = TypeVar("Line", bound=BaseModel)
 RouteName = Literal["auto", "review", "needs_info", "escalate", "block"]
 HUMAN_ROUTES = ("review", "needs_info", "escalate", "block")
 
@@ -48,25 +49,30 @@ class Scenario(BaseModel):
     expected: Expected
 
 
-def load_scenarios(path: Path, agent: str | None = None) -> list[Scenario]:
-    """Parse a JSON-lines file; a bad line fails with its number and the field."""
+def load_jsonl(path: Path, model: type[Line], what: str) -> Iterator[tuple[int, Line]]:
+    """Each non-blank line of a JSON-lines file as `model`, with its number; a bad line fails with its number and field."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise BadInput(f"cannot read dataset {path}: {exc.strerror}") from None
-    cases: list[Scenario] = []
-    seen: set[str] = set()
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror}") from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            case = Scenario.model_validate(json.loads(line))
+            yield number, model.model_validate(json.loads(line))
         except json.JSONDecodeError as exc:
             raise BadInput(f"{path.name} line {number}: not valid JSON ({exc.msg})") from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise BadInput(f"{path.name} line {number}: {where}: {first['msg']}") from None
+
+
+def load_scenarios(path: Path, agent: str | None = None) -> list[Scenario]:
+    """Parse a scenario file (DESIGN.md's format); a bad line fails with its number and the field."""
+    cases: list[Scenario] = []
+    seen: set[str] = set()
+    for number, case in load_jsonl(path, Scenario, "dataset"):
         if case.id in seen:
             raise BadInput(f"{path.name} line {number}: duplicate id {case.id!r}")
         seen.add(case.id)

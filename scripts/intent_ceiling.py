@@ -87,31 +87,30 @@ def _run(job: tuple[str, str, list[Any], bool]) -> dict[str, Any]:
 
 def _by_knowledge(path: Path, cases: dict[str, tuple[str, Any]]) -> dict[tuple[str, str], list[Any]]:
     """The judged requests, as (group, agent) -> cases; a line that names no routine case or no verdict is refused."""
+    from pydantic import BaseModel, ConfigDict
+
     from hitl_core.errors import BadInput
+    from hitl_runtime.evaluation import load_jsonl
+
+    class Judgement(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        id: str
+        kind: str
+        verdict: str | None = None
 
     groups: dict[tuple[str, str], list[Any]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BadInput(f"{path}: {exc.strerror or exc}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            judged = json.loads(line)
-            case_id, kind, verdict = judged["id"], judged["kind"], judged.get("verdict")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadInput(f"{path}:{number}: not a judgement ({exc})") from None
-        if case_id not in cases:
-            raise BadInput(f"{path}:{number}: {case_id!r} is no routine request of the manifest's measurement sets")
-        group = TASK if kind == "task" else GROUPS.get((kind, verdict))
+    for number, judged in load_jsonl(path, Judgement, "judgements"):
+        if judged.id not in cases:
+            raise BadInput(
+                f"{path.name} line {number}: {judged.id!r} is no routine request of the manifest's measurement sets"
+            )
+        group = TASK if judged.kind == "task" else GROUPS.get((judged.kind, judged.verdict or ""))
         if group is None:
             raise BadInput(
-                f"{path}:{number}: kind {kind!r} with verdict {verdict!r} (expected task, or knowledge with "
-                + ", ".join(v for _, v in GROUPS)
-                + ")"
+                f"{path.name} line {number}: kind {judged.kind!r} with verdict {judged.verdict!r} "
+                "(expected task, or knowledge with " + ", ".join(v for _, v in GROUPS) + ")"
             )
-        agent, case = cases[case_id]
+        agent, case = cases[judged.id]
         groups.setdefault((group, agent), []).append(case)
     return groups
 
