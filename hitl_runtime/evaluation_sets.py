@@ -161,12 +161,34 @@ def _report(manifest: Manifest, agents: list[str], results: dict[str, dict[str, 
             false_autos[agent] += int(figure["false_auto"] or 0)
             meeting[agent]["runs"] += 1
             meeting[agent]["met"] += int(meets(figure, targets))
+    measurement = [results.get(s.name, {}) for s in manifest.sets if s.role == "measurement"]
     return {
         "agents": agents,
         "targets": targets.model_dump(),
         "sets": sets,
         "false_auto_on_measurement_sets": {**false_autos, "total": sum(false_autos.values())},
         "measurement_runs_meeting_targets": meeting,
+        "measurement_sums": {
+            agent: _summed([runs[agent] for runs in measurement if agent in runs]) for agent in agents
+        },
+    }
+
+
+def _summed(figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' figures as one run over all their cases: accuracy and automation from the summed confusions."""
+    n = correct = false_auto = routine = automated = 0
+    for figure in figures:
+        confusion = figure["confusion"]
+        n += figure["n"]
+        correct += sum(row.get(route, 0) for route, row in confusion.items())
+        false_auto += int(figure["false_auto"] or 0)
+        routine += sum(confusion.get("auto", {}).values())
+        automated += confusion.get("auto", {}).get("auto", 0)
+    return {
+        "n": n,
+        "route_accuracy": round(correct / n, 4) if n else None,
+        "false_auto": false_auto,
+        "automation_rate": round(automated / routine, 4) if routine else None,
     }
 
 
@@ -207,5 +229,10 @@ def as_table(report: dict[str, Any]) -> str:
         f"measurement runs meeting the targets (false autos at most {targets['false_auto']}, route accuracy "
         f"at least {targets['route_accuracy']}, automation at least {targets['automation_rate']}): "
         + ", ".join(f"{agent} {meeting[agent]['met']} of {meeting[agent]['runs']}" for agent in agents),
+        "all measurement sets as one (accuracy / false autos / automation): "
+        + ", ".join(
+            f"{agent} {summed['route_accuracy']} / {summed['false_auto']} / {summed['automation_rate']} (n {summed['n']})"
+            for agent, summed in report["measurement_sums"].items()
+        ),
     ]
     return "\n".join(lines)

@@ -42,27 +42,6 @@ def subsampled(policy_text: str, fraction: float, rng: random.Random) -> dict[st
     return dict(policy)
 
 
-def measured(report: dict[str, Any], agent: str) -> dict[str, Any]:
-    """Route accuracy, false autos and automation of one agent over every measurement set of an eval-sets report."""
-    n = correct = false_auto = routine = automated = 0
-    for scenario_set in report["sets"]:
-        run = scenario_set["runs"].get(agent)
-        if scenario_set["role"] != "measurement" or not run:
-            continue
-        confusion = run["confusion"]
-        n += run["n"]
-        correct += sum(row.get(route, 0) for route, row in confusion.items())
-        false_auto += run["false_auto"]
-        routine += sum(confusion.get("auto", {}).values())
-        automated += confusion.get("auto", {}).get("auto", 0)
-    return {
-        "n": n,
-        "route_accuracy": round(correct / n, 4) if n else None,
-        "false_auto": false_auto,
-        "automation_rate": round(automated / routine, 4) if routine else None,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     """Print the summed measurement figures per fraction of the examples kept."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -108,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 1
         report = json.loads(done.stdout)
-        rows += [{"fraction": fraction, "agent": agent, **measured(report, agent)} for agent in agents]
+        rows += [{"fraction": fraction, "agent": agent, **report["measurement_sums"][agent]} for agent in agents]
     if args.json:
         print(json.dumps(rows))
         return 0

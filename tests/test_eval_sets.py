@@ -112,7 +112,9 @@ def test_a_set_with_paraphrases_is_reported_by_its_paraphrases(manifest: Path, r
     assert {k: figure["originals"][k] for k in FIGURES} == {k: expected[k] for k in FIGURES}
 
 
-def test_false_autos_and_targets_are_summed_over_the_measurement_sets_only(report: dict[str, Any]) -> None:
+def test_false_autos_and_targets_are_summed_over_the_measurement_sets_only(
+    manifest: Path, report: dict[str, Any]
+) -> None:
     runs = {s["name"]: s["runs"] for s in report["sets"]}
     measured = [runs["measured"]["support"], runs["rephrased"]["support"]]
     assert report["false_auto_on_measurement_sets"] == {
@@ -126,6 +128,21 @@ def test_false_autos_and_targets_are_summed_over_the_measurement_sets_only(repor
     assert report["measurement_runs_meeting_targets"]["ops"] == {"met": 0, "runs": 0}
     assert not meets(runs["measured"]["support"], Targets())  # a run with a false auto misses the targets
     assert report["measurement_runs_meeting_targets"]["support"]["met"] == sum(meets(r, Targets()) for r in measured)
+    # All measurement sets as one run: the same figures hitl eval gives their cases together.
+    together = evaluate(
+        "support",
+        load_scenarios(manifest.parent / "measured" / "support.jsonl")
+        + load_scenarios(manifest.parent / "rephrased" / "support-paraphrases.jsonl"),
+        grade_drafts=False,
+    )
+    summed = report["measurement_sums"]["support"]
+    assert summed == {k: together[k] for k in ("n", "route_accuracy", "false_auto", "automation_rate")}
+    assert report["measurement_sums"]["ops"] == {
+        "n": 0,
+        "route_accuracy": None,
+        "false_auto": 0,
+        "automation_rate": None,
+    }
 
 
 def test_the_text_report_is_the_readme_table(manifest: Path, report: dict[str, Any]) -> None:
