@@ -22,12 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from langgraph.types import Interrupt
 from langgraph_sdk import get_sync_client
 
 from hitl_core import audit, ledger, reviews, tokens
 from hitl_core.canonical import iso, parse_iso, use_clock, utc_now
 from hitl_core.db import Database
-from hitl_core.errors import BadInput
+from hitl_core.errors import BadInput, HitlError
 from hitl_core.settings import Settings
 from hitl_core.users import add_user
 from hitl_runtime.runner import Runner
@@ -358,6 +359,32 @@ def test_a_decision_sent_under_an_interrupt_id_that_went_stale_meanwhile_still_r
     # pending resume); it is judged once more, under the runtime's account, and refused: nothing is decided.
     assert all("already decided" in r["reason"] for r in refused[1:]), refused
     assert reviews.get_row(server.db, request["review_id"])["applied_at"] is not None
+
+
+def test_a_decision_the_server_s_thread_never_takes_stays_unapplied_for_the_sweep(server, monkeypatch):
+    """A server that keeps answering with the review still pending: the decision is recorded, never marked
+    applied, and the error says so in one line; once the server takes it, `apply` (the sweep's way) finishes it."""
+    thread_id, request = _refund(server, "eve", 45)
+    served = server.runtime.served
+    real_resume = served.resume
+    sent: list[str] = []
+
+    def never_taken(thread: str, agent: str, resume: Any) -> Any:
+        sent.extend(resume)
+        return {}, (Interrupt(value=request, id=f"still-{len(sent)}"),)
+
+    monkeypatch.setattr(served, "resume", never_taken)
+    with pytest.raises(HitlError, match="still waits on review") as refused:
+        server.runtime.decide(request["review_id"], "approve", "sam")
+    assert (
+        "\n" not in str(refused.value) and len(sent) == 5 and sent[1:] == ["still-1", "still-2", "still-3", "still-4"]
+    )
+    row = reviews.get_row(server.db, request["review_id"])
+    assert row["status"] == "approved" and row["applied_at"] is None
+    monkeypatch.setattr(served, "resume", real_resume)
+    assert server.runtime.apply(request["review_id"]).status == "completed"
+    assert reviews.get_row(server.db, request["review_id"])["applied_at"] is not None
+    assert server.runtime.thread(thread_id)["status"] == "completed"
 
 
 def test_the_sweep_applies_an_overdue_review_s_fallback_on_the_server(server):
