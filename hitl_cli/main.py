@@ -625,7 +625,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
         measure_app = bench_app
     report = run(
-        args.settings, quick=args.quick, log=None if args.json else progress, only=args.only, measure_app=measure_app
+        args.settings,
+        profile="smoke" if args.smoke else "quick" if args.quick else "full",
+        log=None if args.json else progress,
+        only=args.only,
+        measure_app=measure_app,
     )
     _print(args, report, render)
 
@@ -1095,7 +1099,14 @@ def _add_load_commands(command: _AddCommand) -> None:
     p = command(
         "bench", cmd_bench, "Benchmark the runtime beside plain LangGraph: cycle, inbox, deciders, storage, HTTP API."
     )
-    p.add_argument("--quick", action="store_true", help="smaller runs, about a minute")
+    sizes = p.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true", help="smaller runs, a few minutes")
+    sizes.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every measurement and check at the smallest sizes, in about a minute: checks the benchmark runs, "
+        "its figures mean little (the test suite's run)",
+    )
     p.add_argument(
         "--only",
         choices=["inbox-scale", "cycle", "ui"],

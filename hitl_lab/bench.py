@@ -15,7 +15,7 @@ in the inbox it runs beside:
    alternating rounds so that whatever else the machine does weighs on both alike.
 2. Finding pending reviews: the inbox's first page (a reviewer's role, by deadline) against
    discovery through LangGraph's public API (list every checkpoint, then `get_state` per thread)
-   at 1,000, 10,000 and 100,000 pending threads. One thread is run to its interrupt; its rows are
+   at 1,000, 10,000 and 100,000 pending threads (--smoke: 100 and 1,000). One thread is run to its interrupt; its rows are
    cloned with INSERT ... SELECT under new ids. With --quick, the 100,000 step clones only the rows
    the inbox reads and the public API's time there is extrapolated from 10,000 (and says so).
 2b. The inbox at scale: 1,000,000 pending reviews on PostgreSQL (100,000 on SQLite; --quick: 100,000
@@ -294,6 +294,29 @@ QUICK = Sizes(
     ui_pending=1_000,
     ui_repeats=5,
 )
+SMOKE = Sizes(
+    cycle_threads=8,
+    concurrency=(1, 4),
+    inbox_sizes=(100, 1_000),
+    discovery_max=100,
+    decide_pool=16,
+    deciders=(1, 16),
+    storage_threads=8,
+    inbox_repeats=3,
+    rounds=2,
+    api_pending=1_000,
+    api_inbox_requests=20,
+    notify_threads=5,
+    processes=(1, 2),
+    process_threads=8,
+    scale_pg=1_000,
+    scale_sqlite=1_000,
+    ui_pending=100,
+    ui_repeats=2,
+)
+"""`--smoke`: every measurement and every check at the smallest sizes, in well under a minute; the test
+suite's run of the benchmark. Its figures are too small to read anything from."""
+PROFILES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
 
 
 # -- scratch space ---------------------------------------------------------------------------------------
@@ -776,7 +799,7 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
                     entry["public_api_ms"] = round(last["public_api_ms"] * size / last["pending_threads"], 1)
                     entry["public_api_measured"] = False
                     entry["public_api_note"] = (
-                        f"extrapolated linearly from {last['pending_threads']} threads (--quick); "
+                        f"extrapolated linearly from {last['pending_threads']} threads ({_profile_flag(sizes)}); "
                         "this size's fixture holds the inbox's rows only"
                     )
                 entry["speedup"] = round(entry["public_api_ms"] / page_ms, 1)
@@ -794,6 +817,11 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
 # -- 2b. the inbox at scale ---------------------------------------------------------------------------------------
 SCALE_CHUNK = 100_000
 """Clones per transaction while seeding the inbox at scale (each a statement per table)."""
+
+
+def _profile_flag(sizes: Sizes) -> str:
+    """The option that chose these sizes, as a note names it."""
+    return next((f"--{name}" for name, chosen in PROFILES.items() if chosen == sizes and name != "full"), "these sizes")
 
 
 def _size_label(size: int) -> str:
@@ -834,7 +862,7 @@ def bench_inbox_scale(url: str, sizes: Sizes, log: Callable[[str], None]) -> dic
     }
     if size != 1_000_000:
         out["note"] = (
-            f"measured at {size:,} pending, not 1,000,000 ({'--quick' if dialect == 'postgresql' else 'SQLite'})"
+            f"measured at {size:,} pending, not 1,000,000 ({_profile_flag(sizes) if dialect == 'postgresql' else 'SQLite'})"
         )
     with scratch_database(url, "scale") as scratch:
         runner = _runner(scratch)
@@ -1371,7 +1399,7 @@ def cycle_keys(cycle: dict[str, Any], processes: dict[str, Any]) -> dict[str, An
 def run(
     settings: Settings | None = None,
     *,
-    quick: bool = False,
+    profile: str = "full",
     sizes: Sizes | None = None,
     log: Callable[[str], None] | None = None,
     only: str | None = None,
@@ -1386,7 +1414,8 @@ def run(
     because the app benchmark builds on this module's fixtures.
     """
     settings = settings or configured()
-    chosen = sizes or (QUICK if quick else FULL)
+    chosen = sizes or PROFILES[profile]
+    quick = profile == "quick"
     say = log or (lambda text: None)
     dialect = DatabaseURL.parse(settings.database_url).dialect
     started = time.perf_counter()
@@ -1405,6 +1434,7 @@ def run(
             **cycle_keys(cycle, processes),
             "database": dialect,
             "quick": quick,
+            "profile": profile,
             "only": only,
             "elapsed_s": round(time.perf_counter() - started, 1),
             "elapsed_s_by_measurement": elapsed,
@@ -1422,6 +1452,7 @@ def run(
         return {
             "database": dialect,
             "quick": quick,
+            "profile": profile,
             "only": only,
             "elapsed_s": round(time.perf_counter() - started, 1),
             **figures,
@@ -1432,6 +1463,7 @@ def run(
             **scale_keys(scale),
             "database": dialect,
             "quick": quick,
+            "profile": profile,
             "only": only,
             **app(),
             "elapsed_s": round(time.perf_counter() - started, 1),
@@ -1468,6 +1500,7 @@ def run(
         **app_figures,
         "database": dialect,
         "quick": quick,
+        "profile": profile,
         "largest_inbox": largest["pending_threads"],
         "elapsed_s": round(time.perf_counter() - started, 1),
         "elapsed_s_by_measurement": elapsed,
@@ -1485,7 +1518,10 @@ def run(
 # -- the table ------------------------------------------------------------------------------------------------------
 def render(report: dict[str, Any]) -> str:
     """The report as the table `hitl bench` prints."""
-    head = f"hitl bench on {report['database']}{' (--quick)' if report['quick'] else ''}, {report['elapsed_s']} s"
+    profile = report.get("profile", "quick" if report["quick"] else "full")
+    head = (
+        f"hitl bench on {report['database']}{'' if profile == 'full' else f' (--{profile})'}, {report['elapsed_s']} s"
+    )
     app = ["", *render_app(report)] if "app_timings" in report else []
     if report.get("only") == "inbox-scale":
         return "\n".join([head, "", *_render_scale(report["inbox_scale"]), *app])

@@ -1,4 +1,4 @@
-"""`hitl bench`: the JSON contract of a --quick run, its correctness checks, and that it leaves nothing behind."""
+"""`hitl bench`: the JSON contract of a --smoke run, its correctness checks, and that it leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -11,41 +11,42 @@ from typing import Any
 
 import pytest
 
+from hitl_lab.bench import FULL, QUICK, SMOKE
 from tests.conftest import PG_ADMIN_URL, require_postgres
 
 
-def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
+def test_smoke_bench_on_sqlite(tmp_path: Path) -> None:
+    """Every measurement and check of the benchmark at `--smoke` sizes; `--quick` and the full run differ only in sizes."""
     database = tmp_path / "hitl.db"
     env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{database}"}
     done = subprocess.run(
-        [sys.executable, "-m", "hitl_cli.main", "bench", "--quick", "--json"],
+        [sys.executable, "-m", "hitl_cli.main", "bench", "--smoke", "--json"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=280,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
+    sizes = SMOKE
 
-    # The headline keys, beside the full figures.
-    assert report["database"] == "sqlite" and report["quick"] is True
+    # The headline keys, beside the full figures; those named for sizes a smoke run does not reach are empty.
+    assert report["database"] == "sqlite" and report["profile"] == "smoke" and report["quick"] is False
     assert isinstance(report["runner_vs_plain_throughput_ratio"], float)
     assert report["runner_vs_plain_throughput_ratio"] > 0
-    assert report["inbox_vs_public_api_speedup_10k"] > 0
-    assert report["inbox_first_page_ms_100k"] > 0
-    assert report["inbox_search_ms_10k"] > 0  # the search found the one review it looked for (checked inside)
-    # The inbox at scale: --quick on SQLite measures it at 10,000 pending and names the keys so.
+    assert report["inbox_vs_public_api_speedup_10k"] is None and report["inbox_first_page_ms_100k"] is None
+    # The inbox at scale: measured at the profile's size on SQLite and named so.
     scale = report["inbox_scale"]
-    assert scale["pending"] == 10_000 and "not 1,000,000" in scale["note"]
+    assert scale["pending"] == sizes.scale_sqlite == 1_000 and "not 1,000,000 (SQLite)" in scale["note"]
     for name in ("first_page", "counts", "search", "page100"):
-        assert report[f"inbox_{name}_ms_10k"] == scale[f"{name}_ms"] > 0
+        assert report[f"inbox_{name}_ms_1k"] == scale[f"{name}_ms"] > 0
 
     cycle = report["cycle"]
-    assert set(cycle["levels"]) == {"1", "8", "32"}
+    assert set(cycle["levels"]) == {str(n) for n in sizes.concurrency}
     for level in cycle["levels"].values():
         for way in ("plain", "plain_exit", "runner"):
             figures = level[way]
-            assert figures["threads"] == 64
+            assert figures["threads"] == sizes.cycle_threads
             assert figures["full_cycle_threads_per_s"] > 0
             for phase in ("start_to_pause", "decide_to_complete"):
                 assert 0 < figures[phase]["p50_ms"] <= figures[phase]["p99_ms"]
@@ -53,34 +54,39 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
     assert cycle["ratio_min"] == report["runner_vs_plain_throughput_ratio"]
     assert report["runner_vs_plain_exit_ratio"] == {w: level["ratio_vs_exit"] for w, level in cycle["levels"].items()}
     assert all(ratio > 0 for ratio in report["runner_vs_plain_exit_ratio"].values())
-    # Worker processes: 1, 2 and 4, each with its own cycles/s; those above the machine's cores are marked.
+    # Worker processes, each count with its own cycles/s; those above the machine's cores are marked.
     processes = report["processes"]
-    assert set(report["process_scaling"]) == set(processes["levels"]) == {"1", "2", "4"}
-    assert processes["oversubscribed"] == [n for n in (1, 2, 4) if n > processes["cores"]]
+    assert set(report["process_scaling"]) == set(processes["levels"]) == {str(n) for n in sizes.processes}
+    assert processes["oversubscribed"] == [n for n in sizes.processes if n > processes["cores"]]
     assert processes["levels"]["1"]["per_process_efficiency"] == 1.0
     assert all(rate > 0 for rate in report["process_scaling"].values())
 
-    sizes = report["inbox"]["sizes"]
-    assert set(sizes) == {"1000", "10000", "100000"}
-    assert sizes["1000"]["public_api_measured"] and sizes["10000"]["public_api_measured"]
-    assert not sizes["100000"]["public_api_measured"] and "extrapolated" in sizes["100000"]["public_api_note"]
-    assert report["inbox_vs_public_api_speedup_10k"] == sizes["10000"]["speedup"]
+    # Public-API discovery measured up to discovery_max, extrapolated (and saying from what, under which option) above.
+    by_size = report["inbox"]["sizes"]
+    assert set(by_size) == {str(n) for n in sizes.inbox_sizes}
+    assert by_size["100"]["public_api_measured"] and by_size["100"]["speedup"] > 0
+    assert not by_size["1000"]["public_api_measured"] and "(--smoke)" in by_size["1000"]["public_api_note"]
+    assert all(figures["inbox_search_ms"] > 0 for figures in by_size.values())  # it found the review it looked for
 
     # No decision lost or doubled, every race refused cleanly, the audit chains intact.
     deciders = report["deciders"]
     assert report["decisions_lost"] == 0 and report["decisions_doubled"] == 0
     assert deciders["errors"] == 0 and deciders["audit_chain_ok"] is True
     for level in deciders["levels"].values():
-        assert level["approved"] == level["reviews"] == level["decided"] == level["completed_threads"] == 64
+        assert (
+            level["approved"] == level["reviews"] == level["decided"] == level["completed_threads"] == sizes.decide_pool
+        )
         assert level["refused_other"] == 0
 
     # The HTTP API: 16 reviewers over HTTP against `hitl serve`, every review decided once; the inbox at 10,000.
     api = report["api"]
     assert report["api_decisions_per_s"] == api["decide"]["decisions_per_s"] > 0
     assert report["api_vs_in_process_decisions_ratio"] > 0
-    assert api["decide"]["approved"] == api["decide"]["decided"] == api["decide"]["completed_threads"] == 64
+    assert (
+        api["decide"]["approved"] == api["decide"]["decided"] == api["decide"]["completed_threads"] == sizes.decide_pool
+    )
     assert api["decide"]["errors"] == [] and api["decide"]["refused_other"] == 0
-    assert report["api_inbox_pending"] == api["inbox_at"]["pending"] == 10_000
+    assert report["api_inbox_pending"] == api["inbox_at"]["pending"] == sizes.api_pending
     assert 0 < api["inbox_at"]["p50_ms"] <= api["inbox_at"]["p99_ms"] == report["api_inbox_p99_ms"]
 
     storage = report["storage"]
@@ -90,12 +96,29 @@ def test_quick_bench_on_sqlite(tmp_path: Path) -> None:
 
     # Every review's notification reached the local receiver.
     notify = report["notifications"]
-    assert notify["received"] == notify["notifications"] == 20 and notify["lost"] == 0
+    assert notify["received"] == notify["notifications"] == sizes.notify_threads and notify["lost"] == 0
     assert 0 < report["notification_delivery_p50_ms"] == notify["creation_to_receipt"]["p50_ms"]
 
     # Everything ran in scratch files that are gone; the configured database was never touched.
     assert [p.name for p in tmp_path.iterdir() if "bench" in p.name] == []
     assert not database.exists()
+
+
+def test_the_profiles_differ_in_sizes_only_and_the_quick_one_reaches_the_sizes_its_keys_name(tmp_path: Path) -> None:
+    from hitl_lab.bench import PROFILES, REVIEWERS
+
+    assert PROFILES == {"full": FULL, "quick": QUICK, "smoke": SMOKE}
+    assert QUICK.inbox_sizes == FULL.inbox_sizes == (1_000, 10_000, 100_000)  # the keys _10k and _100k
+    assert QUICK.scale_sqlite == 10_000 and FULL.scale_pg == 1_000_000
+    for sizes in PROFILES.values():  # the API's ratio to in-process deciders needs REVIEWERS among the deciders
+        assert REVIEWERS in sizes.deciders and sizes.decide_pool >= REVIEWERS
+        assert sizes.discovery_max in sizes.inbox_sizes
+    env = {**os.environ, "HITL_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}
+    both = subprocess.run(
+        [sys.executable, "-m", "hitl_cli.main", "bench", "--quick", "--smoke"], env=env, capture_output=True, text=True
+    )
+    assert both.returncode == 2 and len(both.stderr.strip().splitlines()) == 1 and "--smoke" in both.stderr
+    assert not (tmp_path / "h.db").exists()
 
 
 def test_bench_text_table_and_usage(tmp_path: Path) -> None:
