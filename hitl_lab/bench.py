@@ -15,9 +15,10 @@ in the inbox it runs beside:
    alternating rounds so that whatever else the machine does weighs on both alike.
 2. Finding pending reviews: the inbox's first page (a reviewer's role, by deadline) against
    discovery through LangGraph's public API (list every checkpoint, then `get_state` per thread)
-   at 1,000, 10,000 and 100,000 pending threads (--smoke: 100 and 1,000). One thread is run to its interrupt; its rows are
-   cloned with INSERT ... SELECT under new ids. With --quick, the 100,000 step clones only the rows
-   the inbox reads and the public API's time there is extrapolated from 10,000 (and says so).
+   at 1,000, 10,000 and 100,000 pending threads (--smoke: 100 and 1,000). One thread is run to its
+   interrupt; its rows are cloned with INSERT ... SELECT under new ids. With --quick, the 100,000
+   step clones only the rows the inbox reads and the public API's time there is extrapolated from
+   10,000 (and says so).
 2b. The inbox at scale: 1,000,000 pending reviews on PostgreSQL (100,000 on SQLite; --quick: 100,000
    and 10,000), one review cloned in transactions of 100,000; the first page, the header counts, a
    search for one review's id and pages of 100 (`hitl bench --only inbox-scale` runs it alone).
@@ -61,7 +62,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from langchain_core.messages import AIMessage
@@ -314,9 +315,10 @@ SMOKE = Sizes(
     ui_pending=100,
     ui_repeats=2,
 )
-"""`--smoke`: every measurement and every check at the smallest sizes, in well under a minute; the test
+"""`--smoke`: every measurement and every check at the smallest sizes, in about a minute; the test
 suite's run of the benchmark. Its figures are too small to read anything from."""
-PROFILES = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
+Profile = Literal["full", "quick", "smoke"]
+PROFILES: dict[Profile, Sizes] = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
 
 
 # -- scratch space ---------------------------------------------------------------------------------------
@@ -1399,7 +1401,7 @@ def cycle_keys(cycle: dict[str, Any], processes: dict[str, Any]) -> dict[str, An
 def run(
     settings: Settings | None = None,
     *,
-    profile: str = "full",
+    profile: Profile = "full",
     sizes: Sizes | None = None,
     log: Callable[[str], None] | None = None,
     only: str | None = None,
