@@ -148,29 +148,25 @@ def _run(run: Run) -> dict[str, Any]:
 
 
 def _report(manifest: Manifest, agents: list[str], results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Every set's runs; over the measurement sets only, their sums, the false autos and the runs meeting the targets."""
     targets = manifest.targets
-    false_autos = dict.fromkeys(agents, 0)
-    meeting = {agent: {"met": 0, "runs": 0} for agent in agents}
-    sets = []
-    for scenario_set in manifest.sets:
-        runs = results.get(scenario_set.name, {})
-        sets.append({"name": scenario_set.name, "role": scenario_set.role, "note": scenario_set.note, "runs": runs})
-        if scenario_set.role != "measurement":
-            continue
-        for agent, figure in runs.items():
-            false_autos[agent] += int(figure["false_auto"] or 0)
-            meeting[agent]["runs"] += 1
-            meeting[agent]["met"] += int(meets(figure, targets))
+    sets = [{"name": s.name, "role": s.role, "note": s.note, "runs": results.get(s.name, {})} for s in manifest.sets]
     measurement = [results.get(s.name, {}) for s in manifest.sets if s.role == "measurement"]
+    measured = {agent: [runs[agent] for runs in measurement if agent in runs] for agent in agents}
+    sums = {agent: _summed(figures) for agent, figures in measured.items()}
     return {
         "agents": agents,
         "targets": targets.model_dump(),
         "sets": sets,
-        "false_auto_on_measurement_sets": {**false_autos, "total": sum(false_autos.values())},
-        "measurement_runs_meeting_targets": meeting,
-        "measurement_sums": {
-            agent: _summed([runs[agent] for runs in measurement if agent in runs]) for agent in agents
+        "false_auto_on_measurement_sets": {
+            **{agent: summed["false_auto"] for agent, summed in sums.items()},
+            "total": sum(summed["false_auto"] for summed in sums.values()),
         },
+        "measurement_runs_meeting_targets": {
+            agent: {"met": sum(meets(f, targets) for f in figures), "runs": len(figures)}
+            for agent, figures in measured.items()
+        },
+        "measurement_sums": sums,
     }
 
 
