@@ -236,6 +236,9 @@ def _stub_model(agent: str) -> Any:
 
 
 # -- sizes ---------------------------------------------------------------------------------------------
+Profile = Literal["full", "quick", "smoke"]
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How much work each measurement does."""
@@ -264,6 +267,8 @@ class Sizes:
     ui_pending: int = 10_000
     """Pending reviews behind the review app's timings in Chromium (`hitl bench --ui`)."""
     ui_repeats: int = 10
+    name: Profile = "full"
+    """The option that chooses these sizes (`--quick`, `--smoke`; none for the full run), as notes name it."""
 
 
 Measurement = Callable[[str, Sizes, Callable[[str], None]], dict[str, Any]]
@@ -280,6 +285,7 @@ FULL = Sizes(
     storage_threads=200,
 )
 QUICK = Sizes(
+    name="quick",
     cycle_threads=64,
     concurrency=(1, 8, 32),
     inbox_sizes=(1_000, 10_000, 100_000),
@@ -296,6 +302,7 @@ QUICK = Sizes(
     ui_repeats=5,
 )
 SMOKE = Sizes(
+    name="smoke",
     cycle_threads=8,
     concurrency=(1, 4),
     inbox_sizes=(100, 1_000),
@@ -317,8 +324,7 @@ SMOKE = Sizes(
 )
 """`--smoke`: every measurement and every check at the smallest sizes, in about a minute; the test
 suite's run of the benchmark. Its figures are too small to read anything from."""
-Profile = Literal["full", "quick", "smoke"]
-PROFILES: dict[Profile, Sizes] = {"full": FULL, "quick": QUICK, "smoke": SMOKE}
+PROFILES: dict[Profile, Sizes] = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}
 
 
 # -- scratch space ---------------------------------------------------------------------------------------
@@ -801,7 +807,7 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
                     entry["public_api_ms"] = round(last["public_api_ms"] * size / last["pending_threads"], 1)
                     entry["public_api_measured"] = False
                     entry["public_api_note"] = (
-                        f"extrapolated linearly from {last['pending_threads']} threads ({_profile_flag(sizes)}); "
+                        f"extrapolated linearly from {last['pending_threads']} threads (--{sizes.name}); "
                         "this size's fixture holds the inbox's rows only"
                     )
                 entry["speedup"] = round(entry["public_api_ms"] / page_ms, 1)
@@ -819,11 +825,6 @@ def bench_inbox(url: str, sizes: Sizes, log: Callable[[str], None]) -> dict[str,
 # -- 2b. the inbox at scale ---------------------------------------------------------------------------------------
 SCALE_CHUNK = 100_000
 """Clones per transaction while seeding the inbox at scale (each a statement per table)."""
-
-
-def _profile_flag(sizes: Sizes) -> str:
-    """The option that chose these sizes, as a note names it."""
-    return next((f"--{name}" for name, chosen in PROFILES.items() if chosen == sizes and name != "full"), "these sizes")
 
 
 def _size_label(size: int) -> str:
@@ -864,7 +865,7 @@ def bench_inbox_scale(url: str, sizes: Sizes, log: Callable[[str], None]) -> dic
     }
     if size != 1_000_000:
         out["note"] = (
-            f"measured at {size:,} pending, not 1,000,000 ({_profile_flag(sizes) if dialect == 'postgresql' else 'SQLite'})"
+            f"measured at {size:,} pending, not 1,000,000 ({'--' + sizes.name if dialect == 'postgresql' else 'SQLite'})"
         )
     with scratch_database(url, "scale") as scratch:
         runner = _runner(scratch)
