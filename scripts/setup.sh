@@ -44,7 +44,7 @@ if [[ ! -f $server_stamp ]]; then
 fi
 # The project's modules compiled once: where PYTHONDONTWRITEBYTECODE is set (as on some CI machines),
 # every process would compile them again (about 0.3 s of processor time of each CLI command, worker and test process).
-.venv/bin/python -m compileall -q -j 0 hitl_core hitl_runtime hitl_cli hitl_api hitl_lab guardrails nodes graphs ui examples tests >/dev/null
+.venv/bin/python -m compileall -q -j 0 -x '/\.venv' . >/dev/null
 # The agents' intent examples are embedded once per machine (tens of seconds), not by the first request.
 .venv/bin/python -m hitl_runtime.agents
 
