@@ -183,19 +183,41 @@ def periodic_app(runner: Runner, *, periodic: bool = True) -> Any:
 
     @app.periodic(cron=cron_every(beat), periodic_id="requeue-stalled")
     @app.task(name="hitl.requeue_stalled", queue=queue.QUEUE, queueing_lock="hitl.requeue_stalled")
-    async def requeue_stalled(timestamp: int) -> None:
-        await _requeue_stalled(app, 3 * beat)
+    async def requeue_stalled_task(timestamp: int) -> None:
+        await requeue_stalled(app, 3 * beat)
 
     return app
 
 
-async def _requeue_stalled(app: Any, silent_seconds: float) -> int:
-    """Queue again the jobs of workers whose heartbeat stopped (killed); the runner makes a repeat harmless."""
-    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_seconds)
-    for job in stalled:
+async def requeue_stalled(app: Any, silent_seconds: float) -> int:
+    """Queue again the jobs of workers whose heartbeat stopped (killed); how many. A repeat is harmless (the runner).
+
+    A stalled periodic step whose next tick is queued already cannot go back under its queueing
+    lock (procrastinate #1446); it is finished as failed, since the queued one does its work, and
+    left `doing` it would hold the step's lock for ever. One job that cannot be handled (taken by
+    another worker meanwhile, the database away) does not keep the others from being requeued.
+    """
+    from procrastinate.exceptions import UniqueViolation
+    from procrastinate.jobs import Status
+    from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
+
+    requeued = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_seconds):
+        try:
+            try:
+                await app.job_manager.retry_job(job)
+            except UniqueViolation as exc:
+                if exc.constraint_name != QUEUEING_LOCK_CONSTRAINT:
+                    raise
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                log.warning("job %s of a silent worker is closed: the next one of %s is queued", job.id, job.task_name)
+                continue
+        except Exception as exc:
+            log.warning("job %s of a silent worker was not queued again: %s", job.id, jobs.line(exc))
+            continue
         log.warning("job %s of a silent worker is queued again", job.id)
-        await app.job_manager.retry_job(job)
-    return len(stalled)
+        requeued += 1
+    return requeued
 
 
 def _register_step(app: Any, runner: Runner, step: PeriodicStep) -> None:
@@ -217,7 +239,7 @@ def serve_postgres(runner: Runner, *, concurrency: int, once: bool) -> None:
     async def work() -> None:
         async with app.open_async():
             if once:  # no long-running worker may be there to do it (cron)
-                await _requeue_stalled(app, 3 * beat)
+                await requeue_stalled(app, 3 * beat)
             await app.run_worker_async(
                 queues=[queue.QUEUE],
                 concurrency=concurrency,

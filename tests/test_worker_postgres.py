@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import iso, utc_now
 from hitl_core.settings import Settings
 from hitl_core.users import add_user
-from hitl_runtime import jobs
+from hitl_runtime import jobs, queue, worker
 from hitl_runtime.runner import Runner
 from tests.conftest import _drop_pg_database, _fresh_pg_database, pg_url, require_postgres
 from tests.helpers import refund_ask, refund_request, stop
@@ -57,12 +59,18 @@ def _worker(url, **env):
         "HITL_WORKER_POLL_SECONDS": "0.2",
         **env,
     }
-    return subprocess.Popen(
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this call; a file, not a pipe: a full pipe would stall the worker
+    process = subprocess.Popen(
         [sys.executable, "-m", "hitl_cli.main", "worker", "--concurrency", "2"],
         env=environ,
         stdout=subprocess.DEVNULL,
-        stderr=tempfile.TemporaryFile(),  # a file, not a pipe: a full pipe would stall the worker
+        stderr=log,
     )
+    _logs[process.pid] = log  # Popen keeps no handle on a file it was given
+    return process
+
+
+_logs: dict[int, Any] = {}
 
 
 def _until(check, what, timeout=120.0, describe=lambda: ""):
@@ -75,9 +83,10 @@ def _until(check, what, timeout=120.0, describe=lambda: ""):
 
 
 def _stderr(worker):
-    worker.stderr.seek(0)
-    text = worker.stderr.read().decode(errors="replace")
-    worker.stderr.seek(0, os.SEEK_END)
+    log = _logs[worker.pid]
+    log.seek(0)
+    text = log.read().decode(errors="replace")
+    log.seek(0, os.SEEK_END)
     return text[-2000:]
 
 
@@ -197,3 +206,60 @@ def test_worker_once_takes_over_the_job_of_a_killed_worker(runner, pg_database, 
     _until(once, "the job taken over by hitl worker --once")
     assert jobs.status(runner, job)["result"]["status"] == "completed"
     assert len(_refunds(runner, pending.thread_id)) == 1
+
+
+def test_a_killed_worker_s_periodic_step_already_queued_again_does_not_stop_the_requeue_of_its_jobs(runner):
+    # A worker killed during a periodic step leaves the step `doing` while the next tick's twin waits
+    # under the same queueing lock: putting the stalled one back would break that lock's uniqueness
+    # (procrastinate #1446). The twin does the step; the killed worker's job must still be requeued.
+    queue.ensure_schema(runner.db)
+    app = worker.periodic_app(runner)
+    step = "hitl.periodic.sweep"
+    with runner.db.transaction() as tx:
+        dead = tx.one(
+            "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '1 hour') RETURNING id"
+        )
+        assert dead is not None
+
+        def job(task: str, status: str, lock: str | None, queueing_lock: str | None, args: str) -> int:
+            row = tx.one(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, status, worker_id) "
+                "VALUES (:q, :t, :l, :ql, CAST(:a AS jsonb), CAST(:s AS procrastinate_job_status), :w) RETURNING id",
+                {
+                    "q": queue.QUEUE,
+                    "t": task,
+                    "l": lock,
+                    "ql": queueing_lock,
+                    "a": args,
+                    "s": status,
+                    "w": dead["id"] if status == "doing" else None,
+                },
+            )
+            assert row is not None
+            return int(row["id"])
+
+        stalled_step = job(step, "doing", step, step, '{"timestamp": 1}')
+        queued_step = job(step, "todo", step, step, '{"timestamp": 2}')
+        stalled_job = job(queue.TASK_NAME, "doing", "thread:t-requeue", None, '{"job_id": "absent"}')
+    try:
+
+        async def requeue() -> int:
+            async with app.open_async():
+                return await worker.requeue_stalled(app, 3)
+
+        assert asyncio.run(requeue()) == 1  # the job; the step is finished, its twin runs it
+        rows = runner.db.read(
+            "SELECT id, status, attempts FROM procrastinate_jobs WHERE id IN (:a, :b, :c)",
+            {"a": stalled_step, "b": queued_step, "c": stalled_job},
+        )
+        status = {r["id"]: (r["status"], r["attempts"]) for r in rows}
+        assert status[stalled_job] == ("todo", 1)  # taken up again by the next worker
+        assert status[queued_step] == ("todo", 0)  # the next tick's step is left to run
+        assert status[stalled_step][0] == "failed"  # no longer `doing`: its lock no longer holds the step back
+    finally:
+        with runner.db.transaction() as tx:
+            tx.execute(
+                "DELETE FROM procrastinate_jobs WHERE id IN (:a, :b, :c)",
+                {"a": stalled_step, "b": queued_step, "c": stalled_job},
+            )
+            tx.execute("DELETE FROM procrastinate_workers WHERE id = :w", {"w": dead["id"]})
