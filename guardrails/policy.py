@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hitl_core.actions import ASK_REQUESTER
 from hitl_core.errors import BadInput
 from hitl_core.settings import configured
 from hitl_core.users import validate_role
@@ -275,6 +276,16 @@ class Policy(_Strict):
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500, strict=True)
     """Days a finished thread's checkpoints and conversation are kept after its last update
     (`hitl sweep` purges them; the audit trail and the ledger keep their rows)."""
+
+    @model_validator(mode="after")
+    def _the_question_action(self) -> Policy:
+        # Every agent may ask the requester; a lead reviews the question where the request needs one
+        # (guardrails.routing.assess). Its ladder is then the escalation path; a policy may govern it itself.
+        if ASK_REQUESTER not in self.actions:
+            self.actions[ASK_REQUESTER] = ActionPolicy(
+                review="always", reversible=True, base_risk=0.0, tiers=[self.escalation_path[0]]
+            )
+        return self
 
     @model_validator(mode="after")
     def _known_intent_actions(self) -> Policy:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from guardrails.policy import ActionPolicy, Policy, Rule, Thresholds, Tier
+from hitl_core.actions import ASK_REQUESTER
 
 if TYPE_CHECKING:
     from guardrails.calibration import Calibration
@@ -170,6 +171,9 @@ def assess(
 ) -> dict[str, Any]:
     """Route one proposal. Order of precedence: block, needs info, revise, escalate, review, auto.
 
+    A question to the requester (needs info) where a check says a lead must see the request is
+    routed `escalate` as the action `ask_requester` (`asks_first`): the lead reviews the question,
+    so an unanswered one cannot close the request unseen.
     `revise` (the agent rewrites its draft) is only returned while `proposal.revisions_left` > 0;
     after that the same failures go to a human. With a `calibration`, the confidence routed on is
     the calibrated one and the thresholds are mapped onto the same scale (a strictly increasing
@@ -187,6 +191,12 @@ def assess(
     th = calibration.thresholds(policy.thresholds) if calibration is not None else policy.thresholds
     amount = amount_of(policy, action, proposal.args) if action else None
     route, reasons = _route(policy, proposal, failed, amount, confidence, risk, th)
+    leads = [c for c in failed if c.outcome == "escalate"]
+    asks_first = route == "needs_info" and bool(leads)
+    if asks_first:  # a question never hides a request that needs a lead: the lead reviews the question first
+        route, action, amount = "escalate", ASK_REQUESTER, None
+        reasons = [f"{c.id}: {c.rule}" for c in leads] + [f"the agent asks the requester first: {'; '.join(reasons)}"]
+        action_policy = policy.actions[ASK_REQUESTER]
     result: dict[str, Any] = {
         "route": route,
         "risk": round(risk, 4),
@@ -203,6 +213,7 @@ def assess(
         "reversible": action_policy.reversible if action_policy else None,
         "deadline_minutes": policy.deadline_minutes(action) if action and action_policy else None,
         "fallback": policy.fallback(action) if action_policy and action else None,
+        "asks_first": asks_first,
     }
     if route in ("review", "escalate") and action is not None:
         ladder = ladder_for(policy, action, amount, escalated=route == "escalate")

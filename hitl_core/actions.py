@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from hitl_core.canonical import value_hash
 from hitl_core.db import Tx
@@ -106,3 +106,30 @@ def get_action(name: str) -> ActionSpec:
 def registered() -> dict[str, ActionSpec]:
     """All registered actions by name."""
     return dict(_REGISTRY)
+
+
+ASK_REQUESTER = "ask_requester"
+"""The one action every agent has: asking the requester a question (the model's own `ask_requester` tool).
+
+It goes to the requester directly, except where the request needs a lead whatever is proposed:
+then the question is what the lead reviews first (`guardrails.routing.assess`), and nothing runs
+when it is approved but the question itself."""
+
+
+class QuestionArgs(BaseModel):
+    """The question put to the requester, as the reviewer approves or rewords it."""
+
+    model_config = {"extra": "forbid"}
+
+    question: str = Field(min_length=1, max_length=2000)
+
+
+register(
+    ActionSpec(
+        name=ASK_REQUESTER,
+        description="Ask the requester a question before going on.",
+        args_model=QuestionArgs,
+        undo_plan="Nothing to undo: a question changes nothing.",
+        draft_arg="question",
+    )
+)

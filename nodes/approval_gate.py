@@ -19,7 +19,7 @@ from typing import Any, cast
 from langchain.agents.middleware.human_in_the_loop import DecisionType
 from langgraph.runtime import Runtime
 
-from hitl_core.actions import get_action
+from hitl_core.actions import ASK_REQUESTER, get_action
 from hitl_core.canonical import derived_id, value_hash
 from hitl_core.feedback import args_diff
 from hitl_core.payloads import ProposedBy, ReviewDecision, ReviewRequest, TierView
@@ -192,8 +192,8 @@ def route_after_gate(state: AgentState) -> str:
     kind = last["effective"]
     if kind == "edit" and not last.get("covered"):
         return "approval_gate"  # the edited proposal needs more than its editor: a new review
-    if kind in ("approve", "edit"):
-        return "execute"
+    if kind in ("approve", "edit"):  # an approved question is put to the requester: nothing else runs
+        return "ask_requester" if (state.get("proposal") or {}).get("name") == ASK_REQUESTER else "execute"
     if kind == "request_info":
         return "ask_requester"
     if kind == "escalate":

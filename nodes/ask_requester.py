@@ -9,21 +9,18 @@ from langgraph.runtime import Runtime
 
 from guardrails.input_checks import screen
 from hitl_core.canonical import derived_id
+from nodes.questions import agent_question
 from nodes.resume_check import interrupt_with_row
 from nodes.state import AgentContext, AgentState
 
 
 def question_for(state: AgentState) -> str:
-    """The reviewer's request for information if that is why we are here, else the agent's own."""
+    """The reviewer's request for information if that is why we are here, else the agent's own (as a lead approved it)."""
     decisions = state.get("decisions", [])
     if decisions and decisions[-1]["effective"] == "request_info" and decisions[-1].get("turn") == state.get("turn", 1):
         asked = decisions[-1].get("comment") or "Could you tell us a bit more about your request?"
         return f"Before we can go ahead, our team needs one more detail: {asked}"
-    proposal = state.get("proposal") or {}
-    if proposal.get("question"):
-        return str(proposal["question"])
-    missing = proposal.get("missing") or ["a few more details"]
-    return "To help you with that, could you tell me " + " and ".join(missing) + "?"
+    return agent_question(state.get("proposal") or {})
 
 
 def ask_requester(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

@@ -19,10 +19,11 @@ from guardrails.intents import intent_checks, request_intents
 from guardrails.output_checks import action_statements, check_draft
 from guardrails.routing import Check, Proposal, Signal, assess, lesson_checks
 from hitl_core import memory
-from hitl_core.actions import get_action
+from hitl_core.actions import ASK_REQUESTER, get_action
 from hitl_core.canonical import iso_in
 from hitl_core.errors import BadInput
 from nodes.history import approval_rate
+from nodes.questions import agent_question
 from nodes.revise import revision_check
 from nodes.state import AgentContext, AgentState, Node, current_decisions, turn_text
 
@@ -49,8 +50,9 @@ def assess_state(
     an edit meets the same schema, guardrails, rules, limits and tiers as the agent's own proposal.
     """
     proposal = state.get("proposal") or {}
+    asking = proposal.get("name") == ASK_REQUESTER  # a lead's rewording of a question: no agent signal reads it
     facts, confidence, risk, checks = (
-        agent_signals(state, ctx) if proposal else (dict(state.get("facts") or {}), [], [], [])
+        agent_signals(state, ctx) if proposal and not asking else (dict(state.get("facts") or {}), [], [], [])
     )
     checks = [Check(**c) for c in state.get("input_checks", [])] + checks
     name = proposal.get("name")
@@ -106,7 +108,24 @@ def assess_state(
     update["facts"] = {**dict(state.get("facts") or {}), "intent": found}
     if lessons:
         update["facts"]["lessons"] = facts["lessons"]
-    return update | _revision_update(state, verdict, proposal, name, args, missing, revisions)
+    update |= _revision_update(state, verdict, proposal, name, args, missing, revisions)
+    if verdict["asks_first"]:
+        update["proposal"] = question_proposal(proposal)
+    return update
+
+
+def question_proposal(proposal: dict[str, Any]) -> dict[str, Any]:
+    """The agent's question as a proposal of its own, for the lead who reviews it before the requester sees it."""
+    question = agent_question(proposal)
+    return {
+        "name": ASK_REQUESTER,
+        "args": {"question": question},
+        "description": get_action(ASK_REQUESTER).description,
+        "draft": question,
+        "missing": [],
+        "asked_for": list(proposal.get("missing") or []),
+        "model_confidence": proposal.get("model_confidence"),
+    }
 
 
 def _validated_args(name: str, args: dict[str, Any], confidence: list[Signal], missing: list[str]) -> dict[str, Any]:

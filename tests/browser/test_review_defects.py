@@ -112,6 +112,36 @@ def test_request_more_information_round_trip_in_the_same_tab(app_server, login):
         assert internal not in page_text
 
 
+def test_a_lead_reviews_the_question_the_agent_would_put_to_a_customer_threatening_to_sue(app_server, login):
+    # Two orders, and the threat names neither: the agent must ask which. A lead sees the question first.
+    runner = app_server["runner"]
+    _order(runner, "o-2151", 60, "Lamp")
+    _order(runner, "o-2152", 45, "Rug")
+    eve = login("eve", landing="Chat")
+    request = "My lawyer says I should take you to court. Where is my refund?"
+    eve.get_by_role("button", name="New conversation").click()
+    eve.get_by_placeholder("Write your request").wait_for()
+    ask(eve, request)
+    eve.get_by_placeholder(re.compile("^Waiting for")).wait_for()
+    thread_id = _thread_of(runner, request)
+    review = _pending(runner, thread_id)
+    assert review["action"] == "ask_requester" and review["required_roles"] == ["support_lead"]
+    question = review["args"]["question"]
+
+    lee = login("lee", landing="Inbox")
+    _open_review(lee, app_server["base"], review["id"])
+    lee.get_by_text("Threats of legal action go to the support lead").first.wait_for()
+    lee.get_by_text(re.compile("the agent asks the requester first")).first.wait_for()
+    screenshot(lee, "22-question-reviewed-first")
+    lee.get_by_role("button", name="Approve", exact=True).click()
+    lee.get_by_text("the thread is now needs info").first.wait_for()
+
+    # Only now does the customer read the question, in the chat that stayed open.
+    eve.get_by_text(question).first.wait_for()
+    eve.get_by_placeholder("Answer the question above").wait_for()
+    assert runner.state(thread_id).status == "needs_info"
+
+
 # -- 2. an edit the runtime refuses; an execution that fails after approval ------------------------
 def test_a_refused_edit_is_shown_by_the_form_with_the_inputs_kept(app_server, login):
     runner = app_server["runner"]
