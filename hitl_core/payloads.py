@@ -13,8 +13,7 @@ type checking; the approval gate (nodes/), which runs inside a graph, imports it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from langchain.agents.middleware.human_in_the_loop import (
     ActionRequest,
@@ -25,8 +24,6 @@ from langchain.agents.middleware.human_in_the_loop import (
     ReviewConfig,
 )
 from typing_extensions import TypedDict  # LangChain's kind: typing's own does not mix with it as a base
-
-from hitl_core.canonical import value_hash
 
 __all__ = [
     "ActionRequest",
@@ -74,23 +71,9 @@ class RefusedResume(TypedDict):
     claimed_reviewer: str | None
 
 
-REFUSAL_KEY: Final = "refused_resume"
-"""The key of a `RefusedResume` on the interrupt value the gate raises again after a refusal."""
-
-
-def as_shown(value: Mapping[str, Any]) -> dict[str, Any]:
-    """An interrupt value as its reviewers see it: without the last refusal, which is the resume's sender's news."""
-    return {k: v for k, v in value.items() if k != REFUSAL_KEY}
-
-
-def payload_hash(value: Mapping[str, Any]) -> str:
-    """The hash a review's payload is known by: of what its reviewers see (`as_shown`)."""
-    return value_hash(as_shown(value))
-
-
 class _Refusable(TypedDict, total=False):
     refused_resume: RefusedResume
-    """Only on a request raised again after a refusal (`REFUSAL_KEY`)."""
+    """Only on a request raised again after a refusal (`hitl_core.interrupt_view.REFUSAL_KEY`)."""
 
 
 class ReviewRequest(HITLRequest, _Refusable):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 
-from hitl_core import audit, outbox, payloads, tracing
+from hitl_core import audit, interrupt_view, outbox, tracing
 from hitl_core.canonical import dumps, loads, now_iso, value_hash
 from hitl_core.db import Database, Row, Tx
 from hitl_core.errors import BadInput, Conflict, Forbidden, NotFound
@@ -78,7 +78,7 @@ def register(
 ) -> bool:
     """Write the row for a pending interrupt (a review's `ReviewRequest` or a `QuestionRequest`); once per interrupt."""
     kind = value.get("kind", "review")  # a value without a kind is a review, as it always was
-    payload_hash = payloads.payload_hash(value)
+    payload_hash = interrupt_view.payload_hash(value)
     # The two shapes, told apart the way the rows always were (by `kind`).
     question = cast("QuestionRequest", value) if kind == "question" else None
     review = cast("ReviewRequest", value) if question is None else None
@@ -107,7 +107,7 @@ def register(
         "tier_name": tier_name,
         "approvals_required": approvals,
         "deadline": value.get("deadline"),
-        "payload": dumps(payloads.as_shown(value)),
+        "payload": dumps(interrupt_view.as_shown(value)),
         "payload_hash": payload_hash,
         "status": "pending",
         "created_at": now_iso(),
@@ -224,7 +224,7 @@ def approve_by_edit(tx: Tx, value: ReviewRequest, thread_id: str) -> None:
         },
         thread_id=thread_id,
         review_id=value["review_id"],
-        payload_hash=payloads.payload_hash(value),
+        payload_hash=interrupt_view.payload_hash(value),
     )
 
 

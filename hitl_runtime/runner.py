@@ -25,12 +25,12 @@ from guardrails.policy import Policy
 from hitl_core import (
     audit,
     feedback,
+    interrupt_view,
     leases,
     ledger,
     limits,
     memory,
     outbox,
-    payloads,
     retention,
     reviews,
     schema,
@@ -1212,7 +1212,7 @@ def checked_thread_id(thread_id: str) -> str:
 
 def _same_payload(row: dict[str, Any], value: Any) -> None:
     """Refuse a decision when the interrupt waiting now is not the one recorded on the review."""
-    if payloads.payload_hash(value) != row["payload_hash"]:
+    if interrupt_view.payload_hash(value) != row["payload_hash"]:
         raise Conflict(f"review {row['id']}: the proposal no longer matches what was recorded; refusing")
 
 

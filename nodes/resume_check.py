@@ -31,14 +31,8 @@ from hitl_core import audit, leases, reviews
 from hitl_core.canonical import card_safe, now_iso, value_hash
 from hitl_core.errors import HitlError
 from hitl_core.faults import crash_point
-from hitl_core.payloads import (
-    REFUSAL_KEY,
-    QuestionRequest,
-    RefusedResume,
-    ReviewDecision,
-    ReviewRequest,
-    payload_hash,
-)
+from hitl_core.interrupt_view import REFUSAL_KEY, payload_hash
+from hitl_core.payloads import QuestionRequest, RefusedResume, ReviewDecision, ReviewRequest
 from hitl_core.users import ANONYMOUS
 from nodes.execute import run_fence
 from nodes.state import AgentContext

@@ -11,7 +11,8 @@ from typing import get_args
 from langchain.agents.middleware.human_in_the_loop import HITLRequest
 
 from hitl_core.canonical import loads
-from hitl_core.payloads import REFUSAL_KEY, DecisionRecord, ReviewDecision, ReviewRequest
+from hitl_core.interrupt_view import REFUSAL_KEY
+from hitl_core.payloads import DecisionRecord, ReviewDecision, ReviewRequest
 from tests.helpers import refund_request
 
 

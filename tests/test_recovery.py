@@ -13,7 +13,7 @@ import pytest
 
 from hitl_core import audit, ledger, reviews
 from hitl_core.canonical import iso, utc_now
-from hitl_core.payloads import payload_hash
+from hitl_core.interrupt_view import payload_hash
 from tests.helpers import refund_ask, refund_request, unique, vague_request
 
 LATER = iso(utc_now() + timedelta(days=2))

@@ -14,7 +14,7 @@ from langgraph.types import Command
 
 from examples import travel_desk
 from hitl_core import audit, leases, ledger, reviews
-from hitl_core.payloads import as_shown
+from hitl_core.interrupt_view import as_shown
 from hitl_core.users import add_user
 from tests.helpers import refund_request, trip_request
 
