@@ -24,6 +24,7 @@ from langgraph.types import Command
 
 from examples import purchasing_agent, travel_desk
 from hitl_core import audit, leases, ledger, reviews
+from hitl_core.actions import ASK_REQUESTER
 from hitl_core.offline_model import OfflineChatModel
 from hitl_core.users import add_user
 from hitl_runtime.agents import register_agent
@@ -92,7 +93,9 @@ def test_review_self_approval_approval_and_rejection_through_the_cli(hitl, examp
     _json(hitl("users", "add", approver, "--role", example.approver_role, "--json"))
     _json(hitl("users", "add", requester, "--role", "end_user", "--role", example.approver_role, "--json"))
     listed = {a["name"]: a for a in _json(hitl("agents", "--json"))}
-    assert listed[example.name]["actions"] == [example.action] and listed[example.name]["source"] == "plugin"
+    # Its own action, and the question every policy has (a lead reviews it where the request needs one).
+    assert listed[example.name]["actions"] == sorted([example.action, ASK_REQUESTER])
+    assert listed[example.name]["source"] == "plugin"
 
     def run() -> dict[str, Any]:
         args = ["run", example.name, example.message, "--user", requester, "--json"]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from hitl_core.actions import ASK_REQUESTER
+
 AGENT_MODULE = '''
 """A grants desk: proposes a grant to a team; a grants officer approves it."""
 
@@ -155,7 +157,7 @@ def test_an_agent_from_outside_the_project_runs_through_the_cli(hitl):
     listed = {a["name"]: a for a in _json(hitl("agents", "--json"))}
     assert {"support", "ops", "compliance", "grants"} <= set(listed)
     assert listed["grants"]["source"] == "plugin"
-    assert listed["grants"]["actions"] == ["award_grant"]
+    assert listed["grants"]["actions"] == sorted(["award_grant", ASK_REQUESTER])  # and the question every policy has
     assert listed["grants"]["roles"] == ["grants_board", "grants_officer"]  # roles of its own, from its policy
     assert listed["grants"]["policy_file"].endswith("grants.yaml")
 
