@@ -174,6 +174,7 @@ def assess(
     A question to the requester (needs info) where a check says a lead must see the request is
     routed `escalate` as the action `ask_requester` (`asks_first`): the lead reviews the question,
     so an unanswered one cannot close the request unseen.
+
     `revise` (the agent rewrites its draft) is only returned while `proposal.revisions_left` > 0;
     after that the same failures go to a human. With a `calibration`, the confidence routed on is
     the calibrated one and the thresholds are mapped onto the same scale (a strictly increasing

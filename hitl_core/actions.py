@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hitl_core.canonical import value_hash
 from hitl_core.db import Tx
@@ -119,7 +119,7 @@ when it is approved but the question itself."""
 class QuestionArgs(BaseModel):
     """The question put to the requester, as the reviewer approves or rewords it."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, max_length=2000)
 
