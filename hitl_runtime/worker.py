@@ -197,27 +197,31 @@ async def requeue_stalled(app: Any, silent_seconds: float) -> int:
     left `doing` it would hold the step's lock for ever. One job that cannot be handled (taken by
     another worker meanwhile, the database away) does not keep the others from being requeued.
     """
+    requeued = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_seconds):
+        try:
+            requeued += await _requeue(app, job)
+        except Exception as exc:
+            log.warning("job %s of a silent worker was not queued again: %s", job.id, jobs.line(exc))
+    return requeued
+
+
+async def _requeue(app: Any, job: Any) -> bool:
+    """Queue one stalled job again (True), or close it as failed when its next run is queued already (False)."""
     from procrastinate.exceptions import UniqueViolation
     from procrastinate.jobs import Status
     from procrastinate.manager import QUEUEING_LOCK_CONSTRAINT
 
-    requeued = 0
-    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=silent_seconds):
-        try:
-            try:
-                await app.job_manager.retry_job(job)
-            except UniqueViolation as exc:
-                if exc.constraint_name != QUEUEING_LOCK_CONSTRAINT:
-                    raise
-                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
-                log.warning("job %s of a silent worker is closed: the next one of %s is queued", job.id, job.task_name)
-                continue
-        except Exception as exc:
-            log.warning("job %s of a silent worker was not queued again: %s", job.id, jobs.line(exc))
-            continue
-        log.warning("job %s of a silent worker is queued again", job.id)
-        requeued += 1
-    return requeued
+    try:
+        await app.job_manager.retry_job(job)
+    except UniqueViolation as exc:
+        if exc.constraint_name != QUEUEING_LOCK_CONSTRAINT:
+            raise
+        await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+        log.warning("job %s of a silent worker is closed: the next one of %s is queued", job.id, job.task_name)
+        return False
+    log.warning("job %s of a silent worker is queued again", job.id)
+    return True
 
 
 def _register_step(app: Any, runner: Runner, step: PeriodicStep) -> None:
