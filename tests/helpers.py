@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from hitl_lab.children import stop
+from hitl_runtime.agents import agent_module
 
 __all__ = ["stop"]
 
@@ -42,6 +43,12 @@ def refund_ask(
         "order": {"id": order, "amount": order_amount or amount, "currency": "USD", "days_since_delivery": days},
     }
     return text, context
+
+
+def seed_order(runner: Any, customer: dict[str, Any], order: dict[str, Any], user: str = "eve") -> None:
+    """Put an order on a support customer's record, as the support agent loads a request's context (no run)."""
+    with runner.db.transaction() as tx:
+        agent_module("support").load_context(tx, {"customer": customer, "order": order}, user)
 
 
 def close_ticket_request(runner: Any, user: str = "eve") -> Any:

@@ -11,7 +11,7 @@ import pytest
 
 from hitl_core.actions import ASK_REQUESTER
 from hitl_core.errors import Forbidden
-from tests.helpers import unique
+from tests.helpers import seed_order, unique
 
 THREAT = "My lawyer says I should take you to court. Where is my refund?"
 
@@ -20,10 +20,7 @@ def _customer(runner) -> dict:
     """A customer with two orders on record, so a request naming neither leaves the agent a question."""
     customer = {"id": unique("c"), "name": "Ana Lima", "tier": "standard", "lifetime_value": 80}
     for order in ("o-551234", "o-551235"):
-        known = {"id": order, "amount": 40, "currency": "USD", "days_since_delivery": 3}
-        runner.run(
-            "support", "What are your support hours?", user="eve", context={"customer": customer, "order": known}
-        )
+        seed_order(runner, customer, {"id": order, "amount": 40, "currency": "USD", "days_since_delivery": 3})
     return {"customer": customer}
 
 

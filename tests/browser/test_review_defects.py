@@ -20,8 +20,8 @@ from playwright.sync_api import expect
 
 from hitl_core import audit, ledger, reviews, threads
 from hitl_core.canonical import iso_in
-from hitl_runtime.agents import agent_module
 from tests.browser.conftest import ask, clipped_buttons, screenshot
+from tests.helpers import seed_order
 
 pytestmark = pytest.mark.browser
 
@@ -32,8 +32,7 @@ SUCCESS = "[data-testid=stAlertContentSuccess]"
 def _order(runner: Any, order_id: str, amount: float, item: str) -> None:
     """A fresh order of the demo customer `eve`, so each test has its own money to move."""
     order = {"id": order_id, "item": item, "amount": amount, "currency": "USD", "days_since_delivery": 4}
-    with runner.db.transaction() as tx:
-        agent_module("support").load_context(tx, {"customer": {"id": "c-eve", "name": "Eve"}, "order": order}, "eve")
+    seed_order(runner, {"id": "c-eve", "name": "Eve"}, order)
 
 
 def _thread_of(runner: Any, request: str) -> str:
