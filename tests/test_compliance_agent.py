@@ -264,6 +264,52 @@ def test_flagged_violation_is_recorded_with_the_officer_and_can_be_revised(desk_
     assert audit.verify(runner.db).ok
 
 
+@pytest.mark.parametrize(
+    ("message", "categories", "clause"),
+    [
+        ("What does our payment card policy say about storing card numbers?", ["payment_card"], "pol-025"),
+        ("In general, how long may we keep a scan of a customer's passport?", ["government_id"], "pol-027"),
+        ("What do the policies require before we collect health information?", ["health"], "pol-026"),
+    ],
+)
+def test_a_general_question_on_regulated_data_is_answered_without_two_officers(
+    desk_runner, message, categories, clause
+):
+    """Declared categories name what a question is about; a summary of the policy handles none of that data.
+
+    Two officers signing off on what a policy says was review for everything: the seed's alert fatigue.
+    """
+    context = {"jurisdiction": "US", "data_categories": categories}
+    result = _run(desk_runner, message, context)
+    assert (result.status, result.route, result.action["name"]) == ("completed", "auto", "summarize_obligations"), (
+        result.reasons
+    )
+    assert f"{clause} §" in result.reply, result.reply
+
+
+@pytest.mark.parametrize(
+    ("message", "context"),
+    [
+        # a case told: the same categories are at stake in it
+        (
+            "We found full card numbers in last month's support tickets. What do we have to do now?",
+            {"jurisdiction": "US", "data_categories": ["payment_card"]},
+        ),
+        # a regulated value in the request itself, whatever its form
+        (
+            "What does the policy say about a customer who sent us SSN 123-45-6789 by chat?",
+            {"jurisdiction": "US", "data_categories": []},
+        ),
+    ],
+)
+def test_regulated_data_in_a_case_or_in_the_words_still_needs_two_officers(desk_runner, message, context):
+    result = _run(desk_runner, message, context)
+    assert result.route == "escalate", result.reasons
+    review = desk_runner.show(result.reviews[0])
+    assert review["approvals_required"] == 2
+    assert any("regulated_data" in r for r in review["reasons"]), review["reasons"]
+
+
 def test_regulated_data_escalates_to_two_officers(desk_runner):
     runner = desk_runner
     document = f"export {unique('x')}\nname,ssn,diagnosis\nJohn Roe,123-45-6789,type 2 diabetes"

@@ -5,8 +5,9 @@ obligations (read-only; plain summaries complete on their own), flags potential 
 document or practice citing the clauses, or advises on a commitment a customer asks for. A
 compliance officer owns every finding and every piece of advice: anything touching legal
 interpretation, customer commitments, regulatory reporting or enforcement goes to them, and
-regulated data (government ids, health, payment cards...) escalates to a two-officer sign-off. The
-decision is recorded in the findings register as the organisation's answer, revisable later.
+regulated data (government ids, health, payment cards...) in hand or at stake in a case escalates
+to a two-officer sign-off (a question asked in general on what a policy says about such data is a
+summary). The decision is recorded in the findings register as the organisation's answer, revisable later.
 """
 
 from __future__ import annotations
@@ -385,9 +386,17 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     supported = [c for c in cited if c in retrieved]
     request_terms = sorted(terms_in(text))
     document = facts.get("document") or {}
-    regulated = list((facts.get("data") or {}).get("regulated") or [])
     document_sent = bool(document.get("present"))
     case_specific = reads_as_case(text, document_sent)
+    # Said to be general, or asked in the form of a question on what a policy says: not a case read as one.
+    general_summary = (
+        proposal.get("name") == "summarize_obligations"
+        and not case_specific
+        and not document_sent
+        and (asks_what_a_policy_says(text) or asks_in_general(text, document_sent))
+    )
+    regulated = regulated_at_stake(facts.get("regulated") or {}, general_summary=general_summary)
+    facts["data"] = {**(facts.get("data") or {}), "regulated": regulated, "regulated_present": bool(regulated)}
     facts["request"] = {
         "case_specific": case_specific,
         "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),
@@ -412,6 +421,19 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     risk = _risk_signals(facts["request"], regulated, case_specific, document)
     checks = _compliance_checks(unknown, document)
     return facts, confidence, risk, checks
+
+
+def regulated_at_stake(sources: dict[str, list[str]], *, general_summary: bool) -> list[str]:
+    """The regulated categories a request handles or decides on, from where `investigate` found them.
+
+    Values in the request or the document, and regulated terms in the document, are data in hand.
+    Declared categories say what the request is about: at stake in a case, a document or a decision,
+    not in a question asked in general on what a policy says (two officers signing a summary is review for
+    everything, the seed's alert fatigue).
+    """
+    in_hand = {c for key in ("document_values", "document_terms", "request_values") for c in sources.get(key) or []}
+    declared = set() if general_summary else set(sources.get("declared_categories") or [])
+    return sorted(in_hand | declared)
 
 
 def _risk_signals(
