@@ -288,6 +288,24 @@ def test_a_general_question_on_regulated_data_is_answered_without_two_officers(
 
 
 @pytest.mark.parametrize(
+    "message",
+    [
+        "Could you interpret whether Virginia's privacy law applies to us, given how many customers we have there?",
+        "Are we in scope of the Texas data privacy act with our current revenue?",
+        "Does the EU accessibility act apply to our checkout, as we sell to consumers in Ireland?",
+    ],
+)
+def test_asking_whether_a_law_applies_to_us_is_a_case_for_an_officer(desk_runner, message):
+    """Whether a law applies to the company is a legal interpretation of its situation, however well a policy matches.
+
+    The library's policies on these laws answer what they require; applying them to us is an officer's call.
+    """
+    result = _run(desk_runner, message, {"jurisdiction": "US", "data_categories": []})
+    assert result.route in ("review", "escalate"), (result.route, result.reasons)
+    assert result.status == "pending_review"
+
+
+@pytest.mark.parametrize(
     ("message", "context"),
     [
         # a case told: the same categories are at stake in it

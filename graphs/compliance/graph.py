@@ -74,7 +74,10 @@ DECISION_CUES = re.compile(
     r"|(^|[.!?]\s+)do we (need|have) to\b|\bis (it|this|that) (ok|okay|allowed|legal|lawful|compliant|permitted|fine)\b"
     r"|\bis (this|that|it)\b[^?]{0,50}\b(compliant|allowed|legal|lawful|ok|okay)\b"
     r"|\b(does|would|will) (this|it|that|the \w+)\b[^?]{0,50}\b(comply|violate|breach|let us|allow us|permit)\b"
-    r"|\b(check|review|assess|vet|audit|look over|go through)\b[^.?]{0,30}\b(this|these|the attached|our)\b",
+    r"|\b(check|review|assess|vet|audit|look over|go through)\b[^.?]{0,30}\b(this|these|the attached|our)\b"
+    # whether a law reaches the company: applying it to our situation is a legal interpretation
+    r"|\b(appl(y|ies)|applicable) to (us|our \w+)\b|\b(are|is) (we|our \w+) (in scope|covered|caught)\b"
+    r"|\binterpret\w*\b[^?]{0,30}\b(whether|if)\b",
     re.IGNORECASE,
 )
 COMMITMENT_CUES = re.compile(
