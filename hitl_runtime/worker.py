@@ -24,6 +24,7 @@ from typing import Any
 
 from hitl_core import audit
 from hitl_core import jobs as store
+from hitl_core.errors import Unavailable
 from hitl_core.settings import Settings
 from hitl_runtime import jobs, notifications, queue
 from hitl_runtime.runner import Runner
@@ -234,8 +235,39 @@ def _register_step(app: Any, runner: Runner, step: PeriodicStep) -> None:
     app.periodic(cron=cron_every(step.interval(runner.settings)), periodic_id=step.name)(task)
 
 
+class _SideTaskFailures(logging.Handler):
+    """What procrastinate logs when a side task of its worker (heartbeat, listener, deferrer) fails.
+
+    It then stops the worker and returns as if asked to stop; without this record `hitl worker`
+    would exit 0 and a supervisor that restarts only on failure would leave no worker running.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.failed: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "action", None) in ("side_task_failed", "side_task_monitor_failed"):
+            task = getattr(record, "task_name", "side task monitor")
+            self.failed.append(f"{task} task ({_first_line(record.exc_info[1] if record.exc_info else None)})")
+
+
+def _first_line(error: BaseException | None) -> str:
+    """The innermost error's first line: procrastinate's own ("Database error.") wrap the driver's, which says what."""
+    said = "no detail"
+    while error is not None:
+        text = str(error).strip()
+        if text:
+            said = text.splitlines()[0]
+        error = error.__cause__ or error.__context__
+    return said
+
+
 def serve_postgres(runner: Runner, *, concurrency: int, once: bool) -> None:
-    """Run procrastinate's worker in the foreground (`once`: the due jobs, then return)."""
+    """Run procrastinate's worker in the foreground (`once`: the due jobs, then return).
+
+    Raises `Unavailable` when procrastinate stopped it because a side task failed (exit 1, not 0).
+    """
     queue.ensure_schema(runner.db)
     app = periodic_app(runner, periodic=not once)
     beat = runner.settings.worker_heartbeat_seconds
@@ -254,7 +286,15 @@ def serve_postgres(runner: Runner, *, concurrency: int, once: bool) -> None:
                 install_signal_handlers=threading.current_thread() is threading.main_thread(),
             )
 
-    asyncio.run(work())
+    failures = _SideTaskFailures()
+    procrastinate_log = logging.getLogger("procrastinate")
+    procrastinate_log.addHandler(failures)
+    try:
+        asyncio.run(work())
+    finally:
+        procrastinate_log.removeHandler(failures)
+    if failures.failed:
+        raise Unavailable(f"the worker stopped: its {failures.failed[0]} failed; start it again once that is mended")
 
 
 def run_once(runner: Runner, *, concurrency: int | None = None) -> dict[str, Any]:

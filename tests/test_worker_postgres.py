@@ -263,3 +263,35 @@ def test_a_killed_worker_s_periodic_step_already_queued_again_does_not_stop_the_
                 {"a": stalled_step, "b": queued_step, "c": stalled_job},
             )
             tx.execute("DELETE FROM procrastinate_workers WHERE id = :w", {"w": dead["id"]})
+
+
+def test_a_worker_whose_heartbeat_fails_exits_with_an_error_for_its_supervisor():
+    """procrastinate stops a worker whose side task (heartbeat, listener) fails and returns as if asked
+    to: `hitl worker` ended with exit 0, so a supervisor restarting it only on failure left no worker."""
+    import psycopg
+
+    name = _fresh_pg_database("hitl_worker_hb")
+    url = pg_url(name)
+    try:
+        Runner(Settings(database_url=url)).close()  # the schema, as `hitl init` makes it
+        worker = _worker(url)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+
+                def registered() -> bool:
+                    try:  # the worker makes the queue's tables as it starts
+                        return conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] > 0
+                    except psycopg.errors.UndefinedTable:
+                        return False
+
+                _until(registered, "the worker registering", describe=lambda: (worker.poll(), _stderr(worker)))
+                # The database refuses the heartbeat from now on, as it would a revoked grant.
+                conn.execute("ALTER FUNCTION procrastinate_update_heartbeat_v1(bigint) RENAME TO heartbeat_withdrawn")
+            _until(lambda: worker.poll() is not None, "the worker stopping", describe=lambda: _stderr(worker))
+        finally:
+            stop(worker)
+        assert worker.returncode == 1, _stderr(worker)
+        last = _stderr(worker).strip().splitlines()[-1]
+        assert last.startswith("hitl: ") and "heartbeat" in last, last
+    finally:
+        _drop_pg_database(name)
