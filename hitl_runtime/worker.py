@@ -248,8 +248,9 @@ class _SideTaskFailures(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "action", None) in ("side_task_failed", "side_task_monitor_failed"):
-            task = getattr(record, "task_name", "side task monitor")
-            self.failed.append(f"{task} task ({_first_line(record.exc_info[1] if record.exc_info else None)})")
+            name = getattr(record, "task_name", None)
+            task = f"{name} task" if name else "side-task monitor"
+            self.failed.append(f"{task} ({_first_line(record.exc_info[1] if record.exc_info else None)})")
 
 
 def _first_line(error: BaseException | None) -> str:
