@@ -257,9 +257,8 @@ def _first_line(error: BaseException | None) -> str:
     """The innermost error's first line: procrastinate's own ("Database error.") wrap the driver's, which says what."""
     said = "no detail"
     while error is not None:
-        text = str(error).strip()
-        if text:
-            said = text.splitlines()[0]
+        if str(error).strip():
+            said = jobs.line(error)
         error = error.__cause__ or error.__context__
     return said
 
