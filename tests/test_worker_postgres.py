@@ -273,13 +273,12 @@ def test_a_worker_whose_heartbeat_fails_exits_with_an_error_for_its_supervisor()
     name = _fresh_pg_database("hitl_worker_hb")
     url = pg_url(name)
     try:
-        Runner(Settings(database_url=url)).close()  # the schema, as `hitl init` makes it
-        worker = _worker(url)
+        worker = _worker(url)  # it makes the schema and the queue's tables as it starts
         try:
             with psycopg.connect(url, autocommit=True) as conn:
 
                 def registered() -> bool:
-                    try:  # the worker makes the queue's tables as it starts
+                    try:
                         return conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] > 0
                     except psycopg.errors.UndefinedTable:
                         return False
