@@ -410,10 +410,16 @@ def offline_reading(policy: Policy, text: str) -> tuple[str | None, bool]:
     that needs a person: the models answer such a request instead of acting on a keyword it happens to
     contain ("how do refunds work?" is answered, not refunded).
     """
-    found = classify(policy, text)["matches"]
-    strongest = next((str(m["id"]) for m in _strictest_first(policy, found) if policy.intents[m["id"]].actions), None)
-    routine = bool(found) and all(policy.intents[m["id"]].route == "auto" for m in found)
-    return strongest, routine
+    found = classify(policy, text)
+    matches = found["matches"]
+    strongest = next((str(m["id"]) for m in _strictest_first(policy, matches) if policy.intents[m["id"]].actions), None)
+    return strongest, reads_only_as_routine(policy, found)
+
+
+def reads_only_as_routine(policy: Policy, found: dict[str, Any]) -> bool:
+    """Whether a reading (`classify`'s result) finds intents, and only ones that need no person."""
+    matches = found.get("matches") or []
+    return bool(matches) and all(policy.intents[m["id"]].route == "auto" for m in matches)
 
 
 def actions_asked(policy: Policy, text: str) -> list[str]:

@@ -80,7 +80,7 @@ def assess_state(
     # The request's own intents, found without the model: no route below what the request needs.
     # A reviewer's edit is re-checked against the intents found when the request came in.
     text = turn_text(state)
-    found = request_intents(ctx.policy, text, (state.get("facts") or {}).get("intent"))
+    found = request_intents(ctx.policy, text, facts.get("intent"))  # an agent's signals may have read them
     facts = {**facts, "intent": found}
     checks += intent_checks(ctx.policy, found, facts, name)
     revisions = int(state.get("draft_revisions") or 0)

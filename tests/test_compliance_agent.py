@@ -153,6 +153,41 @@ def test_a_question_its_requester_calls_general_is_answered_as_one(desk_runner, 
 
 
 @pytest.mark.parametrize(
+    "message",
+    [  # written for this test: what we may or must do, asked of the policies with no case told
+        "How long are we required to keep invoices and order records?",
+        "Do we have to answer a subject access request within a month, or can we take longer?",
+        "Are we allowed to record support calls, and for how long can we keep the recordings?",
+        "What notice period must we give before changing our terms for customers?",
+    ],
+)
+def test_asking_what_we_may_or_must_do_is_answered_when_it_reads_only_as_a_question_on_the_policies(
+    desk_runner, message
+):
+    """'are we required', 'can we', 'must we' read as a case by their words alone: review for a plain question.
+
+    Where the intent reading finds nothing but a question on the policies, the words ask for the rule.
+    """
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert (result.status, result.route, result.action["name"]) == ("completed", "auto", "summarize_obligations"), (
+        result.reasons
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a judgement on something particular, or a plan, in the same forms
+        "Is it ok to leave the card numbers someone pasted into the ticket where they are?",
+        "Can we send our customer list to the new courier so they can market their own services?",
+        "We want to keep chat transcripts for five years to train a bot. Can we?",
+    ],
+)
+def test_a_judgement_on_something_particular_or_a_plan_stays_with_an_officer(desk_runner, message):
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert result.route == "review" and result.status == "pending_review", (result.route, result.reasons)
+
+
+@pytest.mark.parametrize(
     ("message", "context"),
     [  # a case or a document beside the words "in general" is still a case
         ("In general, is this fine? We plan to email every customer who ever bought from us.", {}),

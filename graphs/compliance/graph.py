@@ -22,6 +22,7 @@ from langgraph.runtime import Runtime
 from graphs.compliance import records as desk
 from graphs.compliance.files import KNOWLEDGE
 from guardrails.input_checks import screen
+from guardrails.intents import reads_only_as_routine, request_intents
 from guardrails.prompt_context import clean_text, withhold_passages, without_markers
 from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
@@ -69,9 +70,14 @@ _JURISDICTIONS = {
 }
 _COUNTRY_CODES = {"DE", "FR", "ES", "IT", "NL", "IE", "BE", "AT", "PL", "SE", "DK", "FI", "PT"}
 _JURISDICTION_TEXT = re.compile(r"\b(" + "|".join(sorted(_JURISDICTIONS, key=len, reverse=True)) + r")\b")
-DECISION_CUES = re.compile(
+RULE_ASKS = re.compile(
     r"\b(can|may|should|must|could) (we|i)\b|\bare we (allowed|permitted|required|obliged)\b|\bam i allowed\b"
-    r"|(^|[.!?]\s+)do we (need|have) to\b|\bis (it|this|that) (ok|okay|allowed|legal|lawful|compliant|permitted|fine)\b"
+    r"|(^|[.!?]\s+)do we (need|have) to\b",
+    re.IGNORECASE,
+)
+"""Asking what we may or must do: a case, unless the request reads only as a question on the policies."""
+DECISION_CUES = re.compile(
+    r"\bis (it|this|that) (ok|okay|allowed|legal|lawful|compliant|permitted|fine)\b"
     r"|\bis (this|that|it)\b[^?]{0,50}\b(compliant|allowed|legal|lawful|ok|okay)\b"
     r"|\b(does|would|will) (this|it|that|the \w+)\b[^?]{0,50}\b(comply|violate|breach|let us|allow us|permit)\b"
     r"|\b(check|review|assess|vet|audit|look over|go through)\b[^.?]{0,30}\b(this|these|the attached|our)\b"
@@ -80,6 +86,7 @@ DECISION_CUES = re.compile(
     r"|\binterpret\w*\b[^?]{0,30}\b(whether|if)\b",
     re.IGNORECASE,
 )
+"""A judgement asked on something particular ("is this ok?", "does it comply?", "check our ..."): a case."""
 COMMITMENT_CUES = re.compile(
     r"\b(commit(ment)?|promise|guarantee|contractual(ly)?|in (the|their|our) contract|contract clause|addendum|"
     r"sla|put (that|this|it) in|agree to|custom (terms|clause|dpa))\b",
@@ -119,12 +126,16 @@ def asks_in_general(text: str, document_present: bool) -> bool:
     return bool(GENERAL_CUES.search(text)) and not document_present and not CASE_CUES.search(text)
 
 
-def reads_as_case(text: str, document_present: bool) -> bool:
+def reads_as_case(text: str, document_present: bool, routine_reading: bool = False) -> bool:
     """The request's words tell a case: one is described, or a decision is asked on one not called general.
 
     The one reading of the cue words for the `case_specific` fact and for the offline model's choice.
+    `routine_reading`: the intent reading finds nothing but a question on the policies; then asking what
+    we may or must do ("are we required to keep ...?") asks for the rule, and only a judgement asked on
+    something particular, a case told or a document makes a case.
     """
-    decision = bool(DECISION_CUES.search(text)) and not asks_in_general(text, document_present)
+    asks_the_rule = bool(RULE_ASKS.search(text)) and not (routine_reading and not document_present)
+    decision = (bool(DECISION_CUES.search(text)) or asks_the_rule) and not asks_in_general(text, document_present)
     return decision or bool(CASE_CUES.search(text))
 
 
@@ -390,7 +401,9 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     request_terms = sorted(terms_in(text))
     document = facts.get("document") or {}
     document_sent = bool(document.get("present"))
-    case_specific = reads_as_case(text, document_sent)
+    # The validator reads the same intents next (`nodes/assess.py`): kept in the facts, read once.
+    facts["intent"] = request_intents(ctx.policy, text, facts.get("intent"))
+    case_specific = reads_as_case(text, document_sent, reads_only_as_routine(ctx.policy, facts["intent"]))
     # Said to be general, or asked in the form of a question on what a policy says: not a case read as one.
     general_summary = (
         proposal.get("name") == "summarize_obligations"

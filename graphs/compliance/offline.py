@@ -393,7 +393,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     if context.get("customer_commitment") or (COMMITMENT_CUES.search(text) and not routine) or asked_to_commit:
         return _advise(text, document, context)
     asks = bool(INFORMATIONAL.search(text)) or asks_in_general(text, bool(document))
-    informational = asks and not reads_as_case(text, bool(document))
+    informational = asks and not reads_as_case(text, bool(document), only_information)
     if document or not informational:
         found = _violations(f"{text}\n{document}", context)
         if found:
