@@ -10,7 +10,7 @@ import pytest
 from graphs.support import graph as support
 from hitl_runtime.evaluation import evaluate, load_scenarios
 from tests.conftest import SHARED_SCENARIOS
-from tests.helpers import question, refund_request
+from tests.helpers import question, refund_request, unique
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -128,3 +128,54 @@ def test_refund_preview_reads_as_money_not_as_tables(runner):
         "refunded_so_far": "0.00 USD",
     }
     assert preview["after_approval"] == {"refunded_in_total": "45.00 of 60.00 USD", "left_to_refund": "15.00 USD"}
+
+
+def _customer() -> dict[str, object]:
+    """A customer of their own: with two orders on record, the agent asks which one is meant."""
+    return {"id": unique("c-status"), "name": "Sam Hill", "tier": "standard", "lifetime_value": 300, "status": "active"}
+
+
+@pytest.mark.parametrize(
+    ("message", "record", "said"),
+    [  # written for this test
+        (
+            "Any news on my ticket? I wrote in last week about the wobbly chair.",
+            {"ticket": {"id": "T-88001", "channel": "email", "prior_contacts": 1}},
+            "Your ticket T-88001 is open.",
+        ),
+        (
+            "Where's my order? Ordered the lamp on Monday and haven't heard anything.",
+            {"order": {"id": "o-7101", "amount": 89, "currency": "USD", "days_since_delivery": None}},
+            "Your order o-7101 has not been delivered yet.",
+        ),
+        (
+            "Has my order been delivered yet? My neighbour might have taken it in.",
+            {"order": {"id": "o-7102", "amount": 240, "currency": "USD", "days_since_delivery": 2}},
+            "Your order o-7102 was delivered 2 days ago.",
+        ),
+    ],
+)
+def test_where_an_order_or_ticket_stands_is_answered_from_its_record(runner, message, record, said):
+    """A status request got the closest help article ("Trim the wick of our candles...") or, with none
+    close enough, a person: the help centre explains deliveries in general, the record says where this one is."""
+    result = runner.run("support", message, user="sam", context={"customer": _customer(), **record})
+    assert (result.status, result.route, result.action["name"]) == ("completed", "auto", "reply"), result.reasons
+    assert said in result.reply, result.reply
+    signals = runner.snapshot("support", result.thread_id).values["assessment"]["confidence_signals"]
+    retrieval = next(s for s in signals if s["name"] == "retrieval_quality")
+    assert retrieval["detail"] == f"the {next(iter(record))}'s record says where it stands", retrieval
+
+
+@pytest.mark.parametrize(
+    ("message", "extra"),
+    [  # a status asked beside something a person decides keeps its route
+        ("Where's my parcel? If it's not here by Friday I want my money back.", {}),
+        ("Where is my order?! This is the fourth time I'm asking and nobody answers.", {"prior_contacts": 3}),
+    ],
+)
+def test_a_status_asked_beside_what_needs_a_person_still_goes_to_one(runner, message, extra):
+    order = {"id": "o-7103", "amount": 120, "currency": "USD", "days_since_delivery": None}
+    ticket = {"id": "T-88003", "channel": "email", "prior_contacts": 0, **extra}
+    context = {"customer": _customer(), "order": order, "ticket": ticket}
+    result = runner.run("support", message, user="sam", context=context)
+    assert result.route == "review" and result.status == "pending_review", (result.route, result.reasons)

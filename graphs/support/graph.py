@@ -17,7 +17,9 @@ from langgraph.runtime import Runtime
 from graphs.support import abuse
 from graphs.support import records as helpdesk
 from graphs.support.files import KNOWLEDGE
+from graphs.support.status import record_in_question, standing
 from guardrails.input_checks import redact, screen_sources
+from guardrails.intents import request_intents
 from guardrails.prompt_context import clean_record
 from guardrails.routing import Check, Signal
 from guardrails.signals import TextSignals, read_text
@@ -101,7 +103,11 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
         {
             "customer": shown_customer,
             "order": (
-                {**shown_order, "outside_return_window": (order["days_since_delivery"] or 0) > RETURN_WINDOW_DAYS}
+                {
+                    **shown_order,
+                    **standing(shown_order),
+                    "outside_return_window": (order["days_since_delivery"] or 0) > RETURN_WINDOW_DAYS,
+                }
                 if order and shown_order
                 else None
             ),
@@ -257,10 +263,26 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         "topics": text.topics,
         "sensitive_topic": text.sensitive_topic,
     }
-    facts["evidence"] = {"top_score": top, "conflict": conflict}
+    # The validator reads the same intents next (`nodes/assess.py`): kept in the facts, read once.
+    facts["intent"] = request_intents(ctx.policy, turn_text(state), facts.get("intent"))
+    record = record_in_question(facts["intent"], turn_text(state), facts.get("order"), facts.get("ticket"))
+    # What the answer rests on: the looked-up record for where it stands, else the best help article.
+    answer = 1.0 if record else top
+    facts["evidence"] = {
+        "top_score": top,
+        "answer_score": answer,
+        "record": record and record["kind"],
+        "conflict": conflict,
+    }
     facts["action"] = {"name": proposal.get("name"), "amount": amount}
     confidence = [
-        Signal("retrieval_quality", top, f"best help article covers {top:.0%} of the request's key words"),
+        Signal(
+            "retrieval_quality",
+            answer,
+            f"the {record['kind']}'s record says where it stands"
+            if record
+            else f"best help article covers {top:.0%} of the request's key words",
+        ),
         Signal(
             "evidence_agreement",
             0.4 if conflict else 1.0,

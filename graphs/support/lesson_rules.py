@@ -26,11 +26,11 @@ LESSON_RULES: dict[tuple[str | None, str], dict[str, Any]] = {
         "actions": ["refund"],
     },
     ("reply", "insufficient_evidence"): {
-        "fact": "evidence.top_score",
+        "fact": "evidence.answer_score",
         "op": "<",
         "value": 0.5,
         "outcome": "review",
-        "rule": "Answers whose best help article covers less than half of the request are reviewed",
+        "rule": "Answers neither read from a record nor from a help article covering half of the request are reviewed",
         "actions": ["reply"],
     },
 }

@@ -13,7 +13,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.support.files import POLICY_FILE
-from guardrails.intents import offline_reading
+from graphs.support.status import record_in_question, status_answer
+from guardrails.intents import classify, offline_reading
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from guardrails.signals import money_amounts, read_text
@@ -111,6 +112,11 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         return question_message(
             ["what went wrong", "the order number"],
             "I'm sorry to hear that. What went wrong, and which order is it (the number looks like o-1234)?",
+        )
+    record = record_in_question(classify(policy, text), text, context.get("order"), context.get("ticket"))
+    if record:
+        return tool_call_message(
+            "reply", {"customer_id": customer.get("id", ""), "message": status_answer(name, record)}, "", 0.85
         )
     if len(tokens(text)) < 2 or (top_score < 0.35 and len(tokens(text)) < 5):
         return question_message(
