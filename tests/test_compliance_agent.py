@@ -188,6 +188,23 @@ def test_a_judgement_on_something_particular_or_a_plan_stays_with_an_officer(des
 
 
 @pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a question on the policies, then a plan or a case of ours in the next sentence
+        "Does the retention policy allow 30 days for door-camera footage? We want to set all our stores to that.",
+        "What are the rules for price comparisons in adverts? We will compare our sofa prices with a rival's in the "
+        "spring campaign.",
+        "What does the policy say about was/now prices? Our buying team started a sale at the weekend with was prices "
+        "from last year.",
+    ],
+)
+def test_a_plan_told_after_the_question_makes_it_a_case(desk_runner, message):
+    """'We want to ...' made a case only as the request's first words: told after the question, it was summarised."""
+    result = _run(desk_runner, message, {"jurisdiction": "UK"})
+    assert result.route == "review" and result.status == "pending_review", (result.route, result.reasons)
+    assert any(r.startswith("legal_interpretation:") for r in result.reasons), result.reasons
+
+
+@pytest.mark.parametrize(
     ("message", "context"),
     [  # a case or a document beside the words "in general" is still a case
         ("In general, is this fine? We plan to email every customer who ever bought from us.", {}),

@@ -105,7 +105,8 @@ _ENFORCEMENT = re.compile(
 CASE_CUES = re.compile(
     r"\b(we had|we've had|we have had|there (was|has been)|has been|was|were|got) (a |an )?(breach|leak|exposed|"
     r"compromis|accessed|stolen|lost)|\baffect(ed|ing) \d+|\b\d+ (customers|residents|records|people)\b"
-    r"|^\s*(we|our|my|the \w+ team)\b[^?]{0,40}\b(plan|want|intend|are going|will|would like|started|are about)",
+    # a plan or a step of ours told in any sentence, before the question or after it
+    r"|(^|[.!?])\s*(we|our|my|the \w+ team)\b[^?]{0,40}\b(plan|want|intend|are going|will|would like|started|are about)",
     re.IGNORECASE,
 )
 GENERAL_CUES = re.compile(
