@@ -179,3 +179,18 @@ def test_a_status_asked_beside_what_needs_a_person_still_goes_to_one(runner, mes
     context = {"customer": _customer(), "order": order, "ticket": ticket}
     result = runner.run("support", message, user="sam", context=context)
     assert result.route == "review" and result.status == "pending_review", (result.route, result.reasons)
+
+
+def test_a_status_answer_says_only_what_the_order_record_holds():
+    """The draft checks accept a reply that restates the case's records: the status answer must be one."""
+    from graphs.support.status import standing, status_answer
+    from guardrails.output_checks import check_draft
+
+    order = {"id": "o-7201", "item": "Orla lamp", "currency": "USD", "days_since_delivery": 3, "refunded": 40.0}
+    shown = {**order, **standing(order)}
+    answer = status_answer("Sam", {"kind": "order", **shown})
+    assert answer == (
+        "Hi Sam, thanks for checking in. Your order o-7201 (Orla lamp) was delivered 3 days ago. It was refunded 40 USD."
+    )
+    checks = {c.id: c for c in check_draft(answer, [], facts={"order": shown})}
+    assert checks["draft_supported_by_evidence"].passed, checks["draft_supported_by_evidence"].detail

@@ -245,7 +245,8 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     """Support's facts and signals: evidence strength, customer value, mood, money, abuse."""
     facts = dict(state.get("facts") or {})
     proposal = state.get("proposal") or {}
-    text = read_text(turn_text(state))
+    request = turn_text(state)
+    text = read_text(request)
     articles = [e for e in state.get("evidence", []) if e["source"] == "help_article"]
     tickets = [e for e in state.get("evidence", []) if e["source"] == "past_ticket"]
     top = max((e["score"] for e in articles), default=0.0)
@@ -264,8 +265,8 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         "sensitive_topic": text.sensitive_topic,
     }
     # The validator reads the same intents next (`nodes/assess.py`): kept in the facts, read once.
-    facts["intent"] = request_intents(ctx.policy, turn_text(state), facts.get("intent"))
-    record = record_in_question(facts["intent"], turn_text(state), facts.get("order"), facts.get("ticket"))
+    facts["intent"] = request_intents(ctx.policy, request, facts.get("intent"))
+    record = record_in_question(facts["intent"], request, facts.get("order"), facts.get("ticket"))
     # What the answer rests on: the looked-up record for where it stands, else the best help article.
     answer = 1.0 if record else top
     facts["evidence"] = {

@@ -40,7 +40,9 @@ def standing(order: dict[str, Any]) -> dict[str, str]:
     refunded = float(order.get("refunded") or 0)
     return {
         "delivery": "not delivered yet" if days is None else f"delivered {days} days ago",
-        "refund": f"refunded {refunded:g}" if refunded else "nothing refunded yet",
+        "refund": f"refunded {refunded:g} {order.get('currency') or ''}".rstrip()
+        if refunded
+        else "nothing refunded yet",
     }
 
 
