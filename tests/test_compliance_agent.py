@@ -431,6 +431,25 @@ def test_commitment_advice_goes_to_an_officer_and_rejection_records_nothing(desk
     assert ledger.list_entries(runner.db, thread_id=result.thread_id) == []
 
 
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: short questions whose pronoun stands for what they name
+        "what's a DPIA and who signs it off?",
+        "how long is CCTV kept and who can see it?",
+    ],
+)
+def test_a_short_question_with_a_pronoun_is_answered_when_it_names_its_subject(desk_runner, message):
+    """Few words and an "it" made the offline model ask for the question, although the reading found one."""
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert result.status != "needs_info" and result.action["name"] == "summarize_obligations", result.reasons
+
+
+@pytest.mark.parametrize("message", ["is this ok?", "how long do we keep it?", "can you check it"])
+def test_a_request_whose_pronoun_is_its_only_subject_is_asked_about(desk_runner, message):
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert result.status == "needs_info", (result.route, result.reasons)
+
+
 def test_missing_document_is_asked_for_then_checked(desk_runner):
     runner = desk_runner
     result = _run(runner, "Please review the attached contract for problems.", {"jurisdiction": "EU"})

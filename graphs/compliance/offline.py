@@ -375,7 +375,13 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     document = str(context.get("document") or "")
     policies = context.get("policies") or []
     words = len(tokens(text))
-    if not document and (words < 2 or (words < 5 and _VAGUE.search(text))):
+    # The validator's intent signal reads a commitment asked in other words ("tell them in writing we will...").
+    policy = load_policy("compliance", own_file=POLICY_FILE)
+    intent, only_information = offline_reading(policy, text)
+    # A short request whose "it" or "this" is all it says is asked about; a question that names its
+    # subject in three words or more ("what's a DPIA and who signs it off?") is answered.
+    names_its_subject = only_information and words >= 3
+    if not document and (words < 2 or (words < 5 and _VAGUE.search(text) and not names_its_subject)):
         return question_message(
             ["the document or the question"],
             "What would you like me to look at? Please paste the document or clause, or tell me the topic.",
@@ -384,9 +390,6 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         return question_message(
             ["the document to check"], "Please paste the document (or the clause) you would like me to check."
         )
-    # The validator's intent signal reads a commitment asked in other words ("tell them in writing we will...").
-    policy = load_policy("compliance", own_file=POLICY_FILE)
-    intent, only_information = offline_reading(policy, text)
     asked_to_commit = intent == "customer_commitment" and not document  # a document is judged, not promised
     # A general question that merely names a commitment ("what counts as a commitment?") is answered.
     routine = not document and not context.get("customer_commitment") and only_information
