@@ -402,15 +402,16 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
     return checks
 
 
-def offline_reading(policy: Policy, text: str) -> tuple[str | None, bool]:
+def offline_reading(policy: Policy, text: str, found: dict[str, Any] | None = None) -> tuple[str | None, bool]:
     """How the offline models read a request: the signal the validator uses, from one classification.
 
     Returns the intent with the strictest minimum route among those an action does (then the closest),
     or None; and whether the request reads only as routine (a question, a status check) and as nothing
     that needs a person: the models answer such a request instead of acting on a keyword it happens to
-    contain ("how do refunds work?" is answered, not refunded).
+    contain ("how do refunds work?" is answered, not refunded). `found`: the classification, when the
+    caller has it already.
     """
-    found = classify(policy, text)
+    found = found if found is not None else classify(policy, text)
     matches = found["matches"]
     strongest = next((str(m["id"]) for m in _strictest_first(policy, matches) if policy.intents[m["id"]].actions), None)
     return strongest, reads_only_as_routine(policy, found)

@@ -186,7 +186,8 @@ def known_texts(
     if tool_calls:
         known.append(json.dumps(tool_calls, default=str))
     if facts:
-        known.append(json.dumps({k: v for k, v in facts.items() if k != "lessons"}, default=str))
+        # The validator's own readings (lessons applied, intents found) are not records of the case.
+        known.append(json.dumps({k: v for k, v in facts.items() if k not in ("lessons", "intent")}, default=str))
     if args:
         known.append(json.dumps({k: v for k, v in args.items() if k != "message"}, default=str))
     return [k for k in known if k]

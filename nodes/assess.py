@@ -51,8 +51,14 @@ def assess_state(
     """
     proposal = state.get("proposal") or {}
     asking = proposal.get("name") == ASK_REQUESTER  # a lead's rewording of a question: no agent signal reads it
+    # The request's own intents, found without the model: no route below what the request needs. Read
+    # first, once; the agent's signals find them in the facts. A reviewer's edit is re-checked against
+    # the intents found when the request came in.
+    text = turn_text(state)
+    found = request_intents(ctx.policy, text, (state.get("facts") or {}).get("intent"))
+    read: AgentState = {**state, "facts": {**dict(state.get("facts") or {}), "intent": found}}
     facts, confidence, risk, checks = (
-        agent_signals(state, ctx) if proposal and not asking else (dict(state.get("facts") or {}), [], [], [])
+        agent_signals(read, ctx) if proposal and not asking else (dict(read["facts"]), [], [], [])
     )
     checks = [Check(**c) for c in state.get("input_checks", [])] + checks
     name = proposal.get("name")
@@ -64,7 +70,7 @@ def assess_state(
         checks += check_draft(
             str(proposal["draft"]),
             list(state.get("evidence") or []),
-            request=turn_text(state),
+            request=text,
             facts=facts,
             args=args,
             tool_calls=list(state.get("tool_calls") or []),
@@ -77,10 +83,6 @@ def assess_state(
     if lessons:
         facts = {**facts, "lessons": [lesson["id"] for lesson in lessons]}
         checks += lesson_checks(lessons, facts, name)
-    # The request's own intents, found without the model: no route below what the request needs.
-    # A reviewer's edit is re-checked against the intents found when the request came in.
-    text = turn_text(state)
-    found = request_intents(ctx.policy, text, facts.get("intent"))  # an agent's signals may have read them
     facts = {**facts, "intent": found}
     checks += intent_checks(ctx.policy, found, facts, name)
     revisions = int(state.get("draft_revisions") or 0)

@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from graphs.compliance import records as desk
 from graphs.compliance.files import KNOWLEDGE
 from guardrails.input_checks import screen
-from guardrails.intents import reads_only_as_routine, request_intents
+from guardrails.intents import reads_only_as_routine
 from guardrails.prompt_context import clean_text, withhold_passages, without_markers
 from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
@@ -402,9 +402,9 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     request_terms = sorted(terms_in(text))
     document = facts.get("document") or {}
     document_sent = bool(document.get("present"))
-    # The validator reads the same intents next (`nodes/assess.py`): kept in the facts, read once.
-    facts["intent"] = request_intents(ctx.policy, text, facts.get("intent"))
-    case_specific = reads_as_case(text, document_sent, reads_only_as_routine(ctx.policy, facts["intent"]))
+    # The validator's reading of the request's intents (`nodes/assess.py` reads them before the signals).
+    routine_reading = reads_only_as_routine(ctx.policy, facts.get("intent") or {})
+    case_specific = reads_as_case(text, document_sent, routine_reading)
     # Said to be general, or asked in the form of a question on what a policy says: not a case read as one.
     general_summary = (
         proposal.get("name") == "summarize_obligations"

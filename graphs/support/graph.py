@@ -19,7 +19,6 @@ from graphs.support import records as helpdesk
 from graphs.support.files import KNOWLEDGE
 from graphs.support.status import record_in_question, standing
 from guardrails.input_checks import redact, screen_sources
-from guardrails.intents import request_intents
 from guardrails.prompt_context import clean_record
 from guardrails.routing import Check, Signal
 from guardrails.signals import TextSignals, read_text
@@ -264,9 +263,8 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         "topics": text.topics,
         "sensitive_topic": text.sensitive_topic,
     }
-    # The validator reads the same intents next (`nodes/assess.py`): kept in the facts, read once.
-    facts["intent"] = request_intents(ctx.policy, request, facts.get("intent"))
-    record = record_in_question(facts["intent"], request, facts.get("order"), facts.get("ticket"))
+    # The validator's reading of the request's intents (`nodes/assess.py` reads them before the signals).
+    record = record_in_question(facts.get("intent") or {}, request, facts.get("order"), facts.get("ticket"))
     # What the answer rests on: the looked-up record for where it stands, else the best help article.
     answer = 1.0 if record else top
     facts["evidence"] = {

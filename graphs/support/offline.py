@@ -61,7 +61,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     # A request the signal reads as a question (`routine`) is answered, not acted on: "how do refunds
     # work?", "if I close my account, what happens to my data?", and "how do I start a return?" about the
     # order in question (the return itself refunds it later).
-    intent, routine = offline_reading(policy, text)
+    reading = classify(policy, text)
+    intent, routine = offline_reading(policy, text, reading)
     if not routine and (_CLOSE_ACCOUNT.search(text) or (intent == "account_change" and _LEAVING.search(text))):
         return tool_call_message(
             "change_account_status",
@@ -113,7 +114,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             ["what went wrong", "the order number"],
             "I'm sorry to hear that. What went wrong, and which order is it (the number looks like o-1234)?",
         )
-    record = record_in_question(classify(policy, text), text, context.get("order"), context.get("ticket"))
+    record = record_in_question(reading, text, context.get("order"), context.get("ticket"))
     if record:
         return tool_call_message(
             "reply", {"customer_id": customer.get("id", ""), "message": status_answer(name, record)}, "", 0.85

@@ -52,8 +52,6 @@ def status_answer(name: str, record: dict[str, Any]) -> str:
         return f"Hi {name}, thanks for checking in. Your ticket {record['id']} is {record.get('status') or 'open'}."
     item = f" ({record['item']})" if record.get("item") else ""
     now = standing(record)
-    delivery = "has not been delivered yet" if now["delivery"].startswith("not") else f"was {now['delivery']}"
-    refund = (
-        "Nothing has been refunded on it yet." if now["refund"].startswith("nothing") else f"It was {now['refund']}."
-    )
+    delivery = "has not been delivered yet" if record.get("days_since_delivery") is None else f"was {now['delivery']}"
+    refund = f"It was {now['refund']}." if record.get("refunded") else "Nothing has been refunded on it yet."
     return f"Hi {name}, thanks for checking in. Your order {record['id']}{item} {delivery}. {refund}"
