@@ -356,13 +356,13 @@ def request_intents(policy: Policy, text: str, known: dict[str, Any] | None = No
     return classify(policy, text)
 
 
-def floor(intent: Intent, facts: dict[str, Any]) -> str:
-    """The intent's minimum route given the facts (`when` conditions, else `otherwise`)."""
+def floor(intent: Intent, facts: dict[str, Any]) -> tuple[str, str]:
+    """The intent's minimum route given the facts (`when` conditions, else `otherwise`), and why."""
     holds = all(
         rule_holds(Rule(id="when", fact=c.fact, op=c.op, value=c.value, outcome="info", rule=""), facts)
         for c in intent.when
     )
-    return intent.route if holds else intent.otherwise
+    return (intent.route, intent.rule) if holds else (intent.otherwise, intent.otherwise_rule or intent.rule)
 
 
 def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], action: str | None) -> list[Check]:
@@ -384,20 +384,18 @@ def intent_checks(policy: Policy, found: dict[str, Any], facts: dict[str, Any], 
         intent = policy.intents.get(match["id"])
         if intent is None:
             continue
-        minimum = floor(intent, facts)
+        minimum, why = floor(intent, facts)
         detail = f"the request reads as {match['id']} ({match['score']:.2f}): \u201c{match['segment'][:200]}\u201d"
         if minimum == "block" and match.get("tentative"):
-            checks.append(Check(f"intent_{match['id']}", False, "review", f"{TENTATIVE}: {intent.rule}", detail))
+            checks.append(Check(f"intent_{match['id']}", False, "review", f"{TENTATIVE}: {why}", detail))
             continue
         if ROUTE_ORDER.index(minimum) <= ROUTE_ORDER.index("auto"):
-            checks.append(Check(f"intent_{match['id']}", True, "info", intent.rule, detail))
+            checks.append(Check(f"intent_{match['id']}", True, "info", why, detail))
             continue
         if minimum == "block" or action in intent.actions:
-            rule = intent.rule
+            rule = why
         else:
-            rule = (
-                f"the proposal ({action or 'no action'}) does not address a request that needs {minimum}: {intent.rule}"
-            )
+            rule = f"the proposal ({action or 'no action'}) does not address a request that needs {minimum}: {why}"
         checks.append(Check(f"intent_{match['id']}", False, minimum, rule, detail))
     return checks
 

@@ -133,6 +133,8 @@ class Intent(_Strict):
     """The minimum route applies only when every condition holds (on the agent's facts)..."""
     otherwise: Route = "auto"
     """...and this one when one does not (`auto`: no minimum)."""
+    otherwise_rule: str | None = None
+    """Why, when `otherwise` applies and is a route a reviewer sees (defaults to `rule`)."""
     actions: list[str] = Field(default_factory=list)
     """Actions that do what the request asks (the offline model proposes the first one)."""
     examples: list[str] = Field(min_length=3)

@@ -22,9 +22,17 @@ _LEGAL_THREAT = re.compile(
 )
 _EXCEPTION = re.compile(
     r"\b(make an exception|an exception|past the (return )?window|outside (the|your) "
-    r"(return )?(window|policy)|just this once|bend the rules|after \d+ (days|weeks|months))\b",
+    r"(return )?(window|policy)|just this once|bend the rules)\b",
     re.IGNORECASE,
 )
+_CONCESSION = re.compile(
+    r"\b(even though|even if|despite|regardless|anyway|as a (favou?r|goodwill gesture)|goodwill|waive|"
+    r"i know|i reali[sz]e|i understand|i'm aware|i get that|this (time|once))\b",
+    re.IGNORECASE,
+)
+"""Words granting that a rule stands while asking past it: what makes a request on an order inside the window an exception."""
+_TIME_SAID = re.compile(r"\b(?:after|been|for|over|past)\s+(\d{1,4})\s+(day|week|month)s?\b", re.IGNORECASE)
+_DAYS_PER = {"day": 1, "week": 7, "month": 30}
 _TOPICS: dict[str, re.Pattern[str]] = {
     "billing": re.compile(
         r"\b(charged|charging|billing|billed|invoice|double|twice|subscription fee|payment|"
@@ -66,6 +74,9 @@ class TextSignals:
     anger_terms: list[str]
     legal_threat: bool
     exception_request: bool
+    concedes_a_rule: bool
+    days_said: list[int]
+    """Spans of time the request states ("after 6 weeks": 42), in days."""
     topics: list[str]
     amounts: list[float]
 
@@ -101,6 +112,8 @@ def read_text(text: str) -> TextSignals:
         anger_terms=anger_terms,
         legal_threat=bool(_LEGAL_THREAT.search(text)),
         exception_request=bool(_EXCEPTION.search(text)),
+        concedes_a_rule=bool(_CONCESSION.search(text)),
+        days_said=[int(n) * _DAYS_PER[unit.lower()] for n, unit in _TIME_SAID.findall(text)],
         topics=[name for name, pattern in _TOPICS.items() if pattern.search(text)],
         amounts=money_amounts(text),
     )

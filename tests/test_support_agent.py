@@ -194,3 +194,42 @@ def test_a_status_answer_says_only_what_the_order_record_holds():
     )
     checks = {c.id: c for c in check_draft(answer, [], facts={"order": shown})}
     assert checks["draft_supported_by_evidence"].passed, checks["draft_supported_by_evidence"].detail
+
+
+def _order_days_ago(days: int) -> dict[str, object]:
+    return {"id": unique("o-window"), "amount": 80, "currency": "USD", "days_since_delivery": days}
+
+
+@pytest.mark.parametrize(
+    ("message", "days"),
+    [  # written for this test: ordinary asks on an order inside the 30-day window, no exception named
+        ("The desk lamp buzzes constantly. Could you send a replacement out?", 6),
+        ("My blender died after 5 days of use. Honestly I'd prefer a refund to a replacement.", 5),
+        ("The toaster stopped working after 2 weeks, I want my money back please.", 14),
+    ],
+)
+def test_an_ask_inside_the_return_window_is_no_exception_to_policy(runner, message, days):
+    """A return, refund or replacement the order's record shows inside the window went to the support lead
+    as an exception to policy (a reading of the words alone, or "after 5 days" read as a late return):
+    a support agent decides it, as any refund."""
+    context = {"customer": _customer(), "order": _order_days_ago(days)}
+    result = runner.run("support", message, user="sam", context=context)
+    assert result.route == "review" and result.status == "pending_review", (result.route, result.reasons)
+    assert not any("support lead" in str(reason) for reason in result.reasons), result.reasons
+
+
+@pytest.mark.parametrize(
+    ("message", "days"),
+    [  # an exception the record or the words show still goes to the support lead
+        ("It's been six weeks but I'd still like to return the chair, could you make an exception?", 42),
+        ("I know sale items are final, but would you take back the lamp anyway? It clashes with everything.", 5),
+        ("Could you waive the restocking fee on the sofa I'm sending back? It's my first return ever.", 9),
+        ("I missed the return window by a week, is there anything you can do?", None),
+    ],
+)
+def test_an_exception_the_record_or_the_words_show_goes_to_the_support_lead(runner, message, days):
+    context: dict[str, object] = {"customer": _customer()}
+    if days is not None:
+        context["order"] = _order_days_ago(days)
+    result = runner.run("support", message, user="sam", context=context)
+    assert result.route == "escalate", (result.route, result.reasons)

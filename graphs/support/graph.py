@@ -256,10 +256,20 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     }
     conflict = len(outcomes) > 1 and proposal.get("name") not in ("reply", None)
     amount = proposal.get("args", {}).get("amount") if proposal.get("name") == "refund" else None
+    # "after 5 days" is no late return: a stated time counts as one only past the window.
+    exception = text.exception_request or any(days > RETURN_WINDOW_DAYS for days in text.days_said)
+    order = facts.get("order")
     facts["request"] = {
         "anger": text.anger,
         "legal_threat": text.legal_threat,
-        "policy_exception": text.exception_request,
+        "policy_exception": exception,
+        # Whether an exception to policy can be what is asked: not where the order's record shows it inside
+        # the return window and the words grant no rule ("the lamp buzzes, send a replacement" is no exception).
+        "exception_at_stake": exception
+        or text.concedes_a_rule
+        or not order
+        or order.get("days_since_delivery") is None  # not delivered: no return window to be inside
+        or bool(order.get("outside_return_window")),
         "topics": text.topics,
         "sensitive_topic": text.sensitive_topic,
     }
