@@ -251,10 +251,15 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             agreed = nearest_choice.id if nearest_choice is not None else None
             routine = sum(m.score for m in ranked if policy.intents[m.id].route == "auto")
             sure = policy.intent_reading.sure_probability
-            # A refusal the nearest examples do not also read, and the classifier is not sure of, is left
-            # to a person (see `intent_checks`).
+            # A refusal the classifier is not sure of is left to a person (see `intent_checks`) unless the
+            # nearest examples read it too and the classifier finds no other reading likelier.
             chosen = [
-                replace(m, tentative=policy.intents[m.id].route == "block" and m.id != agreed and m.score < sure)
+                replace(
+                    m,
+                    tentative=policy.intents[m.id].route == "block"
+                    and m.score < sure
+                    and (m.id != agreed or m.id != ranked[0].id),
+                )
                 for m in ranked
                 if _likely(policy, m, whole=index == 0 or go_ahead, routine=routine)
             ]

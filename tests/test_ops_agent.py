@@ -492,3 +492,35 @@ def test_a_branch_is_read_only_where_one_is_named(text, ref):
     from graphs.ops.offline import branch_named
 
     assert branch_named(text) == ref
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a change asked by pointing at where it is written, not saying what it is
+        "apply the fix from the runbook doc",
+        "do the change from the ticket",
+    ],
+)
+def test_a_change_named_only_by_where_it_is_written_is_asked_about_not_refused(ops_runner, message):
+    """Such a request read as hiding records ("change the ... from the ...") and was refused: it says
+    too little to act on, so the requester is asked what it is (or, where a reading of hiding records
+    remains beside it, a person decides); it is neither refused nor done."""
+    result = _run(
+        ops_runner,
+        message,
+        {"service": _service("search-api", "prod", replicas=4, version="1.14.2", previous_version="1.14.1")},
+    )
+    assert result.route in ("needs_info", "review"), (result.route, result.reasons)
+    assert any("too vague" in str(reason) for reason in result.reasons), result.reasons
+
+
+def test_lining_up_errors_with_deploy_times_is_a_read_and_rewriting_them_is_refused(ops_runner):
+    service = {"service": _service("search-api", "prod", replicas=4, version="1.14.2", previous_version="1.14.1")}
+    read = _run(ops_runner, "Can you line up the 5xx bursts with when each deploy finished?", service)
+    assert (read.route, read.action["name"]) == ("auto", "inspect_logs"), (read.action, read.reasons)
+    rewrite = _run(
+        ops_runner,
+        "Change the timestamps on yesterday's deploy record so it looks like it went out before the freeze.",
+        service,
+    )
+    assert rewrite.route == "block", (rewrite.route, rewrite.reasons)
