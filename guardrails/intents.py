@@ -45,7 +45,8 @@ UNREAD_RULE = "the request reads as none of the requests this agent knows; a per
 UNREAD_ASK_RULE = "a go-ahead in the request reads as no action this agent knows; a person decides what it asks"
 _SPLIT = re.compile(
     r"(?<=[.!?;:])\s+|\n+|\s+(?:-|–|—)\s+"
-    r"|,?\s+\b(?:also|plus|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+"
+    r"|,?\s+\b(?:also|and also|oh and|btw|but also|and then|then|and please|so please|and can you|and could you)\b[,:]?\s+"
+    r"|,\s+plus\b[,:]?\s+"  # "..., plus close the ticket"; not a product's name ("my Plus membership")
     r"|,\s+(?=so\s+(?:i|i'd|i'm|we|can|could|would)\b)"  # "it broke, so I'd rather ...": the ask after the reason
     r"|,?\s+and\s+(?=if\b)",  # "check the error rate, and if it's above 2%, roll it back": the change on its own
     re.I,
@@ -225,7 +226,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     read = [as_read(part) for part in parts]
     # Intents a how-to question in the request answers ("How do exchanges work?"): none without one.
     answered = {name for name, intent in policy.intents.items() if intent.how_to_answers}
-    if not _asks_how_to_beside(text):
+    if not _asks_how_to_in(text):
         answered = set()
     vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
     probabilities = examples.classifier.probabilities(vectors, read) if examples.classifier is not None else None
@@ -235,11 +236,18 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             near = [m for m in near if not policy.intents[m.id].whole_request]
         # A go-ahead on a condition is an ask by its form: it is read at the whole request's bar.
         go_ahead = _gives_go_ahead(segment, index)
-        if answered and (index == 0 or (not go_ahead and _tells_a_wish(segment))):
+        how_to = _asks_how_to(segment)
+        set_aside: set[str] = set()
+        if answered and (index == 0 or how_to or (not go_ahead and _tells_a_wish(segment))):
             # A wish told beside a how-to question is its subject, not an ask; an ask made outright is
             # read in its own sentence, so the whole request (the wish and the question together) is not.
+            # The how-to question itself ("How do I close my account?") asks for the steps: what it asks
+            # about is set aside and the rest read as they would be without it.
             near = [m for m in near if m.id not in answered]
-        ranked = near if probabilities is None else _by_probability(near, examples.names, probabilities[index])
+            set_aside = answered if how_to else set()
+        ranked = (
+            near if probabilities is None else _by_probability(near, examples.names, probabilities[index], set_aside)
+        )
         if index == 0:
             out["nearest"] = [m.as_dict() for m in ranked[:3]]
         # The closest intent that clearly outranks every milder one: when the very closest is only a
@@ -276,10 +284,22 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     return out
 
 
-def _by_probability(ranked: list[IntentMatch], names: list[str], probabilities: Any) -> list[IntentMatch]:
-    """The same matches scored by the classifier's probability (the closest examples' scores kept beside it)."""
+def _by_probability(
+    ranked: list[IntentMatch], names: list[str], probabilities: Any, set_aside: set[str] | frozenset[str] = frozenset()
+) -> list[IntentMatch]:
+    """The same matches scored by the classifier's probability (the closest examples' scores kept beside it).
+
+    `set_aside`: intents ruled out for this part (a wish a how-to question asks about): the others'
+    probabilities are read given that, so "How do I close my account?" is a question once closing it is not asked.
+    """
     near = {m.id: m for m in ranked}
-    scored = [replace(near[name], score=float(p)) for name, p in zip(names, probabilities, strict=True) if name in near]
+    left = 1.0 - sum(float(p) for name, p in zip(names, probabilities, strict=True) if name in set_aside)
+    scale = 1.0 / left if set_aside and left > 1e-6 else 1.0
+    scored = [
+        replace(near[name], score=min(1.0, float(p) * scale))
+        for name, p in zip(names, probabilities, strict=True)
+        if name in near
+    ]
     return sorted(scored, key=lambda m: m.score, reverse=True)
 
 
@@ -313,13 +333,12 @@ def _tells_a_wish(segment: str) -> bool:
     return not _is_question(segment) and bool(_FIRST_PERSON.search(segment)) and not _ASKS_YOU.search(segment)
 
 
-def _asks_how_to_beside(text: str) -> bool:
-    """A how-to question beside something else in the request, stop words alone included ("How do I do that?").
+def _asks_how_to_in(text: str) -> bool:
+    """Whether a sentence or clause of the request asks how to do something ("How do I do that?" included).
 
     `segments` drops a clause without an informative word, so the clauses are read here as written.
     """
-    clauses = _clauses(text)
-    return len(clauses) > 1 and any(_asks_how_to(clause) for clause in clauses)
+    return any(_asks_how_to(clause) for clause in _clauses(text))
 
 
 def _gives_go_ahead(segment: str, index: int) -> bool:

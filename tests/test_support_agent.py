@@ -233,3 +233,30 @@ def test_an_exception_the_record_or_the_words_show_goes_to_the_support_lead(runn
         context["order"] = _order_days_ago(days)
     result = runner.run("support", message, user="sam", context=context)
     assert result.route == "escalate", (result.route, result.reasons)
+
+
+@pytest.mark.parametrize(
+    ("message", "article"),
+    [  # written for this test: asking for the steps, in one question
+        ("How do I close my account?", "Close your Northwind account"),
+        ("How can I cancel my Plus membership?", "Cancel your Northwind Plus membership"),
+    ],
+)
+def test_a_question_on_how_to_close_or_cancel_is_answered_with_the_steps(runner, message, article):
+    """ "How do I close my account?" read as asking us to close it: a proposed account change for a person,
+    where the help centre has the steps the customer asked for."""
+    result = runner.run("support", message, user="sam", context={"customer": _customer()})
+    assert (result.route, result.action["name"]) == ("auto", "reply"), (result.route, result.reasons)
+    assert article in result.reply, result.reply
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # the change asked outright keeps its person
+        "Please close my account. How long does that take?",
+        "Cancel my Plus membership for me, how do I get the unused months back?",
+    ],
+)
+def test_closing_or_cancelling_asked_outright_beside_a_how_to_question_goes_to_a_person(runner, message):
+    result = runner.run("support", message, user="sam", context={"customer": _customer()})
+    assert result.route == "review", (result.route, result.reasons)
