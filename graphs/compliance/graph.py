@@ -322,13 +322,29 @@ def prepare() -> None:
     _search_policies("prepare", None)
 
 
+@lru_cache(maxsize=1)
+def _short_forms() -> dict[str, str]:
+    """The organisation's short forms ("DPIA") and what they stand for, as its people write them."""
+    return {str(r["term"]).lower(): str(r["means"]) for r in read_jsonl(KNOWLEDGE / "short_forms.jsonl")}
+
+
+_WORDS = re.compile(r"[A-Za-z]+")
+
+
+def spelled_out(query: str) -> str:
+    """The query with its short forms' meanings after it: "DPIA" alone matches no policy's words, nor their sense."""
+    known = _short_forms()
+    meanings = dict.fromkeys(known[w.lower()] for w in _WORDS.findall(query) if w.lower() in known)
+    return f"{query} ({'; '.join(meanings)})" if meanings else query
+
+
 def _search_policies(query: str, jurisdiction: str | None) -> list[dict[str, Any]]:
     """The four best-matching policies that apply in the jurisdiction (applies() decides)."""
     return [
         e
         for e in retrieve(
             KNOWLEDGE / "policies.jsonl",
-            query,
+            spelled_out(query),
             source="policy",
             title_field="title",
             text_fields=("summary", "clauses", "tags", "topic"),
