@@ -31,7 +31,8 @@ _CONCESSION = re.compile(
     re.IGNORECASE,
 )
 """Words granting that a rule stands while asking past it: what makes a request on an order inside the window an exception."""
-_TIME_SAID = re.compile(r"\b(?:after|been|for|over|past)\s+(\d{1,4})\s+(day|week|month)s?\b", re.IGNORECASE)
+_TIME_SAID = re.compile(r"\bafter\s+(\d{1,4})\s+(day|week|month)s?\b", re.IGNORECASE)
+"""A time the request says something happened after ("it broke after 5 days", "return it after 6 weeks")."""
 _DAYS_PER = {"day": 1, "week": 7, "month": 30}
 _TOPICS: dict[str, re.Pattern[str]] = {
     "billing": re.compile(
@@ -76,7 +77,7 @@ class TextSignals:
     exception_request: bool
     concedes_a_rule: bool
     days_said: list[int]
-    """Spans of time the request states ("after 6 weeks": 42), in days."""
+    """Times the request says something happened after ("after 6 weeks": 42), in days."""
     topics: list[str]
     amounts: list[float]
 
