@@ -135,6 +135,14 @@ def test_a_question_in_the_organisations_short_forms_finds_the_policy_that_answe
     assert found[0]["score"] >= 0.35, found[0]["score"]
 
 
+def test_a_short_form_is_read_as_written_and_a_name_is_not_one():
+    from graphs.compliance.graph import spelled_out
+
+    assert spelled_out("when is a dpia needed?") == "when is a dpia needed? (data protection impact assessment)"
+    assert spelled_out("Do we need a TIA?") == "Do we need a TIA? (transfer impact assessment)"
+    assert spelled_out("Tia and Lia in legal ask about retention.") == "Tia and Lia in legal ask about retention."
+
+
 def test_a_general_question_in_short_forms_is_answered_from_the_policy_on_it(desk_runner):
     result = _run(desk_runner, "How long do we have to answer a DSAR?", {"jurisdiction": "EU"})
     assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons

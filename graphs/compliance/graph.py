@@ -323,18 +323,24 @@ def prepare() -> None:
 
 
 @lru_cache(maxsize=1)
-def _short_forms() -> dict[str, str]:
-    """The organisation's short forms ("DPIA") and what they stand for, as its people write them."""
-    return {str(r["term"]).lower(): str(r["means"]) for r in read_jsonl(KNOWLEDGE / "short_forms.jsonl")}
+def _short_forms() -> dict[str, dict[str, Any]]:
+    """The organisation's short forms ("DPIA") and what they stand for, by their lower case."""
+    return {str(r["term"]).lower(): r for r in read_jsonl(KNOWLEDGE / "short_forms.jsonl")}
 
 
 _WORDS = re.compile(r"[A-Za-z]+")
 
 
+def _is_short_form(word: str, form: dict[str, Any]) -> bool:
+    """Written as the form is ("TIA", "SCCs"), or in lower case ("dpia") unless it is also a word or name ("Tia")."""
+    return word == form["term"] or (word.islower() and not form.get("also_a_word"))
+
+
 def spelled_out(query: str) -> str:
     """The query with its short forms' meanings after it: "DPIA" alone matches no policy's words, nor their sense."""
     known = _short_forms()
-    meanings = dict.fromkeys(known[w.lower()] for w in _WORDS.findall(query) if w.lower() in known)
+    forms = [(word, known[word.lower()]) for word in _WORDS.findall(query) if word.lower() in known]
+    meanings = dict.fromkeys(str(form["means"]) for word, form in forms if _is_short_form(word, form))
     return f"{query} ({'; '.join(meanings)})" if meanings else query
 
 
