@@ -191,6 +191,9 @@ def test_a_question_its_requester_calls_general_is_answered_as_one(desk_runner, 
         "Do we have to answer a subject access request within a month, or can we take longer?",
         "Are we allowed to record support calls, and for how long can we keep the recordings?",
         "What notice period must we give before changing our terms for customers?",
+        # the policy as the subject: "does the ... policy let us" asks what it permits (release v18)
+        "Does the children's data policy let us have accounts for under-16s at all?",
+        "Does the cookie policy let us set analytics cookies before a visitor consents?",
     ],
 )
 def test_asking_what_we_may_or_must_do_is_answered_when_it_reads_only_as_a_question_on_the_policies(
@@ -212,6 +215,8 @@ def test_asking_what_we_may_or_must_do_is_answered_when_it_reads_only_as_a_quest
         "Is it ok to leave the card numbers someone pasted into the ticket where they are?",
         "Can we send our customer list to the new courier so they can market their own services?",
         "We want to keep chat transcripts for five years to train a bot. Can we?",
+        "Would the new loyalty scheme let us share purchase histories with partner brands?",
+        "Does the cookie banner comply with the cookie policy?",
     ],
 )
 def test_a_judgement_on_something_particular_or_a_plan_stays_with_an_officer(desk_runner, message):

@@ -72,14 +72,16 @@ _COUNTRY_CODES = {"DE", "FR", "ES", "IT", "NL", "IE", "BE", "AT", "PL", "SE", "D
 _JURISDICTION_TEXT = re.compile(r"\b(" + "|".join(sorted(_JURISDICTIONS, key=len, reverse=True)) + r")\b")
 RULE_ASKS = re.compile(
     r"\b(can|may|should|must|could) (we|i)\b|\bare we (allowed|permitted|required|obliged)\b|\bam i allowed\b"
-    r"|(^|[.!?]\s+)do we (need|have) to\b",
+    r"|(^|[.!?]\s+)do we (need|have) to\b"
+    r"|\b(does|do|would) (the|our) [^?]{0,40}\bpolic(y|ies)\b[^?]{0,20}\b(let|allow|permit)s? (us|me)\b",
     re.IGNORECASE,
 )
 """Asking what we may or must do: a case, unless the request reads only as a question on the policies."""
 DECISION_CUES = re.compile(
     r"\bis (it|this|that) (ok|okay|allowed|legal|lawful|compliant|permitted|fine)\b"
     r"|\bis (this|that|it)\b[^?]{0,50}\b(compliant|allowed|legal|lawful|ok|okay)\b"
-    r"|\b(does|would|will) (this|it|that|the \w+)\b[^?]{0,50}\b(comply|violate|breach|let us|allow us|permit)\b"
+    # ...but not where a policy is what would let us: "does the retention policy allow us" asks the rule
+    r"|\b(does|would|will) (this|it|that|the (?!polic)\w+)\b(?:(?!polic)[^?]){0,50}\b(comply|violate|breach|let us|allow us|permit)\b"
     r"|\b(check|review|assess|vet|audit|look over|go through)\b[^.?]{0,30}\b(this|these|the attached|our)\b"
     # whether a law reaches the company: applying it to our situation is a legal interpretation
     r"|\b(appl(y|ies)|applicable) to (us|our \w+)\b|\b(are|is) (we|our \w+) (in scope|covered|caught)\b"
@@ -142,7 +144,7 @@ def reads_as_case(text: str, document_present: bool, routine_reading: bool = Fal
 
 INFORMATIONAL = re.compile(
     r"^\s*(how|what|which|when|where|who|why|summari[sz]e|explain|describe|list|outline|give me|tell me|remind me|"
-    r"overview|do (our|the) polic)",
+    r"overview|(do|does) (our|the) ([\w'-]+\s+){0,3}polic)",
     re.IGNORECASE,
 )
 """A general question about what the policies say (as opposed to a case, a practice or a document)."""
