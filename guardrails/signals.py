@@ -81,6 +81,10 @@ class TextSignals:
     topics: list[str]
     amounts: list[float]
 
+    def asks_an_exception(self, window_days: int) -> bool:
+        """An exception named in words, or a time said past the window ("after 6 weeks"; "after 5 days" is none)."""
+        return self.exception_request or any(days > window_days for days in self.days_said)
+
     @property
     def sensitive_topic(self) -> bool:
         """Billing, legal, privacy or security: topics where a wrong answer costs."""

@@ -99,6 +99,7 @@ def test_a_stated_time_is_read_in_days_and_a_granted_rule_as_a_concession():
     assert not broke.exception_request and broke.days_said == [5]
     assert read_text("Can I return it after 6 weeks? Or after 2 months?").days_said == [42, 60]
     assert read_text("I've been waiting for 5 weeks for my order!").days_said == []  # a wait, not a late return
+    assert read_text("Can I return it after 6 weeks?").asks_an_exception(30) and not broke.asks_an_exception(30)
     assert read_text("I know sale items are final, but could you take it back?").concedes_a_rule
     assert not read_text("The lamp flickers, could you send a replacement?").concedes_a_rule
 

@@ -256,8 +256,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     }
     conflict = len(outcomes) > 1 and proposal.get("name") not in ("reply", None)
     amount = proposal.get("args", {}).get("amount") if proposal.get("name") == "refund" else None
-    # "after 5 days" is no late return: a stated time counts as one only past the window.
-    exception = text.exception_request or any(days > RETURN_WINDOW_DAYS for days in text.days_said)
+    exception = text.asks_an_exception(RETURN_WINDOW_DAYS)
     order = facts.get("order")
     facts["request"] = {
         "anger": text.anger,

@@ -13,6 +13,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.support.files import POLICY_FILE
+from graphs.support.graph import RETURN_WINDOW_DAYS
 from graphs.support.status import record_in_question, status_answer
 from guardrails.intents import classify, offline_reading
 from guardrails.policy import load_policy
@@ -103,7 +104,7 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         )
     if (
         (_REFUND.search(text) and not routine)
-        or (read_text(text).exception_request and context.get("order"))
+        or (read_text(text).asks_an_exception(RETURN_WINDOW_DAYS) and context.get("order"))
         # Read from meaning alone, a refund is proposed for the order in question; without one, the
         # customer gets an answer (and the validator's intent check still sends it to a person).
         or (intent in ("refund", "policy_exception") and context.get("order") and not read_text(text).legal_threat)
