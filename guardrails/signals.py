@@ -34,6 +34,18 @@ _CONCESSION = re.compile(
 _TIME_SAID = re.compile(r"\bafter\s+(\d{1,4})\s+(day|week|month)s?\b", re.IGNORECASE)
 """A time the request says something happened after ("it broke after 5 days", "return it after 6 weeks")."""
 _DAYS_PER = {"day": 1, "week": 7, "month": 30}
+_REPEATED_LOSSES = re.compile(
+    r"\b(like|as|same as|the way) (you did|you've done|you have done|you refunded) (with |for )?(all )?(the |those |my )?"
+    r"(others|other (times|ones)|(last|past|previous) (few|couple|several)( of)?( times| ones)?)\b"
+    r"|\b(like|as|same as|the way) (all )?(the (other times|(last|past|previous) (few|couple|several)( of)?( times| ones)?)|every time)\b"
+    r"|\byou refunded (those|them|the others|the (last|other) (ones|few|couple|times?))\b"
+    r"|\b(\d*(?:3rd|[4-9]th|1\dth)|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)( (?!times?\b)\w+)? (this|in the last|in a) (week|month|year)\b"
+    r"|\b([3-9]|1\d|three|four|five|six|seven|eight|nine|ten) (this|in the last|in a) (week|month|year)\b",
+    re.IGNORECASE,
+)
+"""Earlier losses or refunds told as many ("refund it like you did the others", "the 5th this year",
+"five this month"): what the records would show as possible abuse, told by the customer. "The third
+time this week" is left out: it counts contacts as often as losses (`repeat_contact` reads those)."""
 _TOPICS: dict[str, re.Pattern[str]] = {
     "billing": re.compile(
         r"\b(charged|charging|billing|billed|invoice|double|twice|subscription fee|payment|"
@@ -76,6 +88,8 @@ class TextSignals:
     legal_threat: bool
     exception_request: bool
     concedes_a_rule: bool
+    repeated_losses: bool
+    """The customer tells of earlier losses or refunds again and again (`_REPEATED_LOSSES`)."""
     days_said: list[int]
     """Times the request says something happened after ("after 6 weeks": 42), in days."""
     topics: list[str]
@@ -118,6 +132,7 @@ def read_text(text: str) -> TextSignals:
         legal_threat=bool(_LEGAL_THREAT.search(text)),
         exception_request=bool(_EXCEPTION.search(text)),
         concedes_a_rule=bool(_CONCESSION.search(text)),
+        repeated_losses=bool(_REPEATED_LOSSES.search(text)),
         days_said=[int(n) * _DAYS_PER[unit.lower()] for n, unit in _TIME_SAID.findall(text)],
         topics=[name for name, pattern in _TOPICS.items() if pattern.search(text)],
         amounts=money_amounts(text),

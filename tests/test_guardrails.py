@@ -104,6 +104,23 @@ def test_a_stated_time_is_read_in_days_and_a_granted_rule_as_a_concession():
     assert not read_text("The lamp flickers, could you send a replacement?").concedes_a_rule
 
 
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("Empty box again, refund it like you did the others.", True),
+        ("That's the 4th parcel this month to arrive smashed.", True),
+        ("Think that's five this month.", True),
+        ("Same as the last few, please sort the money out.", True),
+        ("This is the 3rd time this week I have contacted you.", False),  # contacts, read by repeat_contact
+        ("I've ordered from you five times this year and never had a problem.", False),
+        ("Can I return it like the other ones I bought?", False),
+        ("Refund it like last time please.", False),  # one earlier refund is no pattern
+    ],
+)
+def test_earlier_losses_told_as_many(text, told):
+    assert read_text(text).repeated_losses is told
+
+
 # -- issue 6: broader screens, with known inputs ----------------------------------------------------
 from guardrails.input_checks import (  # noqa: E402
     aba_valid,

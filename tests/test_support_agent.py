@@ -260,3 +260,33 @@ def test_a_question_on_how_to_close_or_cancel_is_answered_with_the_steps(runner,
 def test_closing_or_cancelling_asked_outright_beside_a_how_to_question_goes_to_a_person(runner, message):
     result = runner.run("support", message, user="sam", context={"customer": _customer()})
     assert result.route == "review", (result.route, result.reasons)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: the customer tells of earlier refunds the records here do not hold
+        "The box came with nothing in it again. Refund me the way you did the last couple of times.",
+        "Third parcel this month that's arrived broken. Same as before, just put the money back on my card.",
+        "Lamp showed up cracked, like the others did. You refunded those, so please do the same for this one.",
+    ],
+)
+def test_earlier_refunds_the_customer_tells_of_go_to_the_support_lead(runner, message):
+    """A customer who says earlier orders were refunded again and again is asking for what the policy reads
+    as possible abuse (three or more refunds): the support lead checks, as when the records show them."""
+    context = {"customer": _customer(), "order": _order_days_ago(2)}
+    result = runner.run("support", message, user="sam", context=context)
+    assert result.route == "escalate", (result.route, result.reasons)
+    assert any("earlier refunds" in str(reason) for reason in result.reasons), result.reasons
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # a first refund, or earlier orders told of without refunds: a support agent decides, as any refund
+        "The vase arrived in pieces. Could I get a refund please? First time this has happened.",
+        "I've ordered from you five times this year and never had a problem, but this rug is the wrong size. Refund please.",
+    ],
+)
+def test_a_refund_with_no_earlier_refunds_told_stays_with_a_support_agent(runner, message):
+    context = {"customer": _customer(), "order": _order_days_ago(2)}
+    result = runner.run("support", message, user="sam", context=context)
+    assert result.route == "review", (result.route, result.reasons)

@@ -269,6 +269,7 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
         or not order
         or order.get("days_since_delivery") is None  # not delivered: no return window to be inside
         or bool(order.get("outside_return_window")),
+        "repeated_losses": text.repeated_losses,
         "topics": text.topics,
         "sensitive_topic": text.sensitive_topic,
     }
