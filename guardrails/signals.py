@@ -39,8 +39,10 @@ _REPEATED_LOSSES = re.compile(
     r"(others|other (times|ones)|(last|past|previous) (few|couple|several)( of)?( times| ones)?)\b"
     r"|\b(like|as|same as|the way) (all )?(the (other times|(last|past|previous) (few|couple|several)( of)?( times| ones)?)|every time)\b"
     r"|\byou refunded (those|them|the others|the (last|other) (ones|few|couple|times?))\b"
-    r"|\b(\d*(?:3rd|[4-9]th|1\dth)|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)( (?!times?\b)\w+)? (this|in the last|in a) (week|month|year)\b"
-    r"|\b([3-9]|1\d|three|four|five|six|seven|eight|nine|ten) (this|in the last|in a) (week|month|year)\b",
+    r"|(?<!on the )(?<!by the )(?<!since the )(?<!until the )(?<!from the )"  # "on the 5th this month" is a date
+    r"\b(\d*(?:3rd|[4-9]th|1\dth)|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)( (?!times?\b)\w+)? (this|in the last|in a) (week|month|year)\b"
+    r"|\b(that's|thats|that is|it's|its|makes|now) (like |about |maybe )?([3-9]|1\d|three|four|five|six|seven|eight|nine|ten) "
+    r"(this|in the last|in a) (week|month|year)\b",
     re.IGNORECASE,
 )
 """Earlier losses or refunds told as many ("refund it like you did the others", "the 5th this year",

@@ -115,6 +115,8 @@ def test_a_stated_time_is_read_in_days_and_a_granted_rule_as_a_concession():
         ("I've ordered from you five times this year and never had a problem.", False),
         ("Can I return it like the other ones I bought?", False),
         ("Refund it like last time please.", False),  # one earlier refund is no pattern
+        ("I sent it back on the 5th this month, where is my money?", False),  # a date
+        ("I've bought 3 this month and one arrived broken.", False),  # purchases, not losses
     ],
 )
 def test_earlier_losses_told_as_many(text, told):
