@@ -34,15 +34,18 @@ _CONCESSION = re.compile(
 _TIME_SAID = re.compile(r"\bafter\s+(\d{1,4})\s+(day|week|month)s?\b", re.IGNORECASE)
 """A time the request says something happened after ("it broke after 5 days", "return it after 6 weeks")."""
 _DAYS_PER = {"day": 1, "week": 7, "month": 30}
+_AS_BEFORE = r"(?:like|as|same as|the way)"
+_LAST_FEW = r"(?:last|past|previous) (?:few|couple|several)(?: of)?(?: times| ones)?"
 _REPEATED_LOSSES = re.compile(
-    r"\b(like|as|same as|the way) (you did|you've done|you have done|you refunded) (with |for )?(all )?(the |those |my )?"
-    r"(others|other (times|ones)|(last|past|previous) (few|couple|several)( of)?( times| ones)?)\b"
-    r"|\b(like|as|same as|the way) (all )?(the (other times|(last|past|previous) (few|couple|several)( of)?( times| ones)?)|every time)\b"
-    r"|\byou refunded (those|them|the others|the (last|other) (ones|few|couple|times?))\b"
+    rf"\b{_AS_BEFORE} (?:you did|you've done|you have done|you refunded) (?:with |for )?(?:all )?(?:the |those |my )?"
+    rf"(?:others|other (?:times|ones)|{_LAST_FEW})\b"
+    rf"|\b{_AS_BEFORE} (?:all )?(?:the (?:other times|{_LAST_FEW})|every time)\b"
+    r"|\byou refunded (?:those|them|the others|the (?:last|other) (?:ones|few|couple|times?))\b"
     r"|(?<!on the )(?<!by the )(?<!since the )(?<!until the )(?<!from the )"  # "on the 5th this month" is a date
-    r"\b(\d*(?:3rd|[4-9]th|1\dth)|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)( (?!times?\b)\w+)? (this|in the last|in a) (week|month|year)\b"
-    r"|\b(that's|thats|that is|it's|its|makes|now) (like |about |maybe )?([3-9]|1\d|three|four|five|six|seven|eight|nine|ten) "
-    r"(this|in the last|in a) (week|month|year)\b",
+    r"\b(?:\d*(?:3rd|[4-9]th|1\dth)|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)(?: (?!times?\b)\w+)? "
+    r"(?:this|in the last|in a) (?:week|month|year)\b"
+    r"|\b(?:that's|thats|that is|it's|its|makes|now) (?:like |about |maybe )?(?:[3-9]|1\d|three|four|five|six|seven|eight|nine|ten) "
+    r"(?:this|in the last|in a) (?:week|month|year)\b",
     re.IGNORECASE,
 )
 """Earlier losses or refunds told as many ("refund it like you did the others", "the 5th this year",

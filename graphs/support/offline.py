@@ -102,12 +102,13 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
             f"Thanks {name}, glad it's sorted. I've closed ticket {ticket['id']}.",
             0.85,
         )
+    said = read_text(text)
     if (
         (_REFUND.search(text) and not routine)
-        or (read_text(text).asks_an_exception(RETURN_WINDOW_DAYS) and context.get("order"))
+        or (said.asks_an_exception(RETURN_WINDOW_DAYS) and context.get("order"))
         # Read from meaning alone, a refund is proposed for the order in question; without one, the
         # customer gets an answer (and the validator's intent check still sends it to a person).
-        or (intent in ("refund", "policy_exception") and context.get("order") and not read_text(text).legal_threat)
+        or (intent in ("refund", "policy_exception") and context.get("order") and not said.legal_threat)
     ):
         return _refund(text, context, name)
     if _VAGUE_PROBLEM.search(text) and not context.get("order") and len(tokens(text)) < 6:
