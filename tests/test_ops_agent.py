@@ -466,6 +466,80 @@ def test_a_redeploy_keeps_the_version_running_instead_of_asking_for_one(ops_runn
     )
 
 
+def _in_two_environments(runner: Any, env: str, version: str, lower: str, lower_version: str | None) -> str:
+    """A service made for the test, running `version` in `env` and `lower_version` in `lower` (None: not there)."""
+    name = unique("svc")
+    with runner.db.transaction() as tx:
+        fleet.load_context(tx, {"service": _service(name, env, version=version, previous_version="3.4.0")}, "test")
+        if lower_version:
+            fleet.load_context(tx, {"service": _service(name, lower, version=lower_version)}, "test")
+    return name
+
+
+@pytest.mark.parametrize(
+    ("message", "env", "lower"),
+    [  # written for this test: the build is named by where it runs, not by its version
+        ("promote the staging build of {name} to prod", "prod", "staging"),
+        ("{name} passed everything in staging. ship that build to production", "prod", "staging"),
+        ("stg has been fine for two days, promote the same build of {name} to prod", "prod", "staging"),
+        ("promote {name} to prod, QA signed it off", "prod", "staging"),  # promoted from the environment below
+        ("push whatever dev is running for {name} to staging", "staging", "dev"),
+    ],
+)
+def test_a_build_named_by_the_environment_it_runs_in_is_the_version_deployed(ops_runner, message, env, lower):
+    """The fleet knows what each environment runs: "the staging build" is that version, not a question."""
+    name = _in_two_environments(ops_runner, env, "3.4.1", lower, "3.5.0-rc2")
+    result = _run(ops_runner, message.format(name=name), {"service": _service(name, env)})
+    assert result.route != "needs_info", (result.question, result.reasons)
+    assert result.action["name"] == "deploy"
+    assert (result.action["args"]["version"], result.action["args"]["env"]) == ("3.5.0-rc2", env)
+    assert result.route == ("review" if env == "prod" else result.route)
+
+
+@pytest.mark.parametrize("lower_version", ["3.4.1", None])
+def test_a_build_named_by_an_environment_with_nothing_new_is_asked_about(ops_runner, lower_version):
+    """Staging runs what production runs (or not the service at all): there is nothing to promote, so the agent asks."""
+    name = _in_two_environments(ops_runner, "prod", "3.4.1", "staging", lower_version)
+    result = _run(ops_runner, f"promote the staging build of {name} to prod", {"service": _service(name, "prod")})
+    assert result.route == "needs_info", (result.action, result.reasons)
+    expected = "staging runs the same version as prod (3.4.1)" if lower_version else f"{name} does not run in staging"
+    assert expected in result.question, result.question
+    assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a canary that is taken to everyone keeps the version it was canarying
+        "{name} canary's been clean for 40 min, take it to 100%",
+        "promote the {name} canary, error rate is flat",
+    ],
+)
+def test_finishing_a_canary_deploys_the_version_running_not_a_question(ops_runner, message):
+    _, result = _run_on_a_new_service(ops_runner, message, "prod")
+    assert result.route == "review", (result.question, result.reasons)
+    assert (result.action["name"], result.action["args"]["version"]) == ("deploy", "3.4.1")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written blind (the first): proposed the staging build for production once promotions were read
+        "{name} canary in prod: what's its error rate vs baseline? don't promote, just give me numbers",
+        "don't promote {name} to prod yet, staging still has the flaky test",
+    ],
+)
+def test_a_promotion_said_not_to_happen_deploys_nothing(ops_runner, message):
+    name = _in_two_environments(ops_runner, "prod", "3.4.1", "staging", "3.5.0-rc2")
+    result = _run(ops_runner, message.format(name=name), {"service": _service(name, "prod")})
+    assert result.action is None or result.action["name"] != "deploy", result.action
+
+
+def test_a_service_s_versions_in_each_environment_are_in_its_facts(ops_runner):
+    name = _in_two_environments(ops_runner, "prod", "3.4.1", "staging", "3.5.0-rc2")
+    result = _run(ops_runner, f"what is {name} running in prod?", {"service": _service(name, "prod")})
+    facts = ops_runner.snapshot("ops", result.thread_id).values["facts"]
+    assert facts["service"]["versions"] == {"prod": "3.4.1", "staging": "3.5.0-rc2"}
+
+
 def test_a_branch_named_for_a_deploy_is_the_version_deployed(ops_runner):
     name = unique("svc")
     context = {"service": _service(name, "staging", replicas=2, version="3.4.1", previous_version="3.4.0")}

@@ -17,7 +17,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.ops.files import POLICY_FILE
-from graphs.ops.graph import destructive_terms
+from graphs.ops.graph import destructive_terms, environments_named
+from graphs.ops.records import ENVS
 from guardrails.intents import actions_asked
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
@@ -85,6 +86,19 @@ _SAME_VERSION = re.compile(
     re.I,
 )
 """A redeploy: the version running stays, its configuration is renewed (or its stuck rollout finished)."""
+_CANARY_DONE = re.compile(
+    r"\bcanary\b[^.?!]{0,60}?(\b100 ?%|" + _NEG + r"\bpromot|\ball the way\b|\beveryone\b|\bfull (rollout|traffic)\b)"
+    r"|(" + _NEG + r"\bpromot\w*|\b100 ?%)[^.?!]{0,30}\bcanary\b",
+    re.I,
+)
+"""A canary taken to everyone: the rollout of the version running is finished, no other version is meant."""
+_PROMOTE = re.compile(_NEG + r"\bpromot(e|es|ed|ing)\b", re.I)
+_HELD_BACK = re.compile(
+    r"\b(don'?t|do not|not|never|won'?t|shouldn'?t|can'?t|cannot|hold off( on)?)\s+(\w+\s+)?"
+    r"(promot|deploy|ship|push|releas|roll(ing)? (it |\w+ )?out)",
+    re.I,
+)
+"""A deploy the words hold back ("don't promote it to prod yet"): no environment's build is meant for it."""
 _ACCOUNT = re.compile(
     r"\b(?:for|to|give|grant|revoke|remove)\s+(?:user\s+|account\s+|engineer\s+)?([a-z][a-z0-9]*(?:[._-][a-z0-9]+)+)\b"
 )
@@ -258,9 +272,23 @@ def _suggest(intent: str, explicit: bool, text: str, context: dict[str, Any]) ->
         if branch:
             versions.insert(0, branch)
         certificate = bool(re.search(r"certificat|tls|x509", text + " " + (guide or {}).get("title", ""), re.I))
-        # Without a version named, a redeploy (asked in so many words, or diagnosed: a renewed certificate, a
-        # stuck rollout) keeps the current one.
-        keeps = certificate or not explicit or bool(_SAME_VERSION.search(text))
+        # Without a version named: a finished canary keeps the one running; a build named by where it runs
+        # ("the staging build", "promote to prod") is what runs there; a redeploy (asked in so many words, or
+        # diagnosed: a renewed certificate, a stuck rollout) keeps the current one.
+        keeps = certificate or not explicit or bool(_SAME_VERSION.search(text) or _CANARY_DONE.search(text))
+        source = None if versions or _CANARY_DONE.search(text) else _source_env(text, env)
+        if source is not None:
+            there = (service.get("versions") or {}).get(source)
+            if there is None or there == service["version"]:
+                nothing = (
+                    f"{name} does not run in {source}"
+                    if there is None
+                    else (f"{source} runs the same version as {env} ({there})")
+                )
+                return question_message(
+                    ["the version to deploy"], f"{nothing}. Which version of {name} should I deploy to {env}?"
+                )
+            versions = [there]
         version = versions[0] if versions else (service["version"] if keeps else None)
         if version is None:
             return question_message(["the version to deploy"], f"Which version of {name} should I deploy to {env}?")
@@ -274,6 +302,21 @@ def _suggest(intent: str, explicit: bool, text: str, context: dict[str, Any]) ->
     if intent == "change_access":
         return _access(text, context, confidence)
     return _bridge(text, context, why, confidence)
+
+
+def _source_env(text: str, env: str) -> str | None:
+    """Where the build to deploy runs, when the words say so.
+
+    A less strict environment they name, the nearest first ("green in dev and staging, ship it to prod":
+    staging), else the one below for a promotion ("promote it to prod": staging).
+    """
+    if _HELD_BACK.search(text):
+        return None
+    below = ENVS[ENVS.index(env) + 1 :]
+    named = [e for e in environments_named(text) if e in below]
+    if named:
+        return named[0]
+    return below[0] if below and _PROMOTE.search(text) else None
 
 
 def _scale(text: str, context: dict[str, Any], why: str, impact: str, confidence: float) -> AIMessage:

@@ -199,6 +199,15 @@ def get_service(tx: Tx, name: str, env: str) -> Row | None:
     return row
 
 
+def versions(tx: Tx, name: str) -> dict[str, str]:
+    """The version a service runs in each environment it is in, the strictest first ("the staging build")."""
+    rows = {
+        r["env"]: str(r["version"])
+        for r in tx.execute("SELECT env, version FROM sim_ops_services WHERE name = :n", {"n": name})
+    }
+    return {env: rows[env] for env in ENVS if env in rows}
+
+
 def service_names(tx: Tx) -> list[str]:
     """Every service the registry knows, in any environment."""
     return [r["name"] for r in tx.execute("SELECT DISTINCT name FROM sim_ops_services ORDER BY name")]
