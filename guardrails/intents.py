@@ -238,10 +238,10 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
         go_ahead = _gives_go_ahead(segment, index)
         how_to = _asks_how_to(segment)
         set_aside: set[str] = set()
-        if answered and (index == 0 or how_to or (not go_ahead and _tells_a_wish(segment))):
-            # A wish told beside a how-to question is its subject, not an ask; an ask made outright is
-            # read in its own sentence, so the whole request (the wish and the question together) is not.
-            # The how-to question itself ("How do I close my account?") asks for the steps: what it asks
+        if answered and (index == 0 or how_to or (not go_ahead and _is_its_subject(segment))):
+            # A wish told, or whether one may, beside a how-to question is its subject, not an ask; an ask
+            # made outright is read in its own sentence, so the whole request (the wish and the question
+            # together) is not. The how-to question itself ("How do I close my account?") asks for the steps: what it asks
             # about is set aside and the rest read as they would be without it.
             near = [m for m in near if m.id not in answered]
             set_aside = answered if how_to else set()
@@ -331,6 +331,19 @@ _ASKS_YOU = re.compile(r"\b(?:please|pls|you to|can you|could you|would you|will
 def _tells_a_wish(segment: str) -> bool:
     """A statement in the requester's own person ("I'd like to swap it", "need it by Friday"), asking nobody to act."""
     return not _is_question(segment) and bool(_FIRST_PERSON.search(segment)) and not _ASKS_YOU.search(segment)
+
+
+_MAY_I = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|so|ok|okay|also|and|but)\W+)*"
+    r"(?:(?:can|could|may|do|should) (?:i|we)\b|is it possible\b|is there (?:a|any) way\b|am i able\b|are we able\b)",
+    re.I,
+)
+
+
+def _is_its_subject(segment: str) -> bool:
+    """What a how-to question beside it asks about: a wish told, or whether the requester may ("Could I swap it?")."""
+    asks_if_may = _is_question(segment) and bool(_MAY_I.search(segment)) and not _ASKS_YOU.search(segment)
+    return _tells_a_wish(segment) or asks_if_may
 
 
 def _asks_how_to_in(text: str) -> bool:

@@ -290,3 +290,33 @@ def test_a_refund_with_no_earlier_refunds_told_stays_with_a_support_agent(runner
     context = {"customer": _customer(), "order": _order_days_ago(2)}
     result = runner.run("support", message, user="sam", context=context)
     assert result.route == "review", (result.route, result.reasons)
+
+
+@pytest.mark.parametrize(
+    ("message", "article"),
+    [  # written for this test: whether one may, then how, in two questions
+        ("Could I swap the grey cushion covers for the green ones? How does an exchange work?", "swap an item"),
+        (
+            "Is it possible to swap the oak side table for the walnut one? How do exchanges work with you?",
+            "swap an item",
+        ),
+        ("Could I change the delivery address on my order? How do I do that?", "within 1 hour"),
+    ],
+)
+def test_asking_whether_one_may_beside_a_how_to_question_is_answered_with_the_steps(runner, message, article):
+    """ "Could I swap it? How does an exchange work?" asks whether and how, not for us to change the order."""
+    result = runner.run("support", message, user="sam", context={"customer": _customer()})
+    assert (result.route, result.action["name"]) == ("auto", "reply"), (result.route, result.reasons)
+    assert article in result.reply, result.reply
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: the change asked of us keeps its person
+        "Can you swap the grey covers for the green ones? How does that work?",
+        "Is it possible for you to change the delivery address on my order? How do I check it worked?",
+    ],
+)
+def test_a_change_asked_of_us_beside_a_how_to_question_still_goes_to_a_person(runner, message):
+    result = runner.run("support", message, user="sam", context={"customer": _customer()})
+    assert result.route == "review", (result.route, result.reasons)
