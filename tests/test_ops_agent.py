@@ -533,6 +533,13 @@ def test_a_promotion_said_not_to_happen_deploys_nothing(ops_runner, message):
     assert result.action is None or result.action["name"] != "deploy", result.action
 
 
+def test_a_question_comparing_environments_is_answered_with_each_one_s_version(ops_runner):
+    name = _in_two_environments(ops_runner, "prod", "3.4.1", "staging", "3.5.0-rc2")
+    result = _run(ops_runner, f"Is prod {name} on the same release as staging?", {"service": _service(name, "prod")})
+    assert (result.route, result.action["name"]) == ("auto", "inspect_logs"), result.reasons
+    assert "version 3.4.1" in result.reply and "staging runs 3.5.0-rc2" in result.reply, result.reply
+
+
 def test_a_service_s_versions_in_each_environment_are_in_its_facts(ops_runner):
     name = _in_two_environments(ops_runner, "prod", "3.4.1", "staging", "3.5.0-rc2")
     result = _run(ops_runner, f"what is {name} running in prod?", {"service": _service(name, "prod")})

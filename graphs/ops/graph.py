@@ -114,6 +114,11 @@ def environments_named(text: str) -> list[str]:
     return [env for env in fleet.ENVS if env in named]
 
 
+def elsewhere(versions: dict[str, str], env: str) -> str:
+    """What the service runs in its other environments, as a reviewer reads it ("; staging runs 3.5.0")."""
+    return "".join(f"; {other} runs {version}" for other, version in versions.items() if other != env)
+
+
 def find_service(text: str, names: list[str]) -> str | None:
     """The registry service a request names: exact, `<x> database` for `<x>-db`, or an unambiguous prefix."""
     lowered = text.lower()
@@ -306,8 +311,7 @@ def _fleet_tool_calls(view: _FleetView, source: str, log_count: int, injected: i
             "result": (
                 f"{service['version']} (previous {service['previous_version']}), {service['replicas']} of max "
                 f"{service['max_replicas']} replicas, {service['health']}, owner {service['owner_team']}, "
-                f"{len(view.dependents)} dependents"
-                + "".join(f"; {other} runs {v}" for other, v in view.versions.items() if other != env)
+                f"{len(view.dependents)} dependents" + elsewhere(view.versions, env)
                 if service
                 else "not in the registry"
             ),

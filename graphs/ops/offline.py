@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from graphs.ops.files import POLICY_FILE
-from graphs.ops.graph import destructive_terms, environments_named
+from graphs.ops.graph import destructive_terms, elsewhere, environments_named
 from graphs.ops.records import ENVS
 from guardrails.intents import actions_asked
 from guardrails.policy import load_policy
@@ -232,9 +232,10 @@ def _suggest(intent: str, explicit: bool, text: str, context: dict[str, Any]) ->
     why = _why(explicit, text, context)
     if intent == "inspect_logs":
         logs = context.get("logs") or []
+        others = elsewhere(service.get("versions") or {}, env)
         summary = (
-            f"Read-only look at {where}: version {service['version']} (previous {service.get('previous_version')}), "
-            f"{service['replicas']} replicas, {service.get('health')}. {len(logs)} recent log lines; "
+            f"Read-only look at {where}: version {service['version']} (previous {service.get('previous_version')})"
+            f"{others}, {service['replicas']} replicas, {service.get('health')}. {len(logs)} recent log lines; "
             f"{_cause(context)}. Nothing was changed."
         )
         if guide or context.get("runbooks"):
