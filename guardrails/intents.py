@@ -241,8 +241,8 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
         if answered and (index == 0 or how_to or (not go_ahead and _is_its_subject(segment))):
             # A wish told, or whether one may, beside a how-to question is its subject, not an ask; an ask
             # made outright is read in its own sentence, so the whole request (the wish and the question
-            # together) is not. The how-to question itself ("How do I close my account?") asks for the steps: what it asks
-            # about is set aside and the rest read as they would be without it.
+            # together) is not. The how-to question itself ("How do I close my account?") asks for the
+            # steps: what it asks about is set aside and the rest read as they would be without it.
             near = [m for m in near if m.id not in answered]
             set_aside = answered if how_to else set()
         ranked = (

@@ -276,15 +276,16 @@ def _suggest(intent: str, explicit: bool, text: str, context: dict[str, Any]) ->
         # Without a version named: a finished canary keeps the one running; a build named by where it runs
         # ("the staging build", "promote to prod") is what runs there; a redeploy (asked in so many words, or
         # diagnosed: a renewed certificate, a stuck rollout) keeps the current one.
-        keeps = certificate or not explicit or bool(_SAME_VERSION.search(text) or _CANARY_DONE.search(text))
-        source = None if versions or _CANARY_DONE.search(text) else _source_env(text, env)
+        canary_done = bool(_CANARY_DONE.search(text))
+        keeps = certificate or not explicit or canary_done or bool(_SAME_VERSION.search(text))
+        source = None if versions or canary_done else _source_env(text, env)
         if source is not None:
             there = (service.get("versions") or {}).get(source)
             if there is None or there == service["version"]:
                 nothing = (
                     f"{name} does not run in {source}"
                     if there is None
-                    else (f"{source} runs the same version as {env} ({there})")
+                    else f"{source} runs the same version as {env} ({there})"
                 )
                 return question_message(
                     ["the version to deploy"], f"{nothing}. Which version of {name} should I deploy to {env}?"
