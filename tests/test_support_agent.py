@@ -167,6 +167,32 @@ def test_where_an_order_or_ticket_stands_is_answered_from_its_record(runner, mes
 
 
 @pytest.mark.parametrize(
+    "message",
+    [  # written for this test: the record says delivered, and that is what the customer disputes
+        "Tracking says my order was delivered but it's not here. Where is it?",
+        "where is my order {order}? it says delivered but I never got it",
+        "The app shows my parcel as delivered yesterday, but nothing has turned up. What now?",
+    ],
+)
+def test_a_delivery_the_customer_says_never_came_is_not_answered_with_the_record(runner, message):
+    """ "Your order was delivered 2 days ago" answered "it says delivered but it's not here", and an order
+    number in the question found the support-hours article (its example number): the help centre's
+    missing-parcel steps are what the customer needs."""
+    order = {"id": "o-4312", "amount": 89, "currency": "USD", "days_since_delivery": 2}
+    result = runner.run(
+        "support", message.format(order=order["id"]), user="sam", context={"customer": _customer(), "order": order}
+    )
+    assert result.action and result.action["name"] == "reply", (result.route, result.reasons)
+    assert "was delivered 2 days ago" not in result.reply, result.reply
+    values = runner.snapshot("support", result.thread_id).values
+    retrieval = next(s for s in values["assessment"]["confidence_signals"] if s["name"] == "retrieval_quality")
+    assert "record says where it stands" not in retrieval["detail"], retrieval
+    found = [e["title"] for e in values["evidence"] if e["source"] == "help_article"]
+    assert "Tracking says delivered but I can't find my parcel" in found, found
+    assert "Support hours and how to contact us" not in found, found
+
+
+@pytest.mark.parametrize(
     ("message", "extra"),
     [  # a status asked beside something a person decides keeps its route
         ("Where's my parcel? If it's not here by Friday I want my money back.", {}),

@@ -138,8 +138,12 @@ def prepare() -> None:
     _search_knowledge("prepare")
 
 
-def _search_knowledge(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """Help articles and similar past tickets, screened and masked; the ids of those carrying instructions."""
+def _search_knowledge(request: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Help articles and similar past tickets, screened and masked; the ids of those carrying instructions.
+
+    An order number is no topic: searched as a word, it found the article that gives one as an example.
+    """
+    text = _ORDER_ID.sub(" ", request)
     articles = retrieve(
         KNOWLEDGE / "help_articles.jsonl",
         text,

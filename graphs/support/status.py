@@ -14,6 +14,15 @@ _STATUS = "status_followup"
 _ANSWERED_BESIDE = frozenset({_STATUS, "complaint"})
 """Readings a record answers: where something stands, and the mild venting that often comes with it."""
 _NAMES_A_TICKET = re.compile(r"\b(ticket|case|complaint|claim)\b|\bT-\d+\b", re.IGNORECASE)
+_NEVER_CAME = re.compile(
+    r"\b(never (got|get|received|arrived|came|turned up|showed up)"
+    r"|(hasn'?t|has not|didn'?t|did not|haven'?t|have not|wasn'?t|was not) (arrive|come|turn(ed)? up|show(n|ed)? up"
+    r"|been delivered|receive|get|got)\w*"
+    r"|(not|nothing) (here|there|arrived|received|delivered|has (arrived|turned up|come))"
+    r"|nothing (has )?(turned|showed) up|(can'?t|cannot|couldn'?t) find|no sign of|nowhere to be)\b",
+    re.IGNORECASE,
+)
+"""Words saying a delivery did not reach the customer: the record's "delivered" is what they dispute."""
 
 
 def record_in_question(
@@ -31,6 +40,8 @@ def record_in_question(
         return None
     if _NAMES_A_TICKET.search(text):
         return {"kind": "ticket", **ticket} if ticket else None
+    if order and order.get("days_since_delivery") is not None and _NEVER_CAME.search(text):
+        return None  # "it says delivered but it's not here": the help centre's missing-parcel steps answer it
     return {"kind": "order", **order} if order else None
 
 
