@@ -236,7 +236,7 @@ class Index:
         The lexical score is the IDF-weighted share of the query's informative words a document
         contains (discounted for queries of fewer than four such words): 1.0 means a substantial
         query is fully covered. With `semantic`, the score is the better of that and the scaled
-        embedding similarity, and documents are ranked by it.
+        embedding similarity, and documents are ranked by it, nudged by their BM25 (`WORDS_TIEBREAK`).
         """
         q = list(dict.fromkeys(tokens(query)))
         if not q:
@@ -259,12 +259,15 @@ class Index:
             if bm25[i] > 0 or (meaning is not None and meaning[i] > 0):
                 scored.append((self.documents[i], score, float(bm25[i])))
         if meaning is not None:
-            scored.sort(key=lambda item: (item[1], item[2]), reverse=True)
+            # Scores a few hundredths apart say little; the query's own words then decide (at most a tenth).
+            scored.sort(key=lambda item: item[1] + WORDS_TIEBREAK * min(item[2], 5.0), reverse=True)
         else:
             scored.sort(key=lambda item: (item[2], item[1]), reverse=True)
         return scored[:k]
 
 
+WORDS_TIEBREAK = 0.02
+"""Per unit of BM25 (up to 5), what a document's words add to its score for ranking, never to the score itself."""
 SEMANTIC_FLOOR = 0.30
 SEMANTIC_FULL = 0.70
 

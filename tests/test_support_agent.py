@@ -192,6 +192,15 @@ def test_a_delivery_the_customer_says_never_came_is_not_answered_with_the_record
     assert "Support hours and how to contact us" not in found, found
 
 
+def test_of_articles_scored_alike_the_one_whose_words_match_more_is_quoted(runner):
+    """ "Caring for fabric upholstery" (0.69, BM25 2.0) was quoted before the missing-parcel article (0.68,
+    BM25 3.5): the scores are a hundredth apart, the words are not."""
+    order = {"id": "o-4312", "amount": 89, "currency": "USD", "days_since_delivery": 2}
+    message = "where is my order o-4312? it says delivered but I never got it"
+    result = runner.run("support", message, user="sam", context={"customer": _customer(), "order": order})
+    assert "Tracking says delivered but I can't find my parcel" in result.reply, result.reply
+
+
 @pytest.mark.parametrize(
     ("message", "extra"),
     [  # a status asked beside something a person decides keeps its route
