@@ -540,6 +540,21 @@ def test_a_question_comparing_environments_is_answered_with_each_one_s_version(o
     assert "version 3.4.1" in result.reply and "staging runs 3.5.0-rc2" in result.reply, result.reply
 
 
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a deploy held back in words, and a question asked instead
+        "{name} canary in prod: what's its error rate vs baseline? don't promote, just give me numbers",
+        "do not deploy {name} to prod yet. how does its error rate look since the last release?",
+    ],
+)
+def test_a_question_beside_a_deploy_held_back_is_answered_by_looking_not_with_a_version_question(ops_runner, message):
+    """ "Which version of X should I deploy to prod?" answered an engineer who said not to deploy and asked for numbers."""
+    name, result = _run_on_a_new_service(ops_runner, message, "prod")
+    assert result.route != "needs_info", (result.question, result.reasons)
+    assert result.action["name"] == "inspect_logs", result.action
+    assert _fleet(ops_runner, name, "prod")["version"] == "3.4.1"
+
+
 def test_a_service_s_versions_in_each_environment_are_in_its_facts(ops_runner):
     name = _in_two_environments(ops_runner, "prod", "3.4.1", "staging", "3.5.0-rc2")
     result = _run(ops_runner, f"what is {name} running in prod?", {"service": _service(name, "prod")})

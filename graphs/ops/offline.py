@@ -135,6 +135,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
     intent: str | None = keyword
     if asked and not (keyword is not None and keyword in asked):
         intent = asked[0] if asked[0] != "inspect_logs" or _ASKS.search(text) else keyword
+    if intent == "deploy" and keyword != "deploy" and _HELD_BACK.search(text) and _ASKS.search(text):
+        intent = "inspect_logs"  # "don't promote, just give me numbers": the deploy read is the one said not to do
     explicit = intent is not None
     if intent is None:
         intent = _diagnose(context)
