@@ -35,6 +35,13 @@ def _runner(args: argparse.Namespace) -> Any:
     return Runner(args.settings)
 
 
+def _store(args: argparse.Namespace) -> Any:
+    """The database alone, for commands that run no agent: no graph and no LangChain is loaded."""
+    from hitl_runtime.store import open_store
+
+    return open_store(args.settings)
+
+
 def _print(args: argparse.Namespace, value: Any, text: Callable[[Any], str]) -> None:
     if getattr(args, "json", False):
         print(json.dumps(value, default=str, ensure_ascii=False))
@@ -98,9 +105,8 @@ def cmd_reply(args: argparse.Namespace) -> None:
 def cmd_reviews(args: argparse.Namespace) -> None:
     from hitl_core import reviews
 
-    runner = _runner(args)
     rows = reviews.inbox(
-        runner.db,
+        _store(args).db,
         status=args.status,
         role=args.role,
         agent=args.agent,
@@ -171,51 +177,51 @@ def cmd_show(args: argparse.Namespace) -> None:
     _print(args, review, text)
 
 
-def _proven_identity(runner: Any, claimed: str | None, password_stdin: bool) -> tuple[str | None, str]:
+def _proven_identity(store: Any, claimed: str | None, password_stdin: bool) -> tuple[str | None, str]:
     """Who the caller proved to be, and the channel to record.
 
     An API token (`HITL_TOKEN`), a password on stdin, or nothing (`cli`: the trusted host's
-    operator, as DESIGN's contract allows).
+    operator, as DESIGN's contract allows). `store` is a `Store` or a `Runner`: its `db` and `settings`.
     """
     from hitl_core import tokens
     from hitl_core.errors import Forbidden
     from hitl_core.users import authenticate
 
-    token = runner.settings.token
+    token = store.settings.token
     if token:
-        user = tokens.authenticate(runner.db, token)
+        user = tokens.authenticate(store.db, token)
         if claimed is not None and claimed != user.name:
             raise Forbidden(f"HITL_TOKEN belongs to {user.name}, not {claimed}")
         return user.name, "cli+token"
     if password_stdin:
         if not claimed:
             raise BadInput("--password-stdin needs --as NAME")
-        account = authenticate(runner.db, claimed, sys.stdin.readline().rstrip("\n"))
+        account = authenticate(store.db, claimed, sys.stdin.readline().rstrip("\n"))
         if account is None:
             raise Forbidden(f"wrong password for {claimed}")
         return account.name, "cli+password"
     return None, "cli"
 
 
-def _admin_or_bootstrap(runner: Any, what: str) -> str:
+def _admin_or_bootstrap(store: Any, what: str) -> str:
     """Account administration needs an admin's token, except before the first admin exists."""
     from hitl_core import tokens
     from hitl_core.errors import Forbidden
 
-    if not tokens.has_admin(runner.db) and not runner.settings.token:
+    if not tokens.has_admin(store.db) and not store.settings.token:
         return "bootstrap"
-    name, _ = _proven_identity(runner, None, False)
+    name, _ = _proven_identity(store, None, False)
     if name is None:
         raise Forbidden(f"{what} needs an admin's credentials: set HITL_TOKEN to an admin's API token")
-    if "admin" not in _user_roles(runner, name):
+    if "admin" not in _user_roles(store, name):
         raise Forbidden(f"{name} is not an admin; {what} needs an admin's credentials")
     return name
 
 
-def _user_roles(runner: Any, name: str) -> tuple[str, ...]:
+def _user_roles(store: Any, name: str) -> tuple[str, ...]:
     from hitl_core.users import get_user
 
-    return tuple(get_user(runner.db, name).roles)
+    return tuple(get_user(store.db, name).roles)
 
 
 def cmd_decide(args: argparse.Namespace) -> None:
@@ -250,7 +256,7 @@ def cmd_decide(args: argparse.Namespace) -> None:
 def cmd_actions(args: argparse.Namespace) -> None:
     from hitl_core import ledger
 
-    rows = ledger.list_entries(_runner(args).db, thread_id=args.thread, limit=args.limit)
+    rows = ledger.list_entries(_store(args).db, thread_id=args.thread, limit=args.limit)
     _print(args, rows, lambda r: _lines(r, ["id", "thread_id", "name", "args", "status", "idempotency_key"]))
 
 
@@ -333,16 +339,11 @@ def cmd_retention_apply(args: argparse.Namespace) -> None:
 
 
 def cmd_forget(args: argparse.Namespace) -> None:
-    from hitl_core.errors import Forbidden
     from hitl_runtime import erasure
 
     subject = erasure.validate_subject(args.subject)  # bad input is refused before anything else
     runner = _runner(args)
-    name, _ = _proven_identity(runner, args.admin, args.password_stdin)
-    if name is None:
-        raise Forbidden("erasure needs an admin's credentials: set HITL_TOKEN, or --as NAME --password-stdin")
-    if "admin" not in _user_roles(runner, name):
-        raise Forbidden(f"{name} is not an admin; erasure needs an admin's credentials")
+    name = _admin(runner, args, "erasure")
     report = erasure.forget(
         runner.db, runner.thread_checkpoints, subject, actor=name, lease_seconds=runner.settings.lease_seconds
     )
@@ -356,14 +357,14 @@ def cmd_forget(args: argparse.Namespace) -> None:
     )
 
 
-def _admin(runner: Any, args: argparse.Namespace, what: str) -> str:
+def _admin(store: Any, args: argparse.Namespace, what: str) -> str:
     """An admin who proved who they are (HITL_TOKEN, or --as NAME --password-stdin), as erasure asks."""
     from hitl_core.errors import Forbidden
 
-    name, _ = _proven_identity(runner, getattr(args, "admin", None), getattr(args, "password_stdin", False))
+    name, _ = _proven_identity(store, getattr(args, "admin", None), getattr(args, "password_stdin", False))
     if name is None:
         raise Forbidden(f"{what} needs an admin's credentials: set HITL_TOKEN, or --as NAME --password-stdin")
-    if "admin" not in _user_roles(runner, name):
+    if "admin" not in _user_roles(store, name):
         raise Forbidden(f"{name} is not an admin; {what} needs an admin's credentials")
     return name
 
@@ -428,11 +429,11 @@ def cmd_notifications_retry(args: argparse.Namespace) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from hitl_core import audit
+    from hitl_core import audit, threads
 
-    runner = _runner(args)
+    store = _store(args)
     if args.target == "verify":
-        result = audit.verify(runner.db).as_dict()
+        result = audit.verify(store.db).as_dict()
         _print(
             args,
             result,
@@ -451,7 +452,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
             raise SystemExit(1)
         return
     if args.target == "checkpoint":
-        made = audit.checkpoint(runner.db).as_dict()
+        made = audit.checkpoint(store.db).as_dict()
         _print(
             args,
             made,
@@ -465,8 +466,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
         if not made["ok"]:
             raise SystemExit(1)
         return
-    runner.thread(args.target)
-    events = audit.thread_history(runner.db, args.target)
+    threads.get(store.db, args.target)
+    events = audit.thread_history(store.db, args.target)
     _print(
         args,
         events,
@@ -480,7 +481,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 def cmd_metrics(args: argparse.Namespace) -> None:
     from hitl_core import metrics
 
-    result = metrics.compute(_runner(args).db, since=args.since, until=args.until, agent=args.agent, action=args.action)
+    result = metrics.compute(_store(args).db, since=args.since, until=args.until, agent=args.agent, action=args.action)
     _print(args, result, _metrics_text)
 
 
@@ -526,9 +527,9 @@ def cmd_incident(args: argparse.Namespace) -> None:
     from hitl_core import metrics
     from hitl_core.users import get_user
 
-    runner = _runner(args)
-    get_user(runner.db, args.reviewer)
-    result = metrics.report_incident(runner.db, args.action_id, args.reviewer, args.description)
+    store = _store(args)
+    get_user(store.db, args.reviewer)
+    result = metrics.report_incident(store.db, args.action_id, args.reviewer, args.description)
     _print(args, result, lambda r: f"incident {r['id']} recorded on action {r['action_id']}")
 
 
@@ -798,54 +799,54 @@ def cmd_users_add(args: argparse.Namespace) -> None:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     validate_account(args.name, args.role, password, known_roles())  # bad input is refused before anything else
-    runner = _runner(args)
-    actor = _admin_or_bootstrap(runner, "creating or changing accounts")
-    user = add_user(runner.db, args.name, args.role, password=password, actor=actor)
+    store = _store(args)
+    actor = _admin_or_bootstrap(store, "creating or changing accounts")
+    user = add_user(store.db, args.name, args.role, password=password, actor=actor)
     _print(args, {"name": user.name, "roles": list(user.roles)}, lambda u: f"user {u['name']}: {', '.join(u['roles'])}")
 
 
 def cmd_users_list(args: argparse.Namespace) -> None:
     from hitl_core.users import list_users
 
-    users = [{"name": u.name, "roles": list(u.roles)} for u in list_users(_runner(args).db)]
+    users = [{"name": u.name, "roles": list(u.roles)} for u in list_users(_store(args).db)]
     _print(args, users, lambda rows: _lines(rows, ["name", "roles"]))
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> None:
     from hitl_core import tokens
 
-    runner = _runner(args)
+    store = _store(args)
     if args.password_stdin:
-        proven, _ = _proven_identity(runner, args.name, True)
+        proven, _ = _proven_identity(store, args.name, True)
         actor = proven or args.name
     else:
-        actor = _admin_or_bootstrap(runner, f"creating a token for {args.name}")
-    created = tokens.create(runner.db, args.name, label=args.label, actor=actor)
+        actor = _admin_or_bootstrap(store, f"creating a token for {args.name}")
+    created = tokens.create(store.db, args.name, label=args.label, actor=actor)
     _print(args, created, lambda c: f"token {c['id']} for {c['user']} (shown once, keep it secret):\n{c['token']}")
 
 
 def cmd_tokens_list(args: argparse.Namespace) -> None:
     from hitl_core import tokens
 
-    runner = _runner(args)
-    _admin_or_bootstrap(runner, "listing tokens")
-    rows = tokens.list_tokens(runner.db, args.user)
+    store = _store(args)
+    _admin_or_bootstrap(store, "listing tokens")
+    rows = tokens.list_tokens(store.db, args.user)
     _print(args, rows, lambda r: _lines(r, ["id", "user", "label", "created_at", "last_used_at", "revoked_at"]))
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> None:
     from hitl_core import tokens
 
-    runner = _runner(args)
-    actor = _admin_or_bootstrap(runner, "revoking a token")
-    revoked = tokens.revoke(runner.db, args.token_id, actor=actor)
+    store = _store(args)
+    actor = _admin_or_bootstrap(store, "revoking a token")
+    revoked = tokens.revoke(store.db, args.token_id, actor=actor)
     _print(args, revoked, lambda r: f"token {r['id']} of {r['user']} revoked at {r['revoked_at']}")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     from hitl_core.schema import SCHEMA_VERSION
 
-    _runner(args)
+    _store(args)
     _print(args, {"schema_version": SCHEMA_VERSION}, lambda r: f"schema at version {r['schema_version']}")
 
 

@@ -1,14 +1,22 @@
-"""Listing threads: a requester's conversations, newest first (the chat page's history).
+"""Reading threads: one by id, and a requester's conversations, newest first (the chat page's history).
 
-One query on the threads table (indexed by requester and last update), never a checkpoint scan.
+Queries on the threads table (indexed by requester and last update), never a checkpoint scan.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hitl_core.db import Database
-from hitl_core.errors import BadInput
+from hitl_core.db import Database, Row
+from hitl_core.errors import BadInput, NotFound
+
+
+def get(db: Database, thread_id: str) -> Row:
+    """The thread row, or NotFound."""
+    rows = db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
+    if not rows:
+        raise NotFound(f"unknown thread {thread_id!r}")
+    return rows[0]
 
 
 def for_requester(db: Database, requester: str, *, agent: str | None = None, limit: int = 20) -> list[dict[str, Any]]:

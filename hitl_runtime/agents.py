@@ -174,6 +174,15 @@ def agent_migrations() -> dict[str, list[list[str]]]:
     return {name: list(steps) for name, steps in _each_agents("MIGRATIONS").items()}
 
 
+def agent_actions() -> dict[str, list[Any]]:
+    """Each known agent's actions (its `ACTIONS`), loading its graph's modules, which register them.
+
+    A process that has run no agent still needs every action's spec: a fresh `hitl rollback` undoes
+    an action through it. Agent packages load their graphs lazily, so the runner asks here.
+    """
+    return {name: list(specs) for name, specs in _each_agents("ACTIONS").items()}
+
+
 def sweep_steps() -> dict[str, Callable[[Tx], int]]:
     """Each known agent's own step in `hitl sweep` (its `SWEEP`: deliveries due, and the like)."""
     return {name: step for name, step in _each_agents("SWEEP").items() if callable(step)}

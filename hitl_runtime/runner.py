@@ -33,23 +33,24 @@ from hitl_core import (
     outbox,
     retention,
     reviews,
-    schema,
+    threads,
     tokens,
     tracing,
 )
 from hitl_core.actions import get_action
 from hitl_core.canonical import iso, iso_in, loads, new_id, now_iso, utc_now, value_hash
-from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id, make_checkpointer
+from hitl_core.checkpointing import LEASE_KEY, LEASE_TTL_KEY, latest_checkpoint_id
 from hitl_core.db import Database, Row, Tx, is_connection_error
-from hitl_core.errors import BadInput, Conflict, Forbidden, HitlError, NotFound, Unavailable
+from hitl_core.errors import BadInput, Conflict, Forbidden, HitlError, Unavailable
 from hitl_core.faults import crash_point
 from hitl_core.masking import mask_text, mask_value
 from hitl_core.payloads import QuestionRequest, ReviewDecision, ReviewRequest, ReviewResponse
-from hitl_core.settings import Settings, configured
+from hitl_core.settings import Settings
 from hitl_core.users import ANONYMOUS, User, get_user, validate_name
-from hitl_runtime.agents import agent_migrations, agent_module, agent_policy, sweep_steps
+from hitl_runtime.agents import agent_actions, agent_module, agent_policy, sweep_steps
 from hitl_runtime.models import make_model
 from hitl_runtime.served_threads import HOST, ServedThreads, ThreadCheckpoints
+from hitl_runtime.store import open_store
 from nodes.assess import assess_state
 from nodes.governed import no_signals
 from nodes.propose import preview_for
@@ -131,10 +132,9 @@ class Runner:
         db: Database | None = None,
         model_factory: Callable[[str], BaseChatModel] | None = None,
     ) -> None:
-        self.settings = settings or configured()
-        self.db = db or Database(self.settings.database_url)
-        self.checkpointer = make_checkpointer(self.db, self.settings.lease_seconds)
-        schema.upgrade(self.db, self.checkpointer, agent_migrations())
+        store = open_store(settings, db=db)
+        self.settings, self.db, self.checkpointer = store.settings, store.db, store.checkpointer
+        agent_actions()  # every agent's action specs, for what this process may undo or preview
         tracing.configure(self.settings, redact_for_log)
         self._model_factory = model_factory or (lambda agent: make_model(agent, self.settings))
         self._compiled: dict[str, Any] = {}
@@ -204,10 +204,7 @@ class Runner:
 
     def thread(self, thread_id: str) -> Row:
         """The thread row, or NotFound."""
-        rows = self.db.read("SELECT * FROM threads WHERE thread_id = :t", {"t": thread_id})
-        if not rows:
-            raise NotFound(f"unknown thread {thread_id!r}")
-        return rows[0]
+        return threads.get(self.db, thread_id)
 
     # -- starting and continuing ---------------------------------------------------------------
     @tracing.traced("hitl.run")

@@ -217,3 +217,55 @@ def test_decide_ignore_dismisses_with_a_reason(hitl, runner):
     decided = [e for e in audit.thread_history(runner.db, thread_id) if e["kind"] == "review_decided"]
     assert [(e["data"]["decision"], e["data"]["channel"]) for e in decided] == [("ignore", "cli")]
     assert "ignore" in hitl("decide", "--help").stdout
+
+
+_GRAPH_MACHINERY = (
+    "langgraph.pregel",
+    "langchain_core.language_models.chat_models",
+    "graphs.support.graph",
+    "graphs.ops.graph",
+    "graphs.compliance.graph",
+)
+_LOADED = """
+import json, sys
+from hitl_cli.main import main
+code = main(sys.argv[1:])
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["db", "upgrade", "--json"],
+        ["reviews", "--json"],
+        ["actions", "--json"],
+        ["audit", "verify", "--json"],
+        ["metrics", "--json"],
+        ["users", "list", "--json"],
+        ["audit", "checkpoint", "--json"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_commands_that_only_use_the_database_do_not_load_the_agents_graphs(settings, runner, command):
+    """An operator's `hitl reviews` answers in a fraction of a second: no graph, no LangChain is imported."""
+    from tests.helpers import refund_request
+
+    paused = refund_request(runner, 40)  # a pending review, so the listing has something to list
+    assert paused.status == "pending_review"
+    environment = {**os.environ, "HITL_DATABASE_URL": settings.database_url}
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADED.format(heavy=_GRAPH_MACHINERY), *command],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["heavy"] == []
+    printed = json.loads(proc.stdout)  # the command still printed its one JSON document
+    broken = isinstance(printed, dict) and printed.get("ok") is False  # a test beside this one tampers the audit
+    assert report["code"] == (1 if broken else 0), proc.stderr
+    if command[0] == "reviews":
+        assert paused.reviews[0] in {r["id"] for r in printed}
