@@ -126,7 +126,9 @@ def cmd_reviews(args: argparse.Namespace) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    review = _runner(args).show(args.review_id)
+    from hitl_core import reviews
+
+    review = reviews.with_context(_store(args).db, args.review_id)
 
     def text(r: dict[str, Any]) -> str:
         payload = r["interrupt"]

@@ -253,6 +253,24 @@ def shown_payload(db: Database, review_id: str) -> dict[str, Any] | None:
     return loads(rows[0]["payload"]) if rows else None
 
 
+def with_context(db: Database, review_id: str) -> dict[str, Any]:
+    """Everything a reviewer sees of a review, or NotFound.
+
+    Its public form, the exact interrupt value under `interrupt`, the approvals so far and the
+    thread's other reviews: `hitl show` reads it with the database alone.
+    """
+    row = get_row(db, review_id)
+    review = public(row)
+    review["interrupt"] = loads(row["payload"])
+    review["approvals"] = approvals(db, review_id)
+    review["thread_reviews"] = [
+        {k: r[k] for k in ("id", "kind", "status", "action", "decided_by", "decided_at", "tier_name")}
+        for r in for_thread(db, review["thread_id"])
+        if r["id"] != review_id
+    ]
+    return review
+
+
 def row_for_update(tx: Tx, review_id: str) -> Row:
     """The raw row inside a transaction, or NotFound."""
     row = tx.one("SELECT * FROM reviews WHERE id = :i", {"i": review_id})

@@ -1110,16 +1110,7 @@ class Runner:
     # -- reading -------------------------------------------------------------------------------
     def show(self, review_id: str) -> dict[str, Any]:
         """Everything the reviewer sees, with the exact interrupt value under `interrupt`."""
-        review = reviews.get(self.db, review_id)
-        rows = self.db.read("SELECT payload FROM reviews WHERE id = :i", {"i": review_id})
-        review["interrupt"] = loads(rows[0]["payload"])
-        review["approvals"] = reviews.approvals(self.db, review_id)
-        review["thread_reviews"] = [
-            {k: r[k] for k in ("id", "kind", "status", "action", "decided_by", "decided_at", "tier_name")}
-            for r in reviews.for_thread(self.db, review["thread_id"])
-            if r["id"] != review_id
-        ]
-        return review
+        return reviews.with_context(self.db, review_id)
 
     def seen_hash(self, review_id: str) -> str:
         """The payload hash a reviewer is shown with a review (to send back with the decision)."""

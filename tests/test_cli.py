@@ -240,6 +240,7 @@ print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
     [
         ["db", "upgrade", "--json"],
         ["reviews", "--json"],
+        ["show", "REVIEW", "--json"],
         ["actions", "--json"],
         ["audit", "verify", "--json"],
         ["metrics", "--json"],
@@ -254,6 +255,7 @@ def test_commands_that_only_use_the_database_do_not_load_the_agents_graphs(setti
 
     paused = refund_request(runner, 40)  # a pending review, so the listing has something to list
     assert paused.status == "pending_review"
+    command = [paused.reviews[0] if part == "REVIEW" else part for part in command]
     environment = {**os.environ, "HITL_DATABASE_URL": settings.database_url}
     proc = subprocess.run(
         [sys.executable, "-c", _LOADED.format(heavy=_GRAPH_MACHINERY), *command],
@@ -269,3 +271,6 @@ def test_commands_that_only_use_the_database_do_not_load_the_agents_graphs(setti
     assert report["code"] == (1 if broken else 0), proc.stderr
     if command[0] == "reviews":
         assert paused.reviews[0] in {r["id"] for r in printed}
+    if command[0] == "show":
+        assert printed["interrupt"]["review_id"] == paused.reviews[0]
+        assert printed["interrupt"] == runner.show(paused.reviews[0])["interrupt"]
