@@ -228,6 +228,10 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     answered = {name for name, intent in policy.intents.items() if intent.how_to_answers}
     if not _asks_how_to_in(text):
         answered = set()
+    # Acts a requester who says not to act asks about ("would a restart help? don't touch anything").
+    hands_off = {name for name, intent in policy.intents.items() if intent.hands_off_answers}
+    if not says_hands_off(text):
+        hands_off = set()
     vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
     probabilities = examples.classifier.probabilities(vectors, read) if examples.classifier is not None else None
     for index, segment in enumerate(parts):
@@ -245,6 +249,9 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
             # steps: what it asks about is set aside and the rest read as they would be without it.
             near = [m for m in near if m.id not in answered]
             set_aside = answered if how_to else set()
+        if hands_off and _hands_off_subject(segment, index, text):
+            near = [m for m in near if m.id not in hands_off]
+            set_aside = set_aside | hands_off
         ranked = (
             near if probabilities is None else _by_probability(near, examples.names, probabilities[index], set_aside)
         )
@@ -344,6 +351,38 @@ def _is_its_subject(segment: str) -> bool:
     """What a how-to question beside it asks about: a wish told, or whether the requester may ("Could I swap it?")."""
     asks_if_may = _is_question(segment) and bool(_MAY_I.search(segment)) and not _ASKS_YOU.search(segment)
     return _tells_a_wish(segment) or asks_if_may
+
+
+_HANDS_OFF = re.compile(
+    r"\b(?:(?:do not|don'?t|dont)\s+(?:touch|change|do|fix)\s+(?:anything|a thing|it|that|this)"
+    r"|not asking (?:you|u) to|no action|no changes?(?!\s+to\b)|hands off|just curious|hypothetical(?:ly)?)"
+    r"\b(?!\s+else)",
+    re.I,
+)
+"""Words saying not to act at all ("don't touch anything", "just curious"); not "nothing else" or "no changes to X"."""
+_ASKS_ABOUT = re.compile(
+    r"^\W*(?:(?:so|and|but|ok|okay|also|hypothetically|honestly)\W+)*"
+    r"(?:would|could|will|is|are|does|do|did|what|how|which|can|should|when|why|where|if)\b",
+    re.I,
+)
+
+
+def says_hands_off(text: str) -> bool:
+    """Whether the requester says not to act at all ("don't touch anything", "not asking you to do it")."""
+    return bool(_HANDS_OFF.search(text))
+
+
+def _hands_off_subject(segment: str, index: int, text: str) -> bool:
+    """Whether the acts a hands-off request names are, in this part, what it asks about rather than for.
+
+    The whole request, unless it asks anyone to act ("can you ...", "please"); a question by its form that
+    asks nobody to act ("would a restart help"); the words against acting themselves.
+    """
+    if index == 0:
+        return not _ASKS_YOU.search(_HANDS_OFF.sub(" ", text))  # "not asking you to" asks nobody
+    asks_about = _is_question(segment) or bool(_ASKS_ABOUT.search(segment))
+    asks_you = bool(_ASKS_YOU.search(_HANDS_OFF.sub(" ", segment)))
+    return (asks_about and not asks_you) or bool(_HANDS_OFF.search(segment))
 
 
 def _asks_how_to_in(text: str) -> bool:

@@ -145,6 +145,10 @@ class Intent(_Strict):
     """A wish of this kind told beside a question on how to do it or what the options are ("I'd like to
     swap the cover for a king. How do exchanges work?") is that question's subject: the requester asks
     for instructions, and the wish counts only where the request asks it outright."""
+    hands_off_answers: bool = False
+    """An act of this kind asked about by someone who says not to act ("what would scaling it cost? just
+    curious, don't change it") is the question's subject: the requester asks to be told, and the act
+    counts only where a sentence asks it outright ("can you restart it?")."""
     whole_request: bool = False
     """Judged on the whole request only, never on one of its sentences: a vague request ("need help with
     my order") is vague as a whole, while "hello?" before a precise question is not."""

@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from graphs.ops.files import POLICY_FILE
 from graphs.ops.graph import destructive_terms, elsewhere, environments_named
 from graphs.ops.records import ENVS
-from guardrails.intents import actions_asked
+from guardrails.intents import actions_asked, says_hands_off
 from guardrails.policy import load_policy
 from guardrails.prompt_context import read_context
 from hitl_core.canonical import value_hash
@@ -139,7 +139,8 @@ def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> AIMessa
         intent = "inspect_logs"  # "don't promote, just give me numbers": the deploy read is the one said not to do
     explicit = intent is not None
     if intent is None:
-        intent = _diagnose(context)
+        # Symptoms are diagnosed into a remedy, unless the requester said not to act: then only a look.
+        intent = "inspect_logs" if says_hands_off(text) else _diagnose(context)
     return _suggest(intent, explicit, text, context)
 
 
