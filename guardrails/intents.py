@@ -355,21 +355,28 @@ def _is_its_subject(segment: str) -> bool:
 
 _HANDS_OFF = re.compile(
     r"\b(?:(?:do not|don'?t|dont)\s+(?:touch|change|do|fix)\s+(?:anything|a thing|it|that|this)"
-    r"|not asking (?:you|u) to|no action|no changes?(?!\s+to\b)|hands off|just curious|hypothetical(?:ly)?)"
-    r"\b(?!\s+else)",
+    r"|not asking (?:you|u) to|no action|no changes?(?!\s+to\b)|hands off|just curious|hypothetical(?:ly)?)\b",
     re.I,
 )
-"""Words saying not to act at all ("don't touch anything", "just curious"); not "nothing else" or "no changes to X"."""
+"""Words saying not to act ("don't touch anything", "just curious"); not "no changes to X"."""
+_BUT_FOR = re.compile(r"\b(?:else|otherwise|besides|apart from|except|other than|but for)\b", re.I)
+"""Words that leave something out of a hands-off clause ("nothing else", "no changes otherwise"): an act stands."""
 _ASKS_ABOUT = re.compile(
-    r"^\W*(?:(?:so|and|but|ok|okay|also|hypothetically|honestly)\W+)*"
-    r"(?:would|could|will|is|are|does|do|did|what|how|which|can|should|when|why|where|if)\b",
+    r"^\W*(?:(?:so|and|but|ok|okay|also|just|hypothetically|honestly)\W+)*"
+    r"(?:would|could|will|is|are|does|do|did|what|how|which|can|should|when|why|where|if|tell me|let me know)\b",
     re.I,
 )
 
 
 def says_hands_off(text: str) -> bool:
-    """Whether the requester says not to act at all ("don't touch anything", "not asking you to do it")."""
-    return bool(_HANDS_OFF.search(text))
+    """Whether the requester says not to act at all and asks something instead.
+
+    "would a restart help? don't touch anything" asks about a restart; "roll it back, no changes
+    otherwise" and "restart it, hands off everything apart from that" ask for one.
+    """
+    clauses = _clauses(text)
+    hands_off = any(_HANDS_OFF.search(c) and not _BUT_FOR.search(c) for c in clauses)
+    return hands_off and any(_is_question(c) or _ASKS_ABOUT.search(c) for c in clauses)
 
 
 def _hands_off_subject(segment: str, index: int, text: str) -> bool:
@@ -382,7 +389,7 @@ def _hands_off_subject(segment: str, index: int, text: str) -> bool:
         return not _ASKS_YOU.search(_HANDS_OFF.sub(" ", text))  # "not asking you to" asks nobody
     asks_about = _is_question(segment) or bool(_ASKS_ABOUT.search(segment))
     asks_you = bool(_ASKS_YOU.search(_HANDS_OFF.sub(" ", segment)))
-    return (asks_about and not asks_you) or bool(_HANDS_OFF.search(segment))
+    return (asks_about and not asks_you) or bool(_HANDS_OFF.search(segment) and not _BUT_FOR.search(segment))
 
 
 def _asks_how_to_in(text: str) -> bool:

@@ -654,8 +654,18 @@ def test_an_act_asked_about_by_someone_who_says_not_to_act_is_answered_by_lookin
         ("{name} is stuck. hypothetically we could wait, but please roll it back now", "rollback_deploy"),
         ("can you restart {name}? don't change anything", "restart_service"),
         ("would you scale {name} to 4 replicas? no other changes", "scale_service"),
+        ("roll {name} back to 3.4.0, no changes otherwise", "rollback_deploy"),
+        ("roll {name} back to 3.4.0 and tell me if the errors drop. no changes otherwise", "rollback_deploy"),
+        ("restart {name} in prod, hands off everything apart from that", "restart_service"),
     ],
 )
 def test_an_act_asked_outright_beside_words_against_acting_still_waits_for_an_engineer(ops_runner, message, action):
     result = _not_completed_in_prod(ops_runner, message)
     assert result.route == "review", (result.action, result.reasons)
+
+
+def test_a_rollback_with_no_other_change_asked_for_a_registry_service_waits_for_an_engineer(ops_runner):
+    """ "no changes otherwise" leaves the rollback asked: a first reading of hands-off words completed it as a look."""
+    context = {"service": _service("checkout-api", "prod", replicas=6, version="2.5.0", previous_version="2.4.9")}
+    result = _run(ops_runner, "roll checkout-api back to 2.4.9, no changes otherwise", context)
+    assert (result.route, result.action["name"]) == ("review", "rollback_deploy"), result.reasons
