@@ -226,11 +226,11 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     read = [as_read(part) for part in parts]
     # Intents a how-to question in the request answers ("How do exchanges work?"): none without one.
     answered = {name for name, intent in policy.intents.items() if intent.how_to_answers}
-    if not _asks_how_to_in(text):
+    if answered and not _asks_how_to_in(text):
         answered = set()
     # Acts a requester who says not to act asks about ("would a restart help? don't touch anything").
     hands_off = {name for name, intent in policy.intents.items() if intent.hands_off_answers}
-    if not says_hands_off(text):
+    if hands_off and not says_hands_off(text):
         hands_off = set()
     vectors = embeddings.embed(read)  # one forward pass for the request and all its sentences
     probabilities = examples.classifier.probabilities(vectors, read) if examples.classifier is not None else None
@@ -368,6 +368,21 @@ _ASKS_ABOUT = re.compile(
 )
 
 
+def _keeps_hands_off(clause: str) -> bool:
+    """A clause saying not to act that leaves nothing out ("don't touch anything", not "... apart from that")."""
+    return bool(_HANDS_OFF.search(clause)) and not _BUT_FOR.search(clause)
+
+
+def _asks_about(clause: str) -> bool:
+    """A question by its form ("would a restart help", "tell me ..."), whoever it asks."""
+    return _is_question(clause) or bool(_ASKS_ABOUT.search(clause))
+
+
+def _asks_anyone_to_act(text: str) -> bool:
+    """Whether the words ask someone to act ("can you", "please"); "not asking you to" asks nobody."""
+    return bool(_ASKS_YOU.search(_HANDS_OFF.sub(" ", text)))
+
+
 def says_hands_off(text: str) -> bool:
     """Whether the requester says not to act at all and asks something instead.
 
@@ -375,8 +390,7 @@ def says_hands_off(text: str) -> bool:
     otherwise" and "restart it, hands off everything apart from that" ask for one.
     """
     clauses = _clauses(text)
-    hands_off = any(_HANDS_OFF.search(c) and not _BUT_FOR.search(c) for c in clauses)
-    return hands_off and any(_is_question(c) or _ASKS_ABOUT.search(c) for c in clauses)
+    return any(_keeps_hands_off(c) for c in clauses) and any(_asks_about(c) for c in clauses)
 
 
 def _hands_off_subject(segment: str, index: int, text: str) -> bool:
@@ -386,10 +400,8 @@ def _hands_off_subject(segment: str, index: int, text: str) -> bool:
     asks nobody to act ("would a restart help"); the words against acting themselves.
     """
     if index == 0:
-        return not _ASKS_YOU.search(_HANDS_OFF.sub(" ", text))  # "not asking you to" asks nobody
-    asks_about = _is_question(segment) or bool(_ASKS_ABOUT.search(segment))
-    asks_you = bool(_ASKS_YOU.search(_HANDS_OFF.sub(" ", segment)))
-    return (asks_about and not asks_you) or bool(_HANDS_OFF.search(segment) and not _BUT_FOR.search(segment))
+        return not _asks_anyone_to_act(text)
+    return (_asks_about(segment) and not _asks_anyone_to_act(segment)) or _keeps_hands_off(segment)
 
 
 def _asks_how_to_in(text: str) -> bool:
