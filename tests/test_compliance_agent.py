@@ -74,6 +74,20 @@ def test_regulated_data_is_found_by_terms_values_and_categories():
     assert compliance.normalise_jurisdiction(None, "What applies to California visitors?") == "US-CA"
 
 
+def test_a_context_naming_several_jurisdictions_is_read_as_each_of_them():
+    """ "EU/UK" was read as one unknown name: no policy of either applied and the library seemed silent."""
+    assert compliance.normalise_jurisdiction("EU/UK") == "EU/UK"
+    assert compliance.normalise_jurisdiction("IE / uk") == "EU/UK"
+    assert compliance.normalise_jurisdiction("UK, US and DE") == "UK/US/EU"
+    assert compliance.normalise_jurisdiction("FR/DE") == "EU"
+    us_only, eu_only = {"jurisdictions": ["US"]}, {"jurisdictions": ["EU"]}
+    assert compliance.applies(us_only, "UK/US") and compliance.applies(eu_only, "EU/UK")
+    assert not compliance.applies(us_only, "EU/UK")
+    assert compliance.jurisdiction_covered("EU/UK") and compliance.jurisdiction_covered("US-CA/EU")
+    assert not compliance.jurisdiction_covered("EU/BR") and not compliance.jurisdiction_covered("BR")
+    assert compliance.jurisdiction_covered(None)
+
+
 # -- integration: both backends ------------------------------------------------------------------
 @pytest.fixture
 def desk_runner(runner):
@@ -98,6 +112,25 @@ def test_plain_summary_completes_on_its_own(desk_runner):
     assert "pol-001 §1" in result.reply
     assert ledger.list_entries(runner.db, thread_id=result.thread_id) == []
     assert reviews.for_thread(runner.db, result.thread_id) == []
+
+
+@pytest.mark.parametrize("jurisdiction", ["EU/UK", "UK, US", "IE/UK"])
+def test_a_general_question_for_several_covered_jurisdictions_is_answered(desk_runner, jurisdiction):
+    """A context naming two jurisdictions the library covers sent every question to an officer as uncovered."""
+    result = _run(
+        desk_runner, "Summarize our data retention policy for support transcripts.", {"jurisdiction": jurisdiction}
+    )
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+    assert "pol-001 §1" in result.reply
+
+
+@pytest.mark.parametrize("jurisdiction", ["BR", "EU/BR"])
+def test_a_jurisdiction_the_library_does_not_cover_still_goes_to_an_officer(desk_runner, jurisdiction):
+    result = _run(
+        desk_runner, "Summarize our data retention policy for support transcripts.", {"jurisdiction": jurisdiction}
+    )
+    assert result.route == "review"
+    assert any(reason.startswith("jurisdiction_not_covered") for reason in result.reasons), result.reasons
 
 
 @pytest.mark.parametrize(

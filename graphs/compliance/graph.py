@@ -58,7 +58,10 @@ _JURISDICTIONS = {
     "italy": "EU",
     "netherlands": "EU",
     "ireland": "EU",
+    "european union": "EU",
     "uk": "UK",
+    "united kingdom": "UK",
+    "great britain": "UK",
     "britain": "UK",
     "england": "UK",
     "us": "US",
@@ -193,20 +196,34 @@ def categories_regulated(categories: list[str]) -> list[str]:
 
 
 def normalise_jurisdiction(value: Any, text: str = "") -> str | None:
-    """EU, UK, US or US-CA from the context, else from the request's words."""
+    """EU, UK, US or US-CA from the context, else from the request's words; several joined by "/" ("EU/UK")."""
     if isinstance(value, str) and value.strip():
-        raw = value.strip()
-        if raw.upper() in _COUNTRY_CODES:
-            return "EU"
-        if raw.upper() in ("GB", "UK"):
-            return "UK"
-        if raw.upper() in ("CA", "US-CA"):
-            return "US-CA"
-        return _JURISDICTIONS.get(raw.lower(), raw.upper())
+        parts = [_one_jurisdiction(part) for part in _JURISDICTION_LIST.split(value.strip()) if part.strip()]
+        return "/".join(dict.fromkeys(parts)) or None
     match = _JURISDICTION_TEXT.search(text.lower()) if text else None
     if match and (match.group(1) != "us" or re.search(r"\bUS\b", text)):
         return _JURISDICTIONS[match.group(1)]
     return None
+
+
+_JURISDICTION_LIST = re.compile(r"\s*(?:[/,;&+|]|\band\b)\s*", re.IGNORECASE)
+"""Separators of a context naming several jurisdictions: "EU/UK", "UK, US", "EU and UK"."""
+
+
+def _one_jurisdiction(raw: str) -> str:
+    name = raw.strip()
+    if name.upper() in _COUNTRY_CODES:
+        return "EU"
+    if name.upper() in ("GB", "UK"):
+        return "UK"
+    if name.upper() in ("CA", "US-CA"):
+        return "US-CA"
+    return _JURISDICTIONS.get(name.lower(), name.upper())
+
+
+def jurisdiction_parts(jurisdiction: str | None) -> list[str]:
+    """The jurisdictions a normalised name holds ("EU/UK": EU and UK); none for no jurisdiction."""
+    return jurisdiction.split("/") if jurisdiction else []
 
 
 @lru_cache(maxsize=1)
@@ -216,12 +233,17 @@ def covered_jurisdictions() -> frozenset[str]:
     return frozenset(named | ({"US-CA"} if "US" in named else set()))
 
 
+def jurisdiction_covered(jurisdiction: str | None) -> bool:
+    """Whether the library has policies written for every jurisdiction named (none named: the general ones apply)."""
+    return all(part in covered_jurisdictions() for part in jurisdiction_parts(jurisdiction))
+
+
 def applies(policy: dict[str, Any], jurisdiction: str | None) -> bool:
-    """Whether a policy applies in a jurisdiction (California is also in the US)."""
+    """Whether a policy applies in any of the jurisdictions named (California is also in the US)."""
     scopes = policy.get("jurisdictions") or ["*"]
-    if jurisdiction is None or "*" in scopes or jurisdiction in scopes:
+    if jurisdiction is None or "*" in scopes:
         return True
-    return jurisdiction == "US-CA" and "US" in scopes
+    return any(part in scopes or (part == "US-CA" and "US" in scopes) for part in jurisdiction_parts(jurisdiction))
 
 
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -270,7 +292,7 @@ def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
             },
             "subject_id": subject,
             "jurisdiction": jurisdiction,
-            "jurisdiction_covered": jurisdiction is None or jurisdiction in covered_jurisdictions(),
+            "jurisdiction_covered": jurisdiction_covered(jurisdiction),
             "data_categories": [clean_text(c)[0] for c in categories],
             "customer_commitment": bool(context.get("customer_commitment")),
             "regulated": regulated,

@@ -22,6 +22,8 @@ from graphs.compliance.graph import (
     INFORMATIONAL,
     asks_in_general,
     categories_regulated,
+    jurisdiction_parts,
+    normalise_jurisdiction,
     reads_as_case,
     terms_in,
 )
@@ -61,15 +63,20 @@ class Check:
     severity: str = "medium"
     unless: re.Pattern[str] | None = None
     only: tuple[str, ...] = ()
-    """Jurisdictions the check applies to (empty: all; unknown jurisdiction: all)."""
+    """Jurisdictions the check applies to (empty: all)."""
 
     def clauses_for(self, jurisdiction: str | None) -> list[str]:
-        """The clauses that apply in a jurisdiction."""
-        if jurisdiction in self.clauses:
-            return self.clauses[jurisdiction]
-        if jurisdiction == "US-CA" and "US" in self.clauses:
-            return self.clauses["US"]
-        return self.clauses.get("*") or next(iter(self.clauses.values()))
+        """The clauses that apply in a jurisdiction, or in each of several ("EU/UK")."""
+        found: list[str] = []
+        for part in jurisdiction_parts(jurisdiction):
+            scope = part if part in self.clauses else "US" if part == "US-CA" and "US" in self.clauses else None
+            found += self.clauses[scope] if scope else []
+        return list(dict.fromkeys(found)) or self.clauses.get("*") or next(iter(self.clauses.values()))
+
+    def applies_in(self, jurisdiction: str | None) -> bool:
+        """Whether the check applies in any of the jurisdictions named (none named: it applies)."""
+        parts = jurisdiction_parts(jurisdiction)
+        return not self.only or not parts or any(part in self.only for part in parts)
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -413,7 +420,7 @@ def _regulated(context: dict[str, Any], text: str) -> list[str]:
 
 
 def _violations(text: str, context: dict[str, Any]) -> list[dict[str, str]]:
-    jurisdiction = context.get("jurisdiction")
+    jurisdiction = normalise_jurisdiction(context.get("jurisdiction"))
     out: list[dict[str, str]] = []
     seen: set[str] = set()
 
@@ -433,7 +440,7 @@ def _violations(text: str, context: dict[str, Any]) -> list[dict[str, str]]:
             for clause in _REGULATED_CLAUSES.get(category, []):
                 add(clause, f"{category.replace('_', ' ')} data is involved, which the policies restrict.")
     for check in CHECKS:
-        if check.only and jurisdiction and jurisdiction not in check.only:
+        if not check.applies_in(jurisdiction):
             continue
         if not check.trigger.search(text) or _mitigated(check.unless, text):
             continue
@@ -506,6 +513,7 @@ def _advise(text: str, document: str, context: dict[str, Any]) -> AIMessage:
             ["the exact commitment asked for"], "What exactly would we commit to? Please share the wording."
         )
     jurisdiction = context.get("jurisdiction")
+    parts = jurisdiction_parts(normalise_jurisdiction(jurisdiction))
     clauses = ["pol-023 §1", "pol-023 §2"]
     conditions = [
         "Written approval by the compliance officer (pol-023 §1)",
@@ -514,7 +522,7 @@ def _advise(text: str, document: str, context: dict[str, Any]) -> AIMessage:
     position = "acceptable_with_conditions"
     lowered = combined.lower()
     if re.search(r"\b(delet|eras|remov|purg)\w*", lowered):
-        deadline = {"EU": "pol-009 §1", "UK": "pol-009 §1"}.get(str(jurisdiction), "pol-009 §2")
+        deadline = "pol-009 §1" if {"EU", "UK"} & set(parts) else "pol-009 §2"
         clauses += [deadline, "pol-024 §3"]
         asked = _TIME.search(lowered)
         days = _days(asked) if asked else None
