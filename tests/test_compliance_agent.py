@@ -275,6 +275,20 @@ def test_a_plan_told_after_the_question_makes_it_a_case(desk_runner, message):
 
 
 @pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a situation imagined to illustrate a question called general
+        "Just the general position please: if someone unsubscribes from marketing, can we still send them order updates?",
+        "Generally speaking, if a supplier offers a buyer tickets to a football match, does it have to be declared?",
+        "In principle, if a customer gives us their phone number for delivery, can we use it for marketing texts?",
+    ],
+)
+def test_an_example_imagined_in_a_question_called_general_is_no_case(desk_runner, message):
+    """The intent reader read the imagined situation ("if someone unsubscribes, ...") as a case told."""
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+
+
+@pytest.mark.parametrize(
     ("message", "context"),
     [  # a case or a document beside the words "in general" is still a case
         ("In general, is this fine? We plan to email every customer who ever bought from us.", {}),

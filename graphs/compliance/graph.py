@@ -114,13 +114,18 @@ CASE_CUES = re.compile(
     r"|(^|[.!?])\s*(we|our|my|the \w+ team)\b[^?]{0,40}\b(plan|want|intend|are going|will|would like|started|are about)",
     re.IGNORECASE,
 )
-GENERAL_CUES = re.compile(
-    r"\b(in general|generally( speaking)?|broadly( speaking)?|in principle|as a (general )?rule"
+_SAID_GENERAL = (
+    r"in general|generally( speaking)?|broadly( speaking)?|in principle|as a (general )?rule"
     r"|(just )?the general (rule|requirements?|position|principles?)|general question|nothing specific"
-    r"|not (about )?a (specific|particular) case|(what|how) (does|do) (the|our) (\w+ )?polic(y|ies) (actually )?(say|put it))\b",
+    r"|not (about )?a (specific|particular) case"
+)
+SAID_GENERAL = re.compile(rf"\b({_SAID_GENERAL})\b", re.IGNORECASE)
+"""The requester says in so many words that the question is general."""
+GENERAL_CUES = re.compile(
+    rf"\b({_SAID_GENERAL}|(what|how) (does|do) (the|our) (\w+ )?polic(y|ies) (actually )?(say|put it))\b",
     re.IGNORECASE,
 )
-"""The requester says the question is general ("in general, are we allowed to ...?"): a summary, not a case."""
+"""The question is general, said so or asked of what the policy says ("in general, are we allowed to ...?"): a summary, not a case."""
 
 
 def asks_in_general(text: str, document_present: bool) -> bool:
@@ -462,6 +467,8 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     facts["data"] = {**(facts.get("data") or {}), "regulated": regulated, "regulated_present": bool(regulated)}
     facts["request"] = {
         "case_specific": case_specific,
+        # Said to be general, with no case told and no document: a situation it imagines illustrates the question.
+        "asked_in_general": bool(SAID_GENERAL.search(text)) and asks_in_general(text, document_sent),
         "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),
         "reporting_decision": bool(_REPORTING.search(text)) and (case_specific or document_sent),
         "enforcement": bool(_ENFORCEMENT.search(text))
