@@ -289,6 +289,27 @@ def test_an_example_imagined_in_a_question_called_general_is_no_case(desk_runner
 
 
 @pytest.mark.parametrize(
+    ("message", "jurisdiction"),
+    [  # written for this test: the requester asks for the basics or a high-level answer
+        ("can we text people who bought from us without asking them first? basics only pls", "US"),
+        ("High level: can we set analytics cookies before the visitor clicks accept?", "EU"),
+        ("In a nutshell, can we share order data with an advertising partner?", "UK"),
+    ],
+)
+def test_a_question_asking_only_for_the_basics_is_answered_as_a_general_one(desk_runner, message, jurisdiction):
+    result = _run(desk_runner, message, {"jurisdiction": jurisdiction})
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+
+
+def test_a_plan_told_after_a_colon_is_still_a_case(desk_runner):
+    """'We want to ...' made a case only at a sentence's start: after "High level please:" it went unseen."""
+    message = "High level please: we want to text every customer who ever bought from us next week, can we?"
+    result = _run(desk_runner, message, {"jurisdiction": "US"})
+    assert result.route == "review", result.reasons
+    assert any(r.startswith("legal_interpretation:") for r in result.reasons), result.reasons
+
+
+@pytest.mark.parametrize(
     ("message", "context"),
     [  # a case or a document beside the words "in general" is still a case
         ("In general, is this fine? We plan to email every customer who ever bought from us.", {}),

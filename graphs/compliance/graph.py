@@ -111,13 +111,13 @@ CASE_CUES = re.compile(
     r"\b(we had|we've had|we have had|there (was|has been)|has been|was|were|got) (a |an )?(breach|leak|exposed|"
     r"compromis|accessed|stolen|lost)|\baffect(ed|ing) \d+|\b\d+ (customers|residents|records|people)\b"
     # a plan or a step of ours told in any sentence, before the question or after it
-    r"|(^|[.!?])\s*(we|our|my|the \w+ team)\b[^?]{0,40}\b(plan|want|intend|are going|will|would like|started|are about)",
+    r"|(^|[.!?:;\u2013\u2014]|\s-)\s*(we|our|my|the \w+ team)\b[^?]{0,40}\b(plan|want|intend|are going|will|would like|started|are about)",
     re.IGNORECASE,
 )
 _SAID_GENERAL = (
     r"in general|generally( speaking)?|broadly( speaking)?|in principle|as a (general )?rule"
     r"|(just )?the general (rule|requirements?|position|principles?)|general question|nothing specific"
-    r"|not (about )?a (specific|particular) case"
+    r"|not (about )?a (specific|particular) case|(the )?basics|high[- ]level|in a nutshell"
 )
 SAID_GENERAL = re.compile(rf"\b({_SAID_GENERAL})\b", re.IGNORECASE)
 """The requester says in so many words that the question is general."""
