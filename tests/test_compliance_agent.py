@@ -209,6 +209,14 @@ def test_a_question_on_one_clause_is_answered_from_the_policy_and_clause_that_an
         "Broadly speaking, what can we share with advertising partners?",
         "Can staff use production customer data in a test environment? What does the policy actually say?",
         "Do we need consent for marketing texts in the US? Just the general rule, nothing specific.",
+        # a situation imagined to illustrate it: the intent reader read it as a case told (release v21)
+        "Just the general position please: if someone unsubscribes from marketing, can we still send them order updates?",
+        "Generally speaking, if a supplier offers a buyer tickets to a football match, does it have to be declared?",
+        "In principle, if a customer gives us their phone number for delivery, can we use it for marketing texts?",
+        # only the basics or a high-level answer asked for (release v21)
+        "can we text people who bought from us without asking them first? basics only pls",
+        "High level: can we set analytics cookies before the visitor clicks accept?",
+        "In a nutshell, can we share order data with an advertising partner?",
     ],
 )
 def test_a_question_its_requester_calls_general_is_answered_as_one(desk_runner, message):
@@ -272,33 +280,6 @@ def test_a_plan_told_after_the_question_makes_it_a_case(desk_runner, message):
     result = _run(desk_runner, message, {"jurisdiction": "UK"})
     assert result.route == "review" and result.status == "pending_review", (result.route, result.reasons)
     assert any(r.startswith("legal_interpretation:") for r in result.reasons), result.reasons
-
-
-@pytest.mark.parametrize(
-    "message",
-    [  # written for this test: a situation imagined to illustrate a question called general
-        "Just the general position please: if someone unsubscribes from marketing, can we still send them order updates?",
-        "Generally speaking, if a supplier offers a buyer tickets to a football match, does it have to be declared?",
-        "In principle, if a customer gives us their phone number for delivery, can we use it for marketing texts?",
-    ],
-)
-def test_an_example_imagined_in_a_question_called_general_is_no_case(desk_runner, message):
-    """The intent reader read the imagined situation ("if someone unsubscribes, ...") as a case told."""
-    result = _run(desk_runner, message, {"jurisdiction": "EU"})
-    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
-
-
-@pytest.mark.parametrize(
-    ("message", "jurisdiction"),
-    [  # written for this test: the requester asks for the basics or a high-level answer
-        ("can we text people who bought from us without asking them first? basics only pls", "US"),
-        ("High level: can we set analytics cookies before the visitor clicks accept?", "EU"),
-        ("In a nutshell, can we share order data with an advertising partner?", "UK"),
-    ],
-)
-def test_a_question_asking_only_for_the_basics_is_answered_as_a_general_one(desk_runner, message, jurisdiction):
-    result = _run(desk_runner, message, {"jurisdiction": jurisdiction})
-    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
 
 
 def test_a_plan_told_after_a_colon_is_still_a_case(desk_runner):
