@@ -74,6 +74,14 @@ _TOPICS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
 }
+_PRICE_ASKED = re.compile(
+    r"\b(?:is there|will there be|would there be)(?: a| any)?(?: extra)? charges? for\b(?!\s*[$€£\d])"
+    r"|\b(?:does|do|will|would) (?:it|you|the site|they) charge (?:me )?in "
+    r"(?:pounds|euros?|dollars|sterling|gbp|eur|usd|local currency)\b",
+    re.IGNORECASE,
+)
+"""The price of a service asked ("is there a charge for that?") or the currency a site charges in: no money of
+the customer's in question, so no billing topic, unlike "is there a charge for $45 on my card?"."""
 SENSITIVE_TOPICS = ("billing", "legal", "privacy", "security")
 _MONEY = re.compile(
     r"[$€£]\s?(?P<symbol>\d[\d,]*(?:\.\d{1,2})?)"
@@ -139,6 +147,6 @@ def read_text(text: str) -> TextSignals:
         concedes_a_rule=bool(_CONCESSION.search(text)),
         repeated_losses=bool(_REPEATED_LOSSES.search(text)),
         days_said=[int(n) * _DAYS_PER[unit.lower()] for n, unit in _TIME_SAID.findall(text)],
-        topics=[name for name, pattern in _TOPICS.items() if pattern.search(text)],
+        topics=[name for name, pattern in _TOPICS.items() if pattern.search(_PRICE_ASKED.sub(" ", text))],
         amounts=money_amounts(text),
     )

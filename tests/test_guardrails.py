@@ -141,6 +141,10 @@ from guardrails.output_checks import claims, faithfulness  # noqa: E402
         "Do you ship to Ireland? And will I get hit with customs charges on top?",
         "Are there delivery charges on a sofa, or is it free over a certain amount?",
         "What happens if a parcel gets stolen off my porch? Asking before I order.",
+        # the price of a service asked, or the currency a site charges in (release v21)
+        "If your team takes the old mattress away, is there a charge for that?",
+        "Is there any extra charge for gift wrapping?",
+        "Can I pay in euros on the German site, or does it charge in pounds?",
     ],
 )
 def test_a_fee_or_a_stolen_parcel_is_no_sensitive_topic(text):
@@ -152,6 +156,8 @@ def test_a_fee_or_a_stolen_parcel_is_no_sensitive_topic(text):
     [
         ("Why is there a charge from Northwind I don't recognise?", "billing"),
         ("There are two charges for the same lamp", "billing"),
+        ("Is there a charge for $45 on my card from you? I don't recognise it.", "billing"),
+        ("Why did you charge in dollars when I paid in pounds?", "billing"),
         ("My card details were stolen and someone ordered with them", "security"),
         ("someone stole my login and changed the address", "security"),
     ],
