@@ -282,6 +282,30 @@ def test_a_plan_told_after_the_question_makes_it_a_case(desk_runner, message):
     assert any(r.startswith("legal_interpretation:") for r in result.reasons), result.reasons
 
 
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a general question in a commitment's words
+        "In general, who has to approve a commitment beyond our standard DPA?",
+        "As a general rule, can we guarantee delivery dates in our terms?",
+        "What does the policy say about agreeing to a customer's own contract clause?",
+    ],
+)
+def test_a_general_question_on_commitments_is_no_commitment_of_ours(desk_runner, message):
+    """A commitment's words made any question one for an officer, unlike an enforcement's words."""
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
+
+
+def test_a_commitment_asked_for_a_customer_called_general_is_still_one(desk_runner):
+    message = (
+        "In general terms, can we promise a customer we'll delete their data within 24 hours? "
+        "This one asked for it in their contract."
+    )
+    result = _run(desk_runner, message, {"jurisdiction": "EU"})
+    assert result.route == "review", result.reasons
+    assert any(r.startswith("intent_customer_commitment") for r in result.reasons), result.reasons
+
+
 def test_a_plan_told_after_a_colon_is_still_a_case(desk_runner):
     """'We want to ...' made a case only at a sentence's start: after "High level please:" it went unseen."""
     message = "High level please: we want to text every customer who ever bought from us next week, can we?"

@@ -465,14 +465,18 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     )
     regulated = regulated_at_stake(facts.get("regulated") or {}, general_summary=general_summary)
     facts["data"] = {**(facts.get("data") or {}), "regulated": regulated, "regulated_present": bool(regulated)}
+    # Said to be general, with no case told and no document: a situation it imagines illustrates the question.
+    asked_in_general = bool(SAID_GENERAL.search(text)) and asks_in_general(text, document_sent)
+    # A rule's words (a fine, a guarantee) in a question on what the policy says, with no case told and no
+    # document, ask what the policy says about them: no matter of ours.
+    in_a_case = case_specific or document_sent or not (asked_in_general or asks_what_a_policy_says(text))
     facts["request"] = {
         "case_specific": case_specific,
-        # Said to be general, with no case told and no document: a situation it imagines illustrates the question.
-        "asked_in_general": bool(SAID_GENERAL.search(text)) and asks_in_general(text, document_sent),
-        "customer_commitment": bool(facts.get("customer_commitment") or COMMITMENT_CUES.search(text)),
+        "asked_in_general": asked_in_general,
+        "customer_commitment": bool(facts.get("customer_commitment"))
+        or (bool(COMMITMENT_CUES.search(text)) and in_a_case),
         "reporting_decision": bool(_REPORTING.search(text)) and (case_specific or document_sent),
-        "enforcement": bool(_ENFORCEMENT.search(text))
-        and (case_specific or document_sent or not asks_what_a_policy_says(text)),
+        "enforcement": bool(_ENFORCEMENT.search(text)) and in_a_case,
         "regulated_terms": request_terms,
         "regulated_topic": bool(request_terms),
     }
