@@ -80,6 +80,9 @@ def test_a_context_naming_several_jurisdictions_is_read_as_each_of_them():
     assert compliance.normalise_jurisdiction("IE / uk") == "EU/UK"
     assert compliance.normalise_jurisdiction("UK, US and DE") == "UK/US/EU"
     assert compliance.normalise_jurisdiction("FR/DE") == "EU"
+    assert compliance.normalise_jurisdiction("England and Wales") == "UK"
+    assert compliance.normalise_jurisdiction("Northern Ireland, Ireland") == "UK/EU"
+    assert compliance.normalise_jurisdiction(None, "Does this apply in Northern Ireland?") == "UK"
     us_only, eu_only = {"jurisdictions": ["US"]}, {"jurisdictions": ["EU"]}
     assert compliance.applies(us_only, "UK/US") and compliance.applies(eu_only, "EU/UK")
     assert not compliance.applies(us_only, "EU/UK")
