@@ -13,6 +13,7 @@ summary). The decision is recorded in the findings register as the organisation'
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
@@ -236,14 +237,25 @@ def jurisdiction_parts(jurisdiction: str | None) -> list[str]:
 
 @lru_cache(maxsize=1)
 def covered_jurisdictions() -> frozenset[str]:
-    """Jurisdictions the policy library names explicitly (California counts as covered through the US)."""
-    named = {j for p in read_jsonl(KNOWLEDGE / "policies.jsonl") for j in p.get("jurisdictions") or [] if j != "*"}
-    return frozenset(named | ({"US-CA"} if "US" in named else set()))
+    """Jurisdictions the policy library names explicitly."""
+    return frozenset(
+        j for p in read_jsonl(KNOWLEDGE / "policies.jsonl") for j in p.get("jurisdictions") or [] if j != "*"
+    )
 
 
 def jurisdiction_covered(jurisdiction: str | None) -> bool:
-    """Whether the library has policies written for every jurisdiction named (none named: the general ones apply)."""
-    return all(part in covered_jurisdictions() for part in jurisdiction_parts(jurisdiction))
+    """Whether the library has policies written for every jurisdiction named (none named: the general ones apply).
+
+    California is covered through the US (`scope_of`).
+    """
+    return all(scope_of(part, covered_jurisdictions()) for part in jurisdiction_parts(jurisdiction))
+
+
+def scope_of(part: str, scopes: Collection[str]) -> str | None:
+    """The scope among `scopes` that a jurisdiction falls in: itself, or the US for California; None if none."""
+    if part in scopes:
+        return part
+    return "US" if part == "US-CA" and "US" in scopes else None
 
 
 def applies(policy: dict[str, Any], jurisdiction: str | None) -> bool:
@@ -251,7 +263,7 @@ def applies(policy: dict[str, Any], jurisdiction: str | None) -> bool:
     scopes = policy.get("jurisdictions") or ["*"]
     if jurisdiction is None or "*" in scopes:
         return True
-    return any(part in scopes or (part == "US-CA" and "US" in scopes) for part in jurisdiction_parts(jurisdiction))
+    return any(scope_of(part, scopes) for part in jurisdiction_parts(jurisdiction))
 
 
 def investigate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -459,20 +471,22 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     # The validator's reading of the request's intents (`nodes/assess.py` reads them before the signals).
     routine_reading = reads_only_as_routine(ctx.policy, facts.get("intent") or {})
     case_specific = reads_as_case(text, document_sent, routine_reading)
+    on_the_policy = asks_what_a_policy_says(text)
+    called_general = asks_in_general(text, document_sent)
     # Said to be general, or asked in the form of a question on what a policy says: not a case read as one.
     general_summary = (
         proposal.get("name") == "summarize_obligations"
         and not case_specific
         and not document_sent
-        and (asks_what_a_policy_says(text) or asks_in_general(text, document_sent))
+        and (on_the_policy or called_general)
     )
     regulated = regulated_at_stake(facts.get("regulated") or {}, general_summary=general_summary)
     facts["data"] = {**(facts.get("data") or {}), "regulated": regulated, "regulated_present": bool(regulated)}
     # Said to be general, with no case told and no document: a situation it imagines illustrates the question.
-    asked_in_general = bool(SAID_GENERAL.search(text)) and asks_in_general(text, document_sent)
+    asked_in_general = called_general and bool(SAID_GENERAL.search(text))
     # A rule's words (a fine, a guarantee) in a question on what the policy says, with no case told and no
     # document, ask what the policy says about them: no matter of ours.
-    in_a_case = case_specific or document_sent or not (asked_in_general or asks_what_a_policy_says(text))
+    in_a_case = case_specific or document_sent or not (asked_in_general or on_the_policy)
     facts["request"] = {
         "case_specific": case_specific,
         "asked_in_general": asked_in_general,

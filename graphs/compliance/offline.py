@@ -25,6 +25,7 @@ from graphs.compliance.graph import (
     jurisdiction_parts,
     normalise_jurisdiction,
     reads_as_case,
+    scope_of,
     terms_in,
 )
 from guardrails.intents import offline_reading
@@ -69,14 +70,14 @@ class Check:
         """The clauses that apply in a jurisdiction, or in each of several ("EU/UK")."""
         found: list[str] = []
         for part in jurisdiction_parts(jurisdiction):
-            scope = part if part in self.clauses else "US" if part == "US-CA" and "US" in self.clauses else None
+            scope = scope_of(part, self.clauses)
             found += self.clauses[scope] if scope else []
         return list(dict.fromkeys(found)) or self.clauses.get("*") or next(iter(self.clauses.values()))
 
     def applies_in(self, jurisdiction: str | None) -> bool:
         """Whether the check applies in any of the jurisdictions named (none named: it applies)."""
         parts = jurisdiction_parts(jurisdiction)
-        return not self.only or not parts or any(part in self.only for part in parts)
+        return not self.only or not parts or any(scope_of(part, self.only) for part in parts)
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
