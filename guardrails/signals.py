@@ -134,6 +134,7 @@ def money_amounts(text: str) -> list[float]:
 
 def read_text(text: str) -> TextSignals:
     """All text signals for one request."""
+    unpriced = _PRICE_ASKED.sub(" ", text)  # a price asked names no money of the customer's
     anger_terms = [m.group(0).lower() for m in _ANGER.finditer(text)]
     shouting = sum(
         1 for w in re.findall(r"\b[A-Z]{4,}\b", text) if w not in {"NORTHWIND", "USD", "EUR", "GDPR", "CCPA"}
@@ -147,6 +148,6 @@ def read_text(text: str) -> TextSignals:
         concedes_a_rule=bool(_CONCESSION.search(text)),
         repeated_losses=bool(_REPEATED_LOSSES.search(text)),
         days_said=[int(n) * _DAYS_PER[unit.lower()] for n, unit in _TIME_SAID.findall(text)],
-        topics=[name for name, pattern in _TOPICS.items() if pattern.search(_PRICE_ASKED.sub(" ", text))],
+        topics=[name for name, pattern in _TOPICS.items() if pattern.search(unpriced)],
         amounts=money_amounts(text),
     )
