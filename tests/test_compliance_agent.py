@@ -220,6 +220,10 @@ def test_a_question_on_one_clause_is_answered_from_the_policy_and_clause_that_an
         "can we text people who bought from us without asking them first? basics only pls",
         "High level: can we set analytics cookies before the visitor clicks accept?",
         "In a nutshell, can we share order data with an advertising partner?",
+        # a commitment's words: they made any question one for an officer, unlike an enforcement's (release v21)
+        "In general, who has to approve a commitment beyond our standard DPA?",
+        "As a general rule, can we guarantee delivery dates in our terms?",
+        "What does the policy say about agreeing to a customer's own contract clause?",
     ],
 )
 def test_a_question_its_requester_calls_general_is_answered_as_one(desk_runner, message):
@@ -283,20 +287,6 @@ def test_a_plan_told_after_the_question_makes_it_a_case(desk_runner, message):
     result = _run(desk_runner, message, {"jurisdiction": "UK"})
     assert result.route == "review" and result.status == "pending_review", (result.route, result.reasons)
     assert any(r.startswith("legal_interpretation:") for r in result.reasons), result.reasons
-
-
-@pytest.mark.parametrize(
-    "message",
-    [  # written for this test: a general question in a commitment's words
-        "In general, who has to approve a commitment beyond our standard DPA?",
-        "As a general rule, can we guarantee delivery dates in our terms?",
-        "What does the policy say about agreeing to a customer's own contract clause?",
-    ],
-)
-def test_a_general_question_on_commitments_is_no_commitment_of_ours(desk_runner, message):
-    """A commitment's words made any question one for an officer, unlike an enforcement's words."""
-    result = _run(desk_runner, message, {"jurisdiction": "EU"})
-    assert (result.route, result.action["name"]) == ("auto", "summarize_obligations"), result.reasons
 
 
 def test_a_commitment_asked_for_a_customer_called_general_is_still_one(desk_runner):
