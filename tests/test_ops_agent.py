@@ -669,3 +669,63 @@ def test_a_rollback_with_no_other_change_asked_for_a_registry_service_waits_for_
     context = {"service": _service("checkout-api", "prod", replicas=6, version="2.5.0", previous_version="2.4.9")}
     result = _run(ops_runner, "roll checkout-api back to 2.4.9, no changes otherwise", context)
     assert (result.route, result.action["name"]) == ("review", "rollback_deploy"), result.reasons
+
+
+@pytest.mark.parametrize(
+    ("message", "service"),
+    [
+        ("the on-call needs admin on payments-api, can you sort it", "payments-api"),
+        ("mark's covering on-call tonight - give him pager + prod kubectl", "payments-api"),
+        ("mint an api token w/ write scope for the checkout-api svc account in prod", "checkout-api"),
+        (
+            "bump me from viewer to operator on prod inventory-worker so i can restart it myself next time",
+            "inventory-worker",
+        ),
+        ("could you set priya up with sudo on the search-api boxes", "search-api"),
+        ("make dana an owner of the auth-service project please", "auth-service"),
+        ("i need root on orders-db for an hour to fix the stuck vacuum", "orders-db"),
+    ],
+)
+def test_administrative_or_production_access_asked_in_everyday_words_goes_to_the_owning_team_s_lead(
+    ops_runner, message, service
+):
+    result = _run(ops_runner, message, {"service": _service(service, "prod")})
+    assert (result.status, result.route) == ("pending_review", "escalate"), (result.action, result.reasons)
+    assert ops_lead_decides(ops_runner, result)
+
+
+def ops_lead_decides(runner: Any, result: Any) -> bool:
+    """Whether the escalated review is for the owning team's lead, with the reason that put it there."""
+    review = runner.show(result.reviews[0])
+    return review["required_roles"] == ["ops_lead"] and any(
+        r.startswith(
+            ("privilege_asked", "intent_privileged_access", "intent_access", "production_access", "admin_access")
+        )
+        for r in result.reasons
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "who has admin on payments-api right now?",
+        "does restarting search-api need root, or can the deploy user do it?",
+        "I need to know which accounts have write access to orders-db",
+        "add the admin dashboard link for checkout-api to the runbook summary, what is it?",
+        "hypothetically if we gave the on-call admin on payments-api, what could they break? not asking you to do it",
+    ],
+)
+def test_a_question_about_access_asks_for_none(message):
+    assert ops.privilege_terms(message) == [], message
+
+
+def test_access_asked_in_everyday_words_is_recognised():
+    for text in (
+        "the on-call needs admin on payments, can you sort it",
+        "give him pager + prod kubectl",
+        "mint an api token w/ write scope for the partner-sync svc account",
+        "bump me from viewer to operator on prod inventory",
+        "could you set priya up with sudo on the search boxes",
+        "make dana an owner of the project",
+    ):
+        assert ops.privilege_terms(text), text

@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 from graphs.ops import records as fleet
 from graphs.ops.files import KNOWLEDGE
 from guardrails.input_checks import screen
+from guardrails.intents import says_hands_off
 from guardrails.prompt_context import clean_record, withheld
 from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
@@ -88,6 +89,29 @@ _DESTRUCTIVE = re.compile(
     r"|\brm\s+-rf\b",
     re.IGNORECASE,
 )
+_ACCESS_ROLE = (
+    r"(?:an?\s+|the\s+)?(?:admin|administrator|root|sudo|superuser|owner|operator)"
+    r"(?:\s+(?:access|rights|role|perms|permissions|privileges))?\b"
+    r"(?!\s+(?:dashboard|console|panel|page|ui|api|endpoint|logs?|logging|cause|docs?|guide|account list))"
+    r"|\b(?:write|full|elevated|break[- ]?glass)\s+(?:access|scope|perms|permissions|privileges|rights|role)\b"
+    r"|\b(?:prod|production)\s+(?:access|kubectl|shell|ssh|console|creds|credentials|perms|permissions|role|rights)\b"
+)
+_PRIVILEGE_ASKED = re.compile(
+    r"\b(?:give|grant|add|bump|make|mint|issue|elevate|promote|upgrade|provision|hand)\b[^.?!;\n]{0,50}?\b(?:"
+    + _ACCESS_ROLE
+    + r")|\bset\s+[\w.-]+\s+up\s+with\s+(?:"
+    + _ACCESS_ROLE
+    + r")|\b(?:i|we|he|she|they|on-?call|[\w.-]+)\s+needs?\s+(?:"
+    + _ACCESS_ROLE
+    + r")",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"(?<=[.?!;])\s+|\n+")
+_ASKED_ABOUT = re.compile(
+    r"^\W*(?:[\w'-]+\W+){0,2}?(?:who|what|which|how|why|when|where|whether|does|do|did|is|are|was|were|should"
+    r"|hypothetically|if)\b",
+    re.IGNORECASE,
+)
 _INCIDENT_ID = re.compile(r"\binc-[\w-]+\b", re.IGNORECASE)
 _STRIP_FOR_QUERY = re.compile(
     r"\d{4}-\d\d-\d\d[T ][\d:.]+Z?( UTC)?|\b[0-9a-f]{8,}\b|\bv?\d+(\.\d+)+\b|\b\d+\b|\[\d+\]", re.IGNORECASE
@@ -97,6 +121,22 @@ _STRIP_FOR_QUERY = re.compile(
 def destructive_terms(text: str) -> list[str]:
     """What in a request asks to destroy data or blind the audit trail (forbidden in every environment)."""
     return [m.group(0).lower() for m in _DESTRUCTIVE.finditer(text)]
+
+
+def privilege_terms(text: str) -> list[str]:
+    """What in a request asks for administrative, write or production access (the owning team's lead decides).
+
+    However it is put ("the on-call needs admin on payments", "bump me to operator", "give him prod
+    kubectl"); a sentence asking about access ("who has admin on payments-db?") asks for none.
+    """
+    if says_hands_off(text):
+        return []
+    return [
+        match.group(0).lower()
+        for sentence in _SENTENCE.split(text)
+        if not _ASKED_ABOUT.search(sentence)
+        for match in _PRIVILEGE_ASKED.finditer(sentence)
+    ]
 
 
 def mentioned_env(text: str) -> str | None:
@@ -436,7 +476,13 @@ def signals(state: AgentState, ctx: AgentContext) -> tuple[dict[str, Any], list[
     env = str(args.get("env") or service.get("env") or "prod")
     target = args.get("to_version") or args.get("version")
     destroy = destructive_terms(text)
-    facts["request"] = {"destructive": bool(destroy), "destructive_terms": destroy}
+    privilege = privilege_terms(text)
+    facts["request"] = {
+        "destructive": bool(destroy),
+        "destructive_terms": destroy,
+        "privilege_asked": bool(privilege),
+        "privilege_terms": privilege,
+    }
     facts["evidence"] = {
         "top_score": top,
         "remediations": remedies,
