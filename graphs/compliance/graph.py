@@ -122,6 +122,12 @@ _SAID_GENERAL = (
     r"in general|generally( speaking)?|broadly( speaking)?|in principle|as a (general )?rule"
     r"|(just )?the general (rule|requirements?|position|principles?)|general question|nothing specific"
     r"|not (about )?a (specific|particular) case|(the )?basics|high[- ]level|in a nutshell"
+    # asked to teach others: a deck, a training or an FAQ explains the rule ("doing the onboarding deck")
+    r"|(for|doing|making|preparing|writing|putting together|updating) (a |an |the |our |my )?([\w'-]+ ){0,3}?"
+    r"(deck|slides?|faq|wiki( page)?|presentation|workshop|explainer|handbook|quiz|cheat ?sheet|all-hands"
+    r"|lunch and learn|e-?learning|(training|induction|onboarding) (session|course|module|materials|pack|day|programme))"
+    r"|(preparing|doing|running|giving|writing) (a |an |the |our |my )?(training|induction)"
+    r"(?! (the |our |a |an )?(model|bot|chatbot|ai|llm|algorithm)s?\b)"
 )
 SAID_GENERAL = re.compile(rf"\b({_SAID_GENERAL})\b", re.IGNORECASE)
 """The requester says in so many words that the question is general."""
