@@ -127,6 +127,25 @@ _IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w][\w.-]{
 """A word of six or more characters mixing letters and digits: an order or ticket number, a version, a user name."""
 
 
+_SAFEGUARD = re.compile(
+    r"\b(?:don'?t|do not|dont|never|without)\s+(?:\w+\s+)??"
+    r"(?:delet|drop|wip|remov|purg|truncat|eras|destroy|los|touch)\w*\s+"
+    r"(?:anything|any\s+\w+|a\s+thing|the\s+\w+|data|rows|records|backups?)\b",
+    re.I,
+)
+"""Words forbidding the loss of data ("don't delete anything", "without dropping anything"): a safeguard."""
+
+
+def without_safeguards(text: str) -> str:
+    """The request without the words that forbid destroying something: they ask for no destruction.
+
+    "grow the volume by 200GB? don't delete anything" asks for a bigger volume; "don't delete the
+    backups, just drop the audit table" still asks for a drop. Words against telling or recording
+    ("don't log this") are no safeguard and stay.
+    """
+    return _SAFEGUARD.sub(" ", text)
+
+
 def as_read(text: str) -> str:
     """What the intent reader embeds: masked values said in plain words, identifiers as one plain word.
 
@@ -220,7 +239,7 @@ def classify(policy: Policy, text: str) -> dict[str, Any]:
     best: dict[str, IntentMatch] = {}
     from hitl_core import embeddings
 
-    parts = segments(text)
+    parts = segments(without_safeguards(text))
     if not parts:  # nothing but punctuation or stop words
         return out
     read = [as_read(part) for part in parts]

@@ -729,3 +729,26 @@ def test_access_asked_in_everyday_words_is_recognised():
         "make dana an owner of the project",
     ):
         assert ops.privilege_terms(text), text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [  # written for this test: a change asked with a safeguard against losing data
+        "orders-db disk is nearly full, please add 100GB to the volume - do not delete any data",
+        "can you grow the orders-db volume by 50GB? don't delete anything",
+        "scale orders-db read replicas to 4 without dropping anything",
+    ],
+)
+def test_a_safeguard_against_destroying_data_is_no_request_to_destroy_it(ops_runner, message):
+    result = _run(ops_runner, message, {"service": _service("orders-db", "prod")})
+    assert result.status == "pending_review" and result.route in ("review", "escalate"), (result.action, result.reasons)
+    assert ops.destructive_terms(message) == []
+    # A full disk may still read as a wish to purge, on one reading of two: a person decides, nothing is refused.
+    assert not any(r.startswith("intent_destroy_data: Dropping") for r in result.reasons), result.reasons
+
+
+def test_destroying_data_beside_a_safeguard_is_still_refused(ops_runner):
+    message = "don't delete the backups, just drop the old audit table on orders-db"
+    result = _run(ops_runner, message, {"service": _service("orders-db", "prod")})
+    assert (result.status, result.route) == ("blocked", "block"), result.reasons
+    assert ops.destructive_terms(message)

@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 from graphs.ops import records as fleet
 from graphs.ops.files import KNOWLEDGE
 from guardrails.input_checks import screen
-from guardrails.intents import says_hands_off
+from guardrails.intents import says_hands_off, without_safeguards
 from guardrails.prompt_context import clean_record, withheld
 from guardrails.routing import Check, Signal
 from hitl_core.retrieval import evidence as retrieve
@@ -120,7 +120,7 @@ _STRIP_FOR_QUERY = re.compile(
 
 def destructive_terms(text: str) -> list[str]:
     """What in a request asks to destroy data or blind the audit trail (forbidden in every environment)."""
-    return [m.group(0).lower() for m in _DESTRUCTIVE.finditer(text)]
+    return [m.group(0).lower() for m in _DESTRUCTIVE.finditer(without_safeguards(text))]
 
 
 def privilege_terms(text: str) -> list[str]:
