@@ -373,11 +373,11 @@ def _is_its_subject(segment: str) -> bool:
 
 
 _HANDS_OFF = re.compile(
-    r"\b(?:(?:do not|don'?t|dont)\s+(?:touch|change|do|fix)\s+(?:anything|a thing|it|that|this)"
+    r"\b(?:(?:do not|don'?t|dont)\s+(?:want (?:you|u) to\s+)?(?:touch|change|do|fix|grant)\s+(?:anything|a thing|it|that|this)"
     r"|not asking (?:you|u) to|no action|no changes?(?!\s+to\b)|hands off|just curious|hypothetical(?:ly)?)\b",
     re.I,
 )
-"""Words saying not to act ("don't touch anything", "just curious"); not "no changes to X"."""
+"""Words saying not to act ("don't touch anything", "I don't want you to grant anything", "just curious"); not "no changes to X"."""
 _BUT_FOR = re.compile(r"\b(?:else|otherwise|besides|apart from|except|other than|but for)\b", re.I)
 """Words that leave something out of a hands-off clause ("nothing else", "no changes otherwise"): an act stands."""
 _ASKS_ABOUT = re.compile(

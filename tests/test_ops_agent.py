@@ -630,6 +630,9 @@ def test_lining_up_errors_with_deploy_times_is_a_read_and_rewriting_them_is_refu
         "is a rollback of {name} even possible right now? just checking, no action",
         "what would scaling {name} to 10 replicas cost us? just curious, don't change it",
         "would rolling back {name} to 3.4.0 undo the schema change? hypothetically speaking, not asking u to do it",
+        # access asked about, with the grant itself declined (release v22)
+        "how does someone get prod access to {name}? asking for a new starter, I don't want you to grant anything",
+        "what would it take to give the on-call write access on {name}? don't grant anything yet",
     ],
 )
 def test_an_act_asked_about_by_someone_who_says_not_to_act_is_answered_by_looking(ops_runner, message):
@@ -641,7 +644,8 @@ def test_an_act_asked_about_by_someone_who_says_not_to_act_is_answered_by_lookin
     name, result = _run_on_a_new_service(ops_runner, message, "prod")
     assert result.action["name"] == "inspect_logs", (result.action, result.reasons)
     acts = ("intent_restart", "intent_rollback", "intent_scale", "intent_deploy", "production_change")
-    assert not [r for r in result.reasons if r.startswith(acts)], result.reasons
+    access = ("intent_access", "intent_privileged_access", "privilege_asked", "production_access")
+    assert not [r for r in result.reasons if r.startswith(acts + access)], result.reasons
     assert result.route == "auto" or result.reasons[0].startswith("intent_unread"), result.reasons
     assert _fleet(ops_runner, name, "prod")["replicas"] == 2
 
