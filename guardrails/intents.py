@@ -129,7 +129,7 @@ _IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w][\w.-]{
 
 _SAFEGUARD = re.compile(
     r"\b(?:don'?t|do not|dont|never|without)\s+(?:\w+\s+)??"
-    r"(?:delet|drop|wip|remov|purg|truncat|eras|destroy|los|touch)\w*\s+"
+    r"(?:delet|drop|wip|remov|purg|truncat|eras|destroy|los)\w*\s+"
     r"(?:anything|any\s+\w+|a\s+thing|the\s+\w+|data|rows|records|backups?)\b",
     re.I,
 )
@@ -141,7 +141,8 @@ def without_safeguards(text: str) -> str:
 
     "grow the volume by 200GB? don't delete anything" asks for a bigger volume; "don't delete the
     backups, just drop the audit table" still asks for a drop. Words against telling or recording
-    ("don't log this") are no safeguard and stay.
+    ("don't log this") are no safeguard and stay, and so do words against acting at all ("don't touch
+    anything"), which `says_hands_off` reads.
     """
     return _SAFEGUARD.sub(" ", text)
 
