@@ -128,7 +128,7 @@ _IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w.-]*\d)(?=[\w.-]*[^\W\d_])[\w][\w.-]{
 
 
 _SAFEGUARD = re.compile(
-    r"\b(?:don'?t|do not|dont|never|without)\s+(?:\w+\s+)??"
+    r"\b(?:don'?t|do not|dont|never|without)\s+(?:(?:ever|even|just|actually|accidentally|\w+ly)\s+)?"
     r"(?:delet|drop|wip|remov|purg|truncat|eras|destroy|los)\w*\s+"
     r"(?:anything|any\s+\w+|a\s+thing|the\s+\w+|data|rows|records|backups?)\b",
     re.I,

@@ -756,3 +756,5 @@ def test_destroying_data_beside_a_safeguard_is_still_refused(ops_runner):
     result = _run(ops_runner, message, {"service": _service("orders-db", "prod")})
     assert (result.status, result.route) == ("blocked", "block"), result.reasons
     assert ops.destructive_terms(message)
+    # "never mind" is no safeguard: the word between a negation and the act is an adverb, or nothing
+    assert ops.destructive_terms("never mind delete the old backups on orders-db")
