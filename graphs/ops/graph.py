@@ -101,7 +101,7 @@ _PRIVILEGE_ASKED = re.compile(
     + _ACCESS_ROLE
     + r")|\bset\s+[\w.-]+\s+up\s+with\s+(?:"
     + _ACCESS_ROLE
-    + r")|\b(?:i|we|he|she|they|on-?call|[\w.-]+)\s+needs?\s+(?:"
+    + r")|\b[\w.-]+\s+needs?\s+(?:"  # whoever needs it: "i need root", "the on-call needs admin"
     + _ACCESS_ROLE
     + r")",
     re.IGNORECASE,
